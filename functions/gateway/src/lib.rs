@@ -1,0 +1,66 @@
+//! The gateway: which group owns which path, and the front door that serves health and the
+//! OpenAPI document of the whole API. On Workers it forwards every other request to its
+//! group's worker through a service binding; natively the host mounts [`all_routes`] in one
+//! process; on Spin the manifest routes each prefix to its component directly.
+
+use axum::Router;
+use tui_shared::{AppState, http::Routes};
+use utoipa_axum::router::OpenApiRouter;
+
+/// Path prefixes and the group (and Workers service binding) that serves them.
+pub const GROUPS: &[(&str, &str)] = &[("/v1/auth/", "AUTH"), ("/v1/users", "AUTH"), ("/v1/projects", "PROJECTS")];
+
+/// The service binding of the group that serves `path`, if a group does.
+pub fn owner(path: &str) -> Option<&'static str> {
+    GROUPS
+        .iter()
+        .find(|(prefix, _)| {
+            path.strip_prefix(prefix.trim_end_matches('/')).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+        .map(|(_, binding)| *binding)
+}
+
+/// Every group's routes together.
+pub fn all_routes() -> Routes {
+    tui_auth::routes().merge(tui_projects::routes())
+}
+
+/// The gateway itself: health and the OpenAPI document of every group.
+pub fn app(state: AppState) -> Router {
+    tui_shared::http::app_documenting(state, OpenApiRouter::new(), all_routes())
+}
+
+#[cfg(feature = "cloudflare")]
+#[worker::event(fetch)]
+async fn fetch(
+    request: worker::HttpRequest,
+    env: worker::Env,
+    _: worker::Context,
+) -> worker::Result<axum::http::Response<axum::body::Body>> {
+    match owner(request.uri().path()) {
+        Some(binding) => tui_shared::adapters::cloudflare::forward(binding, request, env).await,
+        None => tui_shared::adapters::cloudflare::serve("gateway", app, request, env).await,
+    }
+}
+
+#[cfg(feature = "spin")]
+#[spin_sdk::http_component]
+async fn handle(request: axum::http::Request<axum::body::Bytes>) -> axum::http::Response<axum::body::Bytes> {
+    tui_shared::adapters::spin::serve("gateway", app, request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_path_goes_to_the_group_that_owns_its_prefix() {
+        assert_eq!(owner("/v1/auth/login"), Some("AUTH"));
+        assert_eq!(owner("/v1/users/123"), Some("AUTH"));
+        assert_eq!(owner("/v1/projects"), Some("PROJECTS"));
+        assert_eq!(owner("/v1/projects/1/members"), Some("PROJECTS"));
+        assert_eq!(owner("/v1/projectsx"), None);
+        assert_eq!(owner("/v1/health"), None);
+        assert_eq!(owner("/v1/openapi.json"), None);
+    }
+}

@@ -1,0 +1,180 @@
+//! Handlers of the projects group.
+
+use axum::{
+    extract::State,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use tui_shared::{
+    ApiError, AppState,
+    domain::{Description, ProjectName, ProjectRole},
+    http::{
+        extract::{AuthUser, IfMatch, Ids, PageParams, Query, etag},
+        json::Json,
+    },
+    repo::{
+        Page,
+        projects::{Changes, ListFilter, Member, Project},
+    },
+    services::projects,
+};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+fn with_etag(status: StatusCode, project: Project) -> Response {
+    (status, [etag(project.version)], axum::Json(project)).into_response()
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProject {
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
+    name: ProjectName,
+    #[schema(value_type = Option<String>, max_length = 10000)]
+    description: Option<Description>,
+}
+
+/// Create a project; the caller becomes its owner.
+#[utoipa::path(post, path = "/v1/projects", tag = "projects", security(("bearer" = [])), request_body = NewProject,
+    responses((status = 201, body = Project), (status = 422, description = "A field is invalid")))]
+pub async fn create_project(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Json(body): Json<NewProject>,
+) -> Result<Response, ApiError> {
+    let project = projects::create(&state, caller.id, body.name, body.description.unwrap_or_else(Description::empty)).await?;
+    let location = format!("/v1/projects/{}", project.id);
+    let mut response = with_etag(StatusCode::CREATED, project);
+    if let Ok(location) = location.parse() {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Text to find in the name or description.
+    q: Option<String>,
+    archived: Option<bool>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// The caller's projects, newest first.
+#[utoipa::path(get, path = "/v1/projects", tag = "projects", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = Page<Project>)))]
+pub async fn list_projects(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<Page<Project>>, ApiError> {
+    let page = PageParams { limit: query.limit, cursor: query.cursor };
+    if query.q.as_ref().is_some_and(|q| q.chars().count() > 200 || q.contains('\0')) {
+        return Err(ApiError::field("q", "must be at most 200 characters, without NUL"));
+    }
+    let filter = ListFilter { q: query.q, archived: query.archived, after: page.after()?, limit: page.limit()? };
+    projects::list(&state, caller.id, filter).await.map(axum::Json)
+}
+
+/// A project the caller is a member of.
+#[utoipa::path(get, path = "/v1/projects/{id}", tag = "projects", security(("bearer" = [])),
+    responses((status = 200, body = Project, headers(("etag" = String))), (status = 404, description = "No such project, or not yours")))]
+pub async fn get_project(State(state): State<AppState>, caller: AuthUser, Ids(id): Ids<Uuid>) -> Result<Response, ApiError> {
+    Ok(with_etag(StatusCode::OK, projects::visible(&state, id, caller.id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectChanges {
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
+    name: Option<ProjectName>,
+    #[schema(value_type = Option<String>, max_length = 10000)]
+    description: Option<Description>,
+    archived: Option<bool>,
+}
+
+/// Change a project (maintainers and owners). Send `If-Match` with the ETag you read to be
+/// sure not to overwrite a change you have not seen.
+#[utoipa::path(patch, path = "/v1/projects/{id}", tag = "projects", security(("bearer" = [])), request_body = ProjectChanges,
+    responses((status = 200, body = Project), (status = 403, description = "Viewers and contributors cannot"),
+        (status = 412, description = "If-Match names an older version")))]
+pub async fn update_project(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Ids(id): Ids<Uuid>,
+    IfMatch(version): IfMatch,
+    Json(body): Json<ProjectChanges>,
+) -> Result<Response, ApiError> {
+    if body.name.is_none() && body.description.is_none() && body.archived.is_none() {
+        return Err(ApiError::field("body", "send at least one of name, description, archived"));
+    }
+    let changes = Changes { name: body.name, description: body.description, archived: body.archived };
+    Ok(with_etag(StatusCode::OK, projects::update(&state, id, caller.id, version, changes).await?))
+}
+
+/// Delete a project and everything in it (owners only).
+#[utoipa::path(delete, path = "/v1/projects/{id}", tag = "projects", security(("bearer" = [])),
+    responses((status = 204), (status = 403, description = "Only owners delete")))]
+pub async fn delete_project(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Ids(id): Ids<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    projects::delete(&state, id, caller.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The members of a project.
+#[utoipa::path(get, path = "/v1/projects/{id}/members", tag = "projects", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Member>)))]
+pub async fn list_members(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Ids(id): Ids<Uuid>,
+) -> Result<axum::Json<Vec<Member>>, ApiError> {
+    projects::members(&state, id, caller.id).await.map(axum::Json)
+}
+
+/// One member of a project.
+#[utoipa::path(get, path = "/v1/projects/{id}/members/{user_id}", tag = "projects", security(("bearer" = [])),
+    responses((status = 200, body = Member)))]
+pub async fn get_member(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Ids((id, user_id)): Ids<(Uuid, Uuid)>,
+) -> Result<axum::Json<Member>, ApiError> {
+    projects::member(&state, id, caller.id, user_id).await.map(axum::Json)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberRole {
+    role: ProjectRole,
+}
+
+/// Add a member or change their role (maintainers; ownership only by owners).
+#[utoipa::path(put, path = "/v1/projects/{id}/members/{user_id}", tag = "projects", security(("bearer" = [])),
+    request_body = MemberRole, responses((status = 200, body = Member),
+        (status = 409, description = "The project would be left without an owner")))]
+pub async fn put_member(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Ids((id, user_id)): Ids<(Uuid, Uuid)>,
+    Json(body): Json<MemberRole>,
+) -> Result<axum::Json<Member>, ApiError> {
+    projects::put_member(&state, id, caller.id, user_id, body.role).await.map(axum::Json)
+}
+
+/// Remove a member, or leave a project.
+#[utoipa::path(delete, path = "/v1/projects/{id}/members/{user_id}", tag = "projects", security(("bearer" = [])),
+    responses((status = 204), (status = 409, description = "The last owner cannot leave")))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Ids((id, user_id)): Ids<(Uuid, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    projects::remove_member(&state, id, caller.id, user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

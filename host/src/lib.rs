@@ -1,0 +1,144 @@
+//! The native host: every endpoint group in one axum server over libSQL, the embedded default.
+//! The binary (`tui-server`) and the black-box tests start it through [`start`].
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use axum::{
+    Router,
+    extract::{ConnectInfo, Request},
+    middleware::Next,
+    response::Response,
+};
+use tokio::net::TcpListener;
+use tui_shared::{
+    AppState,
+    adapters::native::{BlockingPasswords, Libsql, Location},
+    auth::{password::Argon2id, tokens::random_token},
+    config::Config,
+    db::migrate,
+    http::extract::ClientAddr,
+    ports::SystemClock,
+    state::Services,
+    time,
+};
+
+/// How to run: where to listen, where the data lives.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub listen: SocketAddr,
+    /// A file path (the embedded default), `:memory:`, or a `libsql://` / `https://` URL.
+    pub database: String,
+    pub database_token: Option<String>,
+    /// Holds the generated signing secret when none is configured.
+    pub data_dir: PathBuf,
+    /// Connections in the database pool.
+    pub pool_size: usize,
+}
+
+/// The configuration from the environment; without `JWT_SECRET`, a secret generated on first
+/// start and kept in the data directory, so that sessions survive restarts.
+pub fn config(data_dir: &std::path::Path) -> Result<Config, String> {
+    let generated = if std::env::var("JWT_SECRET").is_ok_and(|s| !s.is_empty()) {
+        None
+    } else {
+        Some(stored_secret(&data_dir.join("jwt-secret"))?)
+    };
+    Config::from_lookup(|name| match (name, &generated) {
+        ("JWT_SECRET", Some(secret)) => Some(secret.clone()),
+        _ => std::env::var(name).ok(),
+    })
+    .map_err(|e| e.to_string())
+}
+
+fn stored_secret(path: &std::path::Path) -> Result<String, String> {
+    if let Ok(secret) = std::fs::read_to_string(path) {
+        return Ok(secret.trim().to_owned());
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    let secret = random_token("");
+    write_private(path, &secret).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a signing secret");
+    Ok(secret)
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+/// Opens the database and applies pending migrations.
+pub async fn open_database(options: &Options) -> Result<Libsql, String> {
+    let location = Location::parse(&options.database, options.database_token.clone());
+    let db = Libsql::open(&location, options.pool_size).await.map_err(|e| format!("cannot open the database: {e}"))?;
+    let version = migrate::migrate(&db, &time::format(time::Timestamp::now_utc()))
+        .await
+        .map_err(|e| format!("cannot migrate the database: {e}"))?;
+    tracing::info!(version, "schema is current");
+    Ok(db)
+}
+
+pub async fn state(options: &Options) -> Result<AppState, String> {
+    let config = config(&options.data_dir)?;
+    let db = open_database(options).await?;
+    let passwords = BlockingPasswords(Argon2id::new(&config.argon2)?);
+    Ok(AppState::new(Services {
+        db: Arc::new(db),
+        clock: Arc::new(SystemClock),
+        passwords: Arc::new(passwords),
+        config,
+        group: "all",
+    }))
+}
+
+/// Every group, mounted in one router.
+pub fn app(state: AppState) -> Router {
+    tui_shared::http::app(state, tui_gateway::all_routes()).layer(axum::middleware::from_fn(client_addr))
+}
+
+async fn client_addr(mut request: Request, next: Next) -> Response {
+    if let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
+        request.extensions_mut().insert(ClientAddr(addr.ip().to_string()));
+    }
+    next.run(request).await
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Opens everything, binds and serves in the background.
+pub async fn start(options: &Options) -> Result<Running, String> {
+    let state = state(options).await?;
+    let listener = TcpListener::bind(options.listen).await.map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let task = tokio::spawn(async move { axum::serve(listener, service).with_graceful_shutdown(shutdown()).await });
+    Ok(Running { addr, state, task })
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,78 @@
+//! `tui-server`: the Claude TUI backend as one native binary.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use tui_host::Options;
+
+#[derive(Parser)]
+#[command(version, about = "The Claude TUI backend: every endpoint group over embedded libSQL")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Address to listen on.
+    #[arg(long, env = "TUI_LISTEN", default_value = "127.0.0.1:8787", global = true)]
+    listen: SocketAddr,
+    /// Holds the generated signing secret when JWT_SECRET is not set.
+    #[arg(long, env = "TUI_DATA_DIR", default_value = "./data", global = true)]
+    data_dir: PathBuf,
+    /// Connections in the database pool.
+    #[arg(long, env = "TUI_POOL_SIZE", default_value_t = 8, global = true)]
+    pool_size: usize,
+    /// Log filter, as in RUST_LOG (`info`, `tui_shared=debug,info`).
+    #[arg(long, env = "TUI_LOG", default_value = "info", global = true)]
+    log: String,
+}
+
+#[derive(clap::Args)]
+struct DatabaseArgs {
+    /// A file path for the embedded database (default ./data/tui.db), `:memory:`, or a
+    /// `libsql://` URL of a Turso database.
+    #[arg(long, env = "TUI_DATABASE_URL", global = true)]
+    database: Option<String>,
+    /// The auth token of a remote database.
+    #[arg(long, env = "TUI_DATABASE_TOKEN", hide_env_values = true, global = true)]
+    database_token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Apply pending migrations and exit (also to a remote Turso database).
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log)).init();
+    let options = Options {
+        listen: cli.listen,
+        database: cli.database.database.unwrap_or_else(|| cli.data_dir.join("tui.db").display().to_string()),
+        database_token: cli.database.database_token,
+        data_dir: cli.data_dir,
+        pool_size: cli.pool_size,
+    };
+    let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => tui_host::open_database(&options).await.map(drop),
+        Command::Serve => serve(&options).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "stopped");
+            eprintln!("tui-server: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(options: &Options) -> Result<(), String> {
+    let running = tui_host::start(options).await?;
+    tracing::info!(addr = %running.addr, "listening");
+    println!("tui-server listening on http://{}", running.addr);
+    running.task.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
+}

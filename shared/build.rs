@@ -1,0 +1,43 @@
+//! Embeds `migrations/*.sql` so that every runtime applies the same schema, including the
+//! wasm ones, which have no file system to read it from at run time.
+
+use std::{env, fs, path::PathBuf};
+
+fn main() {
+    let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets this"))
+        .join("../migrations")
+        .canonicalize()
+        .expect("migrations/ sits next to shared/");
+    println!("cargo:rerun-if-changed={}", dir.display());
+
+    let mut files: Vec<(u32, String, PathBuf)> = fs::read_dir(&dir)
+        .expect("migrations/ is readable")
+        .map(|entry| entry.expect("readable entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
+        .map(|path| {
+            let stem = path.file_stem().and_then(|s| s.to_str()).expect("utf-8 name").to_owned();
+            let (number, name) = stem
+                .split_once('_')
+                .unwrap_or_else(|| panic!("migration {stem} must be named NNNN_name.sql"));
+            let version = number
+                .parse()
+                .unwrap_or_else(|_| panic!("migration {stem} must start with a number"));
+            (version, name.to_owned(), path)
+        })
+        .collect();
+    files.sort_by_key(|(version, ..)| *version);
+    for (index, (version, ..)) in files.iter().enumerate() {
+        assert_eq!(*version as usize, index + 1, "migration numbers must run 1, 2, 3 ... without gaps");
+    }
+
+    let mut code = String::from("&[\n");
+    for (version, name, path) in &files {
+        code.push_str(&format!(
+            "    Migration {{ version: {version}, name: {name:?}, sql: include_str!({:?}) }},\n",
+            path.display().to_string()
+        ));
+    }
+    code.push_str("]\n");
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets this")).join("migrations.rs");
+    fs::write(out, code).expect("OUT_DIR is writable");
+}

@@ -1,0 +1,204 @@
+//! Cloudflare Workers: D1 or Turso (Hrana over `fetch`) for the database, `fetch` for outbound
+//! HTTP, the JS clock, and the entry that serves a group's router.
+//!
+//! Connection pooling: none to do. A D1 binding and Hrana over HTTP are per request; the
+//! isolate keeps only the binding handles, built once with the router.
+
+use std::{cell::RefCell, sync::Arc};
+
+use async_trait::async_trait;
+use axum::{Router, body::Body, response::IntoResponse};
+use bytes::Bytes;
+use tower::ServiceExt;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, Env, HttpRequest};
+
+use super::{
+    edge::{Local, LocalFuture, ensure_migrated},
+    hrana::Hrana,
+};
+use crate::{
+    ApiError, AppState,
+    auth::password::Argon2id,
+    config::Config,
+    db::{Database, DbError, DbResult, Row, Statement, Value},
+    http::extract::ClientAddr,
+    ports::{Clock, Outbound, OutboundError},
+    state::Services,
+    time::{Timestamp, from_unix_ms},
+};
+
+/// The `Database` port over a D1 binding.
+pub struct D1(Local<D1Database>);
+
+fn d1_error(error: worker::Error) -> DbError {
+    DbError::from_message(error.to_string())
+}
+
+impl D1 {
+    fn prepare(&self, stmt: &Statement) -> DbResult<worker::D1PreparedStatement> {
+        let params: Vec<JsValue> = stmt
+            .params
+            .iter()
+            .map(|value| match value {
+                Value::Null => JsValue::NULL,
+                // D1 takes JS numbers, exact up to 2^53: every integer this service stores.
+                Value::Integer(i) => JsValue::from_f64(*i as f64),
+                Value::Real(r) => JsValue::from_f64(*r),
+                Value::Text(t) => JsValue::from_str(t),
+                Value::Blob(b) => js_sys::Uint8Array::from(b.as_slice()).into(),
+            })
+            .collect();
+        self.0.0.prepare(stmt.sql.as_ref()).bind(&params).map_err(d1_error)
+    }
+}
+
+fn value(json: serde_json::Value) -> Value {
+    match json {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Integer(b.into()),
+        serde_json::Value::Number(n) => n.as_i64().map_or_else(|| Value::Real(n.as_f64().unwrap_or_default()), Value::Integer),
+        serde_json::Value::String(s) => Value::Text(s),
+        serde_json::Value::Array(bytes) => {
+            Value::Blob(bytes.iter().map(|b| b.as_u64().unwrap_or_default() as u8).collect())
+        }
+        other @ serde_json::Value::Object(_) => Value::Text(other.to_string()),
+    }
+}
+
+fn changes(result: &worker::D1Result) -> u64 {
+    result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) as u64
+}
+
+#[async_trait]
+impl Database for D1 {
+    async fn query(&self, stmt: Statement) -> DbResult<Vec<Row>> {
+        LocalFuture(async move {
+            let rows = self.prepare(&stmt)?.raw::<serde_json::Value>().await.map_err(d1_error)?;
+            Ok(rows.into_iter().map(|row| Row(row.into_iter().map(value).collect())).collect())
+        })
+        .await
+    }
+
+    async fn execute(&self, stmt: Statement) -> DbResult<u64> {
+        LocalFuture(async move { Ok(changes(&self.prepare(&stmt)?.run().await.map_err(d1_error)?)) }).await
+    }
+
+    /// D1 runs a batch as one transaction.
+    async fn batch(&self, stmts: Vec<Statement>) -> DbResult<Vec<u64>> {
+        LocalFuture(async move {
+            let prepared = stmts.iter().map(|s| self.prepare(s)).collect::<DbResult<Vec<_>>>()?;
+            let results = self.0.0.batch(prepared).await.map_err(d1_error)?;
+            Ok(results.iter().map(changes).collect())
+        })
+        .await
+    }
+}
+
+/// Outbound HTTP through the Workers `fetch`.
+pub struct Fetch;
+
+#[async_trait]
+impl Outbound for Fetch {
+    async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, OutboundError> {
+        LocalFuture(async move {
+            let fail = |e: worker::Error| OutboundError(e.to_string());
+            let (parts, body) = request.into_parts();
+            let headers = worker::Headers::new();
+            for (name, value) in &parts.headers {
+                headers.append(name.as_str(), value.to_str().unwrap_or_default()).map_err(fail)?;
+            }
+            let mut init = worker::RequestInit::new();
+            init.with_method(worker::Method::from(parts.method.to_string())).with_headers(headers);
+            if !body.is_empty() {
+                init.with_body(Some(js_sys::Uint8Array::from(body.as_ref()).into()));
+            }
+            let request = worker::Request::new_with_init(&parts.uri.to_string(), &init).map_err(fail)?;
+            let mut response = worker::Fetch::Request(request).send().await.map_err(fail)?;
+            let mut builder = http::Response::builder().status(response.status_code());
+            for (name, value) in response.headers().entries() {
+                builder = builder.header(name, value);
+            }
+            let bytes = response.bytes().await.map_err(fail)?;
+            builder.body(Bytes::from(bytes)).map_err(|e| OutboundError(e.to_string()))
+        })
+        .await
+    }
+}
+
+/// `Date.now()`: workerd's clock, which advances between I/O rather than during computation.
+pub struct JsClock;
+
+impl Clock for JsClock {
+    fn now(&self) -> Timestamp {
+        from_unix_ms(js_sys::Date::now() as i64)
+    }
+}
+
+fn lookup(env: &Env, name: &str) -> Option<String> {
+    env.secret(name).ok().map(|s| s.to_string()).or_else(|| env.var(name).ok().map(|v| v.to_string()))
+}
+
+/// The services of a group, from the worker's bindings: Turso when `TURSO_DATABASE_URL` is
+/// set, the `DB` D1 binding otherwise.
+fn services(group: &'static str, env: &Env) -> Result<Services, String> {
+    let config = Config::from_lookup(|name| lookup(env, name)).map_err(|e| e.to_string())?;
+    let db: Arc<dyn Database> = match lookup(env, "TURSO_DATABASE_URL").filter(|u| !u.is_empty()) {
+        Some(url) => Arc::new(Hrana::new(&url, lookup(env, "TURSO_AUTH_TOKEN"), Arc::new(Fetch))),
+        None => Arc::new(D1(Local(env.d1("DB").map_err(|e| format!("no D1 binding named DB: {e}"))?))),
+    };
+    let passwords = Arc::new(Argon2id::new(&config.argon2)?);
+    Ok(Services { db, clock: Arc::new(JsClock), passwords, config, group })
+}
+
+thread_local! {
+    /// The router, built on an isolate's first request and reused while the isolate lives.
+    static APP: RefCell<Option<Router>> = const { RefCell::new(None) };
+}
+
+async fn app(group: &'static str, build: fn(AppState) -> Router, env: &Env) -> Result<Router, ApiError> {
+    if let Some(app) = APP.with(|app| app.borrow().clone()) {
+        return Ok(app);
+    }
+    let state = AppState::new(services(group, env).map_err(ApiError::unavailable)?);
+    ensure_migrated(&state).await.map_err(ApiError::unavailable)?;
+    let app = build(state);
+    APP.with(|slot| *slot.borrow_mut() = Some(app.clone()));
+    Ok(app)
+}
+
+static TRACING: std::sync::Once = std::sync::Once::new();
+
+/// Sends `tracing` output to the console, which Workers collects as logs.
+fn init_tracing() {
+    TRACING.call_once(|| {
+        let config = tracing_wasm::WASMLayerConfigBuilder::new().set_max_level(tracing::Level::INFO).build();
+        tracing_wasm::set_as_global_default_with_config(config);
+    });
+}
+
+/// Serves one request with a group's application: the whole body of a worker's fetch handler.
+pub async fn serve(
+    group: &'static str,
+    build: fn(AppState) -> Router,
+    request: HttpRequest,
+    env: Env,
+) -> worker::Result<http::Response<Body>> {
+    init_tracing();
+    let mut request = request.map(Body::new);
+    if let Some(ip) = request.headers().get("cf-connecting-ip").and_then(|v| v.to_str().ok()) {
+        let ip = ClientAddr(ip.to_owned());
+        request.extensions_mut().insert(ip);
+    }
+    let response = match app(group, build, &env).await {
+        Ok(app) => app.oneshot(request).await.into_response(),
+        Err(error) => error.into_response(),
+    };
+    Ok(response)
+}
+
+/// Forwards a request to another worker through its service binding (the gateway's job).
+pub async fn forward(binding: &str, request: HttpRequest, env: Env) -> worker::Result<http::Response<Body>> {
+    let response = env.service(binding)?.fetch_request(request).await?;
+    Ok(response.map(Body::new))
+}

@@ -1,0 +1,12 @@
+//! Runtime adapters: each port implemented once per runtime, behind that runtime's feature.
+//! Function crates call these from a one-line entry point; domain code never does.
+
+pub mod hrana;
+#[cfg(feature = "native")]
+pub mod native;
+#[cfg(feature = "cloudflare")]
+pub mod cloudflare;
+#[cfg(feature = "spin")]
+pub mod spin;
+#[cfg(any(feature = "cloudflare", feature = "spin"))]
+mod edge;

@@ -1,0 +1,252 @@
+//! The native runtime: libSQL (an embedded file, or a remote Turso database through the libsql
+//! crate's own Hrana client), reqwest for outbound HTTP, and password hashing on tokio's
+//! blocking threads.
+//!
+//! Connection pooling: an embedded file gets a bounded pool of connections (SQLite in WAL mode
+//! serves readers in parallel with one writer, and a transaction needs a connection of its
+//! own); a remote database gets the same pool, where a connection is cheap and stateless
+//! between requests.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use deadpool::managed::{self, Metrics, Pool, RecycleResult};
+use libsql::TransactionBehavior;
+
+use crate::{
+    auth::password::Argon2id,
+    db::{Database, DbError, DbResult, Row, Statement, Value},
+    ports::{Outbound, OutboundError, PasswordHasher},
+};
+
+/// Where the data lives: a local file (or `:memory:`), or a remote libSQL server.
+#[derive(Debug, Clone)]
+pub enum Location {
+    File(String),
+    Remote { url: String, token: String },
+}
+
+impl Location {
+    /// `libsql://`, `https://` and `http://` URLs are remote; anything else is a file path
+    /// (with an optional `file:` prefix).
+    pub fn parse(url: &str, token: Option<String>) -> Self {
+        if ["libsql://", "https://", "http://"].iter().any(|scheme| url.starts_with(scheme)) {
+            Self::Remote { url: url.to_owned(), token: token.unwrap_or_default() }
+        } else {
+            Self::File(url.strip_prefix("file:").unwrap_or(url).to_owned())
+        }
+    }
+}
+
+struct Manager {
+    database: libsql::Database,
+    local: bool,
+}
+
+impl managed::Manager for Manager {
+    type Type = libsql::Connection;
+    type Error = libsql::Error;
+
+    async fn create(&self) -> Result<libsql::Connection, libsql::Error> {
+        let connection = self.database.connect()?;
+        if self.local {
+            // The one place the SQLite pragmas are set.
+            for pragma in
+                ["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 5000", "PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL"]
+            {
+                connection.query(pragma, ()).await?;
+            }
+        }
+        Ok(connection)
+    }
+
+    async fn recycle(&self, _: &mut libsql::Connection, _: &Metrics) -> RecycleResult<libsql::Error> {
+        Ok(())
+    }
+}
+
+/// The `Database` port over libSQL.
+pub struct Libsql {
+    pool: Pool<Manager>,
+}
+
+impl Libsql {
+    pub async fn open(location: &Location, pool_size: usize) -> DbResult<Self> {
+        let (database, local, pool_size) = match location {
+            Location::File(path) => {
+                if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| DbError::Backend(e.to_string()))?;
+                }
+                // Every connection to ":memory:" would be a database of its own.
+                let size = if path == ":memory:" { 1 } else { pool_size };
+                (libsql::Builder::new_local(path).build().await, true, size)
+            }
+            Location::Remote { url, token } => {
+                (libsql::Builder::new_remote(url.clone(), token.clone()).build().await, false, pool_size)
+            }
+        };
+        let database = database.map_err(backend)?;
+        let pool = Pool::builder(Manager { database, local })
+            .max_size(pool_size.max(1))
+            .build()
+            .map_err(|e| DbError::Backend(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    async fn connection(&self) -> DbResult<managed::Object<Manager>> {
+        self.pool.get().await.map_err(|e| DbError::Backend(format!("no database connection: {e}")))
+    }
+}
+
+fn backend(error: libsql::Error) -> DbError {
+    DbError::from_message(error.to_string())
+}
+
+fn params(values: Vec<Value>) -> Vec<libsql::Value> {
+    values
+        .into_iter()
+        .map(|v| match v {
+            Value::Null => libsql::Value::Null,
+            Value::Integer(i) => libsql::Value::Integer(i),
+            Value::Real(r) => libsql::Value::Real(r),
+            Value::Text(t) => libsql::Value::Text(t),
+            Value::Blob(b) => libsql::Value::Blob(b),
+        })
+        .collect()
+}
+
+fn value(v: libsql::Value) -> Value {
+    match v {
+        libsql::Value::Null => Value::Null,
+        libsql::Value::Integer(i) => Value::Integer(i),
+        libsql::Value::Real(r) => Value::Real(r),
+        libsql::Value::Text(t) => Value::Text(t),
+        libsql::Value::Blob(b) => Value::Blob(b),
+    }
+}
+
+#[async_trait]
+impl Database for Libsql {
+    async fn query(&self, stmt: Statement) -> DbResult<Vec<Row>> {
+        let connection = self.connection().await?;
+        let mut rows = connection.query(&stmt.sql, params(stmt.params)).await.map_err(backend)?;
+        let columns = rows.column_count();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await.map_err(backend)? {
+            out.push(Row((0..columns).map(|i| row.get_value(i).map(value)).collect::<Result<_, _>>().map_err(backend)?));
+        }
+        Ok(out)
+    }
+
+    async fn execute(&self, stmt: Statement) -> DbResult<u64> {
+        let connection = self.connection().await?;
+        connection.execute(&stmt.sql, params(stmt.params)).await.map_err(backend)
+    }
+
+    async fn batch(&self, stmts: Vec<Statement>) -> DbResult<Vec<u64>> {
+        let connection = self.connection().await?;
+        // IMMEDIATE takes the write lock up front, so two writers wait on busy_timeout instead
+        // of deadlocking on a lock upgrade.
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).await.map_err(backend)?;
+        let mut changed = Vec::with_capacity(stmts.len());
+        for stmt in stmts {
+            match tx.execute(&stmt.sql, params(stmt.params)).await {
+                Ok(n) => changed.push(n),
+                Err(error) => {
+                    let error = backend(error);
+                    if let Err(rollback) = tx.rollback().await {
+                        tracing::error!(%rollback, "rollback failed");
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(changed)
+    }
+}
+
+/// Outbound HTTP through reqwest.
+pub struct Reqwest(pub reqwest::Client);
+
+#[async_trait]
+impl Outbound for Reqwest {
+    async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, OutboundError> {
+        let (parts, body) = request.into_parts();
+        let response = self
+            .0
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| OutboundError(e.to_string()))?;
+        let mut builder = http::Response::builder().status(response.status());
+        if let Some(headers) = builder.headers_mut() {
+            headers.extend(response.headers().clone());
+        }
+        let body = response.bytes().await.map_err(|e| OutboundError(e.to_string()))?;
+        builder.body(body).map_err(|e| OutboundError(e.to_string()))
+    }
+}
+
+/// argon2id on tokio's blocking pool, so that hashing never stalls the async workers.
+pub struct BlockingPasswords(pub Argon2id);
+
+#[async_trait]
+impl PasswordHasher for BlockingPasswords {
+    async fn hash(&self, password: String) -> Result<String, String> {
+        let hasher = self.0.clone();
+        tokio::task::spawn_blocking(move || hasher.hash(&password)).await.map_err(|e| e.to_string())?
+    }
+
+    async fn verify(&self, password: String, phc: String) -> bool {
+        let hasher = self.0.clone();
+        tokio::task::spawn_blocking(move || hasher.verify(&password, &phc)).await.unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{db::migrate, stmt};
+
+    async fn memory() -> Libsql {
+        Libsql::open(&Location::File(":memory:".into()), 4).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_changes_nothing() {
+        let db = memory().await;
+        db.execute(stmt!("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")).await.unwrap();
+        let result = db
+            .batch(vec![stmt!("INSERT INTO t VALUES (1, 'a')"), stmt!("INSERT INTO t VALUES (1, 'duplicate')")])
+            .await;
+        assert!(matches!(result, Err(DbError::Unique(ref columns)) if columns == "t.id"), "{result:?}");
+        assert!(db.query(stmt!("SELECT * FROM t")).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn values_round_trip_through_libsql() {
+        let db = memory().await;
+        let rows = db
+            .query(stmt!("SELECT ?1, ?2, ?3, ?4, ?5", 7_i64, 1.5, "text", vec![0_u8, 255], Option::<i64>::None))
+            .await
+            .unwrap();
+        assert_eq!(
+            rows[0].0,
+            vec![Value::Integer(7), Value::Real(1.5), Value::Text("text".into()), Value::Blob(vec![0, 255]), Value::Null]
+        );
+    }
+
+    #[tokio::test]
+    async fn migrations_apply_once_and_a_changed_one_is_refused() {
+        let dir = std::env::temp_dir().join(format!("tui-migrate-{}", uuid::Uuid::now_v7()));
+        let db = Libsql::open(&Location::File(dir.join("db").display().to_string()), 2).await.unwrap();
+        let now = "2026-01-01T00:00:00.000Z";
+        assert_eq!(migrate::migrate(&db, now).await.unwrap(), migrate::latest_version());
+        assert_eq!(migrate::migrate(&db, now).await.unwrap(), migrate::latest_version());
+        db.execute(stmt!("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")).await.unwrap();
+        assert!(matches!(migrate::verify(&db).await, Err(migrate::MigrateError::Changed { version: 1, .. })));
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

@@ -1,0 +1,161 @@
+//! Spin: its SQLite API for the database (a local file under `spin up`, libSQL/Turso when
+//! `runtime-config.toml` says so), its variables for configuration, and the entry that serves
+//! a group's router.
+//!
+//! Connection pooling: Spin instantiates a component per request, and the host owns the
+//! connections; a request opens the default database once.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::{Router, body::Body, response::IntoResponse};
+use bytes::Bytes;
+use spin_sdk::sqlite::{Connection, Value as SpinValue};
+use tower::ServiceExt;
+
+use super::edge::{Local, ensure_migrated};
+use crate::{
+    ApiError, AppState,
+    auth::password::Argon2id,
+    config::Config,
+    db::{Database, DbError, DbResult, Row, Statement, Value},
+    http::extract::ClientAddr,
+    ports::SystemClock,
+    state::Services,
+};
+
+/// The `Database` port over Spin's SQLite interface.
+pub struct SpinSqlite(Local<Connection>);
+
+impl SpinSqlite {
+    pub fn open_default() -> DbResult<Self> {
+        let connection = Connection::open_default().map_err(spin_error)?;
+        let db = Self(Local(connection));
+        db.run("PRAGMA foreign_keys = ON", Vec::new())?;
+        Ok(db)
+    }
+
+    fn run(&self, sql: &str, params: Vec<Value>) -> DbResult<spin_sdk::sqlite::QueryResult> {
+        let params: Vec<SpinValue> = params
+            .into_iter()
+            .map(|v| match v {
+                Value::Null => SpinValue::Null,
+                Value::Integer(i) => SpinValue::Integer(i),
+                Value::Real(r) => SpinValue::Real(r),
+                Value::Text(t) => SpinValue::Text(t),
+                Value::Blob(b) => SpinValue::Blob(b),
+            })
+            .collect();
+        self.0.0.execute(sql, &params).map_err(spin_error)
+    }
+
+    /// Spin's interface does not report changed rows; SQLite's `changes()` on the same
+    /// connection does, and nothing else runs on it in between.
+    fn changes(&self) -> DbResult<u64> {
+        let result = self.run("SELECT changes()", Vec::new())?;
+        match result.rows.first().and_then(|r| r.values.first()) {
+            Some(SpinValue::Integer(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
+            _ => Err(DbError::decode("changes() returned no integer")),
+        }
+    }
+}
+
+fn spin_error(error: spin_sdk::sqlite::Error) -> DbError {
+    let message = match error {
+        spin_sdk::sqlite::Error::Io(message) => message,
+        other => other.to_string(),
+    };
+    DbError::from_message(message)
+}
+
+#[async_trait]
+impl Database for SpinSqlite {
+    async fn query(&self, stmt: Statement) -> DbResult<Vec<Row>> {
+        let result = self.run(&stmt.sql, stmt.params)?;
+        Ok(result
+            .rows
+            .into_iter()
+            .map(|row| {
+                Row(row
+                    .values
+                    .into_iter()
+                    .map(|v| match v {
+                        SpinValue::Null => Value::Null,
+                        SpinValue::Integer(i) => Value::Integer(i),
+                        SpinValue::Real(r) => Value::Real(r),
+                        SpinValue::Text(t) => Value::Text(t),
+                        SpinValue::Blob(b) => Value::Blob(b),
+                    })
+                    .collect())
+            })
+            .collect())
+    }
+
+    async fn execute(&self, stmt: Statement) -> DbResult<u64> {
+        self.run(&stmt.sql, stmt.params)?;
+        self.changes()
+    }
+
+    async fn batch(&self, stmts: Vec<Statement>) -> DbResult<Vec<u64>> {
+        self.run("BEGIN IMMEDIATE", Vec::new())?;
+        let mut changed = Vec::with_capacity(stmts.len());
+        for stmt in stmts {
+            let outcome = self.run(&stmt.sql, stmt.params).and_then(|_| self.changes());
+            match outcome {
+                Ok(n) => changed.push(n),
+                Err(error) => {
+                    if let Err(rollback) = self.run("ROLLBACK", Vec::new()) {
+                        tracing::error!(%rollback, "rollback failed");
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        self.run("COMMIT", Vec::new())?;
+        Ok(changed)
+    }
+}
+
+/// Spin variable names are lower case: `JWT_SECRET` is read as `jwt_secret`.
+fn lookup(name: &str) -> Option<String> {
+    spin_sdk::variables::get(&name.to_ascii_lowercase()).ok()
+}
+
+fn services(group: &'static str) -> Result<Services, String> {
+    let config = Config::from_lookup(lookup).map_err(|e| e.to_string())?;
+    let db = Arc::new(SpinSqlite::open_default().map_err(|e| e.to_string())?);
+    let passwords = Arc::new(Argon2id::new(&config.argon2)?);
+    Ok(Services { db, clock: Arc::new(SystemClock), passwords, config, group })
+}
+
+static TRACING: std::sync::Once = std::sync::Once::new();
+
+/// Spin collects a component's stderr as its log.
+fn init_tracing() {
+    TRACING.call_once(|| {
+        tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).without_time().init();
+    });
+}
+
+async fn app(group: &'static str, build: fn(AppState) -> Router) -> Result<Router, ApiError> {
+    let state = AppState::new(services(group).map_err(ApiError::unavailable)?);
+    ensure_migrated(&state).await.map_err(ApiError::unavailable)?;
+    Ok(build(state))
+}
+
+/// Serves one request with a group's application: the whole body of a component's handler.
+pub async fn serve(group: &'static str, build: fn(AppState) -> Router, request: http::Request<Bytes>) -> http::Response<Bytes> {
+    init_tracing();
+    let mut request = request.map(Body::from);
+    if let Some(addr) = request.headers().get("spin-client-addr").and_then(|v| v.to_str().ok()) {
+        let ip = addr.rsplit_once(':').map_or(addr, |(ip, _)| ip).trim_matches(['[', ']']).to_owned();
+        request.extensions_mut().insert(ClientAddr(ip));
+    }
+    let response = match app(group, build).await {
+        Ok(app) => app.oneshot(request).await.into_response(),
+        Err(error) => error.into_response(),
+    };
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    http::Response::from_parts(parts, bytes)
+}

@@ -1,0 +1,76 @@
+//! argon2id password hashes in PHC string form, and the inline [`PasswordHasher`] used where a
+//! request owns its thread (Workers, Spin).
+
+use argon2::{
+    Algorithm, Argon2, Params, Version,
+    password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString},
+};
+use async_trait::async_trait;
+
+use crate::{config::Argon2Params, ports::PasswordHasher};
+
+#[derive(Clone, Debug)]
+pub struct Argon2id {
+    params: Params,
+}
+
+impl Argon2id {
+    pub fn new(params: &Argon2Params) -> Result<Self, String> {
+        let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
+            .map_err(|e| e.to_string())?;
+        Ok(Self { params })
+    }
+
+    fn hasher(&self) -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+    }
+
+    pub fn hash(&self, password: &str) -> Result<String, String> {
+        let mut salt = [0u8; 16];
+        getrandom::getrandom(&mut salt).map_err(|e| e.to_string())?;
+        let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+        self.hasher().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+    }
+
+    /// Verifies with the parameters stored in the hash, so that changing the configured cost
+    /// does not lock out existing users.
+    pub fn verify(&self, password: &str, phc: &str) -> bool {
+        PasswordHash::new(phc).is_ok_and(|hash| self.hasher().verify_password(password.as_bytes(), &hash).is_ok())
+    }
+}
+
+#[async_trait]
+impl PasswordHasher for Argon2id {
+    async fn hash(&self, password: String) -> Result<String, String> {
+        Argon2id::hash(self, &password)
+    }
+
+    async fn verify(&self, password: String, phc: String) -> bool {
+        Argon2id::verify(self, &password, &phc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> Argon2id {
+        Argon2id::new(&Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 }).unwrap()
+    }
+
+    #[test]
+    fn a_hash_verifies_its_password_and_no_other() {
+        let hasher = cheap();
+        let hash = hasher.hash("correct horse battery staple").unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        assert!(hasher.verify("correct horse battery staple", &hash));
+        assert!(!hasher.verify("correct horse battery stapl", &hash));
+        assert!(!hasher.verify("anything", "not a phc string"));
+    }
+
+    #[test]
+    fn hashes_are_salted() {
+        let hasher = cheap();
+        assert_ne!(hasher.hash("same password here").unwrap(), hasher.hash("same password here").unwrap());
+    }
+}

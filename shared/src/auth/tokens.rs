@@ -1,0 +1,163 @@
+//! Access tokens (HS256 JWTs, short-lived, carrying a `kid` so keys can rotate) and opaque
+//! refresh tokens (random, stored only as SHA-256 hashes).
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jwt_simple::prelude::*;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::{domain::Role, time::Timestamp};
+
+const ISSUER: &str = "claude-tui";
+
+#[derive(Clone)]
+struct Key {
+    kid: String,
+    key: HS256Key,
+}
+
+/// The active signing key and the older ones still accepted for verification.
+#[derive(Clone)]
+pub struct SigningKeys {
+    keys: Vec<Key>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct AccessClaims {
+    sid: Uuid,
+    roles: Vec<Role>,
+}
+
+/// What a valid access token says about its bearer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessGrant {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub roles: Vec<Role>,
+}
+
+impl SigningKeys {
+    /// `active` signs; `previous` only verify. The key id is derived from the secret, so every
+    /// instance configured with the same secret agrees on it without further configuration.
+    pub fn new(active: &str, previous: &[&str]) -> Result<Self, String> {
+        let keys = std::iter::once(active)
+            .chain(previous.iter().copied())
+            .map(|secret| {
+                if secret.len() < 32 {
+                    return Err("a signing secret must be at least 32 bytes".to_owned());
+                }
+                let kid = sha256_hex(secret.as_bytes())[..16].to_owned();
+                Ok(Key { key: HS256Key::from_bytes(secret.as_bytes()).with_key_id(&kid), kid })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { keys })
+    }
+
+    pub fn active_kid(&self) -> &str {
+        &self.keys[0].kid
+    }
+
+    pub fn issue(&self, grant: &AccessGrant, now: Timestamp, ttl: std::time::Duration) -> Result<String, String> {
+        let issued = Duration::from_secs(now.unix_timestamp().max(0) as u64);
+        let mut claims = Claims::with_custom_claims(
+            AccessClaims { sid: grant.session_id, roles: grant.roles.clone() },
+            Duration::from_secs(ttl.as_secs()),
+        )
+        .with_issuer(ISSUER)
+        .with_subject(grant.user_id);
+        claims.issued_at = Some(issued);
+        claims.invalid_before = Some(issued);
+        claims.expires_at = Some(issued + Duration::from_secs(ttl.as_secs()));
+        self.keys[0].key.authenticate(claims).map_err(|e| e.to_string())
+    }
+
+    /// Checks signature, algorithm, key id, issuer and expiry. Anything else (`alg: none`, a
+    /// token signed with an unknown key, a forged header) is simply not a grant.
+    pub fn verify(&self, token: &str, now: Timestamp) -> Option<AccessGrant> {
+        let metadata = Token::decode_metadata(token).ok()?;
+        if metadata.algorithm() != "HS256" {
+            return None;
+        }
+        let kid = metadata.key_id()?;
+        let key = self.keys.iter().find(|k| k.kid == kid)?;
+        let options = VerificationOptions {
+            artificial_time: Some(Duration::from_secs(now.unix_timestamp().max(0) as u64)),
+            time_tolerance: Some(Duration::from_secs(5)),
+            allowed_issuers: Some(HashSet::from_strings(&[ISSUER])),
+            required_key_id: Some(kid.to_owned()),
+            max_token_length: Some(4096),
+            ..Default::default()
+        };
+        let claims = key.key.verify_token::<AccessClaims>(token, Some(options)).ok()?;
+        Some(AccessGrant {
+            user_id: claims.subject?.parse().ok()?,
+            session_id: claims.custom.sid,
+            roles: claims.custom.roles,
+        })
+    }
+}
+
+/// A new opaque secret token: a prefix naming its kind, then 256 random bits.
+pub fn random_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).expect("the platform provides randomness");
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// How opaque tokens are stored: they carry 256 bits of entropy, so a plain hash suffices.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::from_unix_ms;
+
+    const SECRET: &str = "a-test-secret-that-is-long-enough-0123";
+
+    fn grant() -> AccessGrant {
+        AccessGrant { user_id: Uuid::now_v7(), session_id: Uuid::now_v7(), roles: vec![Role::Member] }
+    }
+
+    #[test]
+    fn an_issued_token_verifies_until_it_expires() {
+        let keys = SigningKeys::new(SECRET, &[]).unwrap();
+        let now = from_unix_ms(1_800_000_000_000);
+        let token = keys.issue(&grant(), now, std::time::Duration::from_secs(900)).unwrap();
+        assert!(keys.verify(&token, now).is_some());
+        assert!(keys.verify(&token, from_unix_ms(1_800_000_000_000 + 890_000)).is_some());
+        assert!(keys.verify(&token, from_unix_ms(1_800_000_000_000 + 910_000)).is_none());
+    }
+
+    #[test]
+    fn tokens_from_a_rotated_out_key_verify_while_it_is_listed() {
+        let old = SigningKeys::new(SECRET, &[]).unwrap();
+        let now = from_unix_ms(1_800_000_000_000);
+        let token = old.issue(&grant(), now, std::time::Duration::from_secs(900)).unwrap();
+        let rotated = SigningKeys::new("another-secret-that-is-long-enough-456", &[SECRET]).unwrap();
+        assert!(rotated.verify(&token, now).is_some());
+        let forgotten = SigningKeys::new("another-secret-that-is-long-enough-456", &[]).unwrap();
+        assert!(forgotten.verify(&token, now).is_none());
+    }
+
+    #[test]
+    fn unsigned_and_tampered_tokens_are_rejected() {
+        let keys = SigningKeys::new(SECRET, &[]).unwrap();
+        let now = from_unix_ms(1_800_000_000_000);
+        let token = keys.issue(&grant(), now, std::time::Duration::from_secs(900)).unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        let none_header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","typ":"JWT","kid":"{}"}}"#, keys.active_kid()));
+        assert!(keys.verify(&format!("{none_header}.{}.", parts[1]), now).is_none());
+        let mut tampered = token.clone();
+        tampered.pop();
+        tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert!(keys.verify(&tampered, now).is_none());
+        assert!(keys.verify("not.a.token", now).is_none());
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(SigningKeys::new("short", &[]).is_err());
+    }
+}

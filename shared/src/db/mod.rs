@@ -1,0 +1,331 @@
+//! The `Database` port: SQLite-dialect statements with typed parameters and rows.
+//!
+//! Every runtime implements it once (embedded or remote libSQL natively, D1 or Hrana on Workers,
+//! Spin's SQLite on Spin). There are no interactive transactions because D1 and Hrana-over-HTTP
+//! have none; a write that touches several rows is one atomic `batch`, and conditions that must
+//! hold across rows are written into the statements themselves (`WHERE version = ?`,
+//! `INSERT ... SELECT ... WHERE`), so a batch never has to decide anything half-way.
+
+pub mod migrate;
+
+use std::borrow::Cow;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+/// A SQLite value, as bound or as read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Integer(v)
+    }
+}
+impl From<u32> for Value {
+    fn from(v: u32) -> Self {
+        Value::Integer(v.into())
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Integer(v.into())
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Real(v)
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(v.clone())
+    }
+}
+impl From<Uuid> for Value {
+    fn from(v: Uuid) -> Self {
+        Value::Text(v.to_string())
+    }
+}
+impl From<&Uuid> for Value {
+    fn from(v: &Uuid) -> Self {
+        Value::Text(v.to_string())
+    }
+}
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Self {
+        Value::Blob(v)
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// One SQL statement with `?1, ?2, ...` placeholders and their values.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub sql: Cow<'static, str>,
+    pub params: Vec<Value>,
+}
+
+impl Statement {
+    pub fn new(sql: impl Into<Cow<'static, str>>, params: Vec<Value>) -> Self {
+        Self { sql: sql.into(), params }
+    }
+}
+
+/// Builds a [`Statement`]: `stmt!("SELECT ... WHERE id = ?1", id)`.
+#[macro_export]
+macro_rules! stmt {
+    ($sql:expr $(, $param:expr)* $(,)?) => {
+        $crate::db::Statement::new($sql, vec![$($crate::db::Value::from($param)),*])
+    };
+}
+
+/// A row, read by column position in the order the query selected them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row(pub Vec<Value>);
+
+impl Row {
+    pub fn get<T: FromValue>(&self, index: usize) -> DbResult<T> {
+        let value = self.0.get(index).ok_or_else(|| DbError::decode(format!("no column {index}")))?;
+        T::from_value(value).map_err(|expected| {
+            DbError::decode(format!("column {index}: expected {expected}, found {value:?}"))
+        })
+    }
+}
+
+/// Decoding of one column into a Rust type; the error names the expected SQLite type.
+pub trait FromValue: Sized {
+    fn from_value(value: &Value) -> Result<Self, &'static str>;
+}
+
+impl FromValue for i64 {
+    fn from_value(value: &Value) -> Result<Self, &'static str> {
+        match value {
+            Value::Integer(v) => Ok(*v),
+            // D1 and Hrana-over-JSON may hand integral numbers back as reals.
+            Value::Real(v) if v.fract() == 0.0 => Ok(*v as i64),
+            _ => Err("integer"),
+        }
+    }
+}
+impl FromValue for bool {
+    fn from_value(value: &Value) -> Result<Self, &'static str> {
+        i64::from_value(value).map(|v| v != 0)
+    }
+}
+impl FromValue for String {
+    fn from_value(value: &Value) -> Result<Self, &'static str> {
+        match value {
+            Value::Text(v) => Ok(v.clone()),
+            _ => Err("text"),
+        }
+    }
+}
+impl FromValue for Uuid {
+    fn from_value(value: &Value) -> Result<Self, &'static str> {
+        match value {
+            Value::Text(v) => v.parse().map_err(|_| "uuid text"),
+            _ => Err("uuid text"),
+        }
+    }
+}
+impl FromValue for Vec<u8> {
+    fn from_value(value: &Value) -> Result<Self, &'static str> {
+        match value {
+            Value::Blob(v) => Ok(v.clone()),
+            _ => Err("blob"),
+        }
+    }
+}
+impl<T: FromValue> FromValue for Option<T> {
+    fn from_value(value: &Value) -> Result<Self, &'static str> {
+        match value {
+            Value::Null => Ok(None),
+            other => T::from_value(other).map(Some),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DbError {
+    /// A UNIQUE constraint failed; holds SQLite's `table.column` list.
+    #[error("unique constraint failed: {0}")]
+    Unique(String),
+    #[error("constraint failed: {0}")]
+    Constraint(String),
+    #[error("could not decode a row: {0}")]
+    Decode(String),
+    /// The database could not be reached or answered with an error of its own.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+impl DbError {
+    pub fn decode(message: impl Into<String>) -> Self {
+        Self::Decode(message.into())
+    }
+
+    /// Classifies an engine's error message. Every backend here wraps SQLite, so they all
+    /// carry SQLite's wording ("UNIQUE constraint failed: users.email").
+    pub fn from_message(message: impl Into<String>) -> Self {
+        let message = message.into();
+        if let Some(at) = message.find("UNIQUE constraint failed: ") {
+            let columns = &message[at + "UNIQUE constraint failed: ".len()..];
+            let columns = columns.split(|c: char| c == ' ' || c == ':').next().unwrap_or_default();
+            return Self::Unique(columns.trim_end_matches(',').to_owned());
+        }
+        if message.contains("constraint failed") {
+            return Self::Constraint(message);
+        }
+        Self::Backend(message)
+    }
+
+    /// Whether this is a unique violation on `table.column`.
+    pub fn is_unique(&self, column: &str) -> bool {
+        matches!(self, Self::Unique(columns) if columns.split(", ").any(|c| c == column))
+    }
+}
+
+impl From<DbError> for crate::ApiError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Backend(_) => crate::ApiError::unavailable(error),
+            _ => crate::ApiError::internal(error),
+        }
+    }
+}
+
+/// The database port.
+#[async_trait]
+pub trait Database: Send + Sync + 'static {
+    /// Runs a statement and returns its rows.
+    async fn query(&self, stmt: Statement) -> DbResult<Vec<Row>>;
+
+    /// Runs a statement and returns how many rows it changed.
+    async fn execute(&self, stmt: Statement) -> DbResult<u64>;
+
+    /// Runs every statement in one transaction: all of them or none. Returns the rows each changed.
+    async fn batch(&self, stmts: Vec<Statement>) -> DbResult<Vec<u64>>;
+
+    async fn query_opt(&self, stmt: Statement) -> DbResult<Option<Row>> {
+        Ok(self.query(stmt).await?.into_iter().next())
+    }
+}
+
+/// Splits a migration file into single statements, because D1's batch and Spin's execute take
+/// one statement at a time. Semicolons inside quotes, comments and `BEGIN ... END` bodies
+/// (triggers) do not split.
+pub fn split_statements(sql: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    let mut chars = sql.chars().peekable();
+    let mut quote: Option<char> = None;
+    let mut depth = 0usize;
+    let mut word = String::new();
+    while let Some(c) = chars.next() {
+        if let Some(q) = quote {
+            current.push(c);
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        if c == '-' && chars.peek() == Some(&'-') {
+            for skipped in chars.by_ref() {
+                if skipped == '\n' {
+                    current.push('\n');
+                    break;
+                }
+            }
+            continue;
+        }
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else if !word.is_empty() {
+            match word.to_ascii_uppercase().as_str() {
+                "BEGIN" => depth += 1,
+                "END" => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            word.clear();
+        }
+        match c {
+            '\'' | '"' | '`' => {
+                quote = Some(c);
+                current.push(c);
+            }
+            ';' if depth == 0 => {
+                let statement = current.trim();
+                if !statement.is_empty() {
+                    statements.push(statement.to_owned());
+                }
+                current.clear();
+            }
+            _ => current.push(c),
+        }
+    }
+    let statement = current.trim();
+    if !statement.is_empty() {
+        statements.push(statement.to_owned());
+    }
+    statements
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_violations_are_recognised_in_every_backends_wording() {
+        let libsql = DbError::from_message("SQLite failure: `UNIQUE constraint failed: users.email`");
+        assert!(libsql.is_unique("users.email"));
+        let d1 = DbError::from_message("D1_ERROR: UNIQUE constraint failed: users.username: SQLITE_CONSTRAINT");
+        assert!(d1.is_unique("users.username"));
+        let pair = DbError::from_message("UNIQUE constraint failed: members.project_id, members.user_id");
+        assert!(pair.is_unique("members.user_id"));
+        assert!(matches!(DbError::from_message("disk I/O error"), DbError::Backend(_)));
+    }
+
+    #[test]
+    fn statements_split_on_semicolons_outside_quotes_comments_and_trigger_bodies() {
+        let sql = "CREATE TABLE a (x TEXT DEFAULT ';'); -- a comment; with a semicolon\n\
+                   CREATE TRIGGER t AFTER INSERT ON a BEGIN UPDATE a SET x = 'y'; END;\n\
+                   INSERT INTO a VALUES ('it''s');";
+        let statements = split_statements(sql);
+        assert_eq!(statements.len(), 3, "{statements:#?}");
+        assert!(statements[1].ends_with("END"));
+        assert_eq!(statements[2], "INSERT INTO a VALUES ('it''s')");
+    }
+
+    #[test]
+    fn rows_decode_by_position_and_report_the_wrong_type() {
+        let row = Row(vec![Value::Integer(3), Value::Null, Value::Real(4.0)]);
+        assert_eq!(row.get::<i64>(0).unwrap(), 3);
+        assert_eq!(row.get::<Option<String>>(1).unwrap(), None);
+        assert_eq!(row.get::<i64>(2).unwrap(), 4);
+        assert!(row.get::<String>(0).is_err());
+        assert!(row.get::<i64>(7).is_err());
+    }
+}

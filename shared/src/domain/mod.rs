@@ -1,0 +1,8 @@
+//! Domain types. Request bodies deserialize straight into these, so a value that exists has
+//! already been checked: parse, don't validate.
+
+mod roles;
+mod text;
+
+pub use roles::{ProjectRole, Role};
+pub use text::{Description, Email, LoginName, NewPassword, Password, ProjectName, Username};

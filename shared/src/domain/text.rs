@@ -1,0 +1,210 @@
+//! Checked strings. Each type states its length limit and allowed characters once; the JSON
+//! layer reports a violation as a field error.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Passwords a user may not choose even though they are long enough. Shorter common passwords
+/// already fail the length rule.
+const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
+
+fn char_count_between(text: &str, min: usize, max: usize) -> Result<(), String> {
+    let count = text.chars().count();
+    if count < min {
+        return Err(format!("must be at least {min} characters"));
+    }
+    if count > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    Ok(())
+}
+
+/// Single-line text: no control characters at all (this also refuses NUL).
+fn single_line(text: &str) -> Result<(), String> {
+    if text.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(())
+}
+
+macro_rules! checked_string {
+    ($(#[$meta:meta])* $name:ident, $check:expr) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(value: String) -> Result<Self, String> {
+                let check: fn(String) -> Result<String, String> = $check;
+                check(value).map(Self)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+checked_string!(
+    /// An email address, stored lower-cased.
+    Email,
+    |value| {
+        let value = value.trim().to_lowercase();
+        char_count_between(&value, 3, 254)?;
+        single_line(&value)?;
+        let (local, domain) = value.split_once('@').ok_or("must be an email address")?;
+        let valid = !local.is_empty()
+            && local.len() <= 64
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+            && !value.contains(char::is_whitespace);
+        if valid { Ok(value) } else { Err("must be an email address".into()) }
+    }
+);
+
+checked_string!(
+    /// A public handle: 3 to 32 letters, digits, `_` or `-`, starting with a letter or digit.
+    Username,
+    |value| {
+        char_count_between(&value, 3, 32)?;
+        let mut chars = value.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+        if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            Ok(value)
+        } else {
+            Err("may contain only letters, digits, '_' and '-', and must start with a letter or digit".into())
+        }
+    }
+);
+
+checked_string!(
+    /// A password being chosen: at least 12 characters and not a commonly used one.
+    NewPassword,
+    |value| {
+        char_count_between(&value, 12, 256)?;
+        if value.contains('\0') {
+            return Err("must not contain NUL characters".into());
+        }
+        let lowered = value.to_lowercase();
+        if COMMON_PASSWORDS.lines().any(|common| common == lowered) {
+            return Err("is too common; choose another".into());
+        }
+        let mut chars = value.chars();
+        let first = chars.next();
+        if chars.all(|c| Some(c) == first) {
+            return Err("must not be one repeated character".into());
+        }
+        Ok(value)
+    }
+);
+
+checked_string!(
+    /// A password presented to sign in: only bounded, never judged (a wrong one is just wrong).
+    Password,
+    |value| {
+        char_count_between(&value, 1, 256)?;
+        Ok(value)
+    }
+);
+
+checked_string!(
+    /// What a user signs in with: their email or their username.
+    LoginName,
+    |value| {
+        let value = value.trim().to_owned();
+        char_count_between(&value, 1, 254)?;
+        single_line(&value)?;
+        Ok(value)
+    }
+);
+
+checked_string!(
+    /// A project's name: one line of 1 to 100 characters.
+    ProjectName,
+    |value| {
+        let value = value.trim().to_owned();
+        char_count_between(&value, 1, 100)?;
+        single_line(&value)?;
+        Ok(value)
+    }
+);
+
+checked_string!(
+    /// Free text of up to 10,000 characters; newlines and tabs are allowed, other control
+    /// characters are not.
+    Description,
+    |value| {
+        char_count_between(&value, 0, 10_000)?;
+        if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            return Err("must not contain control characters other than newlines and tabs".into());
+        }
+        Ok(value)
+    }
+);
+
+impl Description {
+    pub fn empty() -> Self {
+        Self(String::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok<T: TryFrom<String>>(text: &str) -> bool {
+        T::try_from(text.to_owned()).is_ok()
+    }
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(Email::try_from(" Ada@Example.COM ".to_owned()).unwrap().as_str(), "ada@example.com");
+        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a da@example.com", "ada@@example.com", "ada@example.com\0"] {
+            assert!(!ok::<Email>(bad), "{bad:?} passed");
+        }
+        assert!(!ok::<Email>(&format!("{}@example.com", "a".repeat(10_000))));
+    }
+
+    #[test]
+    fn usernames_allow_a_small_alphabet() {
+        assert!(ok::<Username>("ada_lovelace-1"));
+        for bad in ["ab", "-ada", "ada lovelace", "ada'; DROP TABLE users;--", "ådå", "ada\0x"] {
+            assert!(!ok::<Username>(bad), "{bad:?} passed");
+        }
+    }
+
+    #[test]
+    fn new_passwords_must_be_long_and_uncommon() {
+        assert!(ok::<NewPassword>("violet-staple-orbit-42"));
+        assert!(!ok::<NewPassword>("short"));
+        assert!(!ok::<NewPassword>("password1234"));
+        assert!(!ok::<NewPassword>("Password1234"));
+        assert!(!ok::<NewPassword>("aaaaaaaaaaaaaaaa"));
+        assert!(!ok::<NewPassword>("twelve chars\0"));
+        assert!(!ok::<NewPassword>(&"x".repeat(257)));
+    }
+
+    #[test]
+    fn names_are_single_lines_and_descriptions_may_have_newlines() {
+        assert!(ok::<ProjectName>("TUI backend"));
+        assert!(!ok::<ProjectName>("   "));
+        assert!(!ok::<ProjectName>("line\nbreak"));
+        assert!(!ok::<ProjectName>(&"n".repeat(101)));
+        assert!(ok::<Description>("first line\nsecond\tline"));
+        assert!(!ok::<Description>("nul\0byte"));
+        assert!(!ok::<Description>(&"d".repeat(10_001)));
+    }
+}

@@ -1,0 +1,155 @@
+//! Extractors that turn a request into what a handler needs, failing in the contract's shape.
+
+use axum::extract::{FromRequestParts, Path};
+use http::{header, request::Parts};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::{
+    ApiError, AppState, ErrorCode,
+    auth::tokens::AccessGrant,
+    domain::Role,
+    repo::{decode_cursor, sessions::ClientInfo},
+};
+
+/// The signed-in caller. A missing, malformed, expired or forged token is a 401; there is no
+/// "maybe signed in" extractor because silently treating a bad token as anonymous would hide
+/// the client's mistake.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub roles: Vec<Role>,
+}
+
+impl AuthUser {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("Send an access token as 'Authorization: Bearer <token>'."))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or_else(|| ApiError::unauthorized("The Authorization header must use the Bearer scheme."))?;
+        let AccessGrant { user_id, session_id, roles } = state
+            .config
+            .keys
+            .verify(token, state.clock.now())
+            .ok_or_else(|| ApiError::unauthorized("The access token is invalid or has expired."))?;
+        Ok(Self { id: user_id, session_id, roles })
+    }
+}
+
+/// The client's address, put into the request extensions by each host (the socket natively,
+/// `cf-connecting-ip` on Workers, `spin-client-addr` on Spin).
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect());
+        let ip = parts.extensions.get::<ClientAddr>().map(|a| a.0.clone());
+        Ok(ClientInfo { user_agent, ip })
+    }
+}
+
+/// Path parameters; one that does not parse (an id that is not a UUID) names nothing that
+/// exists, so it is a 404.
+pub struct Ids<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Ids<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state).await.map(|Path(ids)| Ids(ids)).map_err(|_| ApiError::not_found())
+    }
+}
+
+/// Query parameters, with unknown or malformed ones as 422 field errors.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        axum::extract::Query::<T>::try_from_uri(&parts.uri).map(|q| Query(q.0)).map_err(|rejection| {
+            let text = rejection.body_text();
+            let field = ["unknown field `", "missing field `"]
+                .iter()
+                .find_map(|p| text.split(p).nth(1))
+                .and_then(|rest| rest.split('`').next())
+                .or_else(|| text.split(": ").nth(1).and_then(|t| t.split(':').next()))
+                .unwrap_or("query")
+                .to_owned();
+            tracing::debug!(%query, %text, "rejected query");
+            ApiError::field(field, text.rsplit(": ").next().unwrap_or("is invalid").to_owned())
+        })
+    }
+}
+
+/// `limit` (1..100, default 20) and `cursor`, as every list takes them.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+pub struct PageParams {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.limit {
+            None => Ok(20),
+            Some(limit @ 1..=100) => Ok(limit as usize),
+            Some(_) => Err(ApiError::field("limit", "must be between 1 and 100")),
+        }
+    }
+
+    pub fn after(&self) -> Result<Option<Uuid>, ApiError> {
+        self.cursor.as_deref().map(decode_cursor).transpose()
+    }
+}
+
+/// `If-Match`, read as the version it names. Absent is `None`; `*` matches anything and is
+/// also `None`; anything that is not one of our ETags cannot match and is a 412.
+pub struct IfMatch(pub Option<i64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(header::IF_MATCH) else { return Ok(IfMatch(None)) };
+        let value = value.to_str().unwrap_or_default().trim();
+        if value == "*" {
+            return Ok(IfMatch(None));
+        }
+        value
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .parse()
+            .map(|v| IfMatch(Some(v)))
+            .map_err(|_| ApiError::new(ErrorCode::PreconditionFailed, "If-Match names no version of this resource."))
+    }
+}
+
+/// The ETag of a versioned resource.
+pub fn etag(version: i64) -> (http::HeaderName, String) {
+    (header::ETAG, format!("\"{version}\""))
+}

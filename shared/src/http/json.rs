@@ -1,0 +1,100 @@
+//! Strict JSON request bodies: syntax errors are 400 `invalid_json`; wrong types, missing or
+//! unknown fields and values that fail their domain type are 422 with the field named.
+
+use axum::extract::{FromRequest, Request};
+use bytes::Bytes;
+use http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use crate::{ApiError, ErrorCode};
+
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "Send the body as application/json."));
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(ErrorCode::PayloadTooLarge, "Request bodies are limited to 1 MiB.")
+            } else {
+                ApiError::new(ErrorCode::InvalidJson, "The request body could not be read.")
+            }
+        })?;
+        parse(&bytes).map(Json)
+    }
+}
+
+/// Parses a JSON document into `T`, classifying failures as the contract asks.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        classify(path, &inner)
+    })?;
+    deserializer.end().map_err(|e| classify(String::new(), &e))?;
+    Ok(value)
+}
+
+fn classify(path: String, error: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    if !matches!(error.classify(), Category::Data) {
+        return ApiError::new(ErrorCode::InvalidJson, format!("The body is not valid JSON: {error}"));
+    }
+    // serde reports missing and unknown fields at the parent's path; name the field itself.
+    let message = error.to_string();
+    let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next())
+        .map(|field| if path == "." || path.is_empty() { field.to_owned() } else { format!("{path}.{field}") });
+    let field = named.unwrap_or(if path == "." { String::new() } else { path });
+    let message = if message.starts_with("unknown field") { "is not a known field".to_owned() } else { message };
+    let field = if field.is_empty() { "body".to_owned() } else { field };
+    ApiError::field(field, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Username;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "the fields are only deserialized")]
+    struct Body {
+        name: Username,
+        count: u32,
+    }
+
+    fn field(bytes: &str) -> (u16, String) {
+        let error = parse::<Body>(bytes.as_bytes()).unwrap_err();
+        (error.code.status().as_u16(), error.errors.first().map(|e| e.field.clone()).unwrap_or_default())
+    }
+
+    #[test]
+    fn syntax_errors_are_400_and_everything_else_names_its_field() {
+        assert_eq!(field("{"), (400, String::new()));
+        assert_eq!(field(r#"{"name": "ada"} trailing"#), (400, String::new()));
+        assert_eq!(field(r#"{"name": "ada"}"#), (422, "count".into()));
+        assert_eq!(field(r#"{"name": "ada", "count": 1, "admin": true}"#), (422, "admin".into()));
+        assert_eq!(field(r#"{"name": "ada", "count": "one"}"#), (422, "count".into()));
+        assert_eq!(field(r#"{"name": "a b", "count": 1}"#), (422, "name".into()));
+        assert_eq!(field(r#"[1, 2]"#), (422, "body".into()));
+        assert!(parse::<Body>(br#"{"name": "ada", "count": 1}"#).is_ok());
+    }
+}

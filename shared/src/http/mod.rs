@@ -1,0 +1,79 @@
+//! The HTTP conventions every endpoint group serves, and the one function that turns a group's
+//! routes into the application every host mounts.
+
+pub mod extract;
+pub mod health;
+pub mod json;
+pub mod middleware;
+
+use std::sync::Arc;
+
+use axum::{Router, extract::DefaultBodyLimit, response::IntoResponse, routing::get};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{Http, HttpAuthScheme, SecurityScheme},
+};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{ApiError, AppState};
+
+/// The contract's request body limit: 1 MiB.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub type Routes = OpenApiRouter<AppState>;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Claude TUI API", description = "The backend the Claude TUI talks to. Errors are RFC 9457 problem details."),
+    modifiers(&BearerAuth),
+    components(schemas(crate::error::FieldError))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT or tui_pat_ key").build()),
+        );
+    }
+}
+
+/// Splits routes into the router and the OpenAPI document describing them.
+pub fn document(routes: Routes) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(health::routes()).merge(routes).split_for_parts()
+}
+
+/// The application for a set of routes: health, the OpenAPI document, the 404 fallback and the
+/// shared middleware (request ids, security headers, body limit, problem rendering, tracing).
+pub fn app(state: AppState, routes: Routes) -> Router {
+    let (router, api) = document(routes);
+    finish(state, router, &api)
+}
+
+/// An application that serves `routes` but documents `documented` (the gateway, which
+/// documents the groups it forwards to).
+pub fn app_documenting(state: AppState, routes: Routes, documented: Routes) -> Router {
+    let (router, _) = document(routes);
+    let (_, api) = document(documented);
+    finish(state, router, &api)
+}
+
+fn finish(state: AppState, router: Router<AppState>, api: &utoipa::openapi::OpenApi) -> Router {
+    let api: Arc<str> = api.to_json().unwrap_or_default().into();
+    router
+        .route(
+            "/v1/openapi.json",
+            get(move || {
+                let api = api.clone();
+                async move { ([(http::header::CONTENT_TYPE, "application/json")], api.to_string()).into_response() }
+            }),
+        )
+        .fallback(|| async { ApiError::not_found() })
+        .layer(axum::middleware::from_fn(middleware::conventions))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

@@ -1,0 +1,22 @@
+//! The common crate of the Claude TUI backend.
+//!
+//! Everything an endpoint group needs and that is not its own routes lives here: domain types,
+//! the ports each runtime implements once (`db`, `ports`), repositories and services, the HTTP
+//! conventions every group serves (`http`), and the runtime adapters (`adapters`), each behind the
+//! cargo feature of its runtime. Domain and service code never names a runtime.
+
+pub mod adapters;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod ports;
+pub mod repo;
+pub mod services;
+pub mod state;
+pub mod time;
+
+pub use error::{ApiError, ErrorCode, Result};
+pub use state::AppState;

@@ -1,0 +1,86 @@
+//! Repositories: the SQL for each aggregate, over the `Database` port. They return domain
+//! records and leave policy (who may do what) to the services.
+
+pub mod projects;
+pub mod sessions;
+pub mod users;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use uuid::Uuid;
+
+use crate::{ApiError, db::Row};
+
+/// A page of a list, in the contract's shape.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// `rows` holds up to `limit + 1` items; the extra one only says that there is more.
+    pub fn from_overfetch(mut items: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> Uuid) -> Self {
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|last| encode_cursor(cursor_of(last)))
+        } else {
+            None
+        };
+        Self { items, next_cursor }
+    }
+}
+
+pub fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<Uuid, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| Uuid::from_slice(&bytes).ok())
+        .ok_or_else(|| ApiError::field("cursor", "is not a cursor this service issued"))
+}
+
+/// Escapes a user's search text for `LIKE ... ESCAPE '\'`.
+pub fn like_pattern(text: &str) -> String {
+    let escaped: String = text
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("%{escaped}%")
+}
+
+pub(crate) fn decode<T>(rows: Vec<Row>, f: impl Fn(&Row) -> crate::db::DbResult<T>) -> Result<Vec<T>, ApiError> {
+    rows.iter().map(f).collect::<Result<_, _>>().map_err(ApiError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_a_field_error() {
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(id)).unwrap(), id);
+        assert_eq!(decode_cursor("%%%").unwrap_err().errors[0].field, "cursor");
+    }
+
+    #[test]
+    fn like_wildcards_in_search_text_are_literal() {
+        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
+
+    #[test]
+    fn a_page_reports_a_cursor_only_when_there_is_more() {
+        let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+        let page = Page::from_overfetch(ids.clone(), 2, |id| *id);
+        assert_eq!(page.items.len(), 2);
+        assert_eq!(page.next_cursor, Some(encode_cursor(ids[1])));
+        let last = Page::from_overfetch(ids, 3, |id| *id);
+        assert_eq!(last.next_cursor, None);
+    }
+}

@@ -1,0 +1,214 @@
+//! Projects and their members.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::decode;
+use crate::{
+    ApiError,
+    db::{Database, DbResult, Row, Value},
+    domain::{Description, ProjectName, ProjectRole},
+    stmt,
+};
+
+/// A project as one member sees it: `role` is that member's role.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Project {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub archived: bool,
+    pub role: ProjectRole,
+    pub created_by: Uuid,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Member {
+    pub user_id: Uuid,
+    pub username: String,
+    pub role: ProjectRole,
+    pub added_at: String,
+}
+
+const SELECT_PROJECT: &str = "SELECT p.id, p.name, p.description, p.archived, m.role, p.created_by, p.version, \
+     p.created_at, p.updated_at FROM projects p JOIN project_members m ON m.project_id = p.id";
+
+fn role(row: &Row, index: usize) -> DbResult<ProjectRole> {
+    let text: String = row.get(index)?;
+    ProjectRole::parse(&text).ok_or_else(|| crate::db::DbError::decode(format!("unknown project role {text}")))
+}
+
+fn project(row: &Row) -> DbResult<Project> {
+    Ok(Project {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        description: row.get(2)?,
+        archived: row.get(3)?,
+        role: role(row, 4)?,
+        created_by: row.get(5)?,
+        version: row.get(6)?,
+        created_at: row.get(7)?,
+        updated_at: row.get(8)?,
+    })
+}
+
+/// The project, if `user_id` is a member of it.
+pub async fn get_for(db: &dyn Database, id: Uuid, user_id: Uuid) -> Result<Option<Project>, ApiError> {
+    let row = db.query_opt(stmt!(format!("{SELECT_PROJECT} WHERE p.id = ?1 AND m.user_id = ?2"), id, user_id)).await?;
+    Ok(row.as_ref().map(project).transpose()?)
+}
+
+/// The role `user_id` holds in a project, if any: the cheap check other groups use.
+pub async fn role_of(db: &dyn Database, id: Uuid, user_id: Uuid) -> Result<Option<ProjectRole>, ApiError> {
+    let row = db
+        .query_opt(stmt!("SELECT role FROM project_members WHERE project_id = ?1 AND user_id = ?2", id, user_id))
+        .await?;
+    Ok(row.as_ref().map(|r| role(r, 0)).transpose()?)
+}
+
+pub struct ListFilter {
+    pub q: Option<String>,
+    pub archived: Option<bool>,
+    pub after: Option<Uuid>,
+    pub limit: usize,
+}
+
+/// The projects `user_id` belongs to, newest first, fetching one more than `limit`.
+pub async fn list_for(db: &dyn Database, user_id: Uuid, filter: &ListFilter) -> Result<Vec<Project>, ApiError> {
+    let mut sql = format!("{SELECT_PROJECT} WHERE m.user_id = ?1");
+    let mut params: Vec<Value> = vec![user_id.into()];
+    if let Some(q) = &filter.q {
+        params.push(super::like_pattern(q).into());
+        sql.push_str(&format!(
+            " AND (p.name LIKE ?{n} ESCAPE '\\' OR p.description LIKE ?{n} ESCAPE '\\')",
+            n = params.len()
+        ));
+    }
+    if let Some(archived) = filter.archived {
+        params.push(archived.into());
+        sql.push_str(&format!(" AND p.archived = ?{}", params.len()));
+    }
+    if let Some(after) = filter.after {
+        params.push(after.into());
+        sql.push_str(&format!(" AND p.id < ?{}", params.len()));
+    }
+    params.push(i64::try_from(filter.limit + 1).unwrap_or(i64::MAX).into());
+    sql.push_str(&format!(" ORDER BY p.id DESC LIMIT ?{}", params.len()));
+    decode(db.query(crate::db::Statement::new(sql, params)).await?, project)
+}
+
+/// Creates a project with its creator as owner, atomically.
+pub async fn create(
+    db: &dyn Database,
+    id: Uuid,
+    name: &ProjectName,
+    description: &Description,
+    owner: Uuid,
+    now: &str,
+) -> Result<(), ApiError> {
+    db.batch(vec![
+        stmt!(
+            "INSERT INTO projects (id, name, description, created_by, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            id,
+            name.as_str(),
+            description.as_str(),
+            owner,
+            now,
+        ),
+        stmt!(
+            "INSERT INTO project_members (project_id, user_id, role, added_at) VALUES (?1, ?2, 'owner', ?3)",
+            id,
+            owner,
+            now,
+        ),
+    ])
+    .await?;
+    Ok(())
+}
+
+pub struct Changes {
+    pub name: Option<ProjectName>,
+    pub description: Option<Description>,
+    pub archived: Option<bool>,
+}
+
+/// Applies `changes` if the project is still at `version`; returns whether it was.
+pub async fn update(db: &dyn Database, id: Uuid, version: i64, changes: &Changes, now: &str) -> Result<bool, ApiError> {
+    let changed = db
+        .execute(stmt!(
+            "UPDATE projects SET name = coalesce(?3, name), description = coalesce(?4, description), \
+             archived = coalesce(?5, archived), version = version + 1, updated_at = ?6 \
+             WHERE id = ?1 AND version = ?2",
+            id,
+            version,
+            changes.name.as_ref().map(|n| n.as_str().to_owned()),
+            changes.description.as_ref().map(|d| d.as_str().to_owned()),
+            changes.archived,
+            now,
+        ))
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Deletes a project; members go with it (foreign keys cascade).
+pub async fn delete(db: &dyn Database, id: Uuid) -> Result<bool, ApiError> {
+    Ok(db.execute(stmt!("DELETE FROM projects WHERE id = ?1", id)).await? == 1)
+}
+
+pub async fn members(db: &dyn Database, id: Uuid) -> Result<Vec<Member>, ApiError> {
+    let rows = db
+        .query(stmt!(
+            "SELECT m.user_id, u.username, m.role, m.added_at FROM project_members m \
+             JOIN users u ON u.id = m.user_id WHERE m.project_id = ?1 ORDER BY m.added_at, m.user_id",
+            id,
+        ))
+        .await?;
+    decode(rows, |row| {
+        Ok(Member { user_id: row.get(0)?, username: row.get(1)?, role: role(row, 2)?, added_at: row.get(3)? })
+    })
+}
+
+pub async fn member(db: &dyn Database, id: Uuid, user_id: Uuid) -> Result<Option<Member>, ApiError> {
+    Ok(members(db, id).await?.into_iter().find(|m| m.user_id == user_id))
+}
+
+/// The guard that keeps at least one owner: true unless `user_id` is the project's only owner.
+/// Written into the statements so that two concurrent demotions cannot both pass it.
+const NOT_LAST_OWNER: &str = "(SELECT role FROM project_members WHERE project_id = ?1 AND user_id = ?2) IS NOT 'owner' \
+     OR (SELECT count(*) FROM project_members WHERE project_id = ?1 AND role = 'owner') > 1";
+
+/// Adds a member or changes their role. Returns false if that would leave the project
+/// without an owner.
+pub async fn put_member(db: &dyn Database, id: Uuid, user_id: Uuid, role: ProjectRole, now: &str) -> Result<bool, ApiError> {
+    let changed = db
+        .execute(stmt!(
+            format!(
+                "INSERT INTO project_members (project_id, user_id, role, added_at) \
+                 SELECT ?1, ?2, ?3, ?4 WHERE ?3 = 'owner' OR {NOT_LAST_OWNER} \
+                 ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role"
+            ),
+            id,
+            user_id,
+            role.as_str(),
+            now,
+        ))
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Removes a member. Returns false if they are not one, or are the only owner.
+pub async fn remove_member(db: &dyn Database, id: Uuid, user_id: Uuid) -> Result<bool, ApiError> {
+    let changed = db
+        .execute(stmt!(
+            format!("DELETE FROM project_members WHERE project_id = ?1 AND user_id = ?2 AND ({NOT_LAST_OWNER})"),
+            id,
+            user_id,
+        ))
+        .await?;
+    Ok(changed == 1)
+}

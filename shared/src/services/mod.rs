@@ -1,0 +1,4 @@
+//! Services: the use cases, with their policy (who may do what), over repositories and ports.
+
+pub mod accounts;
+pub mod projects;
