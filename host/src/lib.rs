@@ -33,19 +33,24 @@ pub struct Options {
     pub data_dir: PathBuf,
     /// Connections in the database pool.
     pub pool_size: usize,
+    /// Settings that take precedence over the environment (tests use these).
+    pub settings: Vec<(String, String)>,
 }
 
 /// The configuration from the environment; without `JWT_SECRET`, a secret generated on first
 /// start and kept in the data directory, so that sessions survive restarts.
-pub fn config(data_dir: &std::path::Path) -> Result<Config, String> {
-    let generated = if std::env::var("JWT_SECRET").is_ok_and(|s| !s.is_empty()) {
-        None
-    } else {
-        Some(stored_secret(&data_dir.join("jwt-secret"))?)
+pub fn config(options: &Options) -> Result<Config, String> {
+    let setting = |name: &str| {
+        let set = options.settings.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone());
+        set.or_else(|| std::env::var(name).ok()).filter(|value| !value.is_empty())
+    };
+    let generated = match setting("JWT_SECRET") {
+        Some(_) => None,
+        None => Some(stored_secret(&options.data_dir.join("jwt-secret"))?),
     };
     Config::from_lookup(|name| match (name, &generated) {
         ("JWT_SECRET", Some(secret)) => Some(secret.clone()),
-        _ => std::env::var(name).ok(),
+        _ => setting(name),
     })
     .map_err(|e| e.to_string())
 }
@@ -86,7 +91,7 @@ pub async fn open_database(options: &Options) -> Result<Libsql, String> {
 }
 
 pub async fn state(options: &Options) -> Result<AppState, String> {
-    let config = config(&options.data_dir)?;
+    let config = config(options)?;
     let db = open_database(options).await?;
     let passwords = BlockingPasswords(Argon2id::new(&config.argon2)?);
     Ok(AppState::new(Services {

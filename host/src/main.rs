@@ -55,6 +55,7 @@ async fn main() -> ExitCode {
         database_token: cli.database.database_token,
         data_dir: cli.data_dir,
         pool_size: cli.pool_size,
+        settings: Vec::new(),
     };
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => tui_host::open_database(&options).await.map(drop),

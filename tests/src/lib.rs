@@ -1,0 +1,184 @@
+//! The black-box harness: one suite, any host.
+//!
+//! By default each test starts the native host in-process on a free port with a fresh
+//! database of its own. With `TUI_TEST_BASE_URL` set (the test command does this for
+//! `wrangler dev`), the same tests run against that server instead; they then share its
+//! database, so every test makes its own uniquely named users and projects.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde_json::{Value, json};
+use tui_shared::{auth::tokens::SigningKeys, time::Timestamp};
+use uuid::Uuid;
+
+/// The signing secret the test hosts are configured with, so that tests can forge and expire
+/// tokens the way an attacker or a clock would.
+pub const TEST_JWT_SECRET: &str = "black-box-test-secret-0123456789abcdef";
+
+/// A host under test.
+pub struct Server {
+    pub base: String,
+    http: reqwest::Client,
+    /// Keeps the native host's database directory alive as long as the test.
+    _data: Option<tempfile::TempDir>,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem+json error with this status and code, and returns it for more checks.
+    #[track_caller]
+    pub fn problem(&self, status: u16, code: &str) -> &Self {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.body);
+        assert_eq!(self.body["code"], code, "{}", self.body);
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["request_id"].is_string(), "no request_id in {}", self.body);
+        self
+    }
+
+    /// The field named by the first field error.
+    pub fn field(&self) -> &str {
+        self.body["errors"][0]["field"].as_str().unwrap_or_default()
+    }
+}
+
+/// A registered user with a live access token.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub username: String,
+    pub password: String,
+    pub token: String,
+    pub refresh_token: String,
+}
+
+pub const PASSWORD: &str = "violet-staple-orbit-42";
+
+impl Server {
+    pub async fn start() -> Self {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("a client");
+        if let Ok(base) = std::env::var("TUI_TEST_BASE_URL") {
+            return Self { base: base.trim_end_matches('/').to_owned(), http, _data: None };
+        }
+        let data = tempfile::tempdir().expect("a temporary directory");
+        let options = tui_host::Options {
+            listen: "127.0.0.1:0".parse().expect("an address"),
+            database: data.path().join("tui.db").display().to_string(),
+            database_token: None,
+            data_dir: data.path().to_owned(),
+            pool_size: 4,
+            settings: [
+                ("JWT_SECRET", TEST_JWT_SECRET),
+                // Cheap hashing in tests only; production uses the configured default.
+                ("ARGON2_MEMORY_KIB", "64"),
+                ("ARGON2_ITERATIONS", "1"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into(),
+        };
+        let running = tui_host::start(&options).await.expect("the native host starts");
+        Self { base: format!("http://{}", running.addr), http, _data: Some(data) }
+    }
+
+    /// Whether this is the in-process native host (some checks read its database directly).
+    pub fn is_native(&self) -> bool {
+        self._data.is_some()
+    }
+
+    pub async fn raw(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Reply {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Reply { status, headers, body }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![];
+        if let Some(auth) = &auth {
+            headers.push(("authorization", auth.as_str()));
+        }
+        if body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        self.raw(method, path, &headers, body.map(|b| serde_json::to_vec(&b).expect("json"))).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Registers a new user with a unique name.
+    pub async fn user(&self) -> User {
+        let username = format!("u{}", &Uuid::now_v7().simple().to_string()[16..]);
+        let email = format!("{username}@example.com");
+        let reply = self
+            .post("/v1/auth/register", None, json!({"email": email, "username": username, "password": PASSWORD}))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        User {
+            id: reply.body["user"]["id"].as_str().expect("an id").to_owned(),
+            email,
+            username,
+            password: PASSWORD.to_owned(),
+            token: reply.body["access_token"].as_str().expect("a token").to_owned(),
+            refresh_token: reply.body["refresh_token"].as_str().expect("a refresh token").to_owned(),
+        }
+    }
+
+    /// Creates a project owned by `owner` and returns its id.
+    pub async fn project(&self, owner: &User, name: &str) -> String {
+        let reply = self.post("/v1/projects", Some(&owner.token), json!({"name": name})).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// Makes `user` a member of `project` with `role`, as `by`.
+    pub async fn add_member(&self, by: &User, project: &str, user: &User, role: &str) {
+        let reply = self
+            .call(Method::PUT, &format!("/v1/projects/{project}/members/{}", user.id), Some(&by.token), Some(json!({"role": role})))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+}
+
+/// An access token for `user_id` signed with `secret`, issued at `issued` for `ttl`.
+pub fn forge_token(secret: &str, user_id: &str, issued: Timestamp, ttl: Duration) -> String {
+    let keys = SigningKeys::new(secret, &[]).expect("a long secret");
+    let grant = tui_shared::auth::tokens::AccessGrant {
+        user_id: user_id.parse().expect("a uuid"),
+        session_id: Uuid::now_v7(),
+        roles: vec![tui_shared::domain::Role::Admin],
+    };
+    keys.issue(&grant, issued, ttl).expect("a token")
+}

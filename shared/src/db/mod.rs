@@ -193,8 +193,10 @@ impl DbError {
         let message = message.into();
         if let Some(at) = message.find("UNIQUE constraint failed: ") {
             let columns = &message[at + "UNIQUE constraint failed: ".len()..];
-            let columns = columns.split(|c: char| c == ' ' || c == ':').next().unwrap_or_default();
-            return Self::Unique(columns.trim_end_matches(',').to_owned());
+            let end = columns
+                .find(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '.' | ',' | ' ')))
+                .unwrap_or(columns.len());
+            return Self::Unique(columns[..end].trim().trim_end_matches(',').to_owned());
         }
         if message.contains("constraint failed") {
             return Self::Constraint(message);

@@ -39,6 +39,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 
 /// Parses a JSON document into `T`, classifying failures as the contract asks.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every request body is an object; serde would otherwise accept an array for a struct.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => ApiError::field("body", "must be a JSON object"),
+            Err(error) => classify(String::new(), &error),
+        });
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -54,15 +61,16 @@ fn classify(path: String, error: &serde_json::Error) -> ApiError {
     if !matches!(error.classify(), Category::Data) {
         return ApiError::new(ErrorCode::InvalidJson, format!("The body is not valid JSON: {error}"));
     }
-    // serde reports missing and unknown fields at the parent's path; name the field itself.
     let message = error.to_string();
     let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
-    let named = ["unknown field `", "missing field `"]
-        .iter()
-        .find_map(|prefix| message.strip_prefix(prefix))
-        .and_then(|rest| rest.split('`').next())
-        .map(|field| if path == "." || path.is_empty() { field.to_owned() } else { format!("{path}.{field}") });
-    let field = named.unwrap_or(if path == "." { String::new() } else { path });
+    let path = if path == "." { String::new() } else { path };
+    // A missing field is reported at its parent's path; name the field itself.
+    let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+    let field = match missing {
+        Some(name) if path.is_empty() => name.to_owned(),
+        Some(name) => format!("{path}.{name}"),
+        None => path,
+    };
     let message = if message.starts_with("unknown field") { "is not a known field".to_owned() } else { message };
     let field = if field.is_empty() { "body".to_owned() } else { field };
     ApiError::field(field, message)
@@ -89,7 +97,7 @@ mod tests {
     #[test]
     fn syntax_errors_are_400_and_everything_else_names_its_field() {
         assert_eq!(field("{"), (400, String::new()));
-        assert_eq!(field(r#"{"name": "ada"} trailing"#), (400, String::new()));
+        assert_eq!(field(r#"{"name": "ada", "count": 1} trailing"#), (400, String::new()));
         assert_eq!(field(r#"{"name": "ada"}"#), (422, "count".into()));
         assert_eq!(field(r#"{"name": "ada", "count": 1, "admin": true}"#), (422, "admin".into()));
         assert_eq!(field(r#"{"name": "ada", "count": "one"}"#), (422, "count".into()));
