@@ -93,11 +93,6 @@ impl Server {
         Self { base: format!("http://{}", running.addr), http, _data: Some(data) }
     }
 
-    /// Whether this is the in-process native host (some checks read its database directly).
-    pub fn is_native(&self) -> bool {
-        self._data.is_some()
-    }
-
     pub async fn raw(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Reply {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         for (name, value) in headers {

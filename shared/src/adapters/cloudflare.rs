@@ -199,6 +199,12 @@ pub async fn serve(
 
 /// Forwards a request to another worker through its service binding (the gateway's job).
 pub async fn forward(binding: &str, request: HttpRequest, env: Env) -> worker::Result<http::Response<Body>> {
-    let response = env.service(binding)?.fetch_request(request).await?;
-    Ok(response.map(Body::new))
+    let forwarded = match env.service(binding) {
+        Ok(service) => service.fetch_request(request).await,
+        Err(error) => Err(error),
+    };
+    Ok(match forwarded {
+        Ok(response) => response.map(Body::new),
+        Err(error) => ApiError::unavailable(format!("service binding {binding}: {error}")).into_response(),
+    })
 }

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs its tools, then
+#   1. unit tests and the black-box suite against the native host (cargo test),
+#   2. builds every group as a Worker, checks each bundle's gzipped size,
+#   3. runs the same black-box suite against all workers under `wrangler dev` (workerd, D1),
+#   4. builds every group as a Spin component and checks it imports only what Spin provides.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PATH="$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRICS=false CARGO_TERM_COLOR=never
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "installing tools"
+scripts/install-tools.sh
+
+step "unit tests and the black-box suite on the native host"
+cargo test --workspace --locked
+
+step "building the workers"
+for group in auth projects gateway; do
+  scripts/worker-build.sh "$group" >/dev/null
+  size=$(gzip -9 -c "functions/$group/build/index_bg.wasm" | wc -c)
+  printf '%-9s %7d bytes of wasm, gzipped\n' "$group" "$size"
+  if [ "$size" -ge $((1024 * 1024)) ]; then
+    echo "the $group worker is over the 1 MiB gzipped budget" >&2
+    exit 1
+  fi
+done
+
+step "the black-box suite under wrangler dev"
+scripts/wrangler-test.sh
+
+step "the Spin components"
+scripts/spin-check.sh
+
+step "all passed"
