@@ -30,7 +30,10 @@ async fn fetch(
 }
 
 #[cfg(feature = "spin")]
-#[spin_sdk::http_component]
-async fn handle(request: axum::http::Request<axum::body::Bytes>) -> axum::http::Response<axum::body::Bytes> {
-    tui_shared::adapters::spin::serve("auth", app, request).await
+#[expect(unsafe_code, reason = "spin's http_component macro exports the handler through FFI glue")]
+mod spin_entry {
+    #[spin_sdk::http_component]
+    async fn handle(request: axum::http::Request<axum::body::Bytes>) -> axum::http::Response<axum::body::Bytes> {
+        tui_shared::adapters::spin::serve("auth", super::app, request).await
+    }
 }

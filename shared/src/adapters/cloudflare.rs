@@ -4,7 +4,13 @@
 //! Connection pooling: none to do. A D1 binding and Hrana over HTTP are per request; the
 //! isolate keeps only the binding handles, built once with the router.
 
-use std::{cell::RefCell, sync::Arc};
+use std::{
+    cell::RefCell,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use async_trait::async_trait;
 use axum::{Router, body::Body, response::IntoResponse};
@@ -14,7 +20,7 @@ use wasm_bindgen::JsValue;
 use worker::{D1Database, Env, HttpRequest};
 
 use super::{
-    edge::{Local, LocalFuture, ensure_migrated},
+    edge::{Local, ensure_migrated},
     hrana::Hrana,
 };
 use crate::{
@@ -27,6 +33,24 @@ use crate::{
     state::Services,
     time::{Timestamp, from_unix_ms},
 };
+
+/// A future over JS promises, which are bound to the isolate's one thread.
+struct LocalFuture<F>(F);
+
+// SAFETY: as for `edge::Local`: a Workers isolate runs on exactly one thread.
+#[expect(unsafe_code, reason = "single-threaded wasm: see the SAFETY note")]
+unsafe impl<F> Send for LocalFuture<F> {}
+
+impl<F: Future> Future for LocalFuture<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: structural pinning of the only field; it is never moved out.
+        #[expect(unsafe_code, reason = "pin projection of a single field")]
+        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
+        inner.poll(cx)
+    }
+}
 
 /// The `Database` port over a D1 binding.
 pub struct D1(Local<D1Database>);
