@@ -1,9 +1,12 @@
 //! The black-box harness: one suite, any host.
+
 //!
 //! By default each test starts the native host in-process on a free port with a fresh
 //! database of its own. With `TUI_TEST_BASE_URL` set (the test command does this for
 //! `wrangler dev`), the same tests run against that server instead; they then share its
 //! database, so every test makes its own uniquely named users and projects.
+
+pub mod hrana;
 
 use std::time::Duration;
 

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Load benchmark with a real client (wrk), all on this machine over loopback:
+#   - the native host: an authenticated project read at 64 connections, login at 8,
+#     beside the bare baseline (examples/bare_read.rs) measured in the same run;
+#   - resident memory of the native host, idle and under the read load;
+#   - the workers under `wrangler dev`: the read at 16 connections, login at 8.
+# Default argon2id cost (19 MiB, t=2) everywhere. Prints one line per measurement.
+# Usage: scripts/bench.sh [seconds per run, default 15]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRICS=false
+seconds=${1:-15}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+export WRK_REPORT="$root/scripts/wrk-report.lua"
+secret=bench-secret-0123456789abcdef0123456789
+work=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+cargo build --release --locked -p tui-host --bin tui-server --example bare_read >/dev/null 2>&1
+
+wait_for() { for _ in $(seq 1 120); do curl -sf "$1" >/dev/null && return 0; sleep 1; done; return 1; }
+
+# Registers a user and creates a project on $1; prints "token project_id login".
+setup() {
+  local base=$1 name="bench$RANDOM$RANDOM" reply token project
+  reply=$(curl -sf -X POST "$base/v1/auth/register" -H 'content-type: application/json' \
+    -d "{\"email\":\"$name@example.com\",\"username\":\"$name\",\"password\":\"violet-staple-orbit-42\"}")
+  token=$(sed -E 's/.*"access_token":"([^"]+)".*/\1/' <<<"$reply")
+  project=$(curl -sf -X POST "$base/v1/projects" -H "authorization: Bearer $token" \
+    -H 'content-type: application/json' -d '{"name":"benchmark","description":"a project to read"}' \
+    | sed -E 's/.*"id":"([^"]+)".*/\1/')
+  echo "$token $project $name"
+}
+
+rss_kib() { ps -o rss= -p "$1" | tr -d ' '; }
+
+# Native host, and the baseline reading the same file.
+JWT_SECRET=$secret target/release/tui-server --listen 127.0.0.1:8801 --data-dir "$work" --log warn &
+pids+=($!); server=$!
+wait_for http://127.0.0.1:8801/v1/health/ready
+read -r token project login < <(setup http://127.0.0.1:8801)
+target/release/examples/bare_read 127.0.0.1:8802 "$work/tui.db" "$secret" &
+pids+=($!)
+wait_for http://127.0.0.1:8802/v1/projects/none || true
+sleep 2
+echo "native idle rss: $(( $(rss_kib $server) / 1024 )) MiB"
+
+echo -n "bare baseline, read, 64 connections:  "
+wrk -t2 -c64 -d"${seconds}s" -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8802/v1/projects/$project" | tail -1
+echo -n "native host, project read, 64 conns:  "
+( sleep $(( seconds / 2 )); echo "native rss under read load: $(( $(rss_kib $server) / 1024 )) MiB" >"$work/rss" ) &
+wrk -t2 -c64 -d"${seconds}s" -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8801/v1/projects/$project" | tail -1
+wait; cat "$work/rss"
+echo -n "native host, login, 8 connections:     "
+WRK_LOGIN=$login WRK_PASSWORD=violet-staple-orbit-42 wrk -t2 -c8 -d"${seconds}s" -s scripts/wrk-login.lua http://127.0.0.1:8801/v1/auth/login | tail -1
+kill "${pids[@]}"; pids=()
+
+# The workers under wrangler dev (workerd, local D1), default argon2 cost.
+scripts/worker-build.sh auth >/dev/null && scripts/worker-build.sh projects >/dev/null && scripts/worker-build.sh gateway >/dev/null
+echo "JWT_SECRET=$secret" >"$work/vars"
+wrangler=$(scripts/wrangler-local.sh "$work/wr" 8803 "$work/vars")
+trap 'kill -- "-$wrangler" 2>/dev/null || true; rm -rf "$work"' EXIT
+read -r token project login < <(setup http://127.0.0.1:8803)
+echo -n "wrangler dev, project read, 16 conns:  "
+wrk -t2 -c16 -d"${seconds}s" -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8803/v1/projects/$project" | tail -1
+echo -n "wrangler dev, login, 8 connections:    "
+WRK_LOGIN=$login WRK_PASSWORD=violet-staple-orbit-42 wrk -t2 -c8 -d"${seconds}s" -s scripts/wrk-login.lua http://127.0.0.1:8803/v1/auth/login | tail -1
