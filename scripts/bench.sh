@@ -20,7 +20,13 @@ trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 cargo build --release --locked -p tui-host --bin tui-server --example bare_read >/dev/null 2>&1
 
-wait_for() { for _ in $(seq 1 120); do curl -sf "$1" >/dev/null && return 0; sleep 1; done; return 1; }
+# Waits until a URL answers 2xx (or, with "any", answers at all).
+wait_for() {
+  local flags=-sf
+  [ "${2:-}" = any ] && flags=-s
+  for _ in $(seq 1 120); do curl $flags -o /dev/null "$1" && return 0; sleep 1; done
+  return 1
+}
 
 # Registers a user and creates a project on $1; prints "token project_id login".
 setup() {
@@ -43,7 +49,7 @@ wait_for http://127.0.0.1:8801/v1/health/ready
 read -r token project login < <(setup http://127.0.0.1:8801)
 target/release/examples/bare_read 127.0.0.1:8802 "$work/tui.db" "$secret" &
 pids+=($!)
-wait_for http://127.0.0.1:8802/v1/projects/none || true
+wait_for http://127.0.0.1:8802/v1/projects/none any
 sleep 2
 echo "native idle rss: $(( $(rss_kib $server) / 1024 )) MiB"
 
@@ -51,8 +57,9 @@ echo -n "bare baseline, read, 64 connections:  "
 wrk -t2 -c64 -d"${seconds}s" -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8802/v1/projects/$project" | tail -1
 echo -n "native host, project read, 64 conns:  "
 ( sleep $(( seconds / 2 )); echo "native rss under read load: $(( $(rss_kib $server) / 1024 )) MiB" >"$work/rss" ) &
+sampler=$!
 wrk -t2 -c64 -d"${seconds}s" -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8801/v1/projects/$project" | tail -1
-wait; cat "$work/rss"
+wait $sampler; cat "$work/rss"
 echo -n "native host, login, 8 connections:     "
 WRK_LOGIN=$login WRK_PASSWORD=violet-staple-orbit-42 wrk -t2 -c8 -d"${seconds}s" -s scripts/wrk-login.lua http://127.0.0.1:8801/v1/auth/login | tail -1
 kill "${pids[@]}"; pids=()
