@@ -65,7 +65,7 @@ WRK_LOGIN=$login WRK_PASSWORD=violet-staple-orbit-42 wrk -t2 -c8 -d"${seconds}s"
 kill "${pids[@]}"; pids=()
 
 # The workers under wrangler dev (workerd, local D1), default argon2 cost.
-scripts/worker-build.sh auth >/dev/null && scripts/worker-build.sh projects >/dev/null && scripts/worker-build.sh gateway >/dev/null
+for group in auth projects gateway; do scripts/worker-build.sh "$group" >/dev/null 2>&1; done
 echo "JWT_SECRET=$secret" >"$work/vars"
 wrangler=$(scripts/wrangler-local.sh "$work/wr" 8803 "$work/vars")
 trap 'kill -- "-$wrangler" 2>/dev/null || true; rm -rf "$work"' EXIT

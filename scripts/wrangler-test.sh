@@ -7,10 +7,23 @@ cd "$root"
 port=${TUI_WRANGLER_PORT:-8791}
 work=$root/target/wrangler-test
 rm -rf "$work" && mkdir -p "$work"
-# The secret the black-box tests forge tokens with, and cheap hashing (tests only).
-printf 'JWT_SECRET=black-box-test-secret-0123456789abcdef\nARGON2_MEMORY_KIB=64\nARGON2_ITERATIONS=1\n' >"$work/vars"
+mail_port=$((port + 1))
+python3 scripts/mail-sink.py "$mail_port" "$work/mail.jsonl" test-mail-key &
+sink=$!
+trap 'kill $sink 2>/dev/null || true' EXIT
+# The secret the black-box tests forge tokens with, cheap hashing (tests only), the bootstrap
+# admin's email and the mail sink: the same settings the native host gets in the tests.
+cat >"$work/vars" <<VARS
+JWT_SECRET=black-box-test-secret-0123456789abcdef
+ARGON2_MEMORY_KIB=64
+ARGON2_ITERATIONS=1
+BOOTSTRAP_ADMIN_EMAIL=admin@bootstrap.test
+MAIL_API_URL=http://127.0.0.1:$mail_port/mail
+MAIL_API_KEY=test-mail-key
+VARS
 group=$(scripts/wrangler-local.sh "$work" "$port" "$work/vars")
-trap 'kill -- "-$group" 2>/dev/null || true' EXIT
+trap 'kill -- "-$group" 2>/dev/null || true; kill $sink 2>/dev/null || true' EXIT
+export TUI_TEST_MAIL_LOG=$work/mail.jsonl
 
 if ! TUI_TEST_BASE_URL="http://127.0.0.1:$port" cargo test -p tui-blackbox --locked; then
   echo "--- the last lines wrangler logged:" >&2

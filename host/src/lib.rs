@@ -12,11 +12,16 @@ use axum::{
 use tokio::net::TcpListener;
 use tui_shared::{
     AppState,
-    adapters::native::{BlockingPasswords, Libsql, Location},
+    adapters::{
+        mail,
+        native::{BlockingPasswords, Libsql, Location, Reqwest},
+    },
     auth::{password::Argon2id, tokens::random_token},
     config::Config,
-    db::migrate,
+    db::{Database, migrate},
+    domain::Role,
     http::extract::ClientAddr,
+    repo::{audit::Event, sessions::ClientInfo, users},
     ports::SystemClock,
     state::Services,
     time,
@@ -94,13 +99,28 @@ pub async fn state(options: &Options) -> Result<AppState, String> {
     let config = config(options)?;
     let db = open_database(options).await?;
     let passwords = BlockingPasswords(Argon2id::new(&config.argon2)?);
+    let outbound = Arc::new(Reqwest(reqwest::Client::new()));
     Ok(AppState::new(Services {
         db: Arc::new(db),
         clock: Arc::new(SystemClock),
         passwords: Arc::new(passwords),
+        mailer: mail::from_config(config.mail.as_ref(), outbound),
         config,
         group: "all",
     }))
+}
+
+/// Makes the user who signs in as `login` an admin: how the first admin of a native
+/// deployment comes to be (`tui-server grant-admin`).
+pub async fn grant_admin(options: &Options, login: &str) -> Result<(), String> {
+    let db = open_database(options).await?;
+    let user = users::credentials(&db, login).await.map_err(|e| e.to_string())?.ok_or(format!("no user signs in as {login}"))?;
+    let now = time::format(time::Timestamp::now_utc());
+    let event = Event::new("role.granted", None).target(user.id).detail(serde_json::json!({"role": "admin", "by": "grant-admin"}));
+    db.batch(vec![users::grant_role(user.id, Role::Admin, &now), event.record(&ClientInfo::default(), &now)])
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// Every group, mounted in one router.

@@ -43,6 +43,8 @@ enum Command {
     Serve,
     /// Apply pending migrations and exit (also to a remote Turso database).
     Migrate,
+    /// Make a user (by email or username) an admin: how the first admin comes to be.
+    GrantAdmin { login: String },
 }
 
 #[tokio::main]
@@ -60,6 +62,7 @@ async fn main() -> ExitCode {
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => tui_host::open_database(&options).await.map(drop),
         Command::Serve => serve(&options).await,
+        Command::GrantAdmin { login } => tui_host::grant_admin(&options, &login).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

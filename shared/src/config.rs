@@ -19,12 +19,26 @@ impl Default for Argon2Params {
     }
 }
 
+/// Where password-reset mail goes: a mail API endpoint, its key, and the sender.
+#[derive(Clone, Debug)]
+pub struct MailConfig {
+    pub endpoint: String,
+    pub key: String,
+    pub from: String,
+}
+
 #[derive(Clone)]
 pub struct Config {
     pub keys: SigningKeys,
     pub argon2: Argon2Params,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// The base URL users reach this service at, for links in mail.
+    pub public_url: String,
+    /// Mail is logged, not sent, when this is unset.
+    pub mail: Option<MailConfig>,
+    /// Whoever registers with this email is made an admin: how the first admin comes to be.
+    pub bootstrap_admin_email: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +52,8 @@ pub enum ConfigError {
 impl Config {
     /// Reads `JWT_SECRET` (the active signing secret, at least 32 bytes), `JWT_PREVIOUS_SECRETS`
     /// (comma-separated secrets still accepted for verification while tokens signed with them
-    /// expire) and the `ARGON2_*` parameters.
+    /// expire), the `ARGON2_*` parameters, `PUBLIC_URL`, `MAIL_API_URL` / `MAIL_API_KEY` /
+    /// `MAIL_FROM` and `BOOTSTRAP_ADMIN_EMAIL`.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let secret = get("JWT_SECRET").filter(|s| !s.is_empty()).ok_or(ConfigError::Missing("JWT_SECRET"))?;
         let previous = get("JWT_PREVIOUS_SECRETS").unwrap_or_default();
@@ -60,6 +75,13 @@ impl Config {
             },
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            public_url: get("PUBLIC_URL").filter(|s| !s.is_empty()).unwrap_or_else(|| "http://127.0.0.1:8787".into()),
+            mail: get("MAIL_API_URL").filter(|s| !s.is_empty()).map(|endpoint| MailConfig {
+                endpoint,
+                key: get("MAIL_API_KEY").unwrap_or_default(),
+                from: get("MAIL_FROM").filter(|s| !s.is_empty()).unwrap_or_else(|| "Claude TUI <no-reply@localhost>".into()),
+            }),
+            bootstrap_admin_email: get("BOOTSTRAP_ADMIN_EMAIL").map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()),
         })
     }
 }

@@ -37,3 +37,17 @@ impl Clock for SystemClock {
         Timestamp::now_utc()
     }
 }
+
+/// One email, as the mail port sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+}
+
+/// Outgoing email (password resets).
+#[async_trait]
+pub trait Mailer: Send + Sync + 'static {
+    async fn send(&self, mail: Mail) -> Result<(), OutboundError>;
+}

@@ -5,13 +5,14 @@ use std::{ops::Deref, sync::Arc};
 use crate::{
     config::Config,
     db::Database,
-    ports::{Clock, PasswordHasher},
+    ports::{Clock, Mailer, PasswordHasher},
 };
 
 pub struct Services {
     pub db: Arc<dyn Database>,
     pub clock: Arc<dyn Clock>,
     pub passwords: Arc<dyn PasswordHasher>,
+    pub mailer: Arc<dyn Mailer>,
     pub config: Config,
     /// Which endpoint group this process serves, as reported by `/v1/health`.
     pub group: &'static str,

@@ -7,6 +7,7 @@
 //! database, so every test makes its own uniquely named users and projects.
 
 pub mod hrana;
+pub mod mail;
 
 use std::time::Duration;
 
@@ -19,10 +20,15 @@ use uuid::Uuid;
 /// tokens the way an attacker or a clock would.
 pub const TEST_JWT_SECRET: &str = "black-box-test-secret-0123456789abcdef";
 
+/// Whoever registers with this email becomes an admin (the hosts under test are configured so).
+pub const ADMIN_EMAIL: &str = "admin@bootstrap.test";
+
 /// A host under test.
 pub struct Server {
     pub base: String,
     http: reqwest::Client,
+    /// Mail the host sent; `None` against a host whose mail this suite cannot see.
+    pub mail: Option<mail::Sink>,
     /// Keeps the native host's database directory alive as long as the test.
     _data: Option<tempfile::TempDir>,
 }
@@ -74,9 +80,10 @@ impl Server {
     pub async fn start() -> Self {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("a client");
         if let Ok(base) = std::env::var("TUI_TEST_BASE_URL") {
-            return Self { base: base.trim_end_matches('/').to_owned(), http, _data: None };
+            return Self { base: base.trim_end_matches('/').to_owned(), http, mail: mail::Sink::external(), _data: None };
         }
         let data = tempfile::tempdir().expect("a temporary directory");
+        let sink = mail::Sink::start().await;
         let options = tui_host::Options {
             listen: "127.0.0.1:0".parse().expect("an address"),
             database: data.path().join("tui.db").display().to_string(),
@@ -88,12 +95,15 @@ impl Server {
                 // Cheap hashing in tests only; production uses the configured default.
                 ("ARGON2_MEMORY_KIB", "64"),
                 ("ARGON2_ITERATIONS", "1"),
+                ("BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL),
+                ("MAIL_API_URL", &sink.url),
+                ("MAIL_API_KEY", mail::KEY),
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .into(),
         };
         let running = tui_host::start(&options).await.expect("the native host starts");
-        Self { base: format!("http://{}", running.addr), http, _data: Some(data) }
+        Self { base: format!("http://{}", running.addr), http, mail: Some(sink), _data: Some(data) }
     }
 
     pub async fn raw(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Reply {
@@ -150,6 +160,31 @@ impl Server {
             username,
             password: PASSWORD.to_owned(),
             token: reply.body["access_token"].as_str().expect("a token").to_owned(),
+            refresh_token: reply.body["refresh_token"].as_str().expect("a refresh token").to_owned(),
+        }
+    }
+
+    /// Signs in as `login`, returning the token pair.
+    pub async fn login(&self, login: &str, password: &str) -> Reply {
+        self.post("/v1/auth/login", None, json!({"login": login, "password": password})).await
+    }
+
+    /// The admin: registered with the bootstrap email the first time, signed in after that
+    /// (a wrangler dev database is shared by every test).
+    pub async fn admin(&self) -> User {
+        let body = json!({"email": ADMIN_EMAIL, "username": "bootstrap-admin", "password": PASSWORD});
+        let reply = self.post("/v1/auth/register", None, body).await;
+        let reply = if reply.status == StatusCode::CONFLICT { self.login(ADMIN_EMAIL, PASSWORD).await } else { reply };
+        assert!(reply.status.is_success(), "{}", reply.body);
+        let token = reply.body["access_token"].as_str().expect("a token").to_owned();
+        let me = self.get("/v1/auth/me", Some(&token)).await;
+        assert_eq!(me.body["roles"], json!(["admin", "member"]), "the bootstrap email makes an admin");
+        User {
+            id: me.body["id"].as_str().expect("an id").to_owned(),
+            email: ADMIN_EMAIL.to_owned(),
+            username: "bootstrap-admin".to_owned(),
+            password: PASSWORD.to_owned(),
+            token,
             refresh_token: reply.body["refresh_token"].as_str().expect("a refresh token").to_owned(),
         }
     }

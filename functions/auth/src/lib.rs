@@ -1,6 +1,10 @@
-//! The auth group: accounts, sign-in and the signed-in user (`/v1/auth/*`).
+//! The auth group: accounts, sessions, passwords, API keys (`/v1/auth/*`), users and roles
+//! (`/v1/users/*`) and the audit log (`/v1/audit`).
 
-mod handlers;
+mod accounts;
+mod api_keys;
+mod passwords;
+mod users;
 
 use axum::Router;
 use tui_shared::{AppState, http::Routes};
@@ -9,9 +13,24 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 /// This group's routes, as every host mounts them.
 pub fn routes() -> Routes {
     OpenApiRouter::new()
-        .routes(routes!(handlers::register))
-        .routes(routes!(handlers::login))
-        .routes(routes!(handlers::me))
+        .routes(routes!(accounts::register))
+        .routes(routes!(accounts::login))
+        .routes(routes!(accounts::refresh))
+        .routes(routes!(accounts::logout))
+        .routes(routes!(accounts::logout_all))
+        .routes(routes!(accounts::me))
+        .routes(routes!(accounts::list_sessions))
+        .routes(routes!(accounts::revoke_session))
+        .routes(routes!(passwords::change_password))
+        .routes(routes!(passwords::request_reset))
+        .routes(routes!(passwords::confirm_reset))
+        .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
+        .routes(routes!(api_keys::revoke_api_key))
+        .routes(routes!(users::list_users))
+        .routes(routes!(users::get_user, users::update_user))
+        .routes(routes!(users::grant_role, users::revoke_role))
+        .routes(routes!(users::unlock_user))
+        .routes(routes!(users::audit))
 }
 
 /// This group served on its own, with health, OpenAPI and the shared middleware.

@@ -8,7 +8,8 @@ use tui_shared::{AppState, http::Routes};
 use utoipa_axum::router::OpenApiRouter;
 
 /// Path prefixes and the group (and Workers service binding) that serves them.
-pub const GROUPS: &[(&str, &str)] = &[("/v1/auth/", "AUTH"), ("/v1/users", "AUTH"), ("/v1/projects", "PROJECTS")];
+pub const GROUPS: &[(&str, &str)] =
+    &[("/v1/auth/", "AUTH"), ("/v1/users", "AUTH"), ("/v1/audit", "AUTH"), ("/v1/projects", "PROJECTS")];
 
 /// The service binding of the group that serves `path`, if a group does.
 pub fn owner(path: &str) -> Option<&'static str> {
@@ -60,6 +61,7 @@ mod tests {
     fn each_path_goes_to_the_group_that_owns_its_prefix() {
         assert_eq!(owner("/v1/auth/login"), Some("AUTH"));
         assert_eq!(owner("/v1/users/123"), Some("AUTH"));
+        assert_eq!(owner("/v1/audit"), Some("AUTH"));
         assert_eq!(owner("/v1/projects"), Some("PROJECTS"));
         assert_eq!(owner("/v1/projects/1/members"), Some("PROJECTS"));
         assert_eq!(owner("/v1/projectsx"), None);

@@ -4,13 +4,7 @@
 //! Connection pooling: none to do. A D1 binding and Hrana over HTTP are per request; the
 //! isolate keeps only the binding handles, built once with the router.
 
-use std::{
-    cell::RefCell,
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::{cell::RefCell, sync::Arc};
 
 use async_trait::async_trait;
 use axum::{Router, body::Body, response::IntoResponse};
@@ -20,7 +14,7 @@ use wasm_bindgen::JsValue;
 use worker::{D1Database, Env, HttpRequest};
 
 use super::{
-    edge::{Local, ensure_migrated},
+    edge::{Local, LocalFuture, ensure_migrated},
     hrana::Hrana,
 };
 use crate::{
@@ -33,24 +27,6 @@ use crate::{
     state::Services,
     time::{Timestamp, from_unix_ms},
 };
-
-/// A future over JS promises, which are bound to the isolate's one thread.
-struct LocalFuture<F>(F);
-
-// SAFETY: as for `edge::Local`: a Workers isolate runs on exactly one thread.
-#[expect(unsafe_code, reason = "single-threaded wasm: see the SAFETY note")]
-unsafe impl<F> Send for LocalFuture<F> {}
-
-impl<F: Future> Future for LocalFuture<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: structural pinning of the only field; it is never moved out.
-        #[expect(unsafe_code, reason = "pin projection of a single field")]
-        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
-        inner.poll(cx)
-    }
-}
 
 /// The `Database` port over a D1 binding.
 pub struct D1(Local<D1Database>);
@@ -172,7 +148,8 @@ fn services(group: &'static str, env: &Env) -> Result<Services, String> {
         None => Arc::new(D1(Local(env.d1("DB").map_err(|e| format!("no D1 binding named DB: {e}"))?))),
     };
     let passwords = Arc::new(Argon2id::new(&config.argon2)?);
-    Ok(Services { db, clock: Arc::new(JsClock), passwords, config, group })
+    let mailer = super::mail::from_config(config.mail.as_ref(), Arc::new(Fetch));
+    Ok(Services { db, clock: Arc::new(JsClock), passwords, mailer, config, group })
 }
 
 thread_local! {
@@ -196,7 +173,13 @@ static TRACING: std::sync::Once = std::sync::Once::new();
 /// Sends `tracing` output to the console, which Workers collects as logs.
 fn init_tracing() {
     TRACING.call_once(|| {
-        let config = tracing_wasm::WASMLayerConfigBuilder::new().set_max_level(tracing::Level::INFO).build();
+        // Warnings and errors only: every span and event costs calls into JS (console, and
+        // performance marks), which showed as most of a request's time under workerd.
+        let config = tracing_wasm::WASMLayerConfigBuilder::new()
+            .set_max_level(tracing::Level::WARN)
+            .set_report_logs_in_timings(false)
+            .set_console_config(tracing_wasm::ConsoleConfig::ReportWithoutConsoleColor)
+            .build();
         tracing_wasm::set_as_global_default_with_config(config);
     });
 }

@@ -2,6 +2,7 @@
 //! Function crates call these from a one-line entry point; domain code never does.
 
 pub mod hrana;
+pub mod mail;
 #[cfg(feature = "native")]
 pub mod native;
 #[cfg(feature = "cloudflare")]

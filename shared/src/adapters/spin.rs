@@ -13,14 +13,14 @@ use bytes::Bytes;
 use spin_sdk::sqlite::{Connection, Value as SpinValue};
 use tower::ServiceExt;
 
-use super::edge::{Local, ensure_migrated};
+use super::edge::{Local, LocalFuture, ensure_migrated};
 use crate::{
     ApiError, AppState,
     auth::password::Argon2id,
     config::Config,
     db::{Database, DbError, DbResult, Row, Statement, Value},
     http::extract::ClientAddr,
-    ports::SystemClock,
+    ports::{Outbound, OutboundError, SystemClock},
     state::Services,
 };
 
@@ -116,6 +116,18 @@ impl Database for SpinSqlite {
     }
 }
 
+/// Outbound HTTP through Spin's `wasi:http` client (hosts allowed by `allowed_outbound_hosts`).
+pub struct SpinHttp;
+
+#[async_trait]
+impl Outbound for SpinHttp {
+    async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, OutboundError> {
+        LocalFuture(spin_sdk::http::send::<_, http::Response<Bytes>>(request))
+            .await
+            .map_err(|e| OutboundError(e.to_string()))
+    }
+}
+
 /// Spin variable names are lower case: `JWT_SECRET` is read as `jwt_secret`.
 fn lookup(name: &str) -> Option<String> {
     spin_sdk::variables::get(&name.to_ascii_lowercase()).ok()
@@ -125,7 +137,8 @@ fn services(group: &'static str) -> Result<Services, String> {
     let config = Config::from_lookup(lookup).map_err(|e| e.to_string())?;
     let db = Arc::new(SpinSqlite::open_default().map_err(|e| e.to_string())?);
     let passwords = Arc::new(Argon2id::new(&config.argon2)?);
-    Ok(Services { db, clock: Arc::new(SystemClock), passwords, config, group })
+    let mailer = super::mail::from_config(config.mail.as_ref(), Arc::new(SpinHttp));
+    Ok(Services { db, clock: Arc::new(SystemClock), passwords, mailer, config, group })
 }
 
 static TRACING: std::sync::Once = std::sync::Once::new();

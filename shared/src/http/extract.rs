@@ -1,30 +1,46 @@
 //! Extractors that turn a request into what a handler needs, failing in the contract's shape.
 
 use axum::extract::{FromRequestParts, Path};
-use http::{header, request::Parts};
+use http::{Method, header, request::Parts};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::{
     ApiError, AppState, ErrorCode,
-    auth::tokens::AccessGrant,
+    auth::tokens::{AccessGrant, sha256_hex},
     domain::Role,
-    repo::{decode_cursor, sessions::ClientInfo},
+    repo::{
+        api_keys::{self, Scope},
+        decode_cursor,
+        sessions::ClientInfo,
+        users,
+    },
 };
 
-/// The signed-in caller. A missing, malformed, expired or forged token is a 401; there is no
-/// "maybe signed in" extractor because silently treating a bad token as anonymous would hide
-/// the client's mistake.
+/// Personal API keys start with this, so they are told apart from JWTs without parsing.
+pub const API_KEY_PREFIX: &str = "tui_pat_";
+
+/// The signed-in caller: an access token's bearer, or a personal API key's. A missing,
+/// malformed, expired, revoked or forged credential is a 401; there is no "maybe signed in"
+/// extractor because silently treating a bad token as anonymous would hide the client's mistake.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub id: Uuid,
-    pub session_id: Uuid,
+    /// The session of an access token; `None` for an API key.
+    pub session_id: Option<Uuid>,
     pub roles: Vec<Role>,
+    /// The scopes of an API key; `None` for a session, which may do anything its user may.
+    pub scopes: Option<Vec<Scope>>,
 }
 
 impl AuthUser {
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    /// The caller's session; managing sessions, passwords and keys needs one, not an API key.
+    pub fn session(&self) -> Result<Uuid, ApiError> {
+        self.session_id.ok_or_else(|| ApiError::forbidden("This needs a signed-in session, not an API key."))
     }
 }
 
@@ -43,12 +59,64 @@ impl FromRequestParts<AppState> for AuthUser {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim())
             .ok_or_else(|| ApiError::unauthorized("The Authorization header must use the Bearer scheme."))?;
+        if token.starts_with(API_KEY_PREFIX) {
+            return api_key(parts, state, token).await;
+        }
         let AccessGrant { user_id, session_id, roles } = state
             .config
             .keys
             .verify(token, state.clock.now())
             .ok_or_else(|| ApiError::unauthorized("The access token is invalid or has expired."))?;
-        Ok(Self { id: user_id, session_id, roles })
+        Ok(Self { id: user_id, session_id: Some(session_id), roles, scopes: None })
+    }
+}
+
+async fn api_key(parts: &Parts, state: &AppState, key: &str) -> Result<AuthUser, ApiError> {
+    let now = crate::time::format(state.clock.now());
+    let (_, user_id, scopes, roles) = api_keys::authenticate(state.db.as_ref(), &sha256_hex(key.as_bytes()), &now)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("The API key is invalid, revoked or expired."))?;
+    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && !scopes.contains(&Scope::Write) {
+        return Err(ApiError::forbidden("This API key is read-only: it lacks the write scope."));
+    }
+    Ok(AuthUser { id: user_id, session_id: None, roles, scopes: Some(scopes) })
+}
+
+/// A site-wide role an extractor can demand.
+pub trait RoleMarker {
+    const ROLES: &'static [Role];
+}
+
+/// Admins only.
+pub struct AdminRole;
+impl RoleMarker for AdminRole {
+    const ROLES: &'static [Role] = &[Role::Admin];
+}
+
+/// Moderators and admins.
+pub struct ModeratorRole;
+impl RoleMarker for ModeratorRole {
+    const ROLES: &'static [Role] = &[Role::Moderator, Role::Admin];
+}
+
+/// The caller, if they hold one of `R`'s roles now (read from the database, not from the
+/// token, so that a revoked role stops working at once): 403 otherwise.
+pub struct RequireRole<R: RoleMarker>(pub AuthUser, std::marker::PhantomData<R>);
+
+pub type Admin = RequireRole<AdminRole>;
+pub type Moderator = RequireRole<ModeratorRole>;
+
+impl<R: RoleMarker + Send + Sync> FromRequestParts<AppState> for RequireRole<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let mut caller = AuthUser::from_request_parts(parts, state).await?;
+        caller.roles = users::current_roles(state.db.as_ref(), caller.id).await?;
+        if !R::ROLES.iter().any(|role| caller.has_role(*role)) {
+            return Err(ApiError::forbidden("Your role does not allow this."));
+        }
+        Ok(Self(caller, std::marker::PhantomData))
     }
 }
 
@@ -67,7 +135,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(256).collect());
         let ip = parts.extensions.get::<ClientAddr>().map(|a| a.0.clone());
-        Ok(ClientInfo { user_agent, ip })
+        let request_id = parts.extensions.get::<super::middleware::RequestId>().map(|r| r.0.clone());
+        Ok(ClientInfo { user_agent, ip, request_id })
     }
 }
 

@@ -1,6 +1,8 @@
 //! Repositories: the SQL for each aggregate, over the `Database` port. They return domain
 //! records and leave policy (who may do what) to the services.
 
+pub mod api_keys;
+pub mod audit;
 pub mod projects;
 pub mod sessions;
 pub mod users;

@@ -1,14 +1,24 @@
-//! Sessions and the hashed refresh tokens that renew them.
+//! Sessions and the hashed refresh tokens that renew them. Each rotation spends a token and
+//! adds its child; presenting a spent token again means it was stolen or replayed, and the
+//! whole session (the token family) is revoked.
 
+use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{db::Statement, stmt};
+use super::decode;
+use crate::{
+    ApiError,
+    db::{Database, Statement},
+    stmt,
+};
 
-/// Who opened a session, as far as the request tells.
+/// Who made a request, as far as it tells: for sessions and the audit log.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    pub request_id: Option<String>,
 }
 
 pub struct NewSession<'a> {
@@ -40,4 +50,117 @@ pub fn open(session: &NewSession<'_>) -> Vec<Statement> {
             session.now,
         ),
     ]
+}
+
+/// A refresh token as found, with the state of its session.
+pub struct Presented {
+    pub session_id: Uuid,
+    pub user_id: Uuid,
+    pub spent: bool,
+    /// Revoked or expired.
+    pub session_over: bool,
+}
+
+pub async fn presented(db: &dyn Database, token_hash: &str, now: &str) -> Result<Option<Presented>, ApiError> {
+    let row = db
+        .query_opt(stmt!(
+            "SELECT t.session_id, s.user_id, t.spent_at IS NOT NULL, (s.revoked_at IS NOT NULL OR s.expires_at <= ?2) \
+             FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = ?1",
+            token_hash,
+            now,
+        ))
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(Presented { session_id: row.get(0)?, user_id: row.get(1)?, spent: row.get(2)?, session_over: row.get(3)? }))
+}
+
+/// Spends `old` and adds `new` in its place. The child is inserted only if this rotation is
+/// the one that spent the parent, so two racing rotations of one token cannot both succeed:
+/// the last statement changes one row for the winner and none for the loser.
+pub fn rotate(session_id: Uuid, old: &str, new: &str, now: &str) -> Vec<Statement> {
+    vec![
+        stmt!(
+            "UPDATE refresh_tokens SET spent_at = ?3, child_hash = ?2 WHERE token_hash = ?1 AND spent_at IS NULL",
+            old,
+            new,
+            now,
+        ),
+        stmt!("UPDATE sessions SET last_seen_at = ?2 WHERE id = ?1", session_id, now),
+        stmt!(
+            "INSERT INTO refresh_tokens (token_hash, session_id, parent_hash, created_at) \
+             SELECT ?2, ?3, ?1, ?4 WHERE EXISTS \
+             (SELECT 1 FROM refresh_tokens WHERE token_hash = ?1 AND child_hash = ?2)",
+            old,
+            new,
+            session_id,
+            now,
+        ),
+    ]
+}
+
+pub fn revoke(session_id: Uuid, now: &str) -> Statement {
+    stmt!("UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", session_id, now)
+}
+
+pub fn revoke_all(user_id: Uuid, now: &str) -> Statement {
+    stmt!("UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL", user_id, now)
+}
+
+/// Revokes every session of `user_id` but `keep`.
+pub fn revoke_others(user_id: Uuid, keep: Uuid, now: &str) -> Statement {
+    stmt!(
+        "UPDATE sessions SET revoked_at = ?3 WHERE user_id = ?1 AND id != ?2 AND revoked_at IS NULL",
+        user_id,
+        keep,
+        now,
+    )
+}
+
+/// Whether `session_id` is a live session of `user_id`.
+pub async fn is_live(db: &dyn Database, user_id: Uuid, session_id: Uuid, now: &str) -> Result<bool, ApiError> {
+    let row = db
+        .query_opt(stmt!(
+            "SELECT 1 FROM sessions WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL AND expires_at > ?3",
+            session_id,
+            user_id,
+            now,
+        ))
+        .await?;
+    Ok(row.is_some())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Session {
+    pub id: Uuid,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub expires_at: String,
+    /// Whether this is the session of the token that asked.
+    pub current: bool,
+}
+
+/// The live sessions of a user, most recently used first.
+pub async fn list(db: &dyn Database, user_id: Uuid, current: Uuid, now: &str) -> Result<Vec<Session>, ApiError> {
+    let rows = db
+        .query(stmt!(
+            "SELECT id, user_agent, ip, created_at, last_seen_at, expires_at FROM sessions \
+             WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 ORDER BY last_seen_at DESC, id DESC",
+            user_id,
+            now,
+        ))
+        .await?;
+    decode(rows, |row| {
+        let id: Uuid = row.get(0)?;
+        Ok(Session {
+            id,
+            user_agent: row.get(1)?,
+            ip: row.get(2)?,
+            created_at: row.get(3)?,
+            last_seen_at: row.get(4)?,
+            expires_at: row.get(5)?,
+            current: id == current,
+        })
+    })
 }

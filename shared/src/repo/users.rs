@@ -73,19 +73,117 @@ pub fn insert_conflict(error: DbError) -> ApiError {
     error.into()
 }
 
-/// The id, password hash and roles of the user who signs in as `login` (email or username).
-pub async fn credentials(db: &dyn Database, login: &str) -> Result<Option<(Uuid, Option<String>, Vec<Role>)>, ApiError> {
+/// What sign-in needs to know about the user who signs in as some login.
+pub struct Credentials {
+    pub id: Uuid,
+    pub password_hash: Option<String>,
+    pub roles: Vec<Role>,
+    pub locked_until: Option<String>,
+}
+
+fn roles(text: Option<String>) -> Vec<Role> {
+    text.unwrap_or_default().split(',').filter_map(Role::parse).collect()
+}
+
+/// The credentials of the user who signs in as `login` (email or username).
+pub async fn credentials(db: &dyn Database, login: &str) -> Result<Option<Credentials>, ApiError> {
     let row = db
         .query_opt(stmt!(
-            "SELECT u.id, u.password_hash, (SELECT group_concat(role) FROM user_roles r WHERE r.user_id = u.id) \
-             FROM users u WHERE u.email = ?1 OR u.username = ?1",
+            "SELECT u.id, u.password_hash, (SELECT group_concat(role) FROM user_roles r WHERE r.user_id = u.id), \
+             u.locked_until FROM users u WHERE u.email = ?1 OR u.username = ?1",
             login,
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let roles: Option<String> = row.get(2)?;
-    let roles = roles.unwrap_or_default().split(',').filter_map(Role::parse).collect();
-    Ok(Some((row.get(0)?, row.get(1)?, roles)))
+    Ok(Some(Credentials { id: row.get(0)?, password_hash: row.get(1)?, roles: roles(row.get(2)?), locked_until: row.get(3)? }))
+}
+
+/// The stored password hash of a user.
+pub async fn password_hash(db: &dyn Database, id: Uuid) -> Result<Option<String>, ApiError> {
+    let row = db.query_opt(stmt!("SELECT password_hash FROM users WHERE id = ?1", id)).await?;
+    Ok(row.map(|r| r.get(0)).transpose()?.flatten())
+}
+
+/// The current site-wide roles of a user (tokens carry a snapshot; admin checks read these).
+pub async fn current_roles(db: &dyn Database, id: Uuid) -> Result<Vec<Role>, ApiError> {
+    let row = db.query_opt(stmt!("SELECT group_concat(role) FROM user_roles WHERE user_id = ?1", id)).await?;
+    Ok(roles(row.map(|r| r.get(0)).transpose()?.flatten()))
+}
+
+/// Counts a failed sign-in within a window that starts at the first failure, and locks the
+/// account once `limit` failures fall within it. One statement, so that concurrent failures
+/// cannot undercount.
+pub fn record_failure(id: Uuid, now: &str, window_start: &str, limit: i64, locked_until: &str) -> Statement {
+    stmt!(
+        "UPDATE users SET \
+           failed_logins = CASE WHEN failed_since IS NULL OR failed_since < ?3 THEN 1 ELSE failed_logins + 1 END, \
+           failed_since = CASE WHEN failed_since IS NULL OR failed_since < ?3 THEN ?2 ELSE failed_since END, \
+           locked_until = CASE WHEN failed_since IS NOT NULL AND failed_since >= ?3 AND failed_logins + 1 >= ?4 \
+                          THEN ?5 ELSE locked_until END \
+         WHERE id = ?1",
+        id,
+        now,
+        window_start,
+        limit,
+        locked_until,
+    )
+}
+
+/// Clears failure counters and any lock.
+pub fn clear_failures(id: Uuid) -> Statement {
+    stmt!("UPDATE users SET failed_logins = 0, failed_since = NULL, locked_until = NULL WHERE id = ?1", id)
+}
+
+pub fn set_password(id: Uuid, hash: &str, now: &str) -> Statement {
+    stmt!("UPDATE users SET password_hash = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1", id, hash, now)
+}
+
+pub async fn id_by_email(db: &dyn Database, email: &str) -> Result<Option<Uuid>, ApiError> {
+    let row = db.query_opt(stmt!("SELECT id FROM users WHERE email = ?1", email)).await?;
+    Ok(row.map(|r| r.get(0)).transpose()?)
+}
+
+/// Users, newest first, one more than `limit`.
+pub async fn list(db: &dyn Database, q: Option<&str>, before: Option<Uuid>, limit: usize) -> Result<Vec<User>, ApiError> {
+    let mut sql = format!("{SELECT_USER} WHERE 1 = 1");
+    let mut params: Vec<crate::db::Value> = Vec::new();
+    if let Some(q) = q {
+        params.push(super::like_pattern(q).into());
+        sql.push_str(&format!(" AND (u.email LIKE ?{n} ESCAPE '\\' OR u.username LIKE ?{n} ESCAPE '\\')", n = params.len()));
+    }
+    if let Some(before) = before {
+        params.push(before.into());
+        sql.push_str(&format!(" AND u.id < ?{}", params.len()));
+    }
+    params.push(i64::try_from(limit + 1).unwrap_or(i64::MAX).into());
+    sql.push_str(&format!(" ORDER BY u.id DESC LIMIT ?{}", params.len()));
+    super::decode(db.query(Statement::new(sql, params)).await?, user)
+}
+
+/// Changes email and/or username.
+pub fn update(id: Uuid, email: Option<&Email>, username: Option<&Username>, now: &str) -> Statement {
+    stmt!(
+        "UPDATE users SET email = coalesce(?2, email), username = coalesce(?3, username), updated_at = ?4, \
+         version = version + 1 WHERE id = ?1",
+        id,
+        email.map(|e| e.as_str().to_owned()),
+        username.map(|u| u.as_str().to_owned()),
+        now,
+    )
+}
+
+pub fn grant_role(id: Uuid, role: Role, now: &str) -> Statement {
+    stmt!("INSERT INTO user_roles (user_id, role, granted_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING", id, role.as_str(), now)
+}
+
+/// Takes a role away; the last admin keeps theirs, so the site always has one.
+pub fn revoke_role(id: Uuid, role: Role) -> Statement {
+    stmt!(
+        "DELETE FROM user_roles WHERE user_id = ?1 AND role = ?2 \
+         AND (?2 != 'admin' OR (SELECT count(*) FROM user_roles WHERE role = 'admin') > 1)",
+        id,
+        role.as_str(),
+    )
 }
 
 /// The user id behind a username, for adding members by name.

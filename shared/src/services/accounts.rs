@@ -1,18 +1,24 @@
-//! Sign-up and sign-in.
+//! Accounts and sessions: sign-up, sign-in with lockout, refresh-token rotation with reuse
+//! detection, sign-out, and passwords (change, and reset by mail).
+
+use std::time::Duration;
 
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    ApiError, AppState,
+    ApiError, AppState, ErrorCode,
     auth::tokens::{AccessGrant, random_token, sha256_hex},
+    db::Statement,
     domain::{Email, NewPassword, Password, Role, Username},
+    ports::Mail,
     repo::{
+        audit::Event,
         sessions::{self, ClientInfo, NewSession},
         users::{self, User},
     },
-    time,
+    time::{self, Timestamp},
 };
 
 /// A fresh token pair.
@@ -27,36 +33,44 @@ pub struct Tokens {
 }
 
 pub const REFRESH_PREFIX: &str = "tui_rt_";
+const RESET_PREFIX: &str = "tui_pr_";
 
-/// Makes the statements of a new session and the tokens that go with it; the caller batches
-/// the statements with whatever else must be atomic with them.
+/// Failed sign-ins allowed within `FAILURE_WINDOW` before the account locks for `LOCKOUT`.
+const MAX_FAILURES: i64 = 5;
+const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+const LOCKOUT: Duration = Duration::from_secs(30 * 60);
+const RESET_TTL: Duration = Duration::from_secs(3600);
+
+fn issue(state: &AppState, user_id: Uuid, session_id: Uuid, roles: Vec<Role>, refresh_token: String, now: Timestamp) -> Result<Tokens, ApiError> {
+    let grant = AccessGrant { user_id, session_id, roles };
+    let access_token = state.config.keys.issue(&grant, now, state.config.access_ttl).map_err(ApiError::internal)?;
+    Ok(Tokens { access_token, refresh_token, token_type: "Bearer", expires_in: state.config.access_ttl.as_secs() })
+}
+
+/// The statements of a new session and the tokens that go with it; the caller batches the
+/// statements with whatever else must be atomic with them.
 fn new_session(
     state: &AppState,
     user_id: Uuid,
     roles: Vec<Role>,
     client: &ClientInfo,
-    now: time::Timestamp,
-) -> Result<(Vec<crate::db::Statement>, Tokens), ApiError> {
+    now: Timestamp,
+) -> Result<(Vec<Statement>, Tokens), ApiError> {
     let session_id = Uuid::now_v7();
     let refresh_token = random_token(REFRESH_PREFIX);
-    let refresh_hash = sha256_hex(refresh_token.as_bytes());
     let statements = sessions::open(&NewSession {
         id: session_id,
         user_id,
-        refresh_hash: &refresh_hash,
+        refresh_hash: &sha256_hex(refresh_token.as_bytes()),
         client,
         now: &time::format(now),
         expires_at: &time::format(now + state.config.refresh_ttl),
     });
-    let grant = AccessGrant { user_id, session_id, roles };
-    let access_token = state.config.keys.issue(&grant, now, state.config.access_ttl).map_err(ApiError::internal)?;
-    Ok((
-        statements,
-        Tokens { access_token, refresh_token, token_type: "Bearer", expires_in: state.config.access_ttl.as_secs() },
-    ))
+    Ok((statements, issue(state, user_id, session_id, roles, refresh_token, now)?))
 }
 
-/// Creates an account and signs it in, in one transaction.
+/// Creates an account and signs it in, in one transaction. The configured bootstrap email
+/// becomes an admin.
 pub async fn register(
     state: &AppState,
     email: Email,
@@ -66,32 +80,63 @@ pub async fn register(
 ) -> Result<(User, Tokens), ApiError> {
     let hash = state.passwords.hash(password.into()).await.map_err(ApiError::internal)?;
     let now = state.clock.now();
+    let stamp = time::format(now);
     let id = Uuid::now_v7();
-    let mut batch = users::insert(id, &email, &username, &hash, &time::format(now));
-    let (session, tokens) = new_session(state, id, vec![Role::Member], client, now)?;
+    let mut batch = users::insert(id, &email, &username, &hash, &stamp);
+    let mut roles = vec![Role::Member];
+    if state.config.bootstrap_admin_email.as_deref() == Some(email.as_str()) {
+        batch.push(users::grant_role(id, Role::Admin, &stamp));
+        batch.push(Event::new("role.granted", None).target(id).detail(serde_json::json!({"role": "admin", "bootstrap": true})).record(client, &stamp));
+        roles.push(Role::Admin);
+    }
+    batch.push(Event::new("user.registered", Some(id)).target(id).record(client, &stamp));
+    let (session, tokens) = new_session(state, id, roles, client, now)?;
     batch.extend(session);
     state.db.batch(batch).await.map_err(users::insert_conflict)?;
     let user = users::get(state.db.as_ref(), id).await?.ok_or_else(|| ApiError::internal("new user vanished"))?;
-    tracing::info!(user_id = %id, "registered");
     Ok((user, tokens))
 }
 
+fn locked(until: &str, now: Timestamp) -> Option<ApiError> {
+    let until = time::parse(until)?;
+    let left = (until - now).whole_seconds();
+    (left > 0).then(|| {
+        ApiError::new(ErrorCode::AccountLocked, "Too many failed sign-ins; the account is locked for a while.")
+            .with_retry_after(left.unsigned_abs())
+    })
+}
+
 /// Signs in with email or username. Unknown users cost as much time as wrong passwords, and
-/// both get the same answer, so the response does not tell which accounts exist.
+/// both get the same answer. Five failures within 15 minutes lock the account for 30.
 pub async fn login(state: &AppState, login: &str, password: Password, client: &ClientInfo) -> Result<Tokens, ApiError> {
-    let found = users::credentials(state.db.as_ref(), login).await?;
-    let (user_id, hash, roles) = match found {
-        Some((id, Some(hash), roles)) => (Some(id), hash, roles),
-        _ => (None, dummy_hash(state).await?, Vec::new()),
+    let db = state.db.as_ref();
+    let now = state.clock.now();
+    let stamp = time::format(now);
+    let found = users::credentials(db, login).await?;
+    if let Some(error) = found.as_ref().and_then(|c| c.locked_until.as_deref()).and_then(|until| locked(until, now)) {
+        let id = found.as_ref().map(|c| c.id);
+        db.execute(Event::new("login.refused_locked", id).target(login).record(client, &stamp)).await?;
+        return Err(error);
+    }
+    let hash = match found.as_ref().and_then(|c| c.password_hash.clone()) {
+        Some(hash) => hash,
+        None => dummy_hash(state).await?,
     };
     let valid = state.passwords.verify(password.into(), hash).await;
-    let (Some(user_id), true) = (user_id, valid) else {
-        tracing::info!(known_user = user_id.is_some(), "failed sign-in");
+    let id = found.as_ref().map(|c| c.id);
+    let Some(credentials) = found.filter(|c| valid && c.password_hash.is_some()) else {
+        let mut batch = vec![Event::new("login.failed", id).target(login).record(client, &stamp)];
+        if let Some(id) = id {
+            let window_start = time::format(now - FAILURE_WINDOW);
+            batch.push(users::record_failure(id, &stamp, &window_start, MAX_FAILURES, &time::format(now + LOCKOUT)));
+        }
+        db.batch(batch).await?;
         return Err(ApiError::unauthorized("Wrong login or password."));
     };
-    let (batch, tokens) = new_session(state, user_id, roles, client, state.clock.now())?;
-    state.db.batch(batch).await?;
-    tracing::info!(%user_id, "signed in");
+    let (mut batch, tokens) = new_session(state, credentials.id, credentials.roles, client, now)?;
+    batch.push(users::clear_failures(credentials.id));
+    batch.push(Event::new("login", Some(credentials.id)).target(credentials.id).record(client, &stamp));
+    db.batch(batch).await?;
     Ok(tokens)
 }
 
@@ -103,4 +148,173 @@ async fn dummy_hash(state: &AppState) -> Result<String, ApiError> {
     }
     let hash = state.passwords.hash(random_token("")).await.map_err(ApiError::internal)?;
     Ok(DUMMY.get_or_init(|| hash).clone())
+}
+
+fn invalid_refresh() -> ApiError {
+    ApiError::unauthorized("The refresh token is invalid, expired or already used; sign in again.")
+}
+
+/// Trades a refresh token for a new pair. A token that was already spent means someone else
+/// has it: the whole session is revoked (and that is committed although the request fails).
+pub async fn refresh(state: &AppState, token: &str, client: &ClientInfo) -> Result<Tokens, ApiError> {
+    let db = state.db.as_ref();
+    let now = state.clock.now();
+    let stamp = time::format(now);
+    let old = sha256_hex(token.as_bytes());
+    let presented = sessions::presented(db, &old, &stamp).await?.ok_or_else(invalid_refresh)?;
+    if presented.session_over {
+        return Err(invalid_refresh());
+    }
+    let reuse = |reason: &'static str| {
+        vec![
+            sessions::revoke(presented.session_id, &stamp),
+            Event::new("session.refresh_reuse", Some(presented.user_id))
+                .target(presented.session_id)
+                .detail(serde_json::json!({"reason": reason}))
+                .record(client, &stamp),
+        ]
+    };
+    if presented.spent {
+        db.batch(reuse("a spent refresh token was presented")).await?;
+        return Err(invalid_refresh());
+    }
+    let refresh_token = random_token(REFRESH_PREFIX);
+    let changed = db.batch(sessions::rotate(presented.session_id, &old, &sha256_hex(refresh_token.as_bytes()), &stamp)).await?;
+    if changed.last() != Some(&1) {
+        db.batch(reuse("two rotations of one refresh token raced")).await?;
+        return Err(invalid_refresh());
+    }
+    let roles = users::current_roles(db, presented.user_id).await?;
+    issue(state, presented.user_id, presented.session_id, roles, refresh_token, now)
+}
+
+pub async fn logout(state: &AppState, user_id: Uuid, session_id: Uuid, client: &ClientInfo) -> Result<(), ApiError> {
+    let stamp = time::format(state.clock.now());
+    state
+        .db
+        .batch(vec![sessions::revoke(session_id, &stamp), Event::new("logout", Some(user_id)).target(session_id).record(client, &stamp)])
+        .await?;
+    Ok(())
+}
+
+pub async fn logout_all(state: &AppState, user_id: Uuid, client: &ClientInfo) -> Result<(), ApiError> {
+    let stamp = time::format(state.clock.now());
+    state
+        .db
+        .batch(vec![sessions::revoke_all(user_id, &stamp), Event::new("logout.all", Some(user_id)).target(user_id).record(client, &stamp)])
+        .await?;
+    Ok(())
+}
+
+/// Revokes one of the caller's own sessions; anyone else's does not exist for them.
+pub async fn revoke_session(state: &AppState, user_id: Uuid, session_id: Uuid, client: &ClientInfo) -> Result<(), ApiError> {
+    let stamp = time::format(state.clock.now());
+    if !sessions::is_live(state.db.as_ref(), user_id, session_id, &stamp).await? {
+        return Err(ApiError::not_found());
+    }
+    logout(state, user_id, session_id, client).await
+}
+
+/// Changes the password; every other session ends.
+pub async fn change_password(
+    state: &AppState,
+    user_id: Uuid,
+    session_id: Uuid,
+    current: Password,
+    new: NewPassword,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let db = state.db.as_ref();
+    let hash = users::password_hash(db, user_id).await?.ok_or_else(|| ApiError::field("current_password", "is wrong"))?;
+    if !state.passwords.verify(current.into(), hash).await {
+        return Err(ApiError::field("current_password", "is wrong"));
+    }
+    let new_hash = state.passwords.hash(new.into()).await.map_err(ApiError::internal)?;
+    let stamp = time::format(state.clock.now());
+    db.batch(vec![
+        users::set_password(user_id, &new_hash, &stamp),
+        sessions::revoke_others(user_id, session_id, &stamp),
+        Event::new("password.changed", Some(user_id)).target(user_id).record(client, &stamp),
+    ])
+    .await?;
+    Ok(())
+}
+
+/// Mails a single-use reset token valid for an hour, if the email belongs to someone. The
+/// caller answers 202 either way, so that the answer does not tell who has an account.
+pub async fn request_reset(state: &AppState, email: &Email, client: &ClientInfo) -> Result<(), ApiError> {
+    let db = state.db.as_ref();
+    let Some(user_id) = users::id_by_email(db, email.as_str()).await? else {
+        tracing::info!("password reset for an unknown email");
+        return Ok(());
+    };
+    let now = state.clock.now();
+    let stamp = time::format(now);
+    let token = random_token(RESET_PREFIX);
+    db.batch(vec![
+        crate::stmt!(
+            "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            sha256_hex(token.as_bytes()),
+            user_id,
+            stamp.as_str(),
+            time::format(now + RESET_TTL),
+        ),
+        Event::new("password.reset_requested", Some(user_id)).target(user_id).record(client, &stamp),
+    ])
+    .await?;
+    let link = format!("{}/reset-password?token={token}", state.config.public_url.trim_end_matches('/'));
+    let mail = Mail {
+        to: email.as_str().to_owned(),
+        subject: "Reset your Claude TUI password".into(),
+        text: format!(
+            "Someone asked to reset the password of your Claude TUI account.\n\n\
+             To choose a new one, open {link}\nor use this token: {token}\n\n\
+             It works once, within an hour. If it was not you, ignore this mail."
+        ),
+    };
+    if let Err(error) = state.mailer.send(mail).await {
+        tracing::error!(%error, "password reset mail not sent");
+    }
+    Ok(())
+}
+
+/// Sets a new password with a reset token: the token is spent, failures and locks are cleared,
+/// and every session ends.
+pub async fn confirm_reset(state: &AppState, token: &str, new: NewPassword, client: &ClientInfo) -> Result<(), ApiError> {
+    let db = state.db.as_ref();
+    let now = state.clock.now();
+    let stamp = time::format(now);
+    let hash = sha256_hex(token.as_bytes());
+    let invalid = || ApiError::field("token", "is invalid, expired or already used");
+    let row = db
+        .query_opt(crate::stmt!(
+            "SELECT user_id FROM password_resets WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+            hash.as_str(),
+            stamp.as_str(),
+        ))
+        .await?
+        .ok_or_else(invalid)?;
+    let user_id: Uuid = row.get(0)?;
+    let new_hash = state.passwords.hash(new.into()).await.map_err(ApiError::internal)?;
+    // Spending the token comes first; the password changes only if this request spent it.
+    let changed = db
+        .batch(vec![
+            crate::stmt!("UPDATE password_resets SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL", hash.as_str(), stamp.as_str()),
+            crate::stmt!(
+                "UPDATE users SET password_hash = ?2, failed_logins = 0, failed_since = NULL, locked_until = NULL, \
+                 updated_at = ?3, version = version + 1 \
+                 WHERE id = ?1 AND EXISTS (SELECT 1 FROM password_resets WHERE token_hash = ?4 AND used_at = ?3)",
+                user_id,
+                new_hash.as_str(),
+                stamp.as_str(),
+                hash.as_str(),
+            ),
+            sessions::revoke_all(user_id, &stamp),
+            Event::new("password.reset", Some(user_id)).target(user_id).record(client, &stamp),
+        ])
+        .await?;
+    if changed.first() != Some(&1) || changed.get(1) != Some(&1) {
+        return Err(invalid());
+    }
+    Ok(())
 }

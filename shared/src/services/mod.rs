@@ -1,4 +1,6 @@
 //! Services: the use cases, with their policy (who may do what), over repositories and ports.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod projects;
+pub mod users;

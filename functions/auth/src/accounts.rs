@@ -1,0 +1,149 @@
+//! Accounts and sessions: register, sign in, refresh, sign out, and the signed-in user.
+
+use axum::{extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use tui_shared::{
+    ApiError, AppState,
+    domain::{Email, LoginName, NewPassword, Password, Username},
+    http::{
+        extract::{AuthUser, Ids},
+        json::Json,
+    },
+    repo::{
+        sessions::{self, ClientInfo, Session},
+        users::{self, User},
+    },
+    services::accounts::{self, Tokens},
+    time,
+};
+use uuid::Uuid;
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    #[schema(value_type = String, format = "email", max_length = 254)]
+    email: Email,
+    #[schema(value_type = String, min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+    username: Username,
+    /// At least 12 characters, and not a commonly used password.
+    #[schema(value_type = String, min_length = 12, max_length = 256)]
+    password: NewPassword,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Registered {
+    user: User,
+    #[serde(flatten)]
+    tokens: Tokens,
+}
+
+/// Create an account; it is signed in at once.
+#[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterRequest, responses(
+    (status = 201, body = Registered),
+    (status = 409, description = "The email or username is taken"),
+    (status = 422, description = "A field is invalid, or the password is weak"),
+))]
+pub async fn register(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Json(body): Json<RegisterRequest>,
+) -> Result<(StatusCode, axum::Json<Registered>), ApiError> {
+    let (user, tokens) = accounts::register(&state, body.email, body.username, body.password, &client).await?;
+    Ok((StatusCode::CREATED, axum::Json(Registered { user, tokens })))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Email or username.
+    #[schema(value_type = String, max_length = 254)]
+    login: LoginName,
+    #[schema(value_type = String, max_length = 256)]
+    password: Password,
+}
+
+/// Sign in with email or username and password.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
+    (status = 200, body = Tokens),
+    (status = 401, description = "Wrong login or password (the same answer whether or not the user exists)"),
+    (status = 423, description = "Locked after 5 failures in 15 minutes, for 30 minutes (see retry-after)"),
+))]
+pub async fn login(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Json(body): Json<LoginRequest>,
+) -> Result<axum::Json<Tokens>, ApiError> {
+    accounts::login(&state, body.login.as_str(), body.password, &client).await.map(axum::Json)
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/v1/auth/me", tag = "auth", security(("bearer" = [])), responses(
+    (status = 200, body = User),
+    (status = 401, description = "No valid access token"),
+))]
+pub async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<axum::Json<User>, ApiError> {
+    let user = users::get(state.db.as_ref(), caller.id).await?;
+    user.map(axum::Json).ok_or_else(|| ApiError::unauthorized("The account no longer exists."))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    #[schema(max_length = 256)]
+    refresh_token: String,
+}
+
+/// Trade a refresh token for a new pair. Each refresh token works once; presenting a spent
+/// one ends its whole session.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
+    (status = 200, body = Tokens),
+    (status = 401, description = "Invalid, expired, revoked or already used"),
+))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Json(body): Json<RefreshRequest>,
+) -> Result<axum::Json<Tokens>, ApiError> {
+    if body.refresh_token.len() > 256 {
+        return Err(ApiError::field("refresh_token", "is not a refresh token"));
+    }
+    accounts::refresh(&state, &body.refresh_token, &client).await.map(axum::Json)
+}
+
+/// End this session.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", security(("bearer" = [])), responses((status = 204)))]
+pub async fn logout(State(state): State<AppState>, caller: AuthUser, client: ClientInfo) -> Result<StatusCode, ApiError> {
+    accounts::logout(&state, caller.id, caller.session()?, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// End every session of the signed-in user.
+#[utoipa::path(post, path = "/v1/auth/logout-all", tag = "auth", security(("bearer" = [])), responses((status = 204)))]
+pub async fn logout_all(State(state): State<AppState>, caller: AuthUser, client: ClientInfo) -> Result<StatusCode, ApiError> {
+    caller.session()?;
+    accounts::logout_all(&state, caller.id, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in user's live sessions.
+#[utoipa::path(get, path = "/v1/auth/sessions", tag = "auth", security(("bearer" = [])), responses((status = 200, body = Vec<Session>)))]
+pub async fn list_sessions(State(state): State<AppState>, caller: AuthUser) -> Result<axum::Json<Vec<Session>>, ApiError> {
+    let current = caller.session()?;
+    let now = time::format(state.clock.now());
+    sessions::list(state.db.as_ref(), caller.id, current, &now).await.map(axum::Json)
+}
+
+/// End one of the signed-in user's sessions.
+#[utoipa::path(delete, path = "/v1/auth/sessions/{id}", tag = "auth", security(("bearer" = [])),
+    responses((status = 204), (status = 404, description = "No such session of yours")))]
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    client: ClientInfo,
+    Ids(id): Ids<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    caller.session()?;
+    accounts::revoke_session(&state, caller.id, id, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

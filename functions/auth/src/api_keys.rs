@@ -1,0 +1,83 @@
+//! Personal API keys.
+
+use axum::{extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use tui_shared::{
+    ApiError, AppState,
+    http::{
+        extract::{AuthUser, Ids},
+        json::Json,
+    },
+    repo::{
+        api_keys::{self, ApiKey, Scope},
+        sessions::ClientInfo,
+    },
+    services::api_keys as service,
+    time,
+};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKey {
+    #[schema(min_length = 1, max_length = 100)]
+    name: String,
+    /// `read` (safe methods only), `write` (changes too).
+    scopes: Vec<Scope>,
+    /// RFC 3339; the key stops working then.
+    expires_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    #[serde(flatten)]
+    record: ApiKey,
+    /// The key itself: shown this once, stored only as a hash.
+    key: String,
+}
+
+/// Make a personal API key (needs a signed-in session).
+#[utoipa::path(post, path = "/v1/auth/api-keys", tag = "auth", security(("bearer" = [])), request_body = NewApiKey,
+    responses((status = 201, body = CreatedApiKey), (status = 403, description = "API keys cannot make API keys")))]
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    client: ClientInfo,
+    Json(body): Json<NewApiKey>,
+) -> Result<(StatusCode, axum::Json<CreatedApiKey>), ApiError> {
+    caller.session()?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::field("name", "must be 1 to 100 characters on one line"));
+    }
+    if body.scopes.is_empty() {
+        return Err(ApiError::field("scopes", "must name at least one scope"));
+    }
+    let expires_at = body
+        .expires_at
+        .as_deref()
+        .map(|at| time::parse(at).ok_or_else(|| ApiError::field("expires_at", "must be an RFC 3339 time")))
+        .transpose()?;
+    let (record, key) = service::create(&state, caller.id, name, &body.scopes, expires_at, &client).await?;
+    Ok((StatusCode::CREATED, axum::Json(CreatedApiKey { record, key })))
+}
+
+/// The signed-in user's live API keys (never the keys themselves).
+#[utoipa::path(get, path = "/v1/auth/api-keys", tag = "auth", security(("bearer" = [])), responses((status = 200, body = Vec<ApiKey>)))]
+pub async fn list_api_keys(State(state): State<AppState>, caller: AuthUser) -> Result<axum::Json<Vec<ApiKey>>, ApiError> {
+    api_keys::list(state.db.as_ref(), caller.id).await.map(axum::Json)
+}
+
+/// Revoke an API key.
+#[utoipa::path(delete, path = "/v1/auth/api-keys/{id}", tag = "auth", security(("bearer" = [])),
+    responses((status = 204), (status = 404, description = "No such key of yours")))]
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    client: ClientInfo,
+    Ids(id): Ids<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    service::revoke(&state, caller.id, id, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,78 @@
+//! Changing a password, and resetting a forgotten one by mail.
+
+use axum::{extract::State, http::StatusCode};
+use serde::Deserialize;
+use tui_shared::{
+    ApiError, AppState,
+    domain::{Email, NewPassword, Password},
+    http::{extract::AuthUser, json::Json},
+    repo::sessions::ClientInfo,
+    services::accounts,
+};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    #[schema(value_type = String, max_length = 256)]
+    current_password: Password,
+    #[schema(value_type = String, min_length = 12, max_length = 256)]
+    new_password: NewPassword,
+}
+
+/// Change the password; every other session ends.
+#[utoipa::path(post, path = "/v1/auth/password", tag = "auth", security(("bearer" = [])), request_body = PasswordChange,
+    responses((status = 204), (status = 422, description = "The current password is wrong, or the new one is weak")))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    client: ClientInfo,
+    Json(body): Json<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    let session = caller.session()?;
+    accounts::change_password(&state, caller.id, session, body.current_password, body.new_password, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    #[schema(value_type = String, format = "email")]
+    email: Email,
+}
+
+/// Mail a reset token to this address, if it belongs to an account. Always 202, so that the
+/// answer does not tell who has an account.
+#[utoipa::path(post, path = "/v1/auth/password-reset", tag = "auth", request_body = ResetRequest, responses((status = 202)))]
+pub async fn request_reset(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Json(body): Json<ResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    accounts::request_reset(&state, &body.email, &client).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetConfirmation {
+    #[schema(max_length = 256)]
+    token: String,
+    #[schema(value_type = String, min_length = 12, max_length = 256)]
+    new_password: NewPassword,
+}
+
+/// Set a new password with a mailed token: single use, valid for an hour; every session ends.
+#[utoipa::path(post, path = "/v1/auth/password-reset/confirm", tag = "auth", request_body = ResetConfirmation,
+    responses((status = 204), (status = 422, description = "The token is invalid, expired or used, or the password is weak")))]
+pub async fn confirm_reset(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Json(body): Json<ResetConfirmation>,
+) -> Result<StatusCode, ApiError> {
+    if body.token.len() > 256 {
+        return Err(ApiError::field("token", "is invalid, expired or already used"));
+    }
+    accounts::confirm_reset(&state, &body.token, body.new_password, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

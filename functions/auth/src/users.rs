@@ -1,0 +1,139 @@
+//! Users (self or admin), roles and unlocking (admin), and the audit log (admin).
+
+use axum::{extract::State, http::StatusCode};
+use serde::Deserialize;
+use tui_shared::{
+    ApiError, AppState,
+    domain::{Email, Role, Username},
+    http::{
+        extract::{Admin, AuthUser, Ids, PageParams, Query},
+        json::Json,
+    },
+    repo::{
+        Page,
+        audit::{AuditEntry, Filter},
+        sessions::ClientInfo,
+        users::User,
+    },
+    services::users,
+};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UserQuery {
+    /// Text to find in the email or username.
+    q: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// All users, newest first (admin).
+#[utoipa::path(get, path = "/v1/users", tag = "users", security(("bearer" = [])), params(UserQuery),
+    responses((status = 200, body = Page<User>), (status = 403, description = "Admins only")))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(query): Query<UserQuery>,
+) -> Result<axum::Json<Page<User>>, ApiError> {
+    let page = PageParams { limit: query.limit, cursor: query.cursor };
+    if query.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+        return Err(ApiError::field("q", "must be at most 200 characters"));
+    }
+    users::list(&state, query.q.as_deref(), page.after()?, page.limit()?).await.map(axum::Json)
+}
+
+/// A user (themselves, or anyone for an admin).
+#[utoipa::path(get, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 404, description = "No such user, or not visible to you")))]
+pub async fn get_user(State(state): State<AppState>, caller: AuthUser, Ids(id): Ids<Uuid>) -> Result<axum::Json<User>, ApiError> {
+    users::visible(&state, &caller, id).await.map(axum::Json)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserChanges {
+    #[schema(value_type = Option<String>, format = "email")]
+    email: Option<Email>,
+    #[schema(value_type = Option<String>)]
+    username: Option<Username>,
+}
+
+/// Change a user's email or username (themselves, or an admin).
+#[utoipa::path(patch, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])), request_body = UserChanges,
+    responses((status = 200, body = User), (status = 409, description = "Taken")))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    client: ClientInfo,
+    Ids(id): Ids<Uuid>,
+    Json(body): Json<UserChanges>,
+) -> Result<axum::Json<User>, ApiError> {
+    if body.email.is_none() && body.username.is_none() {
+        return Err(ApiError::field("body", "send email, username or both"));
+    }
+    users::update(&state, &caller, id, body.email, body.username, &client).await.map(axum::Json)
+}
+
+/// Grant a site-wide role (admin).
+#[utoipa::path(put, path = "/v1/users/{id}/roles/{role}", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = User)))]
+pub async fn grant_role(
+    State(state): State<AppState>,
+    Admin { 0: admin, .. }: Admin,
+    client: ClientInfo,
+    Ids((id, role)): Ids<(Uuid, Role)>,
+) -> Result<axum::Json<User>, ApiError> {
+    users::grant_role(&state, admin.id, id, role, &client).await.map(axum::Json)
+}
+
+/// Take a site-wide role away (admin). The last admin keeps theirs.
+#[utoipa::path(delete, path = "/v1/users/{id}/roles/{role}", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 409, description = "The last admin")))]
+pub async fn revoke_role(
+    State(state): State<AppState>,
+    Admin { 0: admin, .. }: Admin,
+    client: ClientInfo,
+    Ids((id, role)): Ids<(Uuid, Role)>,
+) -> Result<axum::Json<User>, ApiError> {
+    users::revoke_role(&state, admin.id, id, role, &client).await.map(axum::Json)
+}
+
+/// Lift a lockout (admin).
+#[utoipa::path(post, path = "/v1/users/{id}/unlock", tag = "users", security(("bearer" = [])), responses((status = 204)))]
+pub async fn unlock_user(
+    State(state): State<AppState>,
+    Admin { 0: admin, .. }: Admin,
+    client: ClientInfo,
+    Ids(id): Ids<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    users::unlock(&state, admin.id, id, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    actor: Option<Uuid>,
+    /// An action name, such as `login.failed`.
+    action: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// The audit log, newest first (admin).
+#[utoipa::path(get, path = "/v1/audit", tag = "users", security(("bearer" = [])), params(AuditQuery),
+    responses((status = 200, body = Page<AuditEntry>)))]
+pub async fn audit(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(query): Query<AuditQuery>,
+) -> Result<axum::Json<Page<AuditEntry>>, ApiError> {
+    let page = PageParams { limit: query.limit, cursor: query.cursor };
+    if query.action.as_ref().is_some_and(|a| a.len() > 64) {
+        return Err(ApiError::field("action", "must be at most 64 characters"));
+    }
+    let filter = Filter { actor: query.actor, action: query.action, before: page.after()?, limit: page.limit()? };
+    users::audit(&state, filter).await.map(axum::Json)
+}

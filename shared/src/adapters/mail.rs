@@ -1,0 +1,59 @@
+//! The mail port's implementations, the same on every runtime: a transactional-mail HTTP API
+//! reached through the `Outbound` port, or the log (for local use, where no mail API is set).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::ports::{Mail, Mailer, Outbound, OutboundError};
+
+/// Posts `{"from", "to", "subject", "text"}` as JSON with `Authorization: Bearer <key>`, the
+/// shape the common mail APIs accept.
+pub struct HttpMailer {
+    pub endpoint: String,
+    pub key: String,
+    pub from: String,
+    pub outbound: Arc<dyn Outbound>,
+}
+
+#[async_trait]
+impl Mailer for HttpMailer {
+    async fn send(&self, mail: Mail) -> Result<(), OutboundError> {
+        let body = serde_json::json!({"from": self.from, "to": [mail.to], "subject": mail.subject, "text": mail.text});
+        let request = http::Request::post(&self.endpoint)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::AUTHORIZATION, format!("Bearer {}", self.key))
+            .body(Bytes::from(body.to_string()))
+            .map_err(|e| OutboundError(e.to_string()))?;
+        let response = self.outbound.send(request).await?;
+        if !response.status().is_success() {
+            return Err(OutboundError(format!("the mail API answered {}", response.status())));
+        }
+        Ok(())
+    }
+}
+
+/// Writes mail to the log instead of sending it.
+pub struct LogMailer;
+
+#[async_trait]
+impl Mailer for LogMailer {
+    async fn send(&self, mail: Mail) -> Result<(), OutboundError> {
+        tracing::info!(to = %mail.to, subject = %mail.subject, text = %mail.text, "mail (not sent: MAIL_API_URL is not set)");
+        Ok(())
+    }
+}
+
+/// The mailer the configuration asks for.
+pub fn from_config(mail: Option<&crate::config::MailConfig>, outbound: Arc<dyn Outbound>) -> Arc<dyn Mailer> {
+    match mail {
+        Some(mail) => Arc::new(HttpMailer {
+            endpoint: mail.endpoint.clone(),
+            key: mail.key.clone(),
+            from: mail.from.clone(),
+            outbound,
+        }),
+        None => Arc::new(LogMailer),
+    }
+}

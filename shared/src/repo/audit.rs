@@ -1,0 +1,104 @@
+//! The audit log: who did what, to what, from where. Entries are statements, so that each is
+//! written in the same transaction as the change it records.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{decode, sessions::ClientInfo};
+use crate::{
+    ApiError,
+    db::{Database, Statement, Value},
+    stmt,
+};
+
+/// What happened; the action names are stable, for filtering.
+pub struct Event<'a> {
+    pub action: &'a str,
+    pub actor: Option<Uuid>,
+    pub target: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+impl<'a> Event<'a> {
+    pub fn new(action: &'a str, actor: Option<Uuid>) -> Self {
+        Self { action, actor, target: None, detail: serde_json::json!({}) }
+    }
+
+    pub fn target(mut self, target: impl ToString) -> Self {
+        self.target = Some(target.to_string());
+        self
+    }
+
+    pub fn detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    pub fn record(self, client: &ClientInfo, now: &str) -> Statement {
+        stmt!(
+            "INSERT INTO audit_log (id, at, actor_id, action, target, ip, request_id, detail) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            Uuid::now_v7(),
+            now,
+            self.actor,
+            self.action,
+            self.target,
+            client.ip.clone(),
+            client.request_id.clone(),
+            self.detail.to_string(),
+        )
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub at: String,
+    pub actor_id: Option<Uuid>,
+    pub action: String,
+    pub target: Option<String>,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+pub struct Filter {
+    pub actor: Option<Uuid>,
+    pub action: Option<String>,
+    pub before: Option<Uuid>,
+    pub limit: usize,
+}
+
+/// Entries newest first, one more than `limit`.
+pub async fn list(db: &dyn Database, filter: &Filter) -> Result<Vec<AuditEntry>, ApiError> {
+    let mut sql = String::from("SELECT id, at, actor_id, action, target, ip, request_id, detail FROM audit_log WHERE 1 = 1");
+    let mut params: Vec<Value> = Vec::new();
+    if let Some(actor) = filter.actor {
+        params.push(actor.into());
+        sql.push_str(&format!(" AND actor_id = ?{}", params.len()));
+    }
+    if let Some(action) = &filter.action {
+        params.push(action.into());
+        sql.push_str(&format!(" AND action = ?{}", params.len()));
+    }
+    if let Some(before) = filter.before {
+        params.push(before.into());
+        sql.push_str(&format!(" AND id < ?{}", params.len()));
+    }
+    params.push(i64::try_from(filter.limit + 1).unwrap_or(i64::MAX).into());
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", params.len()));
+    decode(db.query(Statement::new(sql, params)).await?, |row| {
+        let detail: String = row.get(7)?;
+        Ok(AuditEntry {
+            id: row.get(0)?,
+            at: row.get(1)?,
+            actor_id: row.get(2)?,
+            action: row.get(3)?,
+            target: row.get(4)?,
+            ip: row.get(5)?,
+            request_id: row.get(6)?,
+            detail: serde_json::from_str(&detail).unwrap_or_default(),
+        })
+    })
+}

@@ -1,0 +1,65 @@
+//! Personal API keys: made by a signed-in user, shown once, stored hashed.
+
+use uuid::Uuid;
+
+use crate::{
+    ApiError, AppState,
+    auth::tokens::{random_token, sha256_hex},
+    http::extract::API_KEY_PREFIX,
+    repo::{
+        api_keys::{self, ApiKey, NewKey, Scope},
+        audit::Event,
+        sessions::ClientInfo,
+    },
+    time,
+};
+
+/// A new key: the record, and the key itself, which is never shown again.
+pub async fn create(
+    state: &AppState,
+    user_id: Uuid,
+    name: &str,
+    scopes: &[Scope],
+    expires_at: Option<time::Timestamp>,
+    client: &ClientInfo,
+) -> Result<(ApiKey, String), ApiError> {
+    let now = state.clock.now();
+    if expires_at.is_some_and(|at| at <= now) {
+        return Err(ApiError::field("expires_at", "must be in the future"));
+    }
+    let stamp = time::format(now);
+    let key = random_token(API_KEY_PREFIX);
+    let id = Uuid::now_v7();
+    let prefix: String = key.chars().take(API_KEY_PREFIX.len() + 6).collect();
+    let expires = expires_at.map(time::format);
+    state
+        .db
+        .batch(vec![
+            api_keys::insert(&NewKey {
+                id,
+                user_id,
+                name,
+                prefix: &prefix,
+                hash: &sha256_hex(key.as_bytes()),
+                scopes,
+                now: &stamp,
+                expires_at: expires.as_deref(),
+            }),
+            Event::new("api_key.created", Some(user_id)).target(id).detail(serde_json::json!({"scopes": scopes})).record(client, &stamp),
+        ])
+        .await?;
+    let record = ApiKey { id, name: name.to_owned(), prefix, scopes: scopes.to_vec(), created_at: stamp, expires_at: expires };
+    Ok((record, key))
+}
+
+pub async fn revoke(state: &AppState, user_id: Uuid, id: Uuid, client: &ClientInfo) -> Result<(), ApiError> {
+    let stamp = time::format(state.clock.now());
+    let changed = state
+        .db
+        .batch(vec![api_keys::revoke(user_id, id, &stamp), Event::new("api_key.revoked", Some(user_id)).target(id).record(client, &stamp)])
+        .await?;
+    if changed.first() != Some(&1) {
+        return Err(ApiError::not_found());
+    }
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! Sessions: refresh rotation with reuse detection, sign-out, listing and revoking sessions.
+
+use reqwest::Method;
+use serde_json::json;
+use tui_blackbox::{PASSWORD, Server};
+
+#[tokio::test]
+async fn a_refresh_token_works_once_and_its_reuse_ends_the_session() {
+    let server = Server::start().await;
+    let user = server.user().await;
+    let first = server.post("/v1/auth/refresh", None, json!({"refresh_token": user.refresh_token})).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let child = first.body["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(child, user.refresh_token);
+    assert_eq!(server.get("/v1/auth/me", first.body["access_token"].as_str()).await.status, 200);
+
+    // The spent parent comes back: someone else has it. The whole family dies.
+    server.post("/v1/auth/refresh", None, json!({"refresh_token": user.refresh_token})).await.problem(401, "unauthorized");
+    server.post("/v1/auth/refresh", None, json!({"refresh_token": child})).await.problem(401, "unauthorized");
+    server.post("/v1/auth/refresh", None, json!({"refresh_token": "tui_rt_made-up"})).await.problem(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn logging_out_spends_the_sessions_refresh_token() {
+    let server = Server::start().await;
+    let user = server.user().await;
+    let other = server.login(&user.username, PASSWORD).await;
+    let reply = server.call(Method::POST, "/v1/auth/logout", Some(&user.token), None).await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    server.post("/v1/auth/refresh", None, json!({"refresh_token": user.refresh_token})).await.problem(401, "unauthorized");
+    let still = server.post("/v1/auth/refresh", None, json!({"refresh_token": other.body["refresh_token"]})).await;
+    assert_eq!(still.status, 200, "the other session lives on: {}", still.body);
+}
+
+#[tokio::test]
+async fn logging_out_everywhere_ends_every_session() {
+    let server = Server::start().await;
+    let user = server.user().await;
+    let other = server.login(&user.email, PASSWORD).await;
+    let reply = server.call(Method::POST, "/v1/auth/logout-all", Some(&user.token), None).await;
+    assert_eq!(reply.status, 204);
+    for token in [user.refresh_token.as_str(), other.body["refresh_token"].as_str().unwrap()] {
+        server.post("/v1/auth/refresh", None, json!({"refresh_token": token})).await.problem(401, "unauthorized");
+    }
+}
+
+#[tokio::test]
+async fn users_list_and_revoke_their_own_sessions_only() {
+    let server = Server::start().await;
+    let user = server.user().await;
+    let stranger = server.user().await;
+    let laptop = server
+        .raw(
+            Method::POST,
+            "/v1/auth/login",
+            &[("content-type", "application/json"), ("user-agent", "claude-tui/1.0 laptop")],
+            Some(serde_json::to_vec(&json!({"login": user.username, "password": PASSWORD})).unwrap()),
+        )
+        .await;
+    let sessions = server.get("/v1/auth/sessions", Some(&user.token)).await;
+    assert_eq!(sessions.status, 200, "{}", sessions.body);
+    let list = sessions.body.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list.iter().filter(|s| s["current"] == true).count(), 1);
+    let laptop_session = list.iter().find(|s| s["user_agent"] == "claude-tui/1.0 laptop").expect("the laptop session");
+    let id = laptop_session["id"].as_str().unwrap();
+    assert!(laptop_session["last_seen_at"].is_string());
+
+    let theirs = server.call(Method::DELETE, &format!("/v1/auth/sessions/{id}"), Some(&stranger.token), None).await;
+    theirs.problem(404, "not_found");
+    let mine = server.call(Method::DELETE, &format!("/v1/auth/sessions/{id}"), Some(&user.token), None).await;
+    assert_eq!(mine.status, 204);
+    server.post("/v1/auth/refresh", None, json!({"refresh_token": laptop.body["refresh_token"]})).await.problem(401, "unauthorized");
+    assert_eq!(server.get("/v1/auth/sessions", Some(&user.token)).await.body.as_array().unwrap().len(), 1);
+}
