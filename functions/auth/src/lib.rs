@@ -1,8 +1,9 @@
-//! The auth group: accounts, sessions, passwords, API keys (`/v1/auth/*`), users and roles
-//! (`/v1/users/*`) and the audit log (`/v1/audit`).
+//! The auth group: accounts, sessions, passwords, API keys and device login (`/v1/auth/*`, and
+//! the `/device` page), users and roles (`/v1/users/*`) and the audit log (`/v1/audit`).
 
 mod accounts;
 mod api_keys;
+mod device;
 mod passwords;
 mod users;
 
@@ -31,6 +32,10 @@ pub fn routes() -> Routes {
         .routes(routes!(users::grant_role, users::revoke_role))
         .routes(routes!(users::unlock_user))
         .routes(routes!(users::audit))
+        .routes(routes!(device::device_code))
+        .routes(routes!(device::device_token))
+        .routes(routes!(device::approve_device))
+        .route("/device", axum::routing::get(device::device_page).post(device::device_submit))
 }
 
 /// This group served on its own, with health, OpenAPI and the shared middleware.

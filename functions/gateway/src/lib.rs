@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 /// Path prefixes and the group (and Workers service binding) that serves them.
 pub const GROUPS: &[(&str, &str)] =
-    &[("/v1/auth/", "AUTH"), ("/v1/users", "AUTH"), ("/v1/audit", "AUTH"), ("/v1/projects", "PROJECTS")];
+    &[("/v1/auth/", "AUTH"), ("/v1/users", "AUTH"), ("/v1/audit", "AUTH"), ("/device", "AUTH"), ("/v1/projects", "PROJECTS")];
 
 /// The service binding of the group that serves `path`, if a group does.
 pub fn owner(path: &str) -> Option<&'static str> {
@@ -62,6 +62,7 @@ mod tests {
         assert_eq!(owner("/v1/auth/login"), Some("AUTH"));
         assert_eq!(owner("/v1/users/123"), Some("AUTH"));
         assert_eq!(owner("/v1/audit"), Some("AUTH"));
+        assert_eq!(owner("/device"), Some("AUTH"));
         assert_eq!(owner("/v1/projects"), Some("PROJECTS"));
         assert_eq!(owner("/v1/projects/1/members"), Some("PROJECTS"));
         assert_eq!(owner("/v1/projectsx"), None);

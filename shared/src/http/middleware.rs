@@ -79,8 +79,16 @@ fn render_problem(response: &mut Response, request_id: &str) {
     }
     let error = match response.extensions_mut().remove::<ApiError>() {
         Some(error) => error,
-        // A handler that chose its own error body (readiness, RFC 8628 errors) keeps it.
-        None if response.headers().contains_key(header::CONTENT_TYPE) => return,
+        // A handler that chose its own error document (readiness, RFC 8628's errors, an HTML
+        // page) keeps it; a framework's plain-text rejection is replaced.
+        None if response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|t| t.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/html")) =>
+        {
+            return;
+        }
         None => ApiError::new(ErrorCode::for_status(status), status.canonical_reason().unwrap_or("Error")),
     };
     let body = serde_json::to_vec(&error.body(Some(request_id))).unwrap_or_default();

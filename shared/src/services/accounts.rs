@@ -106,9 +106,10 @@ fn locked(until: &str, now: Timestamp) -> Option<ApiError> {
     })
 }
 
-/// Signs in with email or username. Unknown users cost as much time as wrong passwords, and
-/// both get the same answer. Five failures within 15 minutes lock the account for 30.
-pub async fn login(state: &AppState, login: &str, password: Password, client: &ClientInfo) -> Result<Tokens, ApiError> {
+/// Checks a login and password, with the lockout rules: unknown users cost as much time as
+/// wrong passwords, and both get the same answer; five failures within 15 minutes lock the
+/// account for 30. Returns who it is.
+pub async fn authenticate(state: &AppState, login: &str, password: Password, client: &ClientInfo) -> Result<(Uuid, Vec<Role>), ApiError> {
     let db = state.db.as_ref();
     let now = state.clock.now();
     let stamp = time::format(now);
@@ -133,10 +134,23 @@ pub async fn login(state: &AppState, login: &str, password: Password, client: &C
         db.batch(batch).await?;
         return Err(ApiError::unauthorized("Wrong login or password."));
     };
-    let (mut batch, tokens) = new_session(state, credentials.id, credentials.roles, client, now)?;
-    batch.push(users::clear_failures(credentials.id));
-    batch.push(Event::new("login", Some(credentials.id)).target(credentials.id).record(client, &stamp));
-    db.batch(batch).await?;
+    db.execute(users::clear_failures(credentials.id)).await?;
+    Ok((credentials.id, credentials.roles))
+}
+
+/// Signs in with email or username and password.
+pub async fn login(state: &AppState, login: &str, password: Password, client: &ClientInfo) -> Result<Tokens, ApiError> {
+    let (id, roles) = authenticate(state, login, password, client).await?;
+    sign_in(state, id, roles, client, Event::new("login", Some(id)).target(id)).await
+}
+
+/// Opens a session for a user whose identity is established (a password, an approved device
+/// code), recording `event` with it.
+pub async fn sign_in(state: &AppState, user_id: Uuid, roles: Vec<Role>, client: &ClientInfo, event: Event<'_>) -> Result<Tokens, ApiError> {
+    let now = state.clock.now();
+    let (mut batch, tokens) = new_session(state, user_id, roles, client, now)?;
+    batch.push(event.record(client, &time::format(now)));
+    state.db.batch(batch).await?;
     Ok(tokens)
 }
 

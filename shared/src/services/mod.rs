@@ -2,5 +2,6 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod device;
 pub mod projects;
 pub mod users;

@@ -1,0 +1,254 @@
+//! Device login for the TUI (RFC 8628): the JSON endpoints the TUI polls, and `/device`, the
+//! small page where a person signs in and approves the code the TUI shows.
+//!
+//! The page is protected against CSRF with a double-submit token: `GET /device` sets a random
+//! token in a `SameSite=Strict`, `HttpOnly` cookie and in the form; `POST /device` needs both,
+//! equal, and refuses a cross-origin `Origin`.
+
+use axum::{
+    Form,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use tui_shared::{
+    ApiError, AppState,
+    auth::tokens::random_token,
+    domain::{LoginName, Password},
+    http::{
+        extract::{AuthUser, Query},
+        json::Json,
+    },
+    repo::sessions::ClientInfo,
+    services::{
+        accounts::Tokens,
+        device::{self, DeviceCode},
+    },
+};
+use utoipa::{IntoParams, ToSchema};
+
+/// Start a device login: a code to show the person, a code to poll with.
+#[utoipa::path(post, path = "/v1/auth/device/code", tag = "auth", responses((status = 200, body = DeviceCode)))]
+pub async fn device_code(State(state): State<AppState>) -> Result<axum::Json<DeviceCode>, ApiError> {
+    device::start(&state).await.map(axum::Json)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceTokenRequest {
+    #[schema(max_length = 256)]
+    device_code: String,
+}
+
+/// RFC 8628's error body.
+#[derive(Serialize, ToSchema)]
+pub struct DeviceError {
+    /// `authorization_pending`, `slow_down`, `access_denied`, `expired_token` or `invalid_grant`.
+    error: &'static str,
+}
+
+/// Poll for the tokens of an approved device login, no faster than `interval` seconds.
+#[utoipa::path(post, path = "/v1/auth/device/token", tag = "auth", request_body = DeviceTokenRequest, responses(
+    (status = 200, body = Tokens),
+    (status = 400, body = DeviceError, description = "Not (yet) approved, polled too fast, denied or expired"),
+))]
+pub async fn device_token(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Json(body): Json<DeviceTokenRequest>,
+) -> Result<Response, ApiError> {
+    if body.device_code.len() > 256 {
+        return Err(ApiError::field("device_code", "is not a device code"));
+    }
+    Ok(match device::poll(&state, &body.device_code, &client).await? {
+        Ok(tokens) => axum::Json(tokens).into_response(),
+        Err(pending) => {
+            let body = axum::Json(DeviceError { error: pending.as_str() });
+            (StatusCode::BAD_REQUEST, [(header::CACHE_CONTROL, "no-store")], body).into_response()
+        }
+    })
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceDecision {
+    #[schema(max_length = 16)]
+    user_code: String,
+    approve: bool,
+}
+
+/// Approve or deny the device showing `user_code`, as the signed-in user.
+#[utoipa::path(post, path = "/v1/auth/device/approve", tag = "auth", security(("bearer" = [])), request_body = DeviceDecision,
+    responses((status = 204), (status = 422, description = "No such pending code")))]
+pub async fn approve_device(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    client: ClientInfo,
+    Json(body): Json<DeviceDecision>,
+) -> Result<StatusCode, ApiError> {
+    caller.session()?;
+    device::decide(&state, caller.id, &body.user_code, body.approve, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+const CSRF_COOKIE: &str = "tui_csrf";
+
+fn escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            '\'' => "&#39;".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+fn page(status: StatusCode, body: &str, cookie: Option<String>) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Claude TUI device login</title>\
+         <meta name=\"viewport\" content=\"width=device-width\"><style>body{{font:16px system-ui;max-width:26em;margin:3em auto}}\
+         label,input,button{{display:block;width:100%;margin:.4em 0}}.error{{color:#b00}}</style></head>\
+         <body><h1>Sign in to the Claude TUI</h1>{body}</body></html>"
+    );
+    let mut response = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        headers.insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn form(csrf: &str, user_code: &str, error: Option<&str>) -> String {
+    let error = error.map(|e| format!("<p class=\"error\">{}</p>", escape(e))).unwrap_or_default();
+    format!(
+        "{error}<p>Enter the code your terminal shows, and sign in to approve it.</p>\
+         <form method=\"post\" action=\"/device\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label>Code <input name=\"user_code\" value=\"{code}\" required maxlength=\"16\" autocomplete=\"off\"></label>\
+         <label>Email or username <input name=\"login\" required maxlength=\"254\" autocomplete=\"username\"></label>\
+         <label>Password <input name=\"password\" type=\"password\" required maxlength=\"256\" autocomplete=\"current-password\"></label>\
+         <button name=\"decision\" value=\"approve\">Approve</button>\
+         <button name=\"decision\" value=\"deny\">Deny</button></form>",
+        csrf = escape(csrf),
+        code = escape(user_code),
+    )
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    user_code: Option<String>,
+}
+
+fn https(headers: &HeaderMap) -> bool {
+    headers.get("x-forwarded-proto").is_some_and(|p| p == "https")
+}
+
+/// The verification page.
+pub async fn device_page(headers: HeaderMap, Query(query): Query<PageQuery>) -> Response {
+    let csrf = random_token("");
+    let secure = if https(&headers) { "; Secure" } else { "" };
+    let cookie = format!("{CSRF_COOKIE}={csrf}; Path=/device; HttpOnly; SameSite=Strict; Max-Age=900{secure}");
+    let code = query.user_code.unwrap_or_default().chars().take(16).collect::<String>();
+    page(StatusCode::OK, &form(&csrf, &code, None), Some(cookie))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageForm {
+    csrf: String,
+    user_code: String,
+    login: String,
+    password: String,
+    decision: String,
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// Equal without telling how much of it was: the token is a secret.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn cross_origin(headers: &HeaderMap) -> bool {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+    match (origin, host) {
+        (Some("null"), _) => true,
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, rest)| rest) != Some(host),
+        _ => false,
+    }
+}
+
+/// The page's form: sign in and decide, in one step.
+pub async fn device_submit(State(state): State<AppState>, headers: HeaderMap, client: ClientInfo, Form(form_data): Form<PageForm>) -> Response {
+    let cookie_token = cookie(&headers, CSRF_COOKIE);
+    let csrf_ok = cookie_token.as_deref().is_some_and(|c| !c.is_empty() && same(c, &form_data.csrf));
+    if !csrf_ok || cross_origin(&headers) {
+        return page(StatusCode::FORBIDDEN, "<p class=\"error\">This form expired or did not come from this site. Reload the page and try again.</p>", None);
+    }
+    let retry = |status: StatusCode, message: &str| page(status, &form(&form_data.csrf, &form_data.user_code, Some(message)), None);
+    let (Ok(login), Ok(password)) = (LoginName::try_from(form_data.login.clone()), Password::try_from(form_data.password.clone())) else {
+        return retry(StatusCode::UNPROCESSABLE_ENTITY, "Enter your email or username and your password.");
+    };
+    let (user_id, _) = match tui_shared::services::accounts::authenticate(&state, login.as_str(), password, &client).await {
+        Ok(who) => who,
+        Err(error) => return retry(error.code.status(), &error.detail),
+    };
+    let approve = form_data.decision == "approve";
+    match device::decide(&state, user_id, &form_data.user_code, approve, &client).await {
+        Ok(()) if approve => page(StatusCode::OK, "<p>Approved. Return to your terminal: it is signed in.</p>", None),
+        Ok(()) => page(StatusCode::OK, "<p>Denied. The terminal that asked will not be signed in.</p>", None),
+        Err(error) => retry(StatusCode::UNPROCESSABLE_ENTITY, &format!("That code {}.", error.errors.first().map_or("is not valid", |e| e.message.as_str()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_in_a_prefilled_code_is_escaped() {
+        let html = form("token", "<script>alert(1)</script>", Some("bad & worse"));
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(html.contains("bad &amp; worse"));
+    }
+
+    #[test]
+    fn a_cross_origin_post_is_recognised() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("tui.example.com"));
+        assert!(!cross_origin(&headers));
+        headers.insert(header::ORIGIN, HeaderValue::from_static("https://tui.example.com"));
+        assert!(!cross_origin(&headers));
+        headers.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        assert!(cross_origin(&headers));
+    }
+
+    #[test]
+    fn cookies_are_found_by_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; tui_csrf=xyz; b=2"));
+        assert_eq!(cookie(&headers, CSRF_COOKIE), Some("xyz".into()));
+        assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
+    }
+}

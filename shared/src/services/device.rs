@@ -1,0 +1,195 @@
+//! Device authorization for the TUI (RFC 8628): the TUI asks for a code pair, shows the user
+//! code, and polls with the device code while a signed-in person approves the user code.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    ApiError, AppState,
+    auth::tokens::{random_token, sha256_hex},
+    repo::{audit::Event, sessions::ClientInfo, users},
+    services::accounts::{self, Tokens},
+    stmt,
+    time,
+};
+
+const LIFETIME: Duration = Duration::from_secs(600);
+const INTERVAL_S: i64 = 5;
+/// Letters that cannot be mistaken for one another or spell much (RFC 8628 §6.1): 20^8 codes.
+const ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceCode {
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: String,
+    pub expires_in: u64,
+    pub interval: i64,
+}
+
+/// Why a poll did not yield tokens, in RFC 8628's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pending {
+    AuthorizationPending,
+    SlowDown,
+    AccessDenied,
+    ExpiredToken,
+    InvalidGrant,
+}
+
+impl Pending {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::AccessDenied => "access_denied",
+            Self::ExpiredToken => "expired_token",
+            Self::InvalidGrant => "invalid_grant",
+        }
+    }
+}
+
+fn user_code() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes).expect("the platform provides randomness");
+    // 256 is not a multiple of 20; the bias this leaves (under 1 in 12) does not matter for a
+    // code that lives ten minutes and is rate limited by its poll interval.
+    let letters: String = bytes.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect();
+    format!("{}-{}", &letters[..4], &letters[4..])
+}
+
+/// Accepts user codes as people type them: any case, with or without the dash or spaces.
+pub fn normalize_user_code(input: &str) -> Option<String> {
+    let letters: String = input.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
+    (letters.len() == 8 && letters.bytes().all(|b| ALPHABET.contains(&b))).then(|| format!("{}-{}", &letters[..4], &letters[4..]))
+}
+
+pub async fn start(state: &AppState) -> Result<DeviceCode, ApiError> {
+    let now = state.clock.now();
+    let device_code = random_token("tui_dc_");
+    let user_code = user_code();
+    state
+        .db
+        .execute(stmt!(
+            "INSERT INTO device_codes (device_code_hash, user_code, interval_s, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            sha256_hex(device_code.as_bytes()),
+            user_code.as_str(),
+            INTERVAL_S,
+            time::format(now),
+            time::format(now + LIFETIME),
+        ))
+        .await?;
+    let base = state.config.public_url.trim_end_matches('/');
+    Ok(DeviceCode {
+        verification_uri: format!("{base}/device"),
+        verification_uri_complete: format!("{base}/device?user_code={user_code}"),
+        device_code,
+        user_code,
+        expires_in: LIFETIME.as_secs(),
+        interval: INTERVAL_S,
+    })
+}
+
+/// One poll: tokens once approved (exactly once), otherwise why not.
+pub async fn poll(state: &AppState, device_code: &str, client: &ClientInfo) -> Result<Result<Tokens, Pending>, ApiError> {
+    let db = state.db.as_ref();
+    let now = state.clock.now();
+    let stamp = time::format(now);
+    let hash = sha256_hex(device_code.as_bytes());
+    let row = db
+        .query_opt(stmt!(
+            "SELECT status, user_id, interval_s, last_polled_at, expires_at FROM device_codes WHERE device_code_hash = ?1",
+            hash.as_str(),
+        ))
+        .await?;
+    let Some(row) = row else { return Ok(Err(Pending::InvalidGrant)) };
+    let (status, user_id, interval, last_polled, expires): (String, Option<Uuid>, i64, Option<String>, String) =
+        (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
+    if expires <= stamp {
+        return Ok(Err(Pending::ExpiredToken));
+    }
+    match status.as_str() {
+        "denied" => Ok(Err(Pending::AccessDenied)),
+        "consumed" => Ok(Err(Pending::InvalidGrant)),
+        "approved" => {
+            let Some(user_id) = user_id else { return Err(ApiError::internal("approved device code without a user")) };
+            let consumed = db
+                .execute(stmt!(
+                    "UPDATE device_codes SET status = 'consumed' WHERE device_code_hash = ?1 AND status = 'approved'",
+                    hash.as_str(),
+                ))
+                .await?;
+            if consumed != 1 {
+                return Ok(Err(Pending::InvalidGrant));
+            }
+            let roles = users::current_roles(db, user_id).await?;
+            accounts::sign_in(state, user_id, roles, client, Event::new("login.device", Some(user_id)).target(user_id)).await.map(Ok)
+        }
+        _ => {
+            let too_soon = last_polled
+                .as_deref()
+                .and_then(time::parse)
+                .is_some_and(|last| now - last < Duration::from_secs(interval.unsigned_abs()));
+            let next_interval = if too_soon { interval + 5 } else { interval };
+            db.execute(stmt!(
+                "UPDATE device_codes SET last_polled_at = ?2, interval_s = ?3 WHERE device_code_hash = ?1",
+                hash.as_str(),
+                stamp.as_str(),
+                next_interval,
+            ))
+            .await?;
+            Ok(Err(if too_soon { Pending::SlowDown } else { Pending::AuthorizationPending }))
+        }
+    }
+}
+
+/// A signed-in person approves (or denies) the device showing `user_code`.
+pub async fn decide(state: &AppState, user_id: Uuid, user_code: &str, approve: bool, client: &ClientInfo) -> Result<(), ApiError> {
+    let unknown = || ApiError::field("user_code", "is not a code waiting for approval, or it expired");
+    let code = normalize_user_code(user_code).ok_or_else(unknown)?;
+    let stamp = time::format(state.clock.now());
+    let status = if approve { "approved" } else { "denied" };
+    let action = if approve { "device.approved" } else { "device.denied" };
+    let changed = state
+        .db
+        .batch(vec![
+            stmt!(
+                "UPDATE device_codes SET status = ?2, user_id = ?3 WHERE user_code = ?1 AND status = 'pending' AND expires_at > ?4",
+                code.as_str(),
+                status,
+                user_id,
+                stamp.as_str(),
+            ),
+            Event::new(action, Some(user_id)).target(code.as_str()).record(client, &stamp),
+        ])
+        .await?;
+    if changed.first() != Some(&1) {
+        return Err(unknown());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_codes_are_two_groups_of_four_unambiguous_letters() {
+        let code = user_code();
+        assert_eq!(code.len(), 9);
+        assert_eq!(normalize_user_code(&code), Some(code.clone()));
+        assert_eq!(normalize_user_code(&code.to_lowercase().replace('-', " ")), Some(code));
+        assert_eq!(normalize_user_code("AAAA-AAAA"), None, "vowels are not in the alphabet");
+        assert_eq!(normalize_user_code("BCDF"), None);
+    }
+
+    #[test]
+    fn pending_reasons_use_rfc_8628_words() {
+        assert_eq!(Pending::SlowDown.as_str(), "slow_down");
+        assert_eq!(Pending::ExpiredToken.as_str(), "expired_token");
+    }
+}
