@@ -12,12 +12,15 @@ python3 scripts/mail-sink.py "$mail_port" "$work/mail.jsonl" test-mail-key &
 sink=$!
 trap 'kill $sink 2>/dev/null || true' EXIT
 # The secret the black-box tests forge tokens with, cheap hashing (tests only), the bootstrap
-# admin's email and the mail sink: the same settings the native host gets in the tests.
+# admin's email, per-address rate limits lifted (every test comes from one address) and the
+# mail sink: the same settings the native host gets in the tests.
 cat >"$work/vars" <<VARS
 JWT_SECRET=black-box-test-secret-0123456789abcdef
 ARGON2_MEMORY_KIB=64
 ARGON2_ITERATIONS=1
 BOOTSTRAP_ADMIN_EMAIL=admin@bootstrap.test
+RATE_LIMIT_LOGIN_PER_MINUTE_PER_IP=1000000
+RATE_LIMIT_REGISTER_PER_HOUR_PER_IP=1000000
 MAIL_API_URL=http://127.0.0.1:$mail_port/mail
 MAIL_API_KEY=test-mail-key
 VARS

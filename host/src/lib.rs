@@ -14,7 +14,7 @@ use tui_shared::{
     AppState,
     adapters::{
         mail,
-        native::{BlockingPasswords, Libsql, Location, Reqwest},
+        native::{BlockingPasswords, InProcessLimiter, Libsql, Location, Reqwest},
     },
     auth::{password::Argon2id, tokens::random_token},
     config::Config,
@@ -105,6 +105,7 @@ pub async fn state(options: &Options) -> Result<AppState, String> {
         clock: Arc::new(SystemClock),
         passwords: Arc::new(passwords),
         mailer: mail::from_config(config.mail.as_ref(), outbound),
+        limiter: Arc::new(InProcessLimiter::default()),
         config,
         group: "all",
     }))

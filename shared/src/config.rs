@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use crate::auth::tokens::SigningKeys;
+use crate::{
+    auth::tokens::SigningKeys,
+    ratelimit::{AuthLimits, Rule},
+};
 
 #[derive(Clone, Debug)]
 pub struct Argon2Params {
@@ -39,6 +42,7 @@ pub struct Config {
     pub mail: Option<MailConfig>,
     /// Whoever registers with this email is made an admin: how the first admin comes to be.
     pub bootstrap_admin_email: Option<String>,
+    pub limits: AuthLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +57,7 @@ impl Config {
     /// Reads `JWT_SECRET` (the active signing secret, at least 32 bytes), `JWT_PREVIOUS_SECRETS`
     /// (comma-separated secrets still accepted for verification while tokens signed with them
     /// expire), the `ARGON2_*` parameters, `PUBLIC_URL`, `MAIL_API_URL` / `MAIL_API_KEY` /
-    /// `MAIL_FROM` and `BOOTSTRAP_ADMIN_EMAIL`.
+    /// `MAIL_FROM`, `BOOTSTRAP_ADMIN_EMAIL` and the `RATE_LIMIT_*` counts.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let secret = get("JWT_SECRET").filter(|s| !s.is_empty()).ok_or(ConfigError::Missing("JWT_SECRET"))?;
         let previous = get("JWT_PREVIOUS_SECRETS").unwrap_or_default();
@@ -66,6 +70,10 @@ impl Config {
             })
         };
         let defaults = Argon2Params::default();
+        let limits = AuthLimits::default();
+        let rule = |name: &'static str, default: Rule| -> Result<Rule, ConfigError> {
+            Ok(Rule { limit: number(name, default.limit)?, window: default.window })
+        };
         Ok(Self {
             keys,
             argon2: Argon2Params {
@@ -82,6 +90,12 @@ impl Config {
                 from: get("MAIL_FROM").filter(|s| !s.is_empty()).unwrap_or_else(|| "Claude TUI <no-reply@localhost>".into()),
             }),
             bootstrap_admin_email: get("BOOTSTRAP_ADMIN_EMAIL").map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()),
+            limits: AuthLimits {
+                login_per_ip: rule("RATE_LIMIT_LOGIN_PER_MINUTE_PER_IP", limits.login_per_ip)?,
+                login_per_account: rule("RATE_LIMIT_LOGIN_PER_MINUTE_PER_ACCOUNT", limits.login_per_account)?,
+                register_per_ip: rule("RATE_LIMIT_REGISTER_PER_HOUR_PER_IP", limits.register_per_ip)?,
+                reset_per_email: rule("RATE_LIMIT_RESET_PER_HOUR_PER_EMAIL", limits.reset_per_email)?,
+            },
         })
     }
 }

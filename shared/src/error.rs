@@ -119,13 +119,15 @@ pub struct ApiError {
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub retry_after_s: Option<u64>,
+    /// Headers the answer carries besides the problem (the `ratelimit-*` of a 429).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
 impl ApiError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self { code, detail: detail.into(), errors: Vec::new(), retry_after_s: None }
+        Self { code, detail: detail.into(), errors: Vec::new(), retry_after_s: None, headers: Vec::new() }
     }
 
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -208,6 +210,11 @@ pub fn problem_response(error: &ApiError, request_id: Option<&str>) -> Response 
     }
     if let Some(seconds) = error.retry_after_s {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    for (name, value) in &error.headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(*name, value);
+        }
     }
     response
 }

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ports;
+pub mod ratelimit;
 pub mod repo;
 pub mod services;
 pub mod state;

@@ -6,6 +6,7 @@ use crate::{
     config::Config,
     db::Database,
     ports::{Clock, Mailer, PasswordHasher},
+    ratelimit::RateLimiter,
 };
 
 pub struct Services {
@@ -13,6 +14,7 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub passwords: Arc<dyn PasswordHasher>,
     pub mailer: Arc<dyn Mailer>,
+    pub limiter: Arc<dyn RateLimiter>,
     pub config: Config,
     /// Which endpoint group this process serves, as reported by `/v1/health`.
     pub group: &'static str,

@@ -6,9 +6,11 @@ use tui_shared::{
     ApiError, AppState,
     domain::{Email, LoginName, NewPassword, Password, Username},
     http::{
+        Limited,
         extract::{AuthUser, Ids},
         json::Json,
     },
+    ratelimit::auth_routes,
     repo::{
         sessions::{self, ClientInfo, Session},
         users::{self, User},
@@ -43,14 +45,16 @@ pub struct Registered {
     (status = 201, body = Registered),
     (status = 409, description = "The email or username is taken"),
     (status = 422, description = "A field is invalid, or the password is weak"),
+    (status = 429, description = "More than 3 sign-ups an hour from this address"),
 ))]
 pub async fn register(
     State(state): State<AppState>,
     client: ClientInfo,
     Json(body): Json<RegisterRequest>,
-) -> Result<(StatusCode, axum::Json<Registered>), ApiError> {
+) -> Result<Limited<(StatusCode, axum::Json<Registered>)>, ApiError> {
+    let limit = auth_routes::register(&state, &client).await?;
     let (user, tokens) = accounts::register(&state, body.email, body.username, body.password, &client).await?;
-    Ok((StatusCode::CREATED, axum::Json(Registered { user, tokens })))
+    Ok(Limited(limit, (StatusCode::CREATED, axum::Json(Registered { user, tokens }))))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -68,13 +72,16 @@ pub struct LoginRequest {
     (status = 200, body = Tokens),
     (status = 401, description = "Wrong login or password (the same answer whether or not the user exists)"),
     (status = 423, description = "Locked after 5 failures in 15 minutes, for 30 minutes (see retry-after)"),
+    (status = 429, description = "More than 10 sign-ins a minute from this address or for this account"),
 ))]
 pub async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
     Json(body): Json<LoginRequest>,
-) -> Result<axum::Json<Tokens>, ApiError> {
-    accounts::login(&state, body.login.as_str(), body.password, &client).await.map(axum::Json)
+) -> Result<Limited<axum::Json<Tokens>>, ApiError> {
+    let limit = auth_routes::login(&state, &client, body.login.as_str()).await?;
+    let tokens = accounts::login(&state, body.login.as_str(), body.password, &client).await?;
+    Ok(Limited(limit, axum::Json(tokens)))
 }
 
 /// The signed-in user.

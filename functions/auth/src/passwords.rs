@@ -5,7 +5,8 @@ use serde::Deserialize;
 use tui_shared::{
     ApiError, AppState,
     domain::{Email, NewPassword, Password},
-    http::{extract::AuthUser, json::Json},
+    http::{Limited, extract::AuthUser, json::Json},
+    ratelimit::auth_routes,
     repo::sessions::ClientInfo,
     services::accounts,
 };
@@ -43,14 +44,16 @@ pub struct ResetRequest {
 
 /// Mail a reset token to this address, if it belongs to an account. Always 202, so that the
 /// answer does not tell who has an account.
-#[utoipa::path(post, path = "/v1/auth/password-reset", tag = "auth", request_body = ResetRequest, responses((status = 202)))]
+#[utoipa::path(post, path = "/v1/auth/password-reset", tag = "auth", request_body = ResetRequest,
+    responses((status = 202), (status = 429, description = "More than 3 resets an hour for this address")))]
 pub async fn request_reset(
     State(state): State<AppState>,
     client: ClientInfo,
     Json(body): Json<ResetRequest>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Limited<StatusCode>, ApiError> {
+    let limit = auth_routes::reset(&state, body.email.as_str()).await?;
     accounts::request_reset(&state, &body.email, &client).await?;
-    Ok(StatusCode::ACCEPTED)
+    Ok(Limited(limit, StatusCode::ACCEPTED))
 }
 
 #[derive(Deserialize, ToSchema)]

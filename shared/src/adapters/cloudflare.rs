@@ -24,6 +24,7 @@ use crate::{
     db::{Database, DbError, DbResult, Row, Statement, Value},
     http::extract::ClientAddr,
     ports::{Clock, Outbound, OutboundError},
+    ratelimit::{Decision, RateLimiter, Rule, SqlLimiter, Window},
     state::Services,
     time::{Timestamp, from_unix_ms},
 };
@@ -126,6 +127,78 @@ impl Outbound for Fetch {
     }
 }
 
+/// One rate-limit counter per key: Workers route every hit on a key to the same object, which
+/// handles them one at a time, so the count is exact without transactions.
+#[worker::durable_object]
+pub struct RateLimitCounter {
+    state: worker::State,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Hit {
+    limit: u32,
+    window_ms: u64,
+    now_ms: i64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Verdict {
+    allowed: bool,
+    limit: u32,
+    remaining: u32,
+    reset_s: u64,
+}
+
+impl worker::DurableObject for RateLimitCounter {
+    fn new(state: worker::State, _: Env) -> Self {
+        Self { state }
+    }
+
+    async fn fetch(&self, mut request: worker::Request) -> worker::Result<worker::Response> {
+        let hit: Hit = request.json().await?;
+        let rule = Rule { limit: hit.limit, window: std::time::Duration::from_millis(hit.window_ms) };
+        let storage = self.state.storage();
+        let current: Option<Window> = storage.get("window").await?;
+        let (window, decision) = Window::hit(current, hit.now_ms, rule);
+        storage.put("window", window).await?;
+        // Forget the key once its window has ended, so idle keys cost no storage.
+        storage.set_alarm(std::time::Duration::from_millis(hit.window_ms)).await?;
+        worker::Response::from_json(&Verdict {
+            allowed: decision.allowed,
+            limit: decision.limit,
+            remaining: decision.remaining,
+            reset_s: decision.reset_s,
+        })
+    }
+
+    async fn alarm(&self) -> worker::Result<worker::Response> {
+        self.state.storage().delete_all().await?;
+        worker::Response::empty()
+    }
+}
+
+/// The `RateLimiter` port over the `RATE_LIMITER` Durable Object namespace.
+pub struct DurableLimiter(Local<worker::ObjectNamespace>);
+
+#[async_trait]
+impl RateLimiter for DurableLimiter {
+    async fn hit(&self, key: &str, rule: Rule, now_ms: i64) -> Result<Decision, String> {
+        LocalFuture(async move {
+            let fail = |e: worker::Error| e.to_string();
+            let stub = self.0.0.id_from_name(key).map_err(fail)?.get_stub().map_err(fail)?;
+            let body = serde_json::to_string(&Hit { limit: rule.limit, window_ms: rule.window.as_millis() as u64, now_ms })
+                .map_err(|e| e.to_string())?;
+            let mut init = worker::RequestInit::new();
+            init.with_method(worker::Method::Post).with_body(Some(JsValue::from_str(&body)));
+            let request = worker::Request::new_with_init("https://rate-limiter/hit", &init).map_err(fail)?;
+            let mut response = stub.fetch_with_request(request).await.map_err(fail)?;
+            let verdict: Verdict = response.json().await.map_err(fail)?;
+            Ok(Decision { allowed: verdict.allowed, limit: verdict.limit, remaining: verdict.remaining, reset_s: verdict.reset_s })
+        })
+        .await
+    }
+}
+
 /// `Date.now()`: workerd's clock, which advances between I/O rather than during computation.
 pub struct JsClock;
 
@@ -149,7 +222,12 @@ fn services(group: &'static str, env: &Env) -> Result<Services, String> {
     };
     let passwords = Arc::new(Argon2id::new(&config.argon2)?);
     let mailer = super::mail::from_config(config.mail.as_ref(), Arc::new(Fetch));
-    Ok(Services { db, clock: Arc::new(JsClock), passwords, mailer, config, group })
+    // Workers that serve limited routes bind the counters' Durable Objects; others count in SQL.
+    let limiter: Arc<dyn RateLimiter> = match env.durable_object("RATE_LIMITER") {
+        Ok(namespace) => Arc::new(DurableLimiter(Local(namespace))),
+        Err(_) => Arc::new(SqlLimiter(db.clone())),
+    };
+    Ok(Services { db, clock: Arc::new(JsClock), passwords, mailer, limiter, config, group })
 }
 
 thread_local! {

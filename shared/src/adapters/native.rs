@@ -16,6 +16,7 @@ use crate::{
     auth::password::Argon2id,
     db::{Database, DbError, DbResult, Row, Statement, Value},
     ports::{Outbound, OutboundError, PasswordHasher},
+    ratelimit::{Decision, RateLimiter, Rule, Window},
 };
 
 /// Where the data lives: a local file (or `:memory:`), or a remote libSQL server.
@@ -189,6 +190,30 @@ impl Outbound for Reqwest {
     }
 }
 
+/// Rate-limit counters in this process: one native host serves every request, so its memory
+/// is the one place that sees them all.
+#[derive(Default)]
+pub struct InProcessLimiter {
+    windows: std::sync::Mutex<std::collections::HashMap<String, (Window, i64)>>,
+}
+
+/// Past this many keys, ended windows are dropped before a new key is added.
+const PRUNE_AT: usize = 100_000;
+
+#[async_trait]
+impl RateLimiter for InProcessLimiter {
+    async fn hit(&self, key: &str, rule: Rule, now_ms: i64) -> Result<Decision, String> {
+        let mut windows = self.windows.lock().map_err(|_| "the rate limiter's lock is poisoned".to_owned())?;
+        if windows.len() >= PRUNE_AT && !windows.contains_key(key) {
+            windows.retain(|_, (_, ends_ms)| *ends_ms > now_ms);
+        }
+        let (window, decision) = Window::hit(windows.get(key).map(|(w, _)| *w), now_ms, rule);
+        let ends_ms = window.start_ms.saturating_add(i64::try_from(rule.window.as_millis()).unwrap_or(i64::MAX));
+        windows.insert(key.to_owned(), (window, ends_ms));
+        Ok(decision)
+    }
+}
+
 /// argon2id on tokio's blocking pool, so that hashing never stalls the async workers.
 pub struct BlockingPasswords(pub Argon2id);
 
@@ -236,6 +261,26 @@ mod tests {
             rows[0].0,
             vec![Value::Integer(7), Value::Real(1.5), Value::Text("text".into()), Value::Blob(vec![0, 255]), Value::Null]
         );
+    }
+
+    #[tokio::test]
+    async fn sql_and_in_process_limiters_count_the_same_windows() {
+        use crate::ratelimit::SqlLimiter;
+        let dir = std::env::temp_dir().join(format!("tui-limits-{}", uuid::Uuid::now_v7()));
+        let db = std::sync::Arc::new(Libsql::open(&Location::File(dir.join("db").display().to_string()), 2).await.unwrap());
+        migrate::migrate(db.as_ref(), "2026-01-01T00:00:00.000Z").await.unwrap();
+        let rule = Rule { limit: 2, window: std::time::Duration::from_secs(10) };
+        let limiters: [Box<dyn RateLimiter>; 2] = [Box::new(SqlLimiter(db)), Box::new(InProcessLimiter::default())];
+        for limiter in limiters {
+            let mut seen = Vec::new();
+            for now_ms in [0, 1_000, 2_000, 10_000] {
+                let decision = limiter.hit("k", rule, now_ms).await.unwrap();
+                seen.push((decision.allowed, decision.remaining, decision.reset_s));
+            }
+            assert_eq!(seen, [(true, 1, 10), (true, 0, 9), (false, 0, 8), (true, 1, 10)]);
+            assert!(limiter.hit("other", rule, 2_500).await.unwrap().allowed, "keys count apart");
+        }
+        std::fs::remove_dir_all(dir).ok();
     }
 
     #[tokio::test]

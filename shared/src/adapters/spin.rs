@@ -21,6 +21,7 @@ use crate::{
     db::{Database, DbError, DbResult, Row, Statement, Value},
     http::extract::ClientAddr,
     ports::{Outbound, OutboundError, SystemClock},
+    ratelimit::SqlLimiter,
     state::Services,
 };
 
@@ -135,10 +136,11 @@ fn lookup(name: &str) -> Option<String> {
 
 fn services(group: &'static str) -> Result<Services, String> {
     let config = Config::from_lookup(lookup).map_err(|e| e.to_string())?;
-    let db = Arc::new(SpinSqlite::open_default().map_err(|e| e.to_string())?);
+    let db: Arc<dyn Database> = Arc::new(SpinSqlite::open_default().map_err(|e| e.to_string())?);
     let passwords = Arc::new(Argon2id::new(&config.argon2)?);
     let mailer = super::mail::from_config(config.mail.as_ref(), Arc::new(SpinHttp));
-    Ok(Services { db, clock: Arc::new(SystemClock), passwords, mailer, config, group })
+    let limiter = Arc::new(SqlLimiter(db.clone()));
+    Ok(Services { db, clock: Arc::new(SystemClock), passwords, mailer, limiter, config, group })
 }
 
 static TRACING: std::sync::Once = std::sync::Once::new();

@@ -17,6 +17,21 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::{ApiError, AppState};
 
+/// A response with the `ratelimit-*` headers of its limited route.
+pub struct Limited<T>(pub crate::ratelimit::Decision, pub T);
+
+impl<T: IntoResponse> IntoResponse for Limited<T> {
+    fn into_response(self) -> axum::response::Response {
+        let mut response = self.1.into_response();
+        for (name, value) in crate::ratelimit::headers(&self.0) {
+            if let Ok(value) = http::HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
+            }
+        }
+        response
+    }
+}
+
 /// The contract's request body limit: 1 MiB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 

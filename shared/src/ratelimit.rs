@@ -1,0 +1,207 @@
+//! Rate limits: fixed windows counted per key. The counting rule lives here once; each runtime
+//! keeps the counters where it can (in process natively, a Durable Object on Workers, SQL on
+//! Spin) behind the [`RateLimiter`] port.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::{ApiError, ErrorCode};
+
+/// At most `limit` hits per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub limit: u32,
+    pub window: Duration,
+}
+
+/// One key's counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Window {
+    pub start_ms: i64,
+    pub count: u32,
+}
+
+/// The outcome of one hit, with what the `ratelimit-*` headers report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the window resets.
+    pub reset_s: u64,
+}
+
+impl Window {
+    /// Counts a hit at `now_ms`: a window that has ended starts over.
+    pub fn hit(current: Option<Window>, now_ms: i64, rule: Rule) -> (Window, Decision) {
+        let window_ms = i64::try_from(rule.window.as_millis()).unwrap_or(i64::MAX);
+        let mut window = match current {
+            Some(w) if now_ms < w.start_ms.saturating_add(window_ms) => w,
+            _ => Window { start_ms: now_ms, count: 0 },
+        };
+        window.count = window.count.saturating_add(1);
+        (window, window.decision(now_ms, rule))
+    }
+
+    /// What a window that has just counted a hit means for that hit.
+    pub fn decision(&self, now_ms: i64, rule: Rule) -> Decision {
+        let window_ms = i64::try_from(rule.window.as_millis()).unwrap_or(i64::MAX);
+        let reset_ms = self.start_ms.saturating_add(window_ms).saturating_sub(now_ms).max(0);
+        Decision {
+            allowed: self.count <= rule.limit,
+            limit: rule.limit,
+            remaining: rule.limit.saturating_sub(self.count),
+            reset_s: (reset_ms as u64).div_ceil(1000),
+        }
+    }
+}
+
+/// Counters in SQL, one row per key, counted by one atomic upsert: for Spin (its SQLite or
+/// Turso), and for any runtime without a closer place to keep them.
+pub struct SqlLimiter(pub std::sync::Arc<dyn crate::db::Database>);
+
+#[async_trait]
+impl RateLimiter for SqlLimiter {
+    async fn hit(&self, key: &str, rule: Rule, now_ms: i64) -> Result<Decision, String> {
+        let window_ms = i64::try_from(rule.window.as_millis()).unwrap_or(i64::MAX);
+        let row = self
+            .0
+            .query_opt(crate::stmt!(
+                "INSERT INTO rate_limits (key, window_start, count) VALUES (?1, ?2, 1) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                   count = CASE WHEN rate_limits.window_start + ?3 <= ?2 THEN 1 ELSE rate_limits.count + 1 END, \
+                   window_start = CASE WHEN rate_limits.window_start + ?3 <= ?2 THEN ?2 ELSE rate_limits.window_start END \
+                 RETURNING window_start, count",
+                key,
+                now_ms,
+                window_ms,
+            ))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the upsert returned no row")?;
+        let start_ms: i64 = row.get(0).map_err(|e| e.to_string())?;
+        let count: i64 = row.get(1).map_err(|e| e.to_string())?;
+        let window = Window { start_ms, count: u32::try_from(count).unwrap_or(u32::MAX) };
+        Ok(window.decision(now_ms, rule))
+    }
+}
+
+/// Where the counters live.
+#[async_trait]
+pub trait RateLimiter: Send + Sync + 'static {
+    async fn hit(&self, key: &str, rule: Rule, now_ms: i64) -> Result<Decision, String>;
+}
+
+/// The limits of the auth routes, from configuration (defaults are the contract's).
+#[derive(Debug, Clone, Copy)]
+pub struct AuthLimits {
+    pub login_per_ip: Rule,
+    pub login_per_account: Rule,
+    pub register_per_ip: Rule,
+    pub reset_per_email: Rule,
+}
+
+impl Default for AuthLimits {
+    fn default() -> Self {
+        let minute = Duration::from_secs(60);
+        let hour = Duration::from_secs(3600);
+        Self {
+            login_per_ip: Rule { limit: 10, window: minute },
+            login_per_account: Rule { limit: 10, window: minute },
+            register_per_ip: Rule { limit: 3, window: hour },
+            reset_per_email: Rule { limit: 3, window: hour },
+        }
+    }
+}
+
+/// The `ratelimit-*` headers of the tightest decision.
+pub fn headers(decision: &Decision) -> Vec<(&'static str, String)> {
+    vec![
+        ("ratelimit-limit", decision.limit.to_string()),
+        ("ratelimit-remaining", decision.remaining.to_string()),
+        ("ratelimit-reset", decision.reset_s.to_string()),
+    ]
+}
+
+/// Counts one hit on every (key, rule); the request may go on only if all allow it. Returns
+/// the tightest decision, for the headers.
+pub async fn check(limiter: &dyn RateLimiter, hits: &[(String, Rule)], now_ms: i64) -> Result<Decision, ApiError> {
+    let mut tightest: Option<Decision> = None;
+    for (key, rule) in hits {
+        let decision = limiter.hit(key, *rule, now_ms).await.map_err(ApiError::unavailable)?;
+        let tighter = tightest.is_none_or(|t| (decision.allowed, decision.remaining) < (t.allowed, t.remaining));
+        if tighter {
+            tightest = Some(decision);
+        }
+    }
+    let Some(decision) = tightest else { return Err(ApiError::internal("no rate limit to check")) };
+    if !decision.allowed {
+        let mut error = ApiError::new(ErrorCode::RateLimited, "Too many requests; wait before trying again.")
+            .with_retry_after(decision.reset_s.max(1));
+        error.headers = headers(&decision);
+        return Err(error);
+    }
+    Ok(decision)
+}
+
+/// The limits of each limited route, keyed as the contract says.
+pub mod auth_routes {
+    use super::{Decision, check};
+    use crate::{ApiError, AppState, repo::sessions::ClientInfo};
+
+    fn now_ms(state: &AppState) -> i64 {
+        i64::try_from(state.clock.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    }
+
+    fn ip(client: &ClientInfo) -> &str {
+        client.ip.as_deref().unwrap_or("unknown")
+    }
+
+    /// Sign-ins: per client address and per account name.
+    pub async fn login(state: &AppState, client: &ClientInfo, login: &str) -> Result<Decision, ApiError> {
+        let limits = &state.config.limits;
+        let hits = [
+            (format!("login:ip:{}", ip(client)), limits.login_per_ip),
+            (format!("login:account:{}", login.to_lowercase()), limits.login_per_account),
+        ];
+        check(state.limiter.as_ref(), &hits, now_ms(state)).await
+    }
+
+    /// Sign-ups: per client address.
+    pub async fn register(state: &AppState, client: &ClientInfo) -> Result<Decision, ApiError> {
+        let hits = [(format!("register:ip:{}", ip(client)), state.config.limits.register_per_ip)];
+        check(state.limiter.as_ref(), &hits, now_ms(state)).await
+    }
+
+    /// Password-reset mail: per address.
+    pub async fn reset(state: &AppState, email: &str) -> Result<Decision, ApiError> {
+        let hits = [(format!("reset:email:{email}"), state.config.limits.reset_per_email)];
+        check(state.limiter.as_ref(), &hits, now_ms(state)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: Rule = Rule { limit: 3, window: Duration::from_secs(60) };
+
+    #[test]
+    fn a_window_allows_its_limit_then_refuses_until_it_ends() {
+        let mut window = None;
+        let mut decisions = Vec::new();
+        for second in 0..4 {
+            let (w, d) = Window::hit(window, second * 1000, RULE);
+            window = Some(w);
+            decisions.push(d);
+        }
+        assert_eq!(decisions.iter().map(|d| d.allowed).collect::<Vec<_>>(), [true, true, true, false]);
+        assert_eq!(decisions[0].remaining, 2);
+        assert_eq!(decisions[3].remaining, 0);
+        assert_eq!(decisions[3].reset_s, 57);
+        let (w, d) = Window::hit(window, 60_000, RULE);
+        assert!(d.allowed, "a new window starts after the old one ends");
+        assert_eq!((w.start_ms, w.count), (60_000, 1));
+    }
+}
