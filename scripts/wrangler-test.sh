@@ -7,13 +7,16 @@ cd "$root"
 port=${TUI_WRANGLER_PORT:-8791}
 work=$root/target/wrangler-test
 rm -rf "$work" && mkdir -p "$work"
-mail_port=$((port + 1))
+mail_port=$((port + 1)) oidc_port=$((port + 2))
 python3 scripts/mail-sink.py "$mail_port" "$work/mail.jsonl" test-mail-key &
 sink=$!
-trap 'kill $sink 2>/dev/null || true' EXIT
+cargo build -p tui-blackbox --bin fake-oidc --locked --quiet
+target/debug/fake-oidc "$oidc_port" >"$work/fake-oidc.log" 2>&1 &
+oidc=$!
+trap 'kill $sink $oidc 2>/dev/null || true' EXIT
 # The secret the black-box tests forge tokens with, cheap hashing (tests only), the bootstrap
-# admin's email, per-address rate limits lifted (every test comes from one address) and the
-# mail sink: the same settings the native host gets in the tests.
+# admin's email, per-address rate limits lifted (every test comes from one address), the mail
+# sink and the fake identity provider: the same settings the native host gets in the tests.
 cat >"$work/vars" <<VARS
 JWT_SECRET=black-box-test-secret-0123456789abcdef
 ARGON2_MEMORY_KIB=64
@@ -23,10 +26,14 @@ RATE_LIMIT_LOGIN_PER_MINUTE_PER_IP=1000000
 RATE_LIMIT_REGISTER_PER_HOUR_PER_IP=1000000
 MAIL_API_URL=http://127.0.0.1:$mail_port/mail
 MAIL_API_KEY=test-mail-key
+OIDC_PROVIDERS=fake
+OIDC_FAKE_ISSUER=http://127.0.0.1:$oidc_port
+OIDC_FAKE_CLIENT_ID=claude-tui-test
+OIDC_FAKE_CLIENT_SECRET=fake-provider-client-secret
 VARS
 group=$(scripts/wrangler-local.sh "$work" "$port" "$work/vars")
-trap 'kill -- "-$group" 2>/dev/null || true; kill $sink 2>/dev/null || true' EXIT
-export TUI_TEST_MAIL_LOG=$work/mail.jsonl
+trap 'kill -- "-$group" 2>/dev/null || true; kill $sink $oidc 2>/dev/null || true' EXIT
+export TUI_TEST_MAIL_LOG=$work/mail.jsonl TUI_TEST_OIDC_ISSUER=http://127.0.0.1:$oidc_port
 
 if ! TUI_TEST_BASE_URL="http://127.0.0.1:$port" cargo test -p tui-blackbox --locked; then
   echo "--- the last lines wrangler logged:" >&2

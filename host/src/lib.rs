@@ -99,12 +99,13 @@ pub async fn state(options: &Options) -> Result<AppState, String> {
     let config = config(options)?;
     let db = open_database(options).await?;
     let passwords = BlockingPasswords(Argon2id::new(&config.argon2)?);
-    let outbound = Arc::new(Reqwest(reqwest::Client::new()));
+    let outbound: Arc<dyn tui_shared::ports::Outbound> = Arc::new(Reqwest(reqwest::Client::new()));
     Ok(AppState::new(Services {
         db: Arc::new(db),
         clock: Arc::new(SystemClock),
         passwords: Arc::new(passwords),
-        mailer: mail::from_config(config.mail.as_ref(), outbound),
+        mailer: mail::from_config(config.mail.as_ref(), outbound.clone()),
+        outbound,
         limiter: Arc::new(InProcessLimiter::default()),
         config,
         group: "all",

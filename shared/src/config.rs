@@ -30,14 +30,26 @@ pub struct MailConfig {
     pub from: String,
 }
 
+/// An OpenID Connect provider: its issuer URL (discovery is `{issuer}/.well-known/openid-configuration`)
+/// and this service's client credentials there.
+#[derive(Clone, Debug)]
+pub struct OidcProvider {
+    pub name: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
 #[derive(Clone)]
 pub struct Config {
     pub keys: SigningKeys,
     pub argon2: Argon2Params,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
-    /// The base URL users reach this service at, for links in mail.
-    pub public_url: String,
+    /// The base URL users reach this service at, for links in mail and OAuth redirects; when
+    /// unset, the base the request came in on.
+    pub public_url: Option<String>,
+    pub oidc: Vec<OidcProvider>,
     /// Mail is logged, not sent, when this is unset.
     pub mail: Option<MailConfig>,
     /// Whoever registers with this email is made an admin: how the first admin comes to be.
@@ -57,7 +69,8 @@ impl Config {
     /// Reads `JWT_SECRET` (the active signing secret, at least 32 bytes), `JWT_PREVIOUS_SECRETS`
     /// (comma-separated secrets still accepted for verification while tokens signed with them
     /// expire), the `ARGON2_*` parameters, `PUBLIC_URL`, `MAIL_API_URL` / `MAIL_API_KEY` /
-    /// `MAIL_FROM`, `BOOTSTRAP_ADMIN_EMAIL` and the `RATE_LIMIT_*` counts.
+    /// `MAIL_FROM`, `BOOTSTRAP_ADMIN_EMAIL`, the `RATE_LIMIT_*` counts, and `OIDC_PROVIDERS`
+    /// (comma-separated names) with `OIDC_<NAME>_ISSUER`, `_CLIENT_ID` and `_CLIENT_SECRET` each.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let secret = get("JWT_SECRET").filter(|s| !s.is_empty()).ok_or(ConfigError::Missing("JWT_SECRET"))?;
         let previous = get("JWT_PREVIOUS_SECRETS").unwrap_or_default();
@@ -83,7 +96,8 @@ impl Config {
             },
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
-            public_url: get("PUBLIC_URL").filter(|s| !s.is_empty()).unwrap_or_else(|| "http://127.0.0.1:8787".into()),
+            public_url: get("PUBLIC_URL").filter(|s| !s.is_empty()).map(|u| u.trim_end_matches('/').to_owned()),
+            oidc: oidc_providers(&get)?,
             mail: get("MAIL_API_URL").filter(|s| !s.is_empty()).map(|endpoint| MailConfig {
                 endpoint,
                 key: get("MAIL_API_KEY").unwrap_or_default(),
@@ -98,4 +112,32 @@ impl Config {
             },
         })
     }
+}
+
+fn oidc_providers(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<OidcProvider>, ConfigError> {
+    let names = get("OIDC_PROVIDERS").unwrap_or_default();
+    names
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|name| {
+            let valid = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !valid {
+                return Err(ConfigError::Invalid { name: "OIDC_PROVIDERS", reason: format!("{name}: use a-z, 0-9 and -") });
+            }
+            let key = |suffix: &str| format!("OIDC_{}_{suffix}", name.to_ascii_uppercase().replace('-', "_"));
+            let required = |suffix: &str| {
+                get(&key(suffix)).filter(|v| !v.is_empty()).ok_or_else(|| ConfigError::Invalid {
+                    name: "OIDC_PROVIDERS",
+                    reason: format!("{} is not set", key(suffix)),
+                })
+            };
+            Ok(OidcProvider {
+                name: name.to_owned(),
+                issuer: required("ISSUER")?.trim_end_matches('/').to_owned(),
+                client_id: required("CLIENT_ID")?,
+                client_secret: required("CLIENT_SECRET")?,
+            })
+        })
+        .collect()
 }

@@ -5,7 +5,7 @@ use std::{ops::Deref, sync::Arc};
 use crate::{
     config::Config,
     db::Database,
-    ports::{Clock, Mailer, PasswordHasher},
+    ports::{Clock, Mailer, Outbound, PasswordHasher},
     ratelimit::RateLimiter,
 };
 
@@ -14,6 +14,8 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub passwords: Arc<dyn PasswordHasher>,
     pub mailer: Arc<dyn Mailer>,
+    /// HTTP to the outside: identity providers, the mail API.
+    pub outbound: Arc<dyn Outbound>,
     pub limiter: Arc<dyn RateLimiter>,
     pub config: Config,
     /// Which endpoint group this process serves, as reported by `/v1/health`.

@@ -8,6 +8,7 @@
 
 pub mod hrana;
 pub mod mail;
+pub mod oidc;
 
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ pub const ADMIN_EMAIL: &str = "admin@bootstrap.test";
 pub struct Server {
     pub base: String,
     http: reqwest::Client,
+    /// The issuer URL of the fake identity provider the host is configured with (`fake`).
+    pub oidc_issuer: Option<String>,
     /// Mail the host sent; `None` against a host whose mail this suite cannot see.
     pub mail: Option<mail::Sink>,
     /// Keeps the native host's database directory alive as long as the test.
@@ -97,12 +100,19 @@ impl Server {
     }
 
     async fn start_with(extra: &[(&str, &str)]) -> Self {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("a client");
+        // Redirects are not followed: the single sign-on tests follow them step by step.
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client");
         if let Ok(base) = std::env::var("TUI_TEST_BASE_URL") {
-            return Self { base: base.trim_end_matches('/').to_owned(), http, mail: mail::Sink::external(), _data: None };
+            let oidc_issuer = std::env::var("TUI_TEST_OIDC_ISSUER").ok();
+            return Self { base: base.trim_end_matches('/').to_owned(), http, oidc_issuer, mail: mail::Sink::external(), _data: None };
         }
         let data = tempfile::tempdir().expect("a temporary directory");
         let sink = mail::Sink::start().await;
+        let issuer = oidc::start(0).await;
         let options = tui_host::Options {
             listen: "127.0.0.1:0".parse().expect("an address"),
             database: data.path().join("tui.db").display().to_string(),
@@ -117,6 +127,10 @@ impl Server {
                 ("BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL),
                 ("MAIL_API_URL", &sink.url),
                 ("MAIL_API_KEY", mail::KEY),
+                ("OIDC_PROVIDERS", "fake"),
+                ("OIDC_FAKE_ISSUER", &issuer),
+                ("OIDC_FAKE_CLIENT_ID", oidc::CLIENT_ID),
+                ("OIDC_FAKE_CLIENT_SECRET", oidc::CLIENT_SECRET),
             ]
             .iter()
             .chain(extra)
@@ -124,7 +138,7 @@ impl Server {
             .collect(),
         };
         let running = tui_host::start(&options).await.expect("the native host starts");
-        Self { base: format!("http://{}", running.addr), http, mail: Some(sink), _data: Some(data) }
+        Self { base: format!("http://{}", running.addr), http, oidc_issuer: Some(issuer), mail: Some(sink), _data: Some(data) }
     }
 
     pub async fn raw(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Reply {

@@ -17,7 +17,7 @@ use tui_shared::{
     auth::tokens::random_token,
     domain::{LoginName, Password},
     http::{
-        extract::{AuthUser, Query},
+        extract::{AuthUser, BaseUrl, Query},
         json::Json,
     },
     repo::sessions::ClientInfo,
@@ -30,8 +30,8 @@ use utoipa::{IntoParams, ToSchema};
 
 /// Start a device login: a code to show the person, a code to poll with.
 #[utoipa::path(post, path = "/v1/auth/device/code", tag = "auth", responses((status = 200, body = DeviceCode)))]
-pub async fn device_code(State(state): State<AppState>) -> Result<axum::Json<DeviceCode>, ApiError> {
-    device::start(&state).await.map(axum::Json)
+pub async fn device_code(State(state): State<AppState>, BaseUrl(base): BaseUrl) -> Result<axum::Json<DeviceCode>, ApiError> {
+    device::start(&state, &base).await.map(axum::Json)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -153,6 +153,11 @@ fn https(headers: &HeaderMap) -> bool {
     headers.get("x-forwarded-proto").is_some_and(|p| p == "https")
 }
 
+/// The page that says a device login was approved (by the form, or by single sign-on).
+pub fn approved_page() -> Response {
+    page(StatusCode::OK, "<p>Approved. Return to your terminal: it is signed in.</p>", None)
+}
+
 /// The verification page.
 pub async fn device_page(headers: HeaderMap, Query(query): Query<PageQuery>) -> Response {
     let csrf = random_token("");
@@ -215,7 +220,7 @@ pub async fn device_submit(State(state): State<AppState>, headers: HeaderMap, cl
     };
     let approve = form_data.decision == "approve";
     match device::decide(&state, user_id, &form_data.user_code, approve, &client).await {
-        Ok(()) if approve => page(StatusCode::OK, "<p>Approved. Return to your terminal: it is signed in.</p>", None),
+        Ok(()) if approve => approved_page(),
         Ok(()) => page(StatusCode::OK, "<p>Denied. The terminal that asked will not be signed in.</p>", None),
         Err(error) => retry(StatusCode::UNPROCESSABLE_ENTITY, &format!("That code {}.", error.errors.first().map_or("is not valid", |e| e.message.as_str()))),
     }

@@ -5,6 +5,7 @@ mod accounts;
 mod api_keys;
 mod device;
 mod passwords;
+mod sso;
 mod users;
 
 use axum::Router;
@@ -35,6 +36,8 @@ pub fn routes() -> Routes {
         .routes(routes!(device::device_code))
         .routes(routes!(device::device_token))
         .routes(routes!(device::approve_device))
+        .routes(routes!(sso::oauth_start))
+        .routes(routes!(sso::oauth_callback))
         .route("/device", axum::routing::get(device::device_page).post(device::device_submit))
 }
 

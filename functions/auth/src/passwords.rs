@@ -5,7 +5,11 @@ use serde::Deserialize;
 use tui_shared::{
     ApiError, AppState,
     domain::{Email, NewPassword, Password},
-    http::{Limited, extract::AuthUser, json::Json},
+    http::{
+        Limited,
+        extract::{AuthUser, BaseUrl},
+        json::Json,
+    },
     ratelimit::auth_routes,
     repo::sessions::ClientInfo,
     services::accounts,
@@ -49,10 +53,11 @@ pub struct ResetRequest {
 pub async fn request_reset(
     State(state): State<AppState>,
     client: ClientInfo,
+    BaseUrl(base): BaseUrl,
     Json(body): Json<ResetRequest>,
 ) -> Result<Limited<StatusCode>, ApiError> {
     let limit = auth_routes::reset(&state, body.email.as_str()).await?;
-    accounts::request_reset(&state, &body.email, &client).await?;
+    accounts::request_reset(&state, &body.email, &base, &client).await?;
     Ok(Limited(limit, StatusCode::ACCEPTED))
 }
 

@@ -221,13 +221,14 @@ fn services(group: &'static str, env: &Env) -> Result<Services, String> {
         None => Arc::new(D1(Local(env.d1("DB").map_err(|e| format!("no D1 binding named DB: {e}"))?))),
     };
     let passwords = Arc::new(Argon2id::new(&config.argon2)?);
-    let mailer = super::mail::from_config(config.mail.as_ref(), Arc::new(Fetch));
+    let outbound: Arc<dyn Outbound> = Arc::new(Fetch);
+    let mailer = super::mail::from_config(config.mail.as_ref(), outbound.clone());
     // Workers that serve limited routes bind the counters' Durable Objects; others count in SQL.
     let limiter: Arc<dyn RateLimiter> = match env.durable_object("RATE_LIMITER") {
         Ok(namespace) => Arc::new(DurableLimiter(Local(namespace))),
         Err(_) => Arc::new(SqlLimiter(db.clone())),
     };
-    Ok(Services { db, clock: Arc::new(JsClock), passwords, mailer, limiter, config, group })
+    Ok(Services { db, clock: Arc::new(JsClock), passwords, mailer, outbound, limiter, config, group })
 }
 
 thread_local! {

@@ -138,9 +138,10 @@ fn services(group: &'static str) -> Result<Services, String> {
     let config = Config::from_lookup(lookup).map_err(|e| e.to_string())?;
     let db: Arc<dyn Database> = Arc::new(SpinSqlite::open_default().map_err(|e| e.to_string())?);
     let passwords = Arc::new(Argon2id::new(&config.argon2)?);
-    let mailer = super::mail::from_config(config.mail.as_ref(), Arc::new(SpinHttp));
+    let outbound: Arc<dyn Outbound> = Arc::new(SpinHttp);
+    let mailer = super::mail::from_config(config.mail.as_ref(), outbound.clone());
     let limiter = Arc::new(SqlLimiter(db.clone()));
-    Ok(Services { db, clock: Arc::new(SystemClock), passwords, mailer, limiter, config, group })
+    Ok(Services { db, clock: Arc::new(SystemClock), passwords, mailer, outbound, limiter, config, group })
 }
 
 static TRACING: std::sync::Once = std::sync::Once::new();

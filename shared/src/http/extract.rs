@@ -140,6 +140,31 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
     }
 }
 
+/// The base URL of this service for links that leave it (mail, OAuth redirects, the device
+/// page): `PUBLIC_URL` when configured, otherwise the scheme and host the request came in on.
+#[derive(Debug, Clone)]
+pub struct BaseUrl(pub String);
+
+impl FromRequestParts<AppState> for BaseUrl {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(url) = &state.config.public_url {
+            return Ok(Self(url.clone()));
+        }
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')))
+            .ok_or_else(|| ApiError::field("host", "the request names no usable host; set PUBLIC_URL"))?;
+        let forwarded = parts.headers.get("x-forwarded-proto").and_then(|p| p.to_str().ok());
+        let scheme = forwarded.or(parts.uri.scheme_str()).filter(|s| *s == "https").unwrap_or("http");
+        Ok(Self(format!("{scheme}://{host}")))
+    }
+}
+
 /// Path parameters; one that does not parse (an id that is not a UUID) names nothing that
 /// exists, so it is a 404.
 pub struct Ids<T>(pub T);

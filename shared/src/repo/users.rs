@@ -47,6 +47,15 @@ pub async fn get(db: &dyn Database, id: Uuid) -> Result<Option<User>, ApiError> 
 /// The statements that create a user with the `member` role; the caller batches them with
 /// whatever else must happen atomically (the first session).
 pub fn insert(id: Uuid, email: &Email, username: &Username, password_hash: &str, now: &str) -> Vec<Statement> {
+    insert_with(id, email, username, Some(password_hash), now)
+}
+
+/// As [`insert`], for an account that signs in only through an identity provider.
+pub fn insert_without_password(id: Uuid, email: &Email, username: &Username, now: &str) -> Vec<Statement> {
+    insert_with(id, email, username, None, now)
+}
+
+fn insert_with(id: Uuid, email: &Email, username: &Username, password_hash: Option<&str>, now: &str) -> Vec<Statement> {
     vec![
         stmt!(
             "INSERT INTO users (id, email, username, password_hash, created_at, updated_at) \

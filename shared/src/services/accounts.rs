@@ -256,7 +256,7 @@ pub async fn change_password(
 
 /// Mails a single-use reset token valid for an hour, if the email belongs to someone. The
 /// caller answers 202 either way, so that the answer does not tell who has an account.
-pub async fn request_reset(state: &AppState, email: &Email, client: &ClientInfo) -> Result<(), ApiError> {
+pub async fn request_reset(state: &AppState, email: &Email, base_url: &str, client: &ClientInfo) -> Result<(), ApiError> {
     let db = state.db.as_ref();
     let Some(user_id) = users::id_by_email(db, email.as_str()).await? else {
         tracing::info!("password reset for an unknown email");
@@ -276,7 +276,7 @@ pub async fn request_reset(state: &AppState, email: &Email, client: &ClientInfo)
         Event::new("password.reset_requested", Some(user_id)).target(user_id).record(client, &stamp),
     ])
     .await?;
-    let link = format!("{}/reset-password?token={token}", state.config.public_url.trim_end_matches('/'));
+    let link = format!("{base_url}/reset-password?token={token}");
     let mail = Mail {
         to: email.as_str().to_owned(),
         subject: "Reset your Claude TUI password".into(),

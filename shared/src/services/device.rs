@@ -68,7 +68,7 @@ pub fn normalize_user_code(input: &str) -> Option<String> {
     (letters.len() == 8 && letters.bytes().all(|b| ALPHABET.contains(&b))).then(|| format!("{}-{}", &letters[..4], &letters[4..]))
 }
 
-pub async fn start(state: &AppState) -> Result<DeviceCode, ApiError> {
+pub async fn start(state: &AppState, base_url: &str) -> Result<DeviceCode, ApiError> {
     let now = state.clock.now();
     let device_code = random_token("tui_dc_");
     let user_code = user_code();
@@ -83,10 +83,9 @@ pub async fn start(state: &AppState) -> Result<DeviceCode, ApiError> {
             time::format(now + LIFETIME),
         ))
         .await?;
-    let base = state.config.public_url.trim_end_matches('/');
     Ok(DeviceCode {
-        verification_uri: format!("{base}/device"),
-        verification_uri_complete: format!("{base}/device?user_code={user_code}"),
+        verification_uri: format!("{base_url}/device"),
+        verification_uri_complete: format!("{base_url}/device?user_code={user_code}"),
         device_code,
         user_code,
         expires_in: LIFETIME.as_secs(),
