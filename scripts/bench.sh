@@ -64,7 +64,8 @@ sampler=$!
 wrk -t2 -c64 -d"${seconds}s" -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8801/v1/projects/$project" | tail -1
 wait $sampler; cat "$work/rss"
 echo -n "native host, login, 8 connections:     "
-WRK_LOGIN=$login WRK_PASSWORD=violet-staple-orbit-42 wrk -t2 -c8 -d"${seconds}s" -s scripts/wrk-login.lua http://127.0.0.1:8801/v1/auth/login | tail -1
+login_body() { printf '{"login":"%s","password":"violet-staple-orbit-42"}' "$1"; }
+WRK_BODY=$(login_body "$login") wrk -t2 -c8 -d"${seconds}s" -s scripts/wrk-post.lua http://127.0.0.1:8801/v1/auth/login | tail -1
 kill "${pids[@]}"; pids=()
 
 # The workers under wrangler dev (workerd, local D1), default argon2 cost.
@@ -76,13 +77,20 @@ read -r token project login < <(setup http://127.0.0.1:8803)
 echo -n "wrangler dev, project read, 16 conns:  "
 wrk -t2 -c16 -d"${seconds}s" -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8803/v1/projects/$project" | tail -1
 echo -n "wrangler dev, login, 8 connections:    "
-WRK_LOGIN=$login WRK_PASSWORD=violet-staple-orbit-42 wrk -t2 -c8 -d"${seconds}s" -s scripts/wrk-login.lua http://127.0.0.1:8803/v1/auth/login | tail -1
+WRK_BODY=$(login_body "$login") wrk -t2 -c8 -d"${seconds}s" -s scripts/wrk-post.lua http://127.0.0.1:8803/v1/auth/login | tail -1
 
 # One connection at a time: what a single request costs under workerd. Against the health
-# check, `me` adds a token check and one D1 read, and login adds argon2id's verify.
+# check, `me` adds a token check, a service-binding hop and one D1 read, and login adds
+# argon2id's verify.
 for route in /v1/health /v1/auth/me; do
   echo -n "wrangler dev, GET $route, 1 connection: "
   wrk -t1 -c1 -d5s -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8803$route" | tail -1
 done
 echo -n "wrangler dev, login, 1 connection:      "
-WRK_LOGIN=$login WRK_PASSWORD=violet-staple-orbit-42 wrk -t1 -c1 -d10s -s scripts/wrk-login.lua http://127.0.0.1:8803/v1/auth/login | tail -1
+WRK_BODY=$(login_body "$login") wrk -t1 -c1 -d10s -s scripts/wrk-post.lua http://127.0.0.1:8803/v1/auth/login | tail -1
+# Two answers that touch no database and differ only in the token check: a malformed device
+# code from anyone, and a malformed user code from a signed-in caller (both 422).
+echo -n "wrangler dev, 422 without a token, 1 connection: "
+WRK_BODY='{"device_code":"'$(printf 'x%.0s' $(seq 1 300))'"}' wrk -t1 -c1 -d5s -s scripts/wrk-post.lua http://127.0.0.1:8803/v1/auth/device/token | tail -1
+echo -n "wrangler dev, 422 after a token check, 1 connection: "
+WRK_BODY='{"user_code":"!","approve":true}' wrk -t1 -c1 -d5s -H "authorization: Bearer $token" -s scripts/wrk-post.lua http://127.0.0.1:8803/v1/auth/device/approve | tail -1

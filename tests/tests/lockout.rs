@@ -22,6 +22,9 @@ async fn five_failures_lock_the_account_until_an_admin_unlocks_it() {
     assert_eq!(entries.len(), 5);
     assert!(entries.iter().all(|e| e["request_id"].is_string() && e["at"].is_string()));
 
+    let locks = server.get(&format!("/v1/audit?actor={}&action=account.locked", victim.id), Some(&admin.token)).await;
+    assert_eq!(locks.body["items"].as_array().unwrap().len(), 1, "the lock itself is audited once");
+
     let unlock = server.call(reqwest::Method::POST, &format!("/v1/users/{}/unlock", victim.id), Some(&admin.token), None).await;
     assert_eq!(unlock.status, 204, "{}", unlock.body);
     assert_eq!(server.login(&victim.email, PASSWORD).await.status, 200);

@@ -132,6 +132,11 @@ pub async fn authenticate(state: &AppState, login: &str, password: Password, cli
             batch.push(users::record_failure(id, &stamp, &window_start, MAX_FAILURES, &time::format(now + LOCKOUT)));
         }
         db.batch(batch).await?;
+        let locked_now = users::credentials(db, login).await?.and_then(|c| c.locked_until).is_some_and(|until| locked(&until, now).is_some());
+        if locked_now {
+            db.execute(Event::new("account.locked", id).target(login).detail(serde_json::json!({"minutes": LOCKOUT.as_secs() / 60})).record(client, &stamp))
+                .await?;
+        }
         return Err(ApiError::unauthorized("Wrong login or password."));
     };
     db.execute(users::clear_failures(credentials.id)).await?;
