@@ -46,21 +46,4 @@ pub fn app(state: AppState) -> Router {
     tui_shared::http::app(state, routes())
 }
 
-#[cfg(feature = "cloudflare")]
-#[worker::event(fetch)]
-async fn fetch(
-    request: worker::HttpRequest,
-    env: worker::Env,
-    _: worker::Context,
-) -> worker::Result<axum::http::Response<axum::body::Body>> {
-    tui_shared::adapters::cloudflare::serve("auth", app, request, env).await
-}
-
-#[cfg(feature = "spin")]
-#[expect(unsafe_code, reason = "spin's http_component macro exports the handler through FFI glue")]
-mod spin_entry {
-    #[spin_sdk::http_component]
-    async fn handle(request: axum::http::Request<axum::body::Bytes>) -> axum::http::Response<axum::body::Bytes> {
-        tui_shared::adapters::spin::serve("auth", super::app, request).await
-    }
-}
+tui_shared::entry_points!("auth", crate::app);

@@ -44,14 +44,7 @@ async fn fetch(
     }
 }
 
-#[cfg(feature = "spin")]
-#[expect(unsafe_code, reason = "spin's http_component macro exports the handler through FFI glue")]
-mod spin_entry {
-    #[spin_sdk::http_component]
-    async fn handle(request: axum::http::Request<axum::body::Bytes>) -> axum::http::Response<axum::body::Bytes> {
-        tui_shared::adapters::spin::serve("gateway", super::app, request).await
-    }
-}
+tui_shared::spin_entry_point!("gateway", crate::app);
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! Runtime adapters: each port implemented once per runtime, behind that runtime's feature.
 //! Function crates call these from a one-line entry point; domain code never does.
 
+mod entry;
 pub mod hrana;
 pub mod mail;
 #[cfg(feature = "native")]

@@ -1,0 +1,36 @@
+//! The entry points of an endpoint group, for every platform, from one line in its crate:
+//! `tui_shared::entry_points!("auth", crate::app);`. Each expands only under its platform's
+//! cargo feature, evaluated in the group's crate.
+
+/// A worker's `fetch` handler and a Spin component's HTTP handler, both serving `$app`.
+#[macro_export]
+macro_rules! entry_points {
+    ($group:literal, $app:path) => {
+        #[cfg(feature = "cloudflare")]
+        #[::worker::event(fetch)]
+        async fn fetch(
+            request: ::worker::HttpRequest,
+            env: ::worker::Env,
+            _: ::worker::Context,
+        ) -> ::worker::Result<::axum::http::Response<::axum::body::Body>> {
+            $crate::adapters::cloudflare::serve($group, $app, request, env).await
+        }
+
+        $crate::spin_entry_point!($group, $app);
+    };
+}
+
+/// A Spin component's HTTP handler serving `$app` (a path that resolves from any module).
+#[macro_export]
+macro_rules! spin_entry_point {
+    ($group:literal, $app:path) => {
+        #[cfg(feature = "spin")]
+        #[expect(unsafe_code, reason = "spin's http_component macro exports the handler through FFI glue")]
+        mod spin_entry {
+            #[::spin_sdk::http_component]
+            async fn handle(request: ::axum::http::Request<::axum::body::Bytes>) -> ::axum::http::Response<::axum::body::Bytes> {
+                $crate::adapters::spin::serve($group, $app, request).await
+            }
+        }
+    };
+}
