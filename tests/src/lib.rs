@@ -1,5 +1,4 @@
 //! The black-box harness: one suite, any host.
-
 //!
 //! By default each test starts the native host in-process on a free port with a fresh
 //! database of its own. With `TUI_TEST_BASE_URL` set (the test command does this for
