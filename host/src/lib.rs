@@ -125,9 +125,19 @@ pub async fn grant_admin(options: &Options, login: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Every group's routes together.
+fn all_routes() -> tui_shared::http::Routes {
+    tui_auth::routes().merge(tui_projects::routes())
+}
+
 /// Every group, mounted in one router.
 pub fn app(state: AppState) -> Router {
-    tui_shared::http::app(state, tui_gateway::all_routes()).layer(axum::middleware::from_fn(client_addr))
+    tui_shared::http::app(state, all_routes()).layer(axum::middleware::from_fn(client_addr))
+}
+
+/// The OpenAPI document of every group, as the host serves it and the gateway embeds it.
+pub fn openapi_document() -> String {
+    tui_shared::http::document_json(&tui_shared::http::document_parts(all_routes()).1)
 }
 
 async fn client_addr(mut request: Request, next: Next) -> Response {

@@ -45,11 +45,18 @@ enum Command {
     Migrate,
     /// Make a user (by email or username) an admin: how the first admin comes to be.
     GrantAdmin { login: String },
+    /// Print the OpenAPI document of every group (the gateway embeds it:
+    /// `tui-server openapi > functions/gateway/openapi.json`).
+    Openapi,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Openapi)) {
+        println!("{}", tui_host::openapi_document());
+        return ExitCode::SUCCESS;
+    }
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log)).init();
     let options = Options {
         listen: cli.listen,
@@ -63,6 +70,7 @@ async fn main() -> ExitCode {
         Command::Migrate => tui_host::open_database(&options).await.map(drop),
         Command::Serve => serve(&options).await,
         Command::GrantAdmin { login } => tui_host::grant_admin(&options, &login).await,
+        Command::Openapi => Ok(()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

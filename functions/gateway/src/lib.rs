@@ -1,10 +1,14 @@
 //! The gateway: which group owns which path, and the front door that serves health and the
 //! OpenAPI document of the whole API. On Workers it forwards every other request to its
-//! group's worker through a service binding; natively the host mounts [`all_routes`] in one
+//! group's worker through a service binding; natively the host mounts every group in one
 //! process; on Spin the manifest routes each prefix to its component directly.
+//!
+//! The document is `openapi.json` beside this crate, generated from the groups' code by
+//! `tui-server openapi` (a host test fails when it is stale), so that the gateway carries none
+//! of the groups' code.
 
 use axum::Router;
-use tui_shared::{AppState, http::Routes};
+use tui_shared::AppState;
 use utoipa_axum::router::OpenApiRouter;
 
 /// Path prefixes and the group (and Workers service binding) that serves them.
@@ -21,14 +25,12 @@ pub fn owner(path: &str) -> Option<&'static str> {
         .map(|(_, binding)| *binding)
 }
 
-/// Every group's routes together.
-pub fn all_routes() -> Routes {
-    tui_auth::routes().merge(tui_projects::routes())
-}
+/// The OpenAPI document of every group.
+pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// The gateway itself: health and the OpenAPI document of every group.
 pub fn app(state: AppState) -> Router {
-    tui_shared::http::app_documenting(state, OpenApiRouter::new(), all_routes())
+    tui_shared::http::app_with_document(state, OpenApiRouter::new(), OPENAPI)
 }
 
 #[cfg(feature = "cloudflare")]

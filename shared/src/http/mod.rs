@@ -58,27 +58,30 @@ impl Modify for BearerAuth {
 }
 
 /// Splits routes into the router and the OpenAPI document describing them.
-pub fn document(routes: Routes) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+pub fn document_parts(routes: Routes) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(health::routes()).merge(routes).split_for_parts()
 }
 
 /// The application for a set of routes: health, the OpenAPI document, the 404 fallback and the
 /// shared middleware (request ids, security headers, body limit, problem rendering, tracing).
 pub fn app(state: AppState, routes: Routes) -> Router {
-    let (router, api) = document(routes);
-    finish(state, router, &api)
+    let (router, api) = document_parts(routes);
+    finish(state, router, document_json(&api).into())
 }
 
-/// An application that serves `routes` but documents `documented` (the gateway, which
-/// documents the groups it forwards to).
-pub fn app_documenting(state: AppState, routes: Routes, documented: Routes) -> Router {
-    let (router, _) = document(routes);
-    let (_, api) = document(documented);
-    finish(state, router, &api)
+/// The OpenAPI document as it is served: pretty-printed JSON.
+pub fn document_json(api: &utoipa::openapi::OpenApi) -> String {
+    api.to_pretty_json().unwrap_or_default()
 }
 
-fn finish(state: AppState, router: Router<AppState>, api: &utoipa::openapi::OpenApi) -> Router {
-    let api: Arc<str> = api.to_json().unwrap_or_default().into();
+/// An application that serves `routes` and a ready-made OpenAPI document (the gateway, which
+/// documents the groups it forwards to without carrying their code).
+pub fn app_with_document(state: AppState, routes: Routes, document: &'static str) -> Router {
+    let (router, _) = document_parts(routes);
+    finish(state, router, document.into())
+}
+
+fn finish(state: AppState, router: Router<AppState>, api: Arc<str>) -> Router {
     router
         .route(
             "/v1/openapi.json",
