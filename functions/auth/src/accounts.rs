@@ -4,7 +4,7 @@ use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use tui_shared::{
     ApiError, AppState,
-    domain::{Email, LoginName, NewPassword, Password, Username},
+    domain::{Email, LoginName, NewPassword, OpaqueToken, Password, Username},
     http::{
         Limited,
         extract::{AuthUser, Ids},
@@ -97,8 +97,8 @@ pub async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<axum:
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    #[schema(max_length = 256)]
-    refresh_token: String,
+    #[schema(value_type = String, max_length = 256)]
+    refresh_token: OpaqueToken,
 }
 
 /// Trade a refresh token for a new pair. Each refresh token works once; presenting a spent
@@ -112,10 +112,7 @@ pub async fn refresh(
     client: ClientInfo,
     Json(body): Json<RefreshRequest>,
 ) -> Result<axum::Json<Tokens>, ApiError> {
-    if body.refresh_token.len() > 256 {
-        return Err(ApiError::field("refresh_token", "is not a refresh token"));
-    }
-    accounts::refresh(&state, &body.refresh_token, &client).await.map(axum::Json)
+    accounts::refresh(&state, body.refresh_token.as_str(), &client).await.map(axum::Json)
 }
 
 /// End this session.

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tui_shared::{
     ApiError, AppState,
     auth::tokens::random_token,
-    domain::{LoginName, Password},
+    domain::{LoginName, OpaqueToken, Password},
     http::{
         extract::{AuthUser, BaseUrl, Query},
         json::Json,
@@ -37,8 +37,8 @@ pub async fn device_code(State(state): State<AppState>, BaseUrl(base): BaseUrl) 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceTokenRequest {
-    #[schema(max_length = 256)]
-    device_code: String,
+    #[schema(value_type = String, max_length = 256)]
+    device_code: OpaqueToken,
 }
 
 /// RFC 8628's error body.
@@ -58,10 +58,7 @@ pub async fn device_token(
     client: ClientInfo,
     Json(body): Json<DeviceTokenRequest>,
 ) -> Result<Response, ApiError> {
-    if body.device_code.len() > 256 {
-        return Err(ApiError::field("device_code", "is not a device code"));
-    }
-    Ok(match device::poll(&state, &body.device_code, &client).await? {
+    Ok(match device::poll(&state, body.device_code.as_str(), &client).await? {
         Ok(tokens) => axum::Json(tokens).into_response(),
         Err(pending) => {
             let body = axum::Json(DeviceError { error: pending.as_str() });

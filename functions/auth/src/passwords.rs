@@ -4,7 +4,7 @@ use axum::{extract::State, http::StatusCode};
 use serde::Deserialize;
 use tui_shared::{
     ApiError, AppState,
-    domain::{Email, NewPassword, Password},
+    domain::{Email, NewPassword, OpaqueToken, Password},
     http::{
         Limited,
         extract::{AuthUser, BaseUrl},
@@ -64,8 +64,8 @@ pub async fn request_reset(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetConfirmation {
-    #[schema(max_length = 256)]
-    token: String,
+    #[schema(value_type = String, max_length = 256)]
+    token: OpaqueToken,
     #[schema(value_type = String, min_length = 12, max_length = 256)]
     new_password: NewPassword,
 }
@@ -78,9 +78,6 @@ pub async fn confirm_reset(
     client: ClientInfo,
     Json(body): Json<ResetConfirmation>,
 ) -> Result<StatusCode, ApiError> {
-    if body.token.len() > 256 {
-        return Err(ApiError::field("token", "is invalid, expired or already used"));
-    }
-    accounts::confirm_reset(&state, &body.token, body.new_password, &client).await?;
+    accounts::confirm_reset(&state, body.token.as_str(), body.new_password, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,4 +5,4 @@ mod roles;
 mod text;
 
 pub use roles::{ProjectRole, Role};
-pub use text::{Description, Email, LoginName, NewPassword, Password, ProjectName, Username};
+pub use text::{Description, Email, LoginName, NewPassword, OpaqueToken, Password, ProjectName, Username};

@@ -155,6 +155,18 @@ checked_string!(
     }
 );
 
+checked_string!(
+    /// An opaque token a client hands back (a refresh token, a reset token, a device code):
+    /// only bounded here; whether it is valid is for the service to find out.
+    OpaqueToken,
+    |value| {
+        if value.len() > 256 {
+            return Err("is not a token this service issued".into());
+        }
+        Ok(value)
+    }
+);
+
 impl Description {
     pub fn empty() -> Self {
         Self(String::new())

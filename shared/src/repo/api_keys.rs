@@ -117,7 +117,5 @@ pub async fn authenticate(
         .await?;
     let Some(row) = row else { return Ok(None) };
     let scopes: String = row.get(2)?;
-    let roles: Option<String> = row.get(3)?;
-    let roles = roles.unwrap_or_default().split(',').filter_map(Role::parse).collect();
-    Ok(Some((row.get(0)?, row.get(1)?, Scope::parse_list(&scopes), roles)))
+    Ok(Some((row.get(0)?, row.get(1)?, Scope::parse_list(&scopes), super::users::parse_roles(row.get(3)?))))
 }

@@ -26,8 +26,7 @@ const SELECT_USER: &str = "SELECT u.id, u.email, u.username, u.created_at, u.upd
      (SELECT group_concat(role) FROM user_roles r WHERE r.user_id = u.id) FROM users u";
 
 fn user(row: &Row) -> crate::db::DbResult<User> {
-    let roles: Option<String> = row.get(5)?;
-    let mut roles: Vec<Role> = roles.unwrap_or_default().split(',').filter_map(Role::parse).collect();
+    let mut roles = parse_roles(row.get(5)?);
     roles.sort_by_key(|r| r.as_str());
     Ok(User {
         id: row.get(0)?,
@@ -90,7 +89,8 @@ pub struct Credentials {
     pub locked_until: Option<String>,
 }
 
-fn roles(text: Option<String>) -> Vec<Role> {
+/// Roles as `group_concat` lists them.
+pub(crate) fn parse_roles(text: Option<String>) -> Vec<Role> {
     text.unwrap_or_default().split(',').filter_map(Role::parse).collect()
 }
 
@@ -104,7 +104,7 @@ pub async fn credentials(db: &dyn Database, login: &str) -> Result<Option<Creden
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    Ok(Some(Credentials { id: row.get(0)?, password_hash: row.get(1)?, roles: roles(row.get(2)?), locked_until: row.get(3)? }))
+    Ok(Some(Credentials { id: row.get(0)?, password_hash: row.get(1)?, roles: parse_roles(row.get(2)?), locked_until: row.get(3)? }))
 }
 
 /// The stored password hash of a user.
@@ -116,7 +116,7 @@ pub async fn password_hash(db: &dyn Database, id: Uuid) -> Result<Option<String>
 /// The current site-wide roles of a user (tokens carry a snapshot; admin checks read these).
 pub async fn current_roles(db: &dyn Database, id: Uuid) -> Result<Vec<Role>, ApiError> {
     let row = db.query_opt(stmt!("SELECT group_concat(role) FROM user_roles WHERE user_id = ?1", id)).await?;
-    Ok(roles(row.map(|r| r.get(0)).transpose()?.flatten()))
+    Ok(parse_roles(row.map(|r| r.get(0)).transpose()?.flatten()))
 }
 
 /// Counts a failed sign-in within a window that starts at the first failure, and locks the
