@@ -7,7 +7,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-export PATH="$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRICS=false CARGO_TERM_COLOR=never
+# A one-off build gains nothing from incremental state, which would double the disk it needs.
+export PATH="$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRICS=false CARGO_TERM_COLOR=never CARGO_INCREMENTAL=0
 
 step() { printf '\n== %s\n' "$*"; }
 

@@ -10,7 +10,9 @@ rm -rf "$work" && mkdir -p "$work"
 mail_port=$((port + 1)) oidc_port=$((port + 2))
 python3 scripts/mail-sink.py "$mail_port" "$work/mail.jsonl" test-mail-key &
 sink=$!
-cargo build -p tui-blackbox --bin fake-oidc --locked --quiet
+# Built with the whole workspace, as step 1 of test.sh built it: selecting one package would
+# unify other features and compile everything a second time.
+cargo build --workspace --bins --locked --quiet
 target/debug/fake-oidc "$oidc_port" >"$work/fake-oidc.log" 2>&1 &
 oidc=$!
 trap 'kill $sink $oidc 2>/dev/null || true' EXIT
@@ -35,7 +37,7 @@ group=$(scripts/wrangler-local.sh "$work" "$port" "$work/vars")
 trap 'kill -- "-$group" 2>/dev/null || true; kill $sink $oidc 2>/dev/null || true' EXIT
 export TUI_TEST_MAIL_LOG=$work/mail.jsonl TUI_TEST_OIDC_ISSUER=http://127.0.0.1:$oidc_port
 
-if ! TUI_TEST_BASE_URL="http://127.0.0.1:$port" cargo test -p tui-blackbox --locked; then
+if ! TUI_TEST_BASE_URL="http://127.0.0.1:$port" cargo test --workspace --locked --test suite; then
   echo "--- the last lines wrangler logged:" >&2
   tail -40 "$work/wrangler.log" >&2
   exit 1

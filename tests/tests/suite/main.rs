@@ -1,0 +1,17 @@
+//! The black-box suite: one binary, so the whole stack is linked once. Every module runs
+//! against the host `Server::start` picks (in process, or `TUI_TEST_BASE_URL`).
+
+mod api_keys;
+mod auth;
+mod authorization;
+mod bad_input;
+mod device;
+mod health;
+mod hrana;
+mod lockout;
+mod passwords;
+mod projects;
+mod ratelimits;
+mod roles;
+mod sessions;
+mod sso;
