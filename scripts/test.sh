@@ -12,7 +12,7 @@ export PATH="$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRICS=false CARGO_TERM_COLO
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "installing tools"
+step "installing tools ($(df -h --output=avail . | tail -1 | tr -d ' ') of disk free)"
 scripts/install-tools.sh
 
 step "unit tests and the black-box suite on the native host"
