@@ -16,12 +16,8 @@ fn main() {
         .filter(|path| path.extension().is_some_and(|ext| ext == "sql"))
         .map(|path| {
             let stem = path.file_stem().and_then(|s| s.to_str()).expect("utf-8 name").to_owned();
-            let (number, name) = stem
-                .split_once('_')
-                .unwrap_or_else(|| panic!("migration {stem} must be named NNNN_name.sql"));
-            let version = number
-                .parse()
-                .unwrap_or_else(|_| panic!("migration {stem} must start with a number"));
+            let (number, name) = stem.split_once('_').unwrap_or_else(|| panic!("migration {stem} must be named NNNN_name.sql"));
+            let version = number.parse().unwrap_or_else(|_| panic!("migration {stem} must start with a number"));
             (version, name.to_owned(), path)
         })
         .collect();

@@ -21,8 +21,8 @@ use tui_shared::{
     db::{Database, migrate},
     domain::Role,
     http::extract::ClientAddr,
-    repo::{audit::Event, sessions::ClientInfo, users},
     ports::SystemClock,
+    repo::{audit::Event, sessions::ClientInfo, users},
     state::Services,
     time,
 };
@@ -88,9 +88,8 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
 pub async fn open_database(options: &Options) -> Result<Libsql, String> {
     let location = Location::parse(&options.database, options.database_token.clone());
     let db = Libsql::open(&location, options.pool_size).await.map_err(|e| format!("cannot open the database: {e}"))?;
-    let version = migrate::migrate(&db, &time::format(time::Timestamp::now_utc()))
-        .await
-        .map_err(|e| format!("cannot migrate the database: {e}"))?;
+    let version =
+        migrate::migrate(&db, &time::format(time::Timestamp::now_utc())).await.map_err(|e| format!("cannot migrate the database: {e}"))?;
     tracing::info!(version, "schema is current");
     Ok(db)
 }

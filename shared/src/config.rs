@@ -75,8 +75,7 @@ impl Config {
         let secret = get("JWT_SECRET").filter(|s| !s.is_empty()).ok_or(ConfigError::Missing("JWT_SECRET"))?;
         let previous = get("JWT_PREVIOUS_SECRETS").unwrap_or_default();
         let previous: Vec<&str> = previous.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-        let keys = SigningKeys::new(&secret, &previous)
-            .map_err(|reason| ConfigError::Invalid { name: "JWT_SECRET", reason })?;
+        let keys = SigningKeys::new(&secret, &previous).map_err(|reason| ConfigError::Invalid { name: "JWT_SECRET", reason })?;
         let number = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
             get(name).filter(|s| !s.is_empty()).map_or(Ok(default), |v| {
                 v.parse().map_err(|e: std::num::ParseIntError| ConfigError::Invalid { name, reason: e.to_string() })
@@ -127,10 +126,9 @@ fn oidc_providers(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<OidcProvi
             }
             let key = |suffix: &str| format!("OIDC_{}_{suffix}", name.to_ascii_uppercase().replace('-', "_"));
             let required = |suffix: &str| {
-                get(&key(suffix)).filter(|v| !v.is_empty()).ok_or_else(|| ConfigError::Invalid {
-                    name: "OIDC_PROVIDERS",
-                    reason: format!("{} is not set", key(suffix)),
-                })
+                get(&key(suffix))
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| ConfigError::Invalid { name: "OIDC_PROVIDERS", reason: format!("{} is not set", key(suffix)) })
             };
             Ok(OidcProvider {
                 name: name.to_owned(),

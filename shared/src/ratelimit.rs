@@ -137,8 +137,8 @@ pub async fn check(limiter: &dyn RateLimiter, hits: &[(String, Rule)], now_ms: i
     }
     let Some(decision) = tightest else { return Err(ApiError::internal("no rate limit to check")) };
     if !decision.allowed {
-        let mut error = ApiError::new(ErrorCode::RateLimited, "Too many requests; wait before trying again.")
-            .with_retry_after(decision.reset_s.max(1));
+        let mut error =
+            ApiError::new(ErrorCode::RateLimited, "Too many requests; wait before trying again.").with_retry_after(decision.reset_s.max(1));
         error.headers = headers(&decision);
         return Err(error);
     }

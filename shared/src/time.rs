@@ -7,9 +7,7 @@ pub type Timestamp = OffsetDateTime;
 
 pub fn format(t: Timestamp) -> String {
     // A fixed width, so that text order is time order.
-    let layout = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
+    let layout = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     t.to_offset(time::UtcOffset::UTC).format(&layout).unwrap_or_default()
 }
 

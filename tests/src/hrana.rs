@@ -36,11 +36,7 @@ impl HranaServer {
     }
 }
 
-async fn pipeline(
-    State(db): State<Arc<Db>>,
-    headers: axum::http::HeaderMap,
-    Json(body): Json<Value>,
-) -> Result<Json<Value>, StatusCode> {
+async fn pipeline(State(db): State<Arc<Db>>, headers: axum::http::HeaderMap, Json(body): Json<Value>) -> Result<Json<Value>, StatusCode> {
     let expected = format!("Bearer {}", db.token);
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
         return Err(StatusCode::UNAUTHORIZED);
@@ -70,14 +66,10 @@ async fn pipeline(
 fn arg(value: &Value) -> Result<libsql::Value, String> {
     Ok(match value["type"].as_str() {
         Some("null") => libsql::Value::Null,
-        Some("integer") => libsql::Value::Integer(
-            value["value"].as_str().and_then(|v| v.parse().ok()).ok_or("integers are strings")?,
-        ),
+        Some("integer") => libsql::Value::Integer(value["value"].as_str().and_then(|v| v.parse().ok()).ok_or("integers are strings")?),
         Some("float") => libsql::Value::Real(value["value"].as_f64().ok_or("bad float")?),
         Some("text") => libsql::Value::Text(value["value"].as_str().ok_or("bad text")?.to_owned()),
-        Some("blob") => libsql::Value::Blob(
-            STANDARD.decode(value["base64"].as_str().ok_or("bad blob")?).map_err(|e| e.to_string())?,
-        ),
+        Some("blob") => libsql::Value::Blob(STANDARD.decode(value["base64"].as_str().ok_or("bad blob")?).map_err(|e| e.to_string())?),
         other => return Err(format!("unknown value type {other:?}")),
     })
 }

@@ -82,11 +82,7 @@ impl Server {
     /// A host with the test settings; per-address rate limits are lifted, because every test
     /// comes from the same address.
     pub async fn start() -> Self {
-        Self::start_with(&[
-            ("RATE_LIMIT_LOGIN_PER_MINUTE_PER_IP", "1000000"),
-            ("RATE_LIMIT_REGISTER_PER_HOUR_PER_IP", "1000000"),
-        ])
-        .await
+        Self::start_with(&[("RATE_LIMIT_LOGIN_PER_MINUTE_PER_IP", "1000000"), ("RATE_LIMIT_REGISTER_PER_HOUR_PER_IP", "1000000")]).await
     }
 
     /// A native host with the test settings plus `extra`; against another host (which has
@@ -184,9 +180,7 @@ impl Server {
     pub async fn user(&self) -> User {
         let username = format!("u{}", &Uuid::now_v7().simple().to_string()[16..]);
         let email = format!("{username}@example.com");
-        let reply = self
-            .post("/v1/auth/register", None, json!({"email": email, "username": username, "password": PASSWORD}))
-            .await;
+        let reply = self.post("/v1/auth/register", None, json!({"email": email, "username": username, "password": PASSWORD})).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         User {
             id: reply.body["user"]["id"].as_str().expect("an id").to_owned(),

@@ -45,11 +45,9 @@ impl Sink {
     pub fn to(&self, to: &str) -> Vec<Value> {
         let all: Vec<Value> = match &self.received {
             Received::Memory(received) => received.lock().expect("not poisoned").clone(),
-            Received::File(path) => std::fs::read_to_string(path)
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|line| serde_json::from_str(line).ok())
-                .collect(),
+            Received::File(path) => {
+                std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+            }
         };
         all.into_iter().filter(|m| m["to"][0] == to).collect()
     }

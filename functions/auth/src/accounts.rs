@@ -18,8 +18,8 @@ use tui_shared::{
     services::accounts::{self, Tokens},
     time,
 };
-use uuid::Uuid;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

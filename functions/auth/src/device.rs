@@ -201,11 +201,20 @@ fn cross_origin(headers: &HeaderMap) -> bool {
 }
 
 /// The page's form: sign in and decide, in one step.
-pub async fn device_submit(State(state): State<AppState>, headers: HeaderMap, client: ClientInfo, Form(form_data): Form<PageForm>) -> Response {
+pub async fn device_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: ClientInfo,
+    Form(form_data): Form<PageForm>,
+) -> Response {
     let cookie_token = cookie(&headers, CSRF_COOKIE);
     let csrf_ok = cookie_token.as_deref().is_some_and(|c| !c.is_empty() && same(c, &form_data.csrf));
     if !csrf_ok || cross_origin(&headers) {
-        return page(StatusCode::FORBIDDEN, "<p class=\"error\">This form expired or did not come from this site. Reload the page and try again.</p>", None);
+        return page(
+            StatusCode::FORBIDDEN,
+            "<p class=\"error\">This form expired or did not come from this site. Reload the page and try again.</p>",
+            None,
+        );
     }
     let retry = |status: StatusCode, message: &str| page(status, &form(&form_data.csrf, &form_data.user_code, Some(message)), None);
     let (Ok(login), Ok(password)) = (LoginName::try_from(form_data.login.clone()), Password::try_from(form_data.password.clone())) else {
@@ -219,7 +228,10 @@ pub async fn device_submit(State(state): State<AppState>, headers: HeaderMap, cl
     match device::decide(&state, user_id, &form_data.user_code, approve, &client).await {
         Ok(()) if approve => approved_page(),
         Ok(()) => page(StatusCode::OK, "<p>Denied. The terminal that asked will not be signed in.</p>", None),
-        Err(error) => retry(StatusCode::UNPROCESSABLE_ENTITY, &format!("That code {}.", error.errors.first().map_or("is not valid", |e| e.message.as_str()))),
+        Err(error) => retry(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("That code {}.", error.errors.first().map_or("is not valid", |e| e.message.as_str())),
+        ),
     }
 }
 

@@ -19,9 +19,7 @@ pub const GROUPS: &[(&str, &str)] =
 pub fn owner(path: &str) -> Option<&'static str> {
     GROUPS
         .iter()
-        .find(|(prefix, _)| {
-            path.strip_prefix(prefix.trim_end_matches('/')).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        })
+        .find(|(prefix, _)| path.strip_prefix(prefix.trim_end_matches('/')).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
         .map(|(_, binding)| *binding)
 }
 

@@ -10,7 +10,7 @@ use tui_shared::{
     ApiError, AppState,
     domain::{Description, ProjectName, ProjectRole},
     http::{
-        extract::{AuthUser, IfMatch, Ids, PageParams, Query, etag},
+        extract::{AuthUser, Ids, IfMatch, PageParams, Query, etag},
         json::Json,
     },
     repo::{
@@ -38,11 +38,7 @@ pub struct NewProject {
 /// Create a project; the caller becomes its owner.
 #[utoipa::path(post, path = "/v1/projects", tag = "projects", security(("bearer" = [])), request_body = NewProject,
     responses((status = 201, body = Project), (status = 422, description = "A field is invalid")))]
-pub async fn create_project(
-    State(state): State<AppState>,
-    caller: AuthUser,
-    Json(body): Json<NewProject>,
-) -> Result<Response, ApiError> {
+pub async fn create_project(State(state): State<AppState>, caller: AuthUser, Json(body): Json<NewProject>) -> Result<Response, ApiError> {
     let project = projects::create(&state, caller.id, body.name, body.description.unwrap_or_else(Description::empty)).await?;
     let location = format!("/v1/projects/{}", project.id);
     let mut response = with_etag(StatusCode::CREATED, project);
@@ -117,11 +113,7 @@ pub async fn update_project(
 /// Delete a project and everything in it (owners only).
 #[utoipa::path(delete, path = "/v1/projects/{id}", tag = "projects", security(("bearer" = [])),
     responses((status = 204), (status = 403, description = "Only owners delete")))]
-pub async fn delete_project(
-    State(state): State<AppState>,
-    caller: AuthUser,
-    Ids(id): Ids<Uuid>,
-) -> Result<StatusCode, ApiError> {
+pub async fn delete_project(State(state): State<AppState>, caller: AuthUser, Ids(id): Ids<Uuid>) -> Result<StatusCode, ApiError> {
     projects::delete(&state, id, caller.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -60,9 +60,7 @@ fn value(json: serde_json::Value) -> Value {
         serde_json::Value::Bool(b) => Value::Integer(b.into()),
         serde_json::Value::Number(n) => n.as_i64().map_or_else(|| Value::Real(n.as_f64().unwrap_or_default()), Value::Integer),
         serde_json::Value::String(s) => Value::Text(s),
-        serde_json::Value::Array(bytes) => {
-            Value::Blob(bytes.iter().map(|b| b.as_u64().unwrap_or_default() as u8).collect())
-        }
+        serde_json::Value::Array(bytes) => Value::Blob(bytes.iter().map(|b| b.as_u64().unwrap_or_default() as u8).collect()),
         other @ serde_json::Value::Object(_) => Value::Text(other.to_string()),
     }
 }

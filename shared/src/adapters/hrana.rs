@@ -44,16 +44,14 @@ impl Hrana {
         if let Some(token) = &self.token {
             request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
         }
-        let request = request
-            .body(Bytes::from(serde_json::to_vec(&body).unwrap_or_default()))
-            .map_err(|e| DbError::Backend(e.to_string()))?;
+        let request =
+            request.body(Bytes::from(serde_json::to_vec(&body).unwrap_or_default())).map_err(|e| DbError::Backend(e.to_string()))?;
         let response = self.outbound.send(request).await.map_err(|e| DbError::Backend(e.to_string()))?;
         if !response.status().is_success() {
             let text = String::from_utf8_lossy(response.body());
             return Err(DbError::Backend(format!("hrana pipeline answered {}: {text}", response.status())));
         }
-        let mut answer: Json =
-            serde_json::from_slice(response.body()).map_err(|e| DbError::Backend(format!("hrana: {e}")))?;
+        let mut answer: Json = serde_json::from_slice(response.body()).map_err(|e| DbError::Backend(format!("hrana: {e}")))?;
         let results = answer["results"].take();
         let Json::Array(results) = results else {
             return Err(DbError::Backend("hrana: no results in the response".into()));
@@ -68,9 +66,8 @@ impl Hrana {
     }
 
     async fn execute_one(&self, stmt: Statement, want_rows: bool) -> DbResult<Json> {
-        let mut results = self
-            .pipeline(vec![json!({"type": "execute", "stmt": encode(&stmt, want_rows)}), json!({"type": "close"})])
-            .await?;
+        let mut results =
+            self.pipeline(vec![json!({"type": "execute", "stmt": encode(&stmt, want_rows)}), json!({"type": "close"})]).await?;
         if results.is_empty() {
             return Err(DbError::Backend("hrana: empty pipeline result".into()));
         }
@@ -141,8 +138,7 @@ impl Database for Hrana {
             "condition": {"type": "not", "cond": {"type": "ok", "step": count + 1}},
             "stmt": {"sql": "ROLLBACK", "want_rows": false},
         }));
-        let mut results =
-            self.pipeline(vec![json!({"type": "batch", "batch": {"steps": steps}}), json!({"type": "close"})]).await?;
+        let mut results = self.pipeline(vec![json!({"type": "batch", "batch": {"steps": steps}}), json!({"type": "close"})]).await?;
         if results.is_empty() {
             return Err(DbError::Backend("hrana: empty pipeline result".into()));
         }

@@ -48,12 +48,7 @@ impl Mailer for LogMailer {
 /// The mailer the configuration asks for.
 pub fn from_config(mail: Option<&crate::config::MailConfig>, outbound: Arc<dyn Outbound>) -> Arc<dyn Mailer> {
     match mail {
-        Some(mail) => Arc::new(HttpMailer {
-            endpoint: mail.endpoint.clone(),
-            key: mail.key.clone(),
-            from: mail.from.clone(),
-            outbound,
-        }),
+        Some(mail) => Arc::new(HttpMailer { endpoint: mail.endpoint.clone(), key: mail.key.clone(), from: mail.from.clone(), outbound }),
         None => Arc::new(LogMailer),
     }
 }

@@ -81,15 +81,11 @@ impl Libsql {
                 let size = if path == ":memory:" { 1 } else { pool_size };
                 (libsql::Builder::new_local(path).build().await, true, size)
             }
-            Location::Remote { url, token } => {
-                (libsql::Builder::new_remote(url.clone(), token.clone()).build().await, false, pool_size)
-            }
+            Location::Remote { url, token } => (libsql::Builder::new_remote(url.clone(), token.clone()).build().await, false, pool_size),
         };
         let database = database.map_err(backend)?;
-        let pool = Pool::builder(Manager { database, local })
-            .max_size(pool_size.max(1))
-            .build()
-            .map_err(|e| DbError::Backend(e.to_string()))?;
+        let pool =
+            Pool::builder(Manager { database, local }).max_size(pool_size.max(1)).build().map_err(|e| DbError::Backend(e.to_string()))?;
         Ok(Self { pool })
     }
 
@@ -243,9 +239,7 @@ mod tests {
     async fn a_failed_batch_changes_nothing() {
         let db = memory().await;
         db.execute(stmt!("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")).await.unwrap();
-        let result = db
-            .batch(vec![stmt!("INSERT INTO t VALUES (1, 'a')"), stmt!("INSERT INTO t VALUES (1, 'duplicate')")])
-            .await;
+        let result = db.batch(vec![stmt!("INSERT INTO t VALUES (1, 'a')"), stmt!("INSERT INTO t VALUES (1, 'duplicate')")]).await;
         assert!(matches!(result, Err(DbError::Unique(ref columns)) if columns == "t.id"), "{result:?}");
         assert!(db.query(stmt!("SELECT * FROM t")).await.unwrap().is_empty());
     }
@@ -253,10 +247,7 @@ mod tests {
     #[tokio::test]
     async fn values_round_trip_through_libsql() {
         let db = memory().await;
-        let rows = db
-            .query(stmt!("SELECT ?1, ?2, ?3, ?4, ?5", 7_i64, 1.5, "text", vec![0_u8, 255], Option::<i64>::None))
-            .await
-            .unwrap();
+        let rows = db.query(stmt!("SELECT ?1, ?2, ?3, ?4, ?5", 7_i64, 1.5, "text", vec![0_u8, 255], Option::<i64>::None)).await.unwrap();
         assert_eq!(
             rows[0].0,
             vec![Value::Integer(7), Value::Real(1.5), Value::Text("text".into()), Value::Blob(vec![0, 255]), Value::Null]

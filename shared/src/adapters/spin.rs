@@ -123,9 +123,7 @@ pub struct SpinHttp;
 #[async_trait]
 impl Outbound for SpinHttp {
     async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, OutboundError> {
-        LocalFuture(spin_sdk::http::send::<_, http::Response<Bytes>>(request))
-            .await
-            .map_err(|e| OutboundError(e.to_string()))
+        LocalFuture(spin_sdk::http::send::<_, http::Response<Bytes>>(request)).await.map_err(|e| OutboundError(e.to_string()))
     }
 }
 

@@ -16,8 +16,7 @@ pub struct Argon2id {
 
 impl Argon2id {
     pub fn new(params: &Argon2Params) -> Result<Self, String> {
-        let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-            .map_err(|e| e.to_string())?;
+        let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None).map_err(|e| e.to_string())?;
         Ok(Self { params })
     }
 

@@ -89,11 +89,7 @@ impl SigningKeys {
             ..Default::default()
         };
         let claims = key.key.verify_token::<AccessClaims>(token, Some(options)).ok()?;
-        Some(AccessGrant {
-            user_id: claims.subject?.parse().ok()?,
-            session_id: claims.custom.sid,
-            roles: claims.custom.roles,
-        })
+        Some(AccessGrant { user_id: claims.subject?.parse().ok()?, session_id: claims.custom.sid, roles: claims.custom.roles })
     }
 }
 

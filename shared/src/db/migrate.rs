@@ -47,9 +47,7 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
 
 /// Applied migrations as (version, name, checksum).
 async fn applied(db: &dyn Database) -> Result<Vec<(u32, String, String)>, MigrateError> {
-    let table = db
-        .query_opt(stmt!("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"))
-        .await?;
+    let table = db.query_opt(stmt!("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")).await?;
     if table.is_none() {
         return Ok(Vec::new());
     }
@@ -84,8 +82,7 @@ pub async fn migrate(db: &dyn Database, now_rfc3339: &str) -> Result<u32, Migrat
     let applied = verify(db).await?;
     let mut current = applied;
     for migration in MIGRATIONS.iter().filter(|m| m.version > applied) {
-        let mut batch: Vec<Statement> =
-            split_statements(migration.sql).into_iter().map(|sql| Statement::new(sql, vec![])).collect();
+        let mut batch: Vec<Statement> = split_statements(migration.sql).into_iter().map(|sql| Statement::new(sql, vec![])).collect();
         batch.push(stmt!(
             "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",
             migration.version,

@@ -107,9 +107,7 @@ pub struct Row(pub Vec<Value>);
 impl Row {
     pub fn get<T: FromValue>(&self, index: usize) -> DbResult<T> {
         let value = self.0.get(index).ok_or_else(|| DbError::decode(format!("no column {index}")))?;
-        T::from_value(value).map_err(|expected| {
-            DbError::decode(format!("column {index}: expected {expected}, found {value:?}"))
-        })
+        T::from_value(value).map_err(|expected| DbError::decode(format!("column {index}: expected {expected}, found {value:?}")))
     }
 }
 
@@ -193,9 +191,7 @@ impl DbError {
         let message = message.into();
         if let Some(at) = message.find("UNIQUE constraint failed: ") {
             let columns = &message[at + "UNIQUE constraint failed: ".len()..];
-            let end = columns
-                .find(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '.' | ',' | ' ')))
-                .unwrap_or(columns.len());
+            let end = columns.find(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '.' | ',' | ' '))).unwrap_or(columns.len());
             return Self::Unique(columns[..end].trim().trim_end_matches(',').to_owned());
         }
         if message.contains("constraint failed") {

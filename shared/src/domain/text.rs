@@ -12,10 +12,7 @@ const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
 fn is_common(password: &str) -> bool {
     let lowered = password.to_lowercase();
     let stem = lowered.trim_end_matches(|c: char| c.is_ascii_digit() || c.is_ascii_punctuation());
-    COMMON_PASSWORDS
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .any(|common| common == lowered || common == stem)
+    COMMON_PASSWORDS.lines().filter(|line| !line.starts_with('#')).any(|common| common == lowered || common == stem)
 }
 
 fn char_count_between(text: &str, min: usize, max: usize) -> Result<(), String> {

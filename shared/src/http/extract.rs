@@ -129,11 +129,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(256).collect());
+        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|v| v.chars().take(256).collect());
         let ip = parts.extensions.get::<ClientAddr>().map(|a| a.0.clone());
         let request_id = parts.extensions.get::<super::middleware::RequestId>().map(|r| r.0.clone());
         Ok(ClientInfo { user_agent, ip, request_id })

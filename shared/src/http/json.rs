@@ -14,15 +14,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|mime| {
-                let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
-            });
+        let is_json =
+            request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).is_some_and(
+                |mime| {
+                    let mime = mime.trim().to_ascii_lowercase();
+                    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+                },
+            );
         if !is_json {
             return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "Send the body as application/json."));
         }

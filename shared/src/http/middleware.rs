@@ -15,9 +15,7 @@ pub struct RequestId(pub String);
 /// A client's request id is echoed only if it is short and plain, so that it is safe in logs.
 fn sane_request_id(value: Option<&HeaderValue>) -> Option<String> {
     let value = value?.to_str().ok()?;
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    let ok = !value.is_empty() && value.len() <= 64 && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     ok.then(|| value.to_owned())
 }
 
@@ -30,8 +28,7 @@ fn declared_length(request: &Request) -> Option<usize> {
 pub async fn conventions(mut request: Request, next: Next) -> Response {
     let request_id = sane_request_id(request.headers().get("x-request-id")).unwrap_or_else(|| Uuid::now_v7().to_string());
     let authenticated = request.headers().contains_key(header::AUTHORIZATION);
-    let https = request.uri().scheme_str() == Some("https")
-        || request.headers().get("x-forwarded-proto").is_some_and(|p| p == "https");
+    let https = request.uri().scheme_str() == Some("https") || request.headers().get("x-forwarded-proto").is_some_and(|p| p == "https");
     let too_large = declared_length(&request).is_some_and(|length| length > MAX_BODY_BYTES);
     let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), %request_id);
     request.extensions_mut().insert(RequestId(request_id.clone()));
@@ -55,10 +52,7 @@ pub async fn conventions(mut request: Request, next: Next) -> Response {
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     let is_json = headers.get(header::CONTENT_TYPE).is_some_and(|t| t.to_str().is_ok_and(|t| t.contains("json")));
     if is_json {
-        headers.insert(
-            "content-security-policy",
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-        );
+        headers.insert("content-security-policy", HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
     }
     if https {
         headers.insert("strict-transport-security", HeaderValue::from_static("max-age=63072000; includeSubDomains"));

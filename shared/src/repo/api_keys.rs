@@ -102,11 +102,7 @@ pub fn revoke(user_id: Uuid, id: Uuid, now: &str) -> crate::db::Statement {
 }
 
 /// Who a presented key belongs to, if it is live: (key id, user, scopes, current roles).
-pub async fn authenticate(
-    db: &dyn Database,
-    hash: &str,
-    now: &str,
-) -> Result<Option<(Uuid, Uuid, Vec<Scope>, Vec<Role>)>, ApiError> {
+pub async fn authenticate(db: &dyn Database, hash: &str, now: &str) -> Result<Option<(Uuid, Uuid, Vec<Scope>, Vec<Role>)>, ApiError> {
     let row = db
         .query_opt(stmt!(
             "SELECT k.id, k.user_id, k.scopes, (SELECT group_concat(role) FROM user_roles r WHERE r.user_id = k.user_id) \

@@ -64,9 +64,7 @@ pub async fn get_for(db: &dyn Database, id: Uuid, user_id: Uuid) -> Result<Optio
 
 /// The role `user_id` holds in a project, if any: the cheap check other groups use.
 pub async fn role_of(db: &dyn Database, id: Uuid, user_id: Uuid) -> Result<Option<ProjectRole>, ApiError> {
-    let row = db
-        .query_opt(stmt!("SELECT role FROM project_members WHERE project_id = ?1 AND user_id = ?2", id, user_id))
-        .await?;
+    let row = db.query_opt(stmt!("SELECT role FROM project_members WHERE project_id = ?1 AND user_id = ?2", id, user_id)).await?;
     Ok(row.as_ref().map(|r| role(r, 0)).transpose()?)
 }
 
@@ -83,10 +81,7 @@ pub async fn list_for(db: &dyn Database, user_id: Uuid, filter: &ListFilter) -> 
     let mut params: Vec<Value> = vec![user_id.into()];
     if let Some(q) = &filter.q {
         params.push(super::like_pattern(q).into());
-        sql.push_str(&format!(
-            " AND (p.name LIKE ?{n} ESCAPE '\\' OR p.description LIKE ?{n} ESCAPE '\\')",
-            n = params.len()
-        ));
+        sql.push_str(&format!(" AND (p.name LIKE ?{n} ESCAPE '\\' OR p.description LIKE ?{n} ESCAPE '\\')", n = params.len()));
     }
     if let Some(archived) = filter.archived {
         params.push(archived.into());
@@ -120,12 +115,7 @@ pub async fn create(
             owner,
             now,
         ),
-        stmt!(
-            "INSERT INTO project_members (project_id, user_id, role, added_at) VALUES (?1, ?2, 'owner', ?3)",
-            id,
-            owner,
-            now,
-        ),
+        stmt!("INSERT INTO project_members (project_id, user_id, role, added_at) VALUES (?1, ?2, 'owner', ?3)", id, owner, now,),
     ])
     .await?;
     Ok(())
@@ -168,9 +158,7 @@ pub async fn members(db: &dyn Database, id: Uuid) -> Result<Vec<Member>, ApiErro
             id,
         ))
         .await?;
-    decode(rows, |row| {
-        Ok(Member { user_id: row.get(0)?, username: row.get(1)?, role: role(row, 2)?, added_at: row.get(3)? })
-    })
+    decode(rows, |row| Ok(Member { user_id: row.get(0)?, username: row.get(1)?, role: role(row, 2)?, added_at: row.get(3)? }))
 }
 
 pub async fn member(db: &dyn Database, id: Uuid, user_id: Uuid) -> Result<Option<Member>, ApiError> {
@@ -204,11 +192,7 @@ pub async fn put_member(db: &dyn Database, id: Uuid, user_id: Uuid, role: Projec
 /// Removes a member. Returns false if they are not one, or are the only owner.
 pub async fn remove_member(db: &dyn Database, id: Uuid, user_id: Uuid) -> Result<bool, ApiError> {
     let changed = db
-        .execute(stmt!(
-            format!("DELETE FROM project_members WHERE project_id = ?1 AND user_id = ?2 AND ({NOT_LAST_OWNER})"),
-            id,
-            user_id,
-        ))
+        .execute(stmt!(format!("DELETE FROM project_members WHERE project_id = ?1 AND user_id = ?2 AND ({NOT_LAST_OWNER})"), id, user_id,))
         .await?;
     Ok(changed == 1)
 }

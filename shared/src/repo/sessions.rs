@@ -79,12 +79,7 @@ pub async fn presented(db: &dyn Database, token_hash: &str, now: &str) -> Result
 /// the last statement changes one row for the winner and none for the loser.
 pub fn rotate(session_id: Uuid, old: &str, new: &str, now: &str) -> Vec<Statement> {
     vec![
-        stmt!(
-            "UPDATE refresh_tokens SET spent_at = ?3, child_hash = ?2 WHERE token_hash = ?1 AND spent_at IS NULL",
-            old,
-            new,
-            now,
-        ),
+        stmt!("UPDATE refresh_tokens SET spent_at = ?3, child_hash = ?2 WHERE token_hash = ?1 AND spent_at IS NULL", old, new, now,),
         stmt!("UPDATE sessions SET last_seen_at = ?2 WHERE id = ?1", session_id, now),
         stmt!(
             "INSERT INTO refresh_tokens (token_hash, session_id, parent_hash, created_at) \
@@ -108,12 +103,7 @@ pub fn revoke_all(user_id: Uuid, now: &str) -> Statement {
 
 /// Revokes every session of `user_id` but `keep`.
 pub fn revoke_others(user_id: Uuid, keep: Uuid, now: &str) -> Statement {
-    stmt!(
-        "UPDATE sessions SET revoked_at = ?3 WHERE user_id = ?1 AND id != ?2 AND revoked_at IS NULL",
-        user_id,
-        keep,
-        now,
-    )
+    stmt!("UPDATE sessions SET revoked_at = ?3 WHERE user_id = ?1 AND id != ?2 AND revoked_at IS NULL", user_id, keep, now,)
 }
 
 /// Whether `session_id` is a live session of `user_id`.

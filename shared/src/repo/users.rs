@@ -28,14 +28,7 @@ const SELECT_USER: &str = "SELECT u.id, u.email, u.username, u.created_at, u.upd
 fn user(row: &Row) -> crate::db::DbResult<User> {
     let mut roles = parse_roles(row.get(5)?);
     roles.sort_by_key(|r| r.as_str());
-    Ok(User {
-        id: row.get(0)?,
-        email: row.get(1)?,
-        username: row.get(2)?,
-        roles,
-        created_at: row.get(3)?,
-        updated_at: row.get(4)?,
-    })
+    Ok(User { id: row.get(0)?, email: row.get(1)?, username: row.get(2)?, roles, created_at: row.get(3)?, updated_at: row.get(4)? })
 }
 
 pub async fn get(db: &dyn Database, id: Uuid) -> Result<Option<User>, ApiError> {

@@ -41,7 +41,14 @@ const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 const LOCKOUT: Duration = Duration::from_secs(30 * 60);
 const RESET_TTL: Duration = Duration::from_secs(3600);
 
-fn issue(state: &AppState, user_id: Uuid, session_id: Uuid, roles: Vec<Role>, refresh_token: String, now: Timestamp) -> Result<Tokens, ApiError> {
+fn issue(
+    state: &AppState,
+    user_id: Uuid,
+    session_id: Uuid,
+    roles: Vec<Role>,
+    refresh_token: String,
+    now: Timestamp,
+) -> Result<Tokens, ApiError> {
     let grant = AccessGrant { user_id, session_id, roles };
     let access_token = state.config.keys.issue(&grant, now, state.config.access_ttl).map_err(ApiError::internal)?;
     Ok(Tokens { access_token, refresh_token, token_type: "Bearer", expires_in: state.config.access_ttl.as_secs() })
@@ -86,7 +93,12 @@ pub async fn register(
     let mut roles = vec![Role::Member];
     if state.config.bootstrap_admin_email.as_deref() == Some(email.as_str()) {
         batch.push(users::grant_role(id, Role::Admin, &stamp));
-        batch.push(Event::new("role.granted", None).target(id).detail(serde_json::json!({"role": "admin", "bootstrap": true})).record(client, &stamp));
+        batch.push(
+            Event::new("role.granted", None)
+                .target(id)
+                .detail(serde_json::json!({"role": "admin", "bootstrap": true}))
+                .record(client, &stamp),
+        );
         roles.push(Role::Admin);
     }
     batch.push(Event::new("user.registered", Some(id)).target(id).record(client, &stamp));
@@ -132,10 +144,16 @@ pub async fn authenticate(state: &AppState, login: &str, password: Password, cli
             batch.push(users::record_failure(id, &stamp, &window_start, MAX_FAILURES, &time::format(now + LOCKOUT)));
         }
         db.batch(batch).await?;
-        let locked_now = users::credentials(db, login).await?.and_then(|c| c.locked_until).is_some_and(|until| locked(&until, now).is_some());
+        let locked_now =
+            users::credentials(db, login).await?.and_then(|c| c.locked_until).is_some_and(|until| locked(&until, now).is_some());
         if locked_now {
-            db.execute(Event::new("account.locked", id).target(login).detail(serde_json::json!({"minutes": LOCKOUT.as_secs() / 60})).record(client, &stamp))
-                .await?;
+            db.execute(
+                Event::new("account.locked", id)
+                    .target(login)
+                    .detail(serde_json::json!({"minutes": LOCKOUT.as_secs() / 60}))
+                    .record(client, &stamp),
+            )
+            .await?;
         }
         return Err(ApiError::unauthorized("Wrong login or password."));
     };
@@ -318,7 +336,11 @@ pub async fn confirm_reset(state: &AppState, token: &str, new: NewPassword, clie
     // Spending the token comes first; the password changes only if this request spent it.
     let changed = db
         .batch(vec![
-            crate::stmt!("UPDATE password_resets SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL", hash.as_str(), stamp.as_str()),
+            crate::stmt!(
+                "UPDATE password_resets SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL",
+                hash.as_str(),
+                stamp.as_str()
+            ),
             crate::stmt!(
                 "UPDATE users SET password_hash = ?2, failed_logins = 0, failed_since = NULL, locked_until = NULL, \
                  updated_at = ?3, version = version + 1 \

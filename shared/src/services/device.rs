@@ -12,8 +12,7 @@ use crate::{
     auth::tokens::{random_token, sha256_hex},
     repo::{audit::Event, sessions::ClientInfo, users},
     services::accounts::{self, Tokens},
-    stmt,
-    time,
+    stmt, time,
 };
 
 const LIFETIME: Duration = Duration::from_secs(600);
@@ -129,10 +128,8 @@ pub async fn poll(state: &AppState, device_code: &str, client: &ClientInfo) -> R
             accounts::sign_in(state, user_id, roles, client, Event::new("login.device", Some(user_id)).target(user_id)).await.map(Ok)
         }
         _ => {
-            let too_soon = last_polled
-                .as_deref()
-                .and_then(time::parse)
-                .is_some_and(|last| now - last < Duration::from_secs(interval.unsigned_abs()));
+            let too_soon =
+                last_polled.as_deref().and_then(time::parse).is_some_and(|last| now - last < Duration::from_secs(interval.unsigned_abs()));
             let next_interval = if too_soon { interval + 5 } else { interval };
             db.execute(stmt!(
                 "UPDATE device_codes SET last_polled_at = ?2, interval_s = ?3 WHERE device_code_hash = ?1",

@@ -43,13 +43,7 @@ pub async fn list(state: &AppState, user_id: Uuid, filter: ListFilter) -> Result
 
 /// Updates a project. With `if_match`, the change applies only to that version (412 otherwise);
 /// without it, to the version just read, so that a concurrent change is never overwritten blind.
-pub async fn update(
-    state: &AppState,
-    id: Uuid,
-    user_id: Uuid,
-    if_match: Option<i64>,
-    changes: Changes,
-) -> Result<Project, ApiError> {
+pub async fn update(state: &AppState, id: Uuid, user_id: Uuid, if_match: Option<i64>, changes: Changes) -> Result<Project, ApiError> {
     let current = require(state, id, user_id, ProjectRole::Maintainer).await?;
     let version = if_match.unwrap_or(current.version);
     if if_match.is_some_and(|v| v != current.version) {
@@ -87,13 +81,7 @@ pub async fn member(state: &AppState, id: Uuid, user_id: Uuid, member_id: Uuid) 
 
 /// Adds a member or changes a member's role. Maintainers manage members below owner; only
 /// owners grant or take away ownership; the last owner cannot be demoted.
-pub async fn put_member(
-    state: &AppState,
-    id: Uuid,
-    user_id: Uuid,
-    member_id: Uuid,
-    role: ProjectRole,
-) -> Result<Member, ApiError> {
+pub async fn put_member(state: &AppState, id: Uuid, user_id: Uuid, member_id: Uuid, role: ProjectRole) -> Result<Member, ApiError> {
     let project = require(state, id, user_id, ProjectRole::Maintainer).await?;
     let db = state.db.as_ref();
     let current = projects::role_of(db, id, member_id).await?;

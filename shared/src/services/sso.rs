@@ -65,11 +65,7 @@ fn endpoint<'a>(document: &'a Value, name: &str) -> Result<&'a str, ApiError> {
 }
 
 fn query(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    pairs.iter().map(|(k, v)| format!("{k}={}", percent_encode(v))).collect::<Vec<_>>().join("&")
 }
 
 /// RFC 3986 unreserved characters stay; everything else is percent-encoded.
@@ -243,9 +239,7 @@ pub async fn callback(state: &AppState, name: &str, code: &str, csrf_state: &str
 }
 
 async fn identity(db: &dyn crate::db::Database, provider: &str, subject: &str) -> Result<Option<Uuid>, ApiError> {
-    let row = db
-        .query_opt(stmt!("SELECT user_id FROM user_identities WHERE provider = ?1 AND subject = ?2", provider, subject))
-        .await?;
+    let row = db.query_opt(stmt!("SELECT user_id FROM user_identities WHERE provider = ?1 AND subject = ?2", provider, subject)).await?;
     Ok(row.map(|r| r.get(0)).transpose()?)
 }
 

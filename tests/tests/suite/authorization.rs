@@ -33,7 +33,12 @@ const TABLE: &[(&str, &str, Option<&str>, [u16; 8])] = &[
     ("DELETE", "/v1/auth/sessions/{ts}", None, [401, 404, 404, 404, 404, 404, 404, 404]),
     ("POST", "/v1/auth/logout", None, [401, 204, 204, 204, 204, 204, 204, 204]),
     ("POST", "/v1/auth/logout-all", None, [401, 204, 204, 204, 204, 204, 204, 204]),
-    ("POST", "/v1/auth/password", Some(r#"{"current_password": "not it", "new_password": "quartz-meadow-signal-31"}"#), [401, 422, 422, 422, 422, 422, 422, 422]),
+    (
+        "POST",
+        "/v1/auth/password",
+        Some(r#"{"current_password": "not it", "new_password": "quartz-meadow-signal-31"}"#),
+        [401, 422, 422, 422, 422, 422, 422, 422],
+    ),
     ("POST", "/v1/auth/api-keys", Some(r#"{"name": "k", "scopes": ["read"]}"#), [401, 201, 201, 201, 201, 201, 201, 201]),
     ("GET", "/v1/auth/api-keys", None, [401, 200, 200, 200, 200, 200, 200, 200]),
     ("DELETE", "/v1/auth/api-keys/{tk}", None, [401, 404, 404, 404, 404, 404, 404, 404]),

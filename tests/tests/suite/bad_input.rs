@@ -94,7 +94,11 @@ fn hostile_bodies() -> Vec<(&'static str, &'static str, Value)> {
         cases.push(("/v1/projects", "name", json!({"name": value})));
     }
     cases.push(("/v1/auth/register", "password", json!({"email": "hostile@example.com", "username": "hostile", "password": long})));
-    cases.push(("/v1/auth/register", "password", json!({"email": "hostile@example.com", "username": "hostile", "password": "twelve chars\0"})));
+    cases.push((
+        "/v1/auth/register",
+        "password",
+        json!({"email": "hostile@example.com", "username": "hostile", "password": "twelve chars\0"}),
+    ));
     cases.push(("/v1/auth/login", "login", json!({"login": long, "password": PASSWORD})));
     cases.push(("/v1/auth/login", "password", json!({"login": "someone", "password": long})));
     cases.push(("/v1/projects", "description", json!({"name": "ok", "description": "d".repeat(10_001)})));
@@ -115,7 +119,11 @@ async fn oversized_strings_and_nul_bytes_in_any_field_are_422_and_write_nothing(
     // Nothing was registered: the names the hostile sign-ups used are still free.
     let suffix = &user.username[1..];
     let reply = server
-        .post("/v1/auth/register", None, json!({"email": format!("hostile{suffix}@example.com"), "username": format!("hostile{suffix}"), "password": PASSWORD}))
+        .post(
+            "/v1/auth/register",
+            None,
+            json!({"email": format!("hostile{suffix}@example.com"), "username": format!("hostile{suffix}"), "password": PASSWORD}),
+        )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
 }

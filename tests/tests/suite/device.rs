@@ -11,7 +11,14 @@ async fn poll(server: &Server, device_code: &str) -> Reply {
 fn form(fields: &[(&str, &str)]) -> Vec<u8> {
     fields
         .iter()
-        .map(|(k, v)| format!("{k}={}", v.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect::<String>()))
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                v.bytes()
+                    .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+                    .collect::<String>()
+            )
+        })
         .collect::<Vec<_>>()
         .join("&")
         .into_bytes()
@@ -72,12 +79,20 @@ async fn the_device_page_signs_in_and_approves_with_a_csrf_token() {
     let cookie = page.header("set-cookie").expect("a CSRF cookie").split(';').next().unwrap().to_owned();
     assert!(page.header("set-cookie").unwrap().contains("SameSite=Strict"));
     let token = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
-    let fields = [("csrf", token.as_str()), ("user_code", user_code), ("login", user.email.as_str()), ("password", PASSWORD), ("decision", "approve")];
+    let fields = [
+        ("csrf", token.as_str()),
+        ("user_code", user_code),
+        ("login", user.email.as_str()),
+        ("password", PASSWORD),
+        ("decision", "approve"),
+    ];
     let form_type = ("content-type", "application/x-www-form-urlencoded");
 
     let forged = server.raw(Method::POST, "/device", &[form_type], Some(form(&fields))).await;
     assert_eq!(forged.status, 403, "no cookie: a cross-site post");
-    let other_origin = server.raw(Method::POST, "/device", &[form_type, ("cookie", &cookie), ("origin", "https://evil.example")], Some(form(&fields))).await;
+    let other_origin = server
+        .raw(Method::POST, "/device", &[form_type, ("cookie", &cookie), ("origin", "https://evil.example")], Some(form(&fields)))
+        .await;
     assert_eq!(other_origin.status, 403);
     let mut wrong_password = fields;
     wrong_password[3] = ("password", "not the password");

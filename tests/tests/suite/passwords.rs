@@ -15,10 +15,12 @@ async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
         .await;
     wrong.problem(422, "validation_failed");
     assert_eq!(wrong.field(), "current_password");
-    let weak = server.post("/v1/auth/password", Some(&user.token), json!({"current_password": PASSWORD, "new_password": "password1234"})).await;
+    let weak =
+        server.post("/v1/auth/password", Some(&user.token), json!({"current_password": PASSWORD, "new_password": "password1234"})).await;
     assert_eq!(weak.field(), "new_password");
 
-    let changed = server.post("/v1/auth/password", Some(&user.token), json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD})).await;
+    let changed =
+        server.post("/v1/auth/password", Some(&user.token), json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD})).await;
     assert_eq!(changed.status, 204, "{}", changed.body);
     server.login(&user.email, PASSWORD).await.problem(401, "unauthorized");
     assert_eq!(server.login(&user.email, NEW_PASSWORD).await.status, 200);

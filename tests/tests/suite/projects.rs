@@ -74,7 +74,13 @@ async fn archived_projects_can_be_filtered() {
 async fn list_parameters_are_checked() {
     let server = Server::start().await;
     let me = server.user().await;
-    for (query, field) in [("limit=0", "limit"), ("limit=101", "limit"), ("cursor=nonsense", "cursor"), ("archived=maybe", "archived"), ("sort=magic", "sort")] {
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("cursor=nonsense", "cursor"),
+        ("archived=maybe", "archived"),
+        ("sort=magic", "sort"),
+    ] {
         let reply = server.get(&format!("/v1/projects?{query}"), Some(&me.token)).await;
         reply.problem(422, "validation_failed");
         assert_eq!(reply.field(), field, "{query}");
@@ -144,9 +150,8 @@ async fn members_can_be_added_only_if_they_exist() {
     let owner = server.user().await;
     let id = server.project(&owner, "team").await;
     let ghost = uuid::Uuid::now_v7();
-    let reply = server
-        .call(Method::PUT, &format!("/v1/projects/{id}/members/{ghost}"), Some(&owner.token), Some(json!({"role": "viewer"})))
-        .await;
+    let reply =
+        server.call(Method::PUT, &format!("/v1/projects/{id}/members/{ghost}"), Some(&owner.token), Some(json!({"role": "viewer"}))).await;
     reply.problem(422, "validation_failed");
     let reply = server
         .call(Method::PUT, &format!("/v1/projects/{id}/members/{}", owner.id), Some(&owner.token), Some(json!({"role": "emperor"})))

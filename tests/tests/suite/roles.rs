@@ -38,7 +38,8 @@ async fn users_see_and_change_themselves_and_admins_see_everyone() {
     assert_eq!(reply.body["username"], renamed);
     let taken = server.call(Method::PATCH, &format!("/v1/users/{}", user.id), Some(&user.token), Some(json!({"email": other.email}))).await;
     taken.problem(409, "conflict");
-    let theirs = server.call(Method::PATCH, &format!("/v1/users/{}", other.id), Some(&user.token), Some(json!({"username": "mine-now"}))).await;
+    let theirs =
+        server.call(Method::PATCH, &format!("/v1/users/{}", other.id), Some(&user.token), Some(json!({"username": "mine-now"}))).await;
     theirs.problem(404, "not_found");
 
     let listed = server.get(&format!("/v1/users?q={}", other.username), Some(&admin.token)).await;
