@@ -149,7 +149,6 @@ async fn client_addr(mut request: Request, next: Next) -> Response {
 /// A running server.
 pub struct Running {
     pub addr: SocketAddr,
-    pub state: AppState,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -158,9 +157,9 @@ pub async fn start(options: &Options) -> Result<Running, String> {
     let state = state(options).await?;
     let listener = TcpListener::bind(options.listen).await.map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move { axum::serve(listener, service).with_graceful_shutdown(shutdown()).await });
-    Ok(Running { addr, state, task })
+    Ok(Running { addr, task })
 }
 
 async fn shutdown() {

@@ -71,13 +71,15 @@ impl Config {
     /// expire), the `ARGON2_*` parameters, `PUBLIC_URL`, `MAIL_API_URL` / `MAIL_API_KEY` /
     /// `MAIL_FROM`, `BOOTSTRAP_ADMIN_EMAIL`, the `RATE_LIMIT_*` counts, and `OIDC_PROVIDERS`
     /// (comma-separated names) with `OIDC_<NAME>_ISSUER`, `_CLIENT_ID` and `_CLIENT_SECRET` each.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let secret = get("JWT_SECRET").filter(|s| !s.is_empty()).ok_or(ConfigError::Missing("JWT_SECRET"))?;
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        // An empty setting is an unset one: platforms differ in whether they can unset a value.
+        let get = |name: &str| lookup(name).filter(|value| !value.is_empty());
+        let secret = get("JWT_SECRET").ok_or(ConfigError::Missing("JWT_SECRET"))?;
         let previous = get("JWT_PREVIOUS_SECRETS").unwrap_or_default();
         let previous: Vec<&str> = previous.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
         let keys = SigningKeys::new(&secret, &previous).map_err(|reason| ConfigError::Invalid { name: "JWT_SECRET", reason })?;
         let number = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
-            get(name).filter(|s| !s.is_empty()).map_or(Ok(default), |v| {
+            get(name).map_or(Ok(default), |v| {
                 v.parse().map_err(|e: std::num::ParseIntError| ConfigError::Invalid { name, reason: e.to_string() })
             })
         };
@@ -95,12 +97,12 @@ impl Config {
             },
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
-            public_url: get("PUBLIC_URL").filter(|s| !s.is_empty()).map(|u| u.trim_end_matches('/').to_owned()),
+            public_url: get("PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
             oidc: oidc_providers(&get)?,
-            mail: get("MAIL_API_URL").filter(|s| !s.is_empty()).map(|endpoint| MailConfig {
+            mail: get("MAIL_API_URL").map(|endpoint| MailConfig {
                 endpoint,
                 key: get("MAIL_API_KEY").unwrap_or_default(),
-                from: get("MAIL_FROM").filter(|s| !s.is_empty()).unwrap_or_else(|| "Claude TUI <no-reply@localhost>".into()),
+                from: get("MAIL_FROM").unwrap_or_else(|| "Claude TUI <no-reply@localhost>".into()),
             }),
             bootstrap_admin_email: get("BOOTSTRAP_ADMIN_EMAIL").map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()),
             limits: AuthLimits {
@@ -127,7 +129,6 @@ fn oidc_providers(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<OidcProvi
             let key = |suffix: &str| format!("OIDC_{}_{suffix}", name.to_ascii_uppercase().replace('-', "_"));
             let required = |suffix: &str| {
                 get(&key(suffix))
-                    .filter(|v| !v.is_empty())
                     .ok_or_else(|| ConfigError::Invalid { name: "OIDC_PROVIDERS", reason: format!("{} is not set", key(suffix)) })
             };
             Ok(OidcProvider {

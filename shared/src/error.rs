@@ -8,8 +8,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 
 /// Stable, machine-readable error codes; clients match on these, so they never change meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     ValidationFailed,
     InvalidJson,
@@ -177,7 +176,7 @@ impl ApiError {
             "type": format!("https://docs.claude-tui.dev/errors/{}", self.code.as_str()),
             "title": self.code.title(),
             "status": self.code.status().as_u16(),
-            "code": self.code,
+            "code": self.code.as_str(),
             "detail": self.detail,
         });
         if !self.errors.is_empty() {

@@ -15,6 +15,13 @@ pub struct Rule {
     pub window: Duration,
 }
 
+impl Rule {
+    /// The window in milliseconds, the unit every counter store keeps.
+    pub fn window_ms(&self) -> i64 {
+        i64::try_from(self.window.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
 /// One key's counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Window {
@@ -23,7 +30,7 @@ pub struct Window {
 }
 
 /// The outcome of one hit, with what the `ratelimit-*` headers report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Decision {
     pub allowed: bool,
     pub limit: u32,
@@ -35,9 +42,8 @@ pub struct Decision {
 impl Window {
     /// Counts a hit at `now_ms`: a window that has ended starts over.
     pub fn hit(current: Option<Window>, now_ms: i64, rule: Rule) -> (Window, Decision) {
-        let window_ms = i64::try_from(rule.window.as_millis()).unwrap_or(i64::MAX);
         let mut window = match current {
-            Some(w) if now_ms < w.start_ms.saturating_add(window_ms) => w,
+            Some(w) if now_ms < w.start_ms.saturating_add(rule.window_ms()) => w,
             _ => Window { start_ms: now_ms, count: 0 },
         };
         window.count = window.count.saturating_add(1);
@@ -46,8 +52,7 @@ impl Window {
 
     /// What a window that has just counted a hit means for that hit.
     pub fn decision(&self, now_ms: i64, rule: Rule) -> Decision {
-        let window_ms = i64::try_from(rule.window.as_millis()).unwrap_or(i64::MAX);
-        let reset_ms = self.start_ms.saturating_add(window_ms).saturating_sub(now_ms).max(0);
+        let reset_ms = self.start_ms.saturating_add(rule.window_ms()).saturating_sub(now_ms).max(0);
         Decision {
             allowed: self.count <= rule.limit,
             limit: rule.limit,
@@ -64,7 +69,6 @@ pub struct SqlLimiter(pub std::sync::Arc<dyn crate::db::Database>);
 #[async_trait]
 impl RateLimiter for SqlLimiter {
     async fn hit(&self, key: &str, rule: Rule, now_ms: i64) -> Result<Decision, String> {
-        let window_ms = i64::try_from(rule.window.as_millis()).unwrap_or(i64::MAX);
         let row = self
             .0
             .query_opt(crate::stmt!(
@@ -75,7 +79,7 @@ impl RateLimiter for SqlLimiter {
                  RETURNING window_start, count",
                 key,
                 now_ms,
-                window_ms,
+                rule.window_ms(),
             ))
             .await
             .map_err(|e| e.to_string())?
@@ -135,7 +139,9 @@ pub async fn check(limiter: &dyn RateLimiter, hits: &[(String, Rule)], now_ms: i
             tightest = Some(decision);
         }
     }
-    let Some(decision) = tightest else { return Err(ApiError::internal("no rate limit to check")) };
+    let Some(decision) = tightest else {
+        return Err(ApiError::internal("no rate limit to check"));
+    };
     if !decision.allowed {
         let mut error =
             ApiError::new(ErrorCode::RateLimited, "Too many requests; wait before trying again.").with_retry_after(decision.reset_s.max(1));
@@ -151,7 +157,7 @@ pub mod auth_routes {
     use crate::{ApiError, AppState, repo::sessions::ClientInfo};
 
     fn now_ms(state: &AppState) -> i64 {
-        i64::try_from(state.clock.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+        crate::time::to_unix_ms(state.clock.now())
     }
 
     fn ip(client: &ClientInfo) -> &str {

@@ -19,6 +19,10 @@ pub fn from_unix_ms(ms: i64) -> Timestamp {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+pub fn to_unix_ms(t: Timestamp) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -31,5 +35,6 @@ mod tests {
         assert_eq!(b, "2023-11-14T22:13:20.123Z");
         assert!(a < b);
         assert_eq!(parse(&b), Some(from_unix_ms(1_700_000_000_123)));
+        assert_eq!(to_unix_ms(from_unix_ms(1_700_000_000_123)), 1_700_000_000_123);
     }
 }

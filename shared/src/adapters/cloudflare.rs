@@ -9,12 +9,11 @@ use std::{cell::RefCell, sync::Arc};
 use async_trait::async_trait;
 use axum::{Router, body::Body, response::IntoResponse};
 use bytes::Bytes;
-use tower::ServiceExt;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Env, HttpRequest};
 
 use super::{
-    edge::{Local, LocalFuture, ensure_migrated},
+    edge::{self, Local, LocalFuture},
     hrana::Hrana,
 };
 use crate::{
@@ -139,14 +138,6 @@ struct Hit {
     now_ms: i64,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Verdict {
-    allowed: bool,
-    limit: u32,
-    remaining: u32,
-    reset_s: u64,
-}
-
 impl worker::DurableObject for RateLimitCounter {
     fn new(state: worker::State, _: Env) -> Self {
         Self { state }
@@ -161,12 +152,7 @@ impl worker::DurableObject for RateLimitCounter {
         storage.put("window", window).await?;
         // Forget the key once its window has ended, so idle keys cost no storage.
         storage.set_alarm(std::time::Duration::from_millis(hit.window_ms)).await?;
-        worker::Response::from_json(&Verdict {
-            allowed: decision.allowed,
-            limit: decision.limit,
-            remaining: decision.remaining,
-            reset_s: decision.reset_s,
-        })
+        worker::Response::from_json(&decision)
     }
 
     async fn alarm(&self) -> worker::Result<worker::Response> {
@@ -184,14 +170,13 @@ impl RateLimiter for DurableLimiter {
         LocalFuture(async move {
             let fail = |e: worker::Error| e.to_string();
             let stub = self.0.0.id_from_name(key).map_err(fail)?.get_stub().map_err(fail)?;
-            let body = serde_json::to_string(&Hit { limit: rule.limit, window_ms: rule.window.as_millis() as u64, now_ms })
+            let body = serde_json::to_string(&Hit { limit: rule.limit, window_ms: rule.window_ms().unsigned_abs(), now_ms })
                 .map_err(|e| e.to_string())?;
             let mut init = worker::RequestInit::new();
             init.with_method(worker::Method::Post).with_body(Some(JsValue::from_str(&body)));
             let request = worker::Request::new_with_init("https://rate-limiter/hit", &init).map_err(fail)?;
             let mut response = stub.fetch_with_request(request).await.map_err(fail)?;
-            let verdict: Verdict = response.json().await.map_err(fail)?;
-            Ok(Decision { allowed: verdict.allowed, limit: verdict.limit, remaining: verdict.remaining, reset_s: verdict.reset_s })
+            response.json().await.map_err(fail)
         })
         .await
     }
@@ -214,12 +199,12 @@ fn lookup(env: &Env, name: &str) -> Option<String> {
 /// set, the `DB` D1 binding otherwise.
 fn services(group: &'static str, env: &Env) -> Result<Services, String> {
     let config = Config::from_lookup(|name| lookup(env, name)).map_err(|e| e.to_string())?;
+    let outbound: Arc<dyn Outbound> = Arc::new(Fetch);
     let db: Arc<dyn Database> = match lookup(env, "TURSO_DATABASE_URL").filter(|u| !u.is_empty()) {
-        Some(url) => Arc::new(Hrana::new(&url, lookup(env, "TURSO_AUTH_TOKEN"), Arc::new(Fetch))),
+        Some(url) => Arc::new(Hrana::new(&url, lookup(env, "TURSO_AUTH_TOKEN"), outbound.clone())),
         None => Arc::new(D1(Local(env.d1("DB").map_err(|e| format!("no D1 binding named DB: {e}"))?))),
     };
     let passwords = Arc::new(Argon2id::new(&config.argon2)?);
-    let outbound: Arc<dyn Outbound> = Arc::new(Fetch);
     let mailer = super::mail::from_config(config.mail.as_ref(), outbound.clone());
     // Workers that serve limited routes bind the counters' Durable Objects; others count in SQL.
     let limiter: Arc<dyn RateLimiter> = match env.durable_object("RATE_LIMITER") {
@@ -238,9 +223,7 @@ async fn app(group: &'static str, build: fn(AppState) -> Router, env: &Env) -> R
     if let Some(app) = APP.with(|app| app.borrow().clone()) {
         return Ok(app);
     }
-    let state = AppState::new(services(group, env).map_err(ApiError::unavailable)?);
-    ensure_migrated(&state).await.map_err(ApiError::unavailable)?;
-    let app = build(state);
+    let app = edge::start(services(group, env), build).await?;
     APP.with(|slot| *slot.borrow_mut() = Some(app.clone()));
     Ok(app)
 }
@@ -274,11 +257,7 @@ pub async fn serve(
         let ip = ClientAddr(ip.to_owned());
         request.extensions_mut().insert(ip);
     }
-    let response = match app(group, build, &env).await {
-        Ok(app) => app.oneshot(request).await.into_response(),
-        Err(error) => error.into_response(),
-    };
-    Ok(response)
+    Ok(edge::respond(app(group, build, &env).await, request).await)
 }
 
 /// Forwards a request to another worker through its service binding (the gateway's job).

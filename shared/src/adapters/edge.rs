@@ -1,6 +1,6 @@
 //! What the two wasm runtimes (Workers and Spin) share: single-threaded handles made usable in
-//! the `Send` world that axum and the ports expect, and the start-up every isolate or instance
-//! runs on its first request.
+//! the `Send` world that axum and the ports expect, the start-up every isolate or instance
+//! runs on its first request, and serving a request with what it built.
 
 use std::{
     future::Future,
@@ -9,7 +9,10 @@ use std::{
     task::{Context, Poll},
 };
 
-use crate::{AppState, db::migrate, time};
+use axum::{Router, body::Body, response::IntoResponse};
+use tower::ServiceExt;
+
+use crate::{ApiError, AppState, db::migrate, state::Services, time};
 
 /// A value bound to the one thread a wasm32 instance has (a JS object, a WIT resource).
 pub struct Local<T>(pub T);
@@ -51,4 +54,20 @@ pub async fn ensure_migrated(state: &AppState) -> Result<(), migrate::MigrateErr
     migrate::migrate(state.db.as_ref(), &time::format(state.clock.now())).await?;
     MIGRATED.store(true, Ordering::Release);
     Ok(())
+}
+
+/// A group's router over the services a runtime assembled, with the schema brought up to date;
+/// a failure is the 503 every request gets until the runtime's configuration is fixed.
+pub async fn start(services: Result<Services, String>, build: fn(AppState) -> Router) -> Result<Router, ApiError> {
+    let state = AppState::new(services.map_err(ApiError::unavailable)?);
+    ensure_migrated(&state).await.map_err(ApiError::unavailable)?;
+    Ok(build(state))
+}
+
+/// Serves one request with the router `start` built, or answers with why there is none.
+pub async fn respond(app: Result<Router, ApiError>, request: http::Request<Body>) -> axum::response::Response {
+    match app {
+        Ok(app) => app.oneshot(request).await.into_response(),
+        Err(error) => error.into_response(),
+    }
 }

@@ -65,13 +65,17 @@ impl Hrana {
             .collect()
     }
 
-    async fn execute_one(&self, stmt: Statement, want_rows: bool) -> DbResult<Json> {
-        let mut results =
-            self.pipeline(vec![json!({"type": "execute", "stmt": encode(&stmt, want_rows)}), json!({"type": "close"})]).await?;
+    /// Sends one request and closes the stream: the result of that request.
+    async fn single(&self, request: Json) -> DbResult<Json> {
+        let mut results = self.pipeline(vec![request, json!({"type": "close"})]).await?;
         if results.is_empty() {
             return Err(DbError::Backend("hrana: empty pipeline result".into()));
         }
         Ok(results.swap_remove(0)["result"].take())
+    }
+
+    async fn execute_one(&self, stmt: Statement, want_rows: bool) -> DbResult<Json> {
+        self.single(json!({"type": "execute", "stmt": encode(&stmt, want_rows)})).await
     }
 }
 
@@ -114,7 +118,9 @@ fn affected(result: &Json) -> u64 {
 impl Database for Hrana {
     async fn query(&self, stmt: Statement) -> DbResult<Vec<Row>> {
         let result = self.execute_one(stmt, true).await?;
-        let Some(rows) = result["rows"].as_array() else { return Ok(Vec::new()) };
+        let Some(rows) = result["rows"].as_array() else {
+            return Ok(Vec::new());
+        };
         rows.iter()
             .map(|row| {
                 let values = row.as_array().ok_or_else(|| DbError::decode("hrana row is not an array"))?;
@@ -138,16 +144,12 @@ impl Database for Hrana {
             "condition": {"type": "not", "cond": {"type": "ok", "step": count + 1}},
             "stmt": {"sql": "ROLLBACK", "want_rows": false},
         }));
-        let mut results = self.pipeline(vec![json!({"type": "batch", "batch": {"steps": steps}}), json!({"type": "close"})]).await?;
-        if results.is_empty() {
-            return Err(DbError::Backend("hrana: empty pipeline result".into()));
-        }
-        let result = results.swap_remove(0)["result"].take();
-        let errors = result["step_errors"].as_array().cloned().unwrap_or_default();
+        let result = self.single(json!({"type": "batch", "batch": {"steps": steps}})).await?;
+        let errors = result["step_errors"].as_array().map_or(&[][..], Vec::as_slice);
         if let Some(first) = errors.iter().take(count + 2).find(|e| !e.is_null()) {
             return Err(error(first));
         }
-        let step_results = result["step_results"].as_array().cloned().unwrap_or_default();
+        let step_results = result["step_results"].as_array().map_or(&[][..], Vec::as_slice);
         if step_results.get(count + 1).is_none_or(Json::is_null) {
             return Err(DbError::Backend("hrana: the transaction did not commit".into()));
         }

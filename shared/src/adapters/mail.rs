@@ -6,24 +6,26 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::ports::{Mail, Mailer, Outbound, OutboundError};
+use crate::{
+    config::MailConfig,
+    ports::{Mail, Mailer, Outbound, OutboundError},
+};
 
 /// Posts `{"from", "to", "subject", "text"}` as JSON with `Authorization: Bearer <key>`, the
 /// shape the common mail APIs accept.
 pub struct HttpMailer {
-    pub endpoint: String,
-    pub key: String,
-    pub from: String,
+    pub config: MailConfig,
     pub outbound: Arc<dyn Outbound>,
 }
 
 #[async_trait]
 impl Mailer for HttpMailer {
     async fn send(&self, mail: Mail) -> Result<(), OutboundError> {
-        let body = serde_json::json!({"from": self.from, "to": [mail.to], "subject": mail.subject, "text": mail.text});
-        let request = http::Request::post(&self.endpoint)
+        let MailConfig { endpoint, key, from } = &self.config;
+        let body = serde_json::json!({"from": from, "to": [mail.to], "subject": mail.subject, "text": mail.text});
+        let request = http::Request::post(endpoint)
             .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::AUTHORIZATION, format!("Bearer {}", self.key))
+            .header(http::header::AUTHORIZATION, format!("Bearer {key}"))
             .body(Bytes::from(body.to_string()))
             .map_err(|e| OutboundError(e.to_string()))?;
         let response = self.outbound.send(request).await?;
@@ -46,9 +48,9 @@ impl Mailer for LogMailer {
 }
 
 /// The mailer the configuration asks for.
-pub fn from_config(mail: Option<&crate::config::MailConfig>, outbound: Arc<dyn Outbound>) -> Arc<dyn Mailer> {
+pub fn from_config(mail: Option<&MailConfig>, outbound: Arc<dyn Outbound>) -> Arc<dyn Mailer> {
     match mail {
-        Some(mail) => Arc::new(HttpMailer { endpoint: mail.endpoint.clone(), key: mail.key.clone(), from: mail.from.clone(), outbound }),
+        Some(config) => Arc::new(HttpMailer { config: config.clone(), outbound }),
         None => Arc::new(LogMailer),
     }
 }

@@ -204,7 +204,7 @@ impl RateLimiter for InProcessLimiter {
             windows.retain(|_, (_, ends_ms)| *ends_ms > now_ms);
         }
         let (window, decision) = Window::hit(windows.get(key).map(|(w, _)| *w), now_ms, rule);
-        let ends_ms = window.start_ms.saturating_add(i64::try_from(rule.window.as_millis()).unwrap_or(i64::MAX));
+        let ends_ms = window.start_ms.saturating_add(rule.window_ms());
         windows.insert(key.to_owned(), (window, ends_ms));
         Ok(decision)
     }

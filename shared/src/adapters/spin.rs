@@ -8,14 +8,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::{Router, body::Body, response::IntoResponse};
+use axum::{Router, body::Body};
 use bytes::Bytes;
 use spin_sdk::sqlite::{Connection, Value as SpinValue};
-use tower::ServiceExt;
 
-use super::edge::{Local, LocalFuture, ensure_migrated};
+use super::edge::{self, Local, LocalFuture};
 use crate::{
-    ApiError, AppState,
+    AppState,
     auth::password::Argon2id,
     config::Config,
     db::{Database, DbError, DbResult, Row, Statement, Value},
@@ -151,12 +150,6 @@ fn init_tracing() {
     });
 }
 
-async fn app(group: &'static str, build: fn(AppState) -> Router) -> Result<Router, ApiError> {
-    let state = AppState::new(services(group).map_err(ApiError::unavailable)?);
-    ensure_migrated(&state).await.map_err(ApiError::unavailable)?;
-    Ok(build(state))
-}
-
 /// Serves one request with a group's application: the whole body of a component's handler.
 pub async fn serve(group: &'static str, build: fn(AppState) -> Router, request: http::Request<Bytes>) -> http::Response<Bytes> {
     init_tracing();
@@ -165,10 +158,7 @@ pub async fn serve(group: &'static str, build: fn(AppState) -> Router, request: 
         let ip = addr.rsplit_once(':').map_or(addr, |(ip, _)| ip).trim_matches(['[', ']']).to_owned();
         request.extensions_mut().insert(ClientAddr(ip));
     }
-    let response = match app(group, build).await {
-        Ok(app) => app.oneshot(request).await.into_response(),
-        Err(error) => error.into_response(),
-    };
+    let response = edge::respond(edge::start(services(group), build).await, request).await;
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
     http::Response::from_parts(parts, bytes)
