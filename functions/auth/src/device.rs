@@ -8,7 +8,7 @@
 use axum::{
     Form,
     extract::State,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,9 @@ use tui_shared::{
     http::{
         extract::{AuthUser, BaseUrl, Query},
         json::Json,
+        over_https,
     },
+    ratelimit::auth_routes,
     repo::sessions::ClientInfo,
     services::{
         accounts::Tokens,
@@ -146,19 +148,15 @@ pub struct PageQuery {
     user_code: Option<String>,
 }
 
-fn https(headers: &HeaderMap) -> bool {
-    headers.get("x-forwarded-proto").is_some_and(|p| p == "https")
-}
-
 /// The page that says a device login was approved (by the form, or by single sign-on).
 pub fn approved_page() -> Response {
     page(StatusCode::OK, "<p>Approved. Return to your terminal: it is signed in.</p>", None)
 }
 
 /// The verification page.
-pub async fn device_page(headers: HeaderMap, Query(query): Query<PageQuery>) -> Response {
+pub async fn device_page(uri: Uri, headers: HeaderMap, Query(query): Query<PageQuery>) -> Response {
     let csrf = random_token("");
-    let secure = if https(&headers) { "; Secure" } else { "" };
+    let secure = if over_https(&uri, &headers) { "; Secure" } else { "" };
     let cookie = format!("{CSRF_COOKIE}={csrf}; Path=/device; HttpOnly; SameSite=Strict; Max-Age=900{secure}");
     let code = query.user_code.unwrap_or_default().chars().take(16).collect::<String>();
     page(StatusCode::OK, &form(&csrf, &code, None), Some(cookie))
@@ -220,6 +218,10 @@ pub async fn device_submit(
     let (Ok(login), Ok(password)) = (LoginName::try_from(form_data.login.clone()), Password::try_from(form_data.password.clone())) else {
         return retry(StatusCode::UNPROCESSABLE_ENTITY, "Enter your email or username and your password.");
     };
+    // The form checks passwords as sign-in does, so it counts against the same limits.
+    if let Err(error) = auth_routes::login(&state, &client, login.as_str()).await {
+        return retry(error.code.status(), &error.detail);
+    }
     let (user_id, _) = match tui_shared::services::accounts::authenticate(&state, login.as_str(), password, &client).await {
         Ok(who) => who,
         Err(error) => return retry(error.code.status(), &error.detail),

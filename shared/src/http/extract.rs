@@ -28,9 +28,8 @@ pub struct AuthUser {
     pub id: Uuid,
     /// The session of an access token; `None` for an API key.
     pub session_id: Option<Uuid>,
+    /// From the token for a session (as of its issue); current for an API key.
     pub roles: Vec<Role>,
-    /// The scopes of an API key; `None` for a session, which may do anything its user may.
-    pub scopes: Option<Vec<Scope>>,
 }
 
 impl AuthUser {
@@ -67,7 +66,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .keys
             .verify(token, state.clock.now())
             .ok_or_else(|| ApiError::unauthorized("The access token is invalid or has expired."))?;
-        Ok(Self { id: user_id, session_id: Some(session_id), roles, scopes: None })
+        Ok(Self { id: user_id, session_id: Some(session_id), roles })
     }
 }
 
@@ -80,7 +79,7 @@ async fn api_key(parts: &Parts, state: &AppState, key: &str) -> Result<AuthUser,
     if !safe && !scopes.contains(&Scope::Write) {
         return Err(ApiError::forbidden("This API key is read-only: it lacks the write scope."));
     }
-    Ok(AuthUser { id: user_id, session_id: None, roles, scopes: Some(scopes) })
+    Ok(AuthUser { id: user_id, session_id: None, roles })
 }
 
 /// A site-wide role an extractor can demand.
@@ -94,25 +93,21 @@ impl RoleMarker for AdminRole {
     const ROLES: &'static [Role] = &[Role::Admin];
 }
 
-/// Moderators and admins.
-pub struct ModeratorRole;
-impl RoleMarker for ModeratorRole {
-    const ROLES: &'static [Role] = &[Role::Moderator, Role::Admin];
-}
-
 /// The caller, if they hold one of `R`'s roles now (read from the database, not from the
 /// token, so that a revoked role stops working at once): 403 otherwise.
 pub struct RequireRole<R: RoleMarker>(pub AuthUser, std::marker::PhantomData<R>);
 
 pub type Admin = RequireRole<AdminRole>;
-pub type Moderator = RequireRole<ModeratorRole>;
 
 impl<R: RoleMarker + Send + Sync> FromRequestParts<AppState> for RequireRole<R> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let mut caller = AuthUser::from_request_parts(parts, state).await?;
-        caller.roles = users::current_roles(state.db.as_ref(), caller.id).await?;
+        // An API key's roles were read with the key; a token's are as old as the token.
+        if caller.session_id.is_some() {
+            caller.roles = users::current_roles(state.db.as_ref(), caller.id).await?;
+        }
         if !R::ROLES.iter().any(|role| caller.has_role(*role)) {
             return Err(ApiError::forbidden("Your role does not allow this."));
         }
@@ -155,8 +150,7 @@ impl FromRequestParts<AppState> for BaseUrl {
             .or_else(|| parts.uri.authority().map(|a| a.as_str()))
             .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')))
             .ok_or_else(|| ApiError::field("host", "the request names no usable host; set PUBLIC_URL"))?;
-        let forwarded = parts.headers.get("x-forwarded-proto").and_then(|p| p.to_str().ok());
-        let scheme = forwarded.or(parts.uri.scheme_str()).filter(|s| *s == "https").unwrap_or("http");
+        let scheme = if super::over_https(&parts.uri, &parts.headers) { "https" } else { "http" };
         Ok(Self(format!("{scheme}://{host}")))
     }
 }
@@ -196,8 +190,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// `limit` (1..100, default 20) and `cursor`, as every list takes them.
-#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+/// `limit` (1..100, default 20) and `cursor`, as every list takes them. Each list's query
+/// struct carries the two fields itself: `flatten` does not work with `deny_unknown_fields`.
+#[derive(Debug)]
 pub struct PageParams {
     pub limit: Option<u32>,
     pub cursor: Option<String>,
@@ -225,7 +220,9 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let Some(value) = parts.headers.get(header::IF_MATCH) else { return Ok(IfMatch(None)) };
+        let Some(value) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(IfMatch(None));
+        };
         let value = value.to_str().unwrap_or_default().trim();
         if value == "*" {
             return Ok(IfMatch(None));

@@ -26,7 +26,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
         }
         let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(ErrorCode::PayloadTooLarge, "Request bodies are limited to 1 MiB.")
+                super::too_large()
             } else {
                 ApiError::new(ErrorCode::InvalidJson, "The request body could not be read.")
             }

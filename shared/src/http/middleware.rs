@@ -28,16 +28,13 @@ fn declared_length(request: &Request) -> Option<usize> {
 pub async fn conventions(mut request: Request, next: Next) -> Response {
     let request_id = sane_request_id(request.headers().get("x-request-id")).unwrap_or_else(|| Uuid::now_v7().to_string());
     let authenticated = request.headers().contains_key(header::AUTHORIZATION);
-    let https = request.uri().scheme_str() == Some("https") || request.headers().get("x-forwarded-proto").is_some_and(|p| p == "https");
+    let https = super::over_https(request.uri(), request.headers());
     let too_large = declared_length(&request).is_some_and(|length| length > MAX_BODY_BYTES);
     let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), %request_id);
     request.extensions_mut().insert(RequestId(request_id.clone()));
 
     let mut response = if too_large {
-        axum::response::IntoResponse::into_response(ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("Request bodies are limited to {MAX_BODY_BYTES} bytes."),
-        ))
+        axum::response::IntoResponse::into_response(super::too_large())
     } else {
         next.run(request).instrument(span.clone()).await
     };

@@ -6,16 +6,17 @@ pub mod health;
 pub mod json;
 pub mod middleware;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::{Router, extract::DefaultBodyLimit, response::IntoResponse, routing::get};
+use bytes::Bytes;
 use utoipa::{
     Modify, OpenApi,
     openapi::security::{Http, HttpAuthScheme, SecurityScheme},
 };
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, ErrorCode};
 
 /// A response with the `ratelimit-*` headers of its limited route.
 pub struct Limited<T>(pub crate::ratelimit::Decision, pub T);
@@ -34,6 +35,18 @@ impl<T: IntoResponse> IntoResponse for Limited<T> {
 
 /// The contract's request body limit: 1 MiB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Whether the client reached us over TLS: as a proxy in front says (`x-forwarded-proto`), or
+/// as the request's own URL says (Workers see the full `https://` URL).
+pub fn over_https(uri: &http::Uri, headers: &http::HeaderMap) -> bool {
+    let forwarded = headers.get("x-forwarded-proto").and_then(|p| p.to_str().ok());
+    forwarded.or(uri.scheme_str()) == Some("https")
+}
+
+/// The answer to a body over [`MAX_BODY_BYTES`], whether its length was declared or counted.
+fn too_large() -> ApiError {
+    ApiError::new(ErrorCode::PayloadTooLarge, "Request bodies are limited to 1 MiB.")
+}
 
 pub type Routes = OpenApiRouter<AppState>;
 
@@ -66,7 +79,10 @@ pub fn document_parts(routes: Routes) -> (Router<AppState>, utoipa::openapi::Ope
 /// shared middleware (request ids, security headers, body limit, problem rendering, tracing).
 pub fn app(state: AppState, routes: Routes) -> Router {
     let (router, api) = document_parts(routes);
-    finish(state, router, document_json(&api).into())
+    // Serialised on first request of the document, not per start: a Spin instance lives for
+    // one request and seldom serves this one.
+    let served = Arc::new(OnceLock::new());
+    finish(state, router, move || served.get_or_init(|| Bytes::from(document_json(&api))).clone())
 }
 
 /// The OpenAPI document as it is served: pretty-printed JSON.
@@ -78,16 +94,16 @@ pub fn document_json(api: &utoipa::openapi::OpenApi) -> String {
 /// documents the groups it forwards to without carrying their code).
 pub fn app_with_document(state: AppState, routes: Routes, document: &'static str) -> Router {
     let (router, _) = document_parts(routes);
-    finish(state, router, document.into())
+    finish(state, router, move || Bytes::from_static(document.as_bytes()))
 }
 
-fn finish(state: AppState, router: Router<AppState>, api: Arc<str>) -> Router {
+fn finish(state: AppState, router: Router<AppState>, document: impl Fn() -> Bytes + Clone + Send + Sync + 'static) -> Router {
     router
         .route(
             "/v1/openapi.json",
             get(move || {
-                let api = api.clone();
-                async move { ([(http::header::CONTENT_TYPE, "application/json")], api.to_string()).into_response() }
+                let body = document();
+                async move { ([(http::header::CONTENT_TYPE, "application/json")], body).into_response() }
             }),
         )
         .fallback(|| async { ApiError::not_found() })
