@@ -4,6 +4,7 @@ use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use tui_shared::{
     ApiError, AppState,
+    domain::Name,
     http::{
         extract::{AuthUser, Ids},
         json::Json,
@@ -21,8 +22,8 @@ use uuid::Uuid;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
-    #[schema(min_length = 1, max_length = 100)]
-    name: String,
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
+    name: Name,
     /// `read` (safe methods only), `write` (changes too).
     scopes: Vec<Scope>,
     /// RFC 3339; the key stops working then.
@@ -47,10 +48,6 @@ pub async fn create_api_key(
     Json(body): Json<NewApiKey>,
 ) -> Result<(StatusCode, axum::Json<CreatedApiKey>), ApiError> {
     caller.session()?;
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::field("name", "must be 1 to 100 characters on one line"));
-    }
     if body.scopes.is_empty() {
         return Err(ApiError::field("scopes", "must name at least one scope"));
     }
@@ -59,7 +56,7 @@ pub async fn create_api_key(
         .as_deref()
         .map(|at| time::parse(at).ok_or_else(|| ApiError::field("expires_at", "must be an RFC 3339 time")))
         .transpose()?;
-    let (record, key) = service::create(&state, caller.id, name, &body.scopes, expires_at, &client).await?;
+    let (record, key) = service::create(&state, caller.id, body.name.as_str(), &body.scopes, expires_at, &client).await?;
     Ok((StatusCode::CREATED, axum::Json(CreatedApiKey { record, key })))
 }
 

@@ -13,13 +13,13 @@ use utoipa_axum::router::OpenApiRouter;
 
 /// Path prefixes and the group (and Workers service binding) that serves them.
 pub const GROUPS: &[(&str, &str)] =
-    &[("/v1/auth/", "AUTH"), ("/v1/users", "AUTH"), ("/v1/audit", "AUTH"), ("/device", "AUTH"), ("/v1/projects", "PROJECTS")];
+    &[("/v1/auth", "AUTH"), ("/v1/users", "AUTH"), ("/v1/audit", "AUTH"), ("/device", "AUTH"), ("/v1/projects", "PROJECTS")];
 
 /// The service binding of the group that serves `path`, if a group does.
 pub fn owner(path: &str) -> Option<&'static str> {
     GROUPS
         .iter()
-        .find(|(prefix, _)| path.strip_prefix(prefix.trim_end_matches('/')).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
+        .find(|(prefix, _)| path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
         .map(|(_, binding)| *binding)
 }
 

@@ -8,7 +8,7 @@ use axum::{
 use serde::Deserialize;
 use tui_shared::{
     ApiError, AppState,
-    domain::{Description, ProjectName, ProjectRole},
+    domain::{Description, Name, ProjectRole},
     http::{
         extract::{AuthUser, Ids, IfMatch, PageParams, Query, etag},
         json::Json,
@@ -30,7 +30,7 @@ fn with_etag(status: StatusCode, project: Project) -> Response {
 #[serde(deny_unknown_fields)]
 pub struct NewProject {
     #[schema(value_type = String, min_length = 1, max_length = 100)]
-    name: ProjectName,
+    name: Name,
     #[schema(value_type = Option<String>, max_length = 10000)]
     description: Option<Description>,
 }
@@ -40,12 +40,8 @@ pub struct NewProject {
     responses((status = 201, body = Project), (status = 422, description = "A field is invalid")))]
 pub async fn create_project(State(state): State<AppState>, caller: AuthUser, Json(body): Json<NewProject>) -> Result<Response, ApiError> {
     let project = projects::create(&state, caller.id, body.name, body.description.unwrap_or_else(Description::empty)).await?;
-    let location = format!("/v1/projects/{}", project.id);
-    let mut response = with_etag(StatusCode::CREATED, project);
-    if let Ok(location) = location.parse() {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    let location = (header::LOCATION, format!("/v1/projects/{}", project.id));
+    Ok((StatusCode::CREATED, [etag(project.version), location], axum::Json(project)).into_response())
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -85,7 +81,7 @@ pub async fn get_project(State(state): State<AppState>, caller: AuthUser, Ids(id
 #[serde(deny_unknown_fields)]
 pub struct ProjectChanges {
     #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
-    name: Option<ProjectName>,
+    name: Option<Name>,
     #[schema(value_type = Option<String>, max_length = 10000)]
     description: Option<Description>,
     archived: Option<bool>,

@@ -138,8 +138,8 @@ checked_string!(
 );
 
 checked_string!(
-    /// A project's name: one line of 1 to 100 characters.
-    ProjectName,
+    /// A name people give things (a project, an API key): one line of 1 to 100 characters.
+    Name,
     |value| {
         let value = value.trim().to_owned();
         char_count_between(&value, 1, 100)?;
@@ -220,10 +220,10 @@ mod tests {
 
     #[test]
     fn names_are_single_lines_and_descriptions_may_have_newlines() {
-        assert!(ok::<ProjectName>("TUI backend"));
-        assert!(!ok::<ProjectName>("   "));
-        assert!(!ok::<ProjectName>("line\nbreak"));
-        assert!(!ok::<ProjectName>(&"n".repeat(101)));
+        assert!(ok::<Name>("TUI backend"));
+        assert!(!ok::<Name>("   "));
+        assert!(!ok::<Name>("line\nbreak"));
+        assert!(!ok::<Name>(&"n".repeat(101)));
         assert!(ok::<Description>("first line\nsecond\tline"));
         assert!(!ok::<Description>("nul\0byte"));
         assert!(!ok::<Description>(&"d".repeat(10_001)));

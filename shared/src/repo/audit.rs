@@ -36,9 +36,21 @@ impl<'a> Event<'a> {
     }
 
     pub fn record(self, client: &ClientInfo, now: &str) -> Statement {
+        self.insert("VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)".into(), client, now)
+    }
+
+    /// The entry, written only if `condition` holds when its batch reaches it: for a change that
+    /// a racing request, or an earlier statement of the batch, decides. The condition's
+    /// parameters are `?9` onwards, bound to `params`.
+    pub fn record_if(self, client: &ClientInfo, now: &str, condition: &str, params: Vec<Value>) -> Statement {
+        let mut statement = self.insert(format!("SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE {condition}"), client, now);
+        statement.params.extend(params);
+        statement
+    }
+
+    fn insert(self, values: String, client: &ClientInfo, now: &str) -> Statement {
         stmt!(
-            "INSERT INTO audit_log (id, at, actor_id, action, target, ip, request_id, detail) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            format!("INSERT INTO audit_log (id, at, actor_id, action, target, ip, request_id, detail) {values}"),
             Uuid::now_v7(),
             now,
             self.actor,

@@ -8,7 +8,7 @@ use super::decode;
 use crate::{
     ApiError,
     db::{Database, DbResult, Row, Value},
-    domain::{Description, ProjectName, ProjectRole},
+    domain::{Description, Name, ProjectRole},
     stmt,
 };
 
@@ -97,14 +97,7 @@ pub async fn list_for(db: &dyn Database, user_id: Uuid, filter: &ListFilter) -> 
 }
 
 /// Creates a project with its creator as owner, atomically.
-pub async fn create(
-    db: &dyn Database,
-    id: Uuid,
-    name: &ProjectName,
-    description: &Description,
-    owner: Uuid,
-    now: &str,
-) -> Result<(), ApiError> {
+pub async fn create(db: &dyn Database, id: Uuid, name: &Name, description: &Description, owner: Uuid, now: &str) -> Result<(), ApiError> {
     db.batch(vec![
         stmt!(
             "INSERT INTO projects (id, name, description, created_by, created_at, updated_at) \
@@ -122,7 +115,7 @@ pub async fn create(
 }
 
 pub struct Changes {
-    pub name: Option<ProjectName>,
+    pub name: Option<Name>,
     pub description: Option<Description>,
     pub archived: Option<bool>,
 }
@@ -150,19 +143,20 @@ pub async fn delete(db: &dyn Database, id: Uuid) -> Result<bool, ApiError> {
     Ok(db.execute(stmt!("DELETE FROM projects WHERE id = ?1", id)).await? == 1)
 }
 
+const MEMBERS: &str = "SELECT m.user_id, u.username, m.role, m.added_at FROM project_members m JOIN users u ON u.id = m.user_id";
+
+fn member_from(row: &Row) -> DbResult<Member> {
+    Ok(Member { user_id: row.get(0)?, username: row.get(1)?, role: role(row, 2)?, added_at: row.get(3)? })
+}
+
 pub async fn members(db: &dyn Database, id: Uuid) -> Result<Vec<Member>, ApiError> {
-    let rows = db
-        .query(stmt!(
-            "SELECT m.user_id, u.username, m.role, m.added_at FROM project_members m \
-             JOIN users u ON u.id = m.user_id WHERE m.project_id = ?1 ORDER BY m.added_at, m.user_id",
-            id,
-        ))
-        .await?;
-    decode(rows, |row| Ok(Member { user_id: row.get(0)?, username: row.get(1)?, role: role(row, 2)?, added_at: row.get(3)? }))
+    let rows = db.query(stmt!(format!("{MEMBERS} WHERE m.project_id = ?1 ORDER BY m.added_at, m.user_id"), id)).await?;
+    decode(rows, member_from)
 }
 
 pub async fn member(db: &dyn Database, id: Uuid, user_id: Uuid) -> Result<Option<Member>, ApiError> {
-    Ok(members(db, id).await?.into_iter().find(|m| m.user_id == user_id))
+    let row = db.query_opt(stmt!(format!("{MEMBERS} WHERE m.project_id = ?1 AND m.user_id = ?2"), id, user_id)).await?;
+    Ok(row.as_ref().map(member_from).transpose()?)
 }
 
 /// The guard that keeps at least one owner: true unless `user_id` is the project's only owner.

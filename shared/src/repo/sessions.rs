@@ -10,6 +10,7 @@ use super::decode;
 use crate::{
     ApiError,
     db::{Database, Statement},
+    domain::Role,
     stmt,
 };
 
@@ -59,19 +60,28 @@ pub struct Presented {
     pub spent: bool,
     /// Revoked or expired.
     pub session_over: bool,
+    /// The user's current roles, for the tokens a rotation issues.
+    pub roles: Vec<Role>,
 }
 
 pub async fn presented(db: &dyn Database, token_hash: &str, now: &str) -> Result<Option<Presented>, ApiError> {
     let row = db
         .query_opt(stmt!(
-            "SELECT t.session_id, s.user_id, t.spent_at IS NOT NULL, (s.revoked_at IS NOT NULL OR s.expires_at <= ?2) \
+            "SELECT t.session_id, s.user_id, t.spent_at IS NOT NULL, (s.revoked_at IS NOT NULL OR s.expires_at <= ?2), \
+             (SELECT group_concat(role) FROM user_roles r WHERE r.user_id = s.user_id) \
              FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = ?1",
             token_hash,
             now,
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    Ok(Some(Presented { session_id: row.get(0)?, user_id: row.get(1)?, spent: row.get(2)?, session_over: row.get(3)? }))
+    Ok(Some(Presented {
+        session_id: row.get(0)?,
+        user_id: row.get(1)?,
+        spent: row.get(2)?,
+        session_over: row.get(3)?,
+        roles: super::users::parse_roles(row.get(4)?),
+    }))
 }
 
 /// Spends `old` and adds `new` in its place. The child is inserted only if this rotation is

@@ -80,6 +80,8 @@ pub struct Credentials {
     pub password_hash: Option<String>,
     pub roles: Vec<Role>,
     pub locked_until: Option<String>,
+    /// Failed sign-ins in the current window.
+    pub failed_logins: i64,
 }
 
 /// Roles as `group_concat` lists them.
@@ -92,12 +94,18 @@ pub async fn credentials(db: &dyn Database, login: &str) -> Result<Option<Creden
     let row = db
         .query_opt(stmt!(
             "SELECT u.id, u.password_hash, (SELECT group_concat(role) FROM user_roles r WHERE r.user_id = u.id), \
-             u.locked_until FROM users u WHERE u.email = ?1 OR u.username = ?1",
+             u.locked_until, u.failed_logins FROM users u WHERE u.email = ?1 OR u.username = ?1",
             login,
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    Ok(Some(Credentials { id: row.get(0)?, password_hash: row.get(1)?, roles: parse_roles(row.get(2)?), locked_until: row.get(3)? }))
+    Ok(Some(Credentials {
+        id: row.get(0)?,
+        password_hash: row.get(1)?,
+        roles: parse_roles(row.get(2)?),
+        locked_until: row.get(3)?,
+        failed_logins: row.get(4)?,
+    }))
 }
 
 /// The stored password hash of a user.
@@ -186,12 +194,6 @@ pub fn revoke_role(id: Uuid, role: Role) -> Statement {
         id,
         role.as_str(),
     )
-}
-
-/// The user id behind a username, for adding members by name.
-pub async fn id_by_username(db: &dyn Database, username: &str) -> Result<Option<Uuid>, ApiError> {
-    let row = db.query_opt(stmt!("SELECT id FROM users WHERE username = ?1", username)).await?;
-    Ok(row.map(|r| r.get(0)).transpose()?)
 }
 
 pub async fn exists(db: &dyn Database, id: Uuid) -> Result<bool, ApiError> {

@@ -141,23 +141,27 @@ pub async fn authenticate(state: &AppState, login: &str, password: Password, cli
         let mut batch = vec![Event::new("login.failed", id).target(login).record(client, &stamp)];
         if let Some(id) = id {
             let window_start = time::format(now - FAILURE_WINDOW);
-            batch.push(users::record_failure(id, &stamp, &window_start, MAX_FAILURES, &time::format(now + LOCKOUT)));
-        }
-        db.batch(batch).await?;
-        let locked_now =
-            users::credentials(db, login).await?.and_then(|c| c.locked_until).is_some_and(|until| locked(&until, now).is_some());
-        if locked_now {
-            db.execute(
-                Event::new("account.locked", id)
+            let lock_until = time::format(now + LOCKOUT);
+            batch.push(users::record_failure(id, &stamp, &window_start, MAX_FAILURES, &lock_until));
+            // The lock is audited when this very failure set it.
+            batch.push(
+                Event::new("account.locked", Some(id))
                     .target(login)
                     .detail(serde_json::json!({"minutes": LOCKOUT.as_secs() / 60}))
-                    .record(client, &stamp),
-            )
-            .await?;
+                    .record_if(
+                        client,
+                        &stamp,
+                        "EXISTS (SELECT 1 FROM users WHERE id = ?9 AND locked_until = ?10)",
+                        vec![id.into(), lock_until.into()],
+                    ),
+            );
         }
+        db.batch(batch).await?;
         return Err(ApiError::unauthorized("Wrong login or password."));
     };
-    db.execute(users::clear_failures(credentials.id)).await?;
+    if credentials.failed_logins > 0 || credentials.locked_until.is_some() {
+        db.execute(users::clear_failures(credentials.id)).await?;
+    }
     Ok((credentials.id, credentials.roles))
 }
 
@@ -221,8 +225,7 @@ pub async fn refresh(state: &AppState, token: &str, client: &ClientInfo) -> Resu
         db.batch(reuse("two rotations of one refresh token raced")).await?;
         return Err(invalid_refresh());
     }
-    let roles = users::current_roles(db, presented.user_id).await?;
-    issue(state, presented.user_id, presented.session_id, roles, refresh_token, now)
+    issue(state, presented.user_id, presented.session_id, presented.roles, refresh_token, now)
 }
 
 pub async fn logout(state: &AppState, user_id: Uuid, session_id: Uuid, client: &ClientInfo) -> Result<(), ApiError> {
@@ -333,28 +336,35 @@ pub async fn confirm_reset(state: &AppState, token: &str, new: NewPassword, clie
         .ok_or_else(invalid)?;
     let user_id: Uuid = row.get(0)?;
     let new_hash = state.passwords.hash(new.into()).await.map_err(ApiError::internal)?;
-    // Spending the token comes first; the password changes only if this request spent it.
+    // The password changes only while the token is unspent, inside the batch's transaction, so
+    // of two racing requests one wins; the loser's audit entry is kept out by the new hash,
+    // whose salt is its own.
     let changed = db
         .batch(vec![
             crate::stmt!(
-                "UPDATE password_resets SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL",
-                hash.as_str(),
-                stamp.as_str()
-            ),
-            crate::stmt!(
                 "UPDATE users SET password_hash = ?2, failed_logins = 0, failed_since = NULL, locked_until = NULL, \
                  updated_at = ?3, version = version + 1 \
-                 WHERE id = ?1 AND EXISTS (SELECT 1 FROM password_resets WHERE token_hash = ?4 AND used_at = ?3)",
+                 WHERE id = ?1 AND EXISTS (SELECT 1 FROM password_resets WHERE token_hash = ?4 AND used_at IS NULL)",
                 user_id,
                 new_hash.as_str(),
                 stamp.as_str(),
                 hash.as_str(),
             ),
+            crate::stmt!(
+                "UPDATE password_resets SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL",
+                hash.as_str(),
+                stamp.as_str()
+            ),
             sessions::revoke_all(user_id, &stamp),
-            Event::new("password.reset", Some(user_id)).target(user_id).record(client, &stamp),
+            Event::new("password.reset", Some(user_id)).target(user_id).record_if(
+                client,
+                &stamp,
+                "EXISTS (SELECT 1 FROM users WHERE id = ?9 AND password_hash = ?10)",
+                vec![user_id.into(), new_hash.as_str().into()],
+            ),
         ])
         .await?;
-    if changed.first() != Some(&1) || changed.get(1) != Some(&1) {
+    if changed.first() != Some(&1) {
         return Err(invalid());
     }
     Ok(())

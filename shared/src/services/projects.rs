@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::{
     ApiError, AppState, ErrorCode,
-    domain::{Description, ProjectName, ProjectRole},
+    domain::{Description, Name, ProjectRole},
     repo::{
         Page,
         projects::{self, Changes, ListFilter, Member, Project},
@@ -30,7 +30,7 @@ pub async fn require(state: &AppState, id: Uuid, user_id: Uuid, needed: ProjectR
     Ok(project)
 }
 
-pub async fn create(state: &AppState, owner: Uuid, name: ProjectName, description: Description) -> Result<Project, ApiError> {
+pub async fn create(state: &AppState, owner: Uuid, name: Name, description: Description) -> Result<Project, ApiError> {
     let id = Uuid::now_v7();
     projects::create(state.db.as_ref(), id, &name, &description, owner, &time::format(state.clock.now())).await?;
     visible(state, id, owner).await

@@ -16,7 +16,7 @@ use crate::{
     ApiError, AppState,
     auth::tokens::{random_token, sha256_hex},
     config::OidcProvider,
-    domain::Role,
+    domain::{Email, Role},
     repo::{audit::Event, sessions::ClientInfo, users},
     services::{
         accounts::{self, Tokens},
@@ -157,7 +157,9 @@ async fn verify_id_token(
         .find(|k| k["kty"] == "RSA" && (metadata.key_id().is_none() || k["kid"].as_str() == metadata.key_id()))
         .ok_or_else(|| refused("no matching key in the provider's JWKS"))?;
     let component = |name: &str| key[name].as_str().and_then(|v| URL_SAFE_NO_PAD.decode(v.trim_end_matches('=')).ok());
-    let (Some(n), Some(e)) = (component("n"), component("e")) else { return Err(refused("an unreadable key")) };
+    let (Some(n), Some(e)) = (component("n"), component("e")) else {
+        return Err(refused("an unreadable key"));
+    };
     let public = RS256PublicKey::from_components(&n, &e).map_err(|_| refused("an unusable key"))?;
     let options = VerificationOptions {
         artificial_time: Some(jwt_simple::prelude::Duration::from_secs(state.clock.now().unix_timestamp().max(0) as u64)),
@@ -218,14 +220,13 @@ pub async fn callback(state: &AppState, name: &str, code: &str, csrf_state: &str
     let id_token = tokens["id_token"].as_str().ok_or_else(|| upstream("no id_token in the token response"))?;
     let claims = verify_id_token(state, provider, &document, id_token, &nonce).await?;
     let subject = claims.subject.clone().ok_or_else(|| ApiError::unauthorized("The ID token names no subject."))?;
-    let email = claims.custom.email.clone().map(|e| e.trim().to_lowercase());
-
     let user_id = match identity(db, name, &subject).await? {
         Some(user_id) => user_id,
         None => {
-            let (Some(email), Some(true)) = (email, claims.custom.email_verified) else {
+            let (Some(email), Some(true)) = (claims.custom.email.clone(), claims.custom.email_verified) else {
                 return Err(ApiError::forbidden("The identity provider did not vouch for an email address."));
             };
+            let email = Email::try_from(email).map_err(|e| ApiError::forbidden(format!("The provider's email {e}.")))?;
             link(state, name, &subject, &email, client, &stamp).await?
         }
     };
@@ -244,7 +245,7 @@ async fn identity(db: &dyn crate::db::Database, provider: &str, subject: &str) -
 }
 
 /// Links the identity to the account with this verified email, or to a new account.
-async fn link(state: &AppState, provider: &str, subject: &str, email: &str, client: &ClientInfo, stamp: &str) -> Result<Uuid, ApiError> {
+async fn link(state: &AppState, provider: &str, subject: &str, email: &Email, client: &ClientInfo, stamp: &str) -> Result<Uuid, ApiError> {
     let db = state.db.as_ref();
     let identity = |user_id: Uuid| {
         stmt!(
@@ -252,20 +253,19 @@ async fn link(state: &AppState, provider: &str, subject: &str, email: &str, clie
             provider,
             subject,
             user_id,
-            email,
+            email.as_str(),
             stamp,
         )
     };
     let detail = serde_json::json!({"provider": provider});
-    if let Some(user_id) = users::id_by_email(db, email).await? {
+    if let Some(user_id) = users::id_by_email(db, email.as_str()).await? {
         db.batch(vec![identity(user_id), Event::new("sso.linked", Some(user_id)).target(user_id).detail(detail).record(client, stamp)])
             .await?;
         return Ok(user_id);
     }
-    let email = crate::domain::Email::try_from(email.to_owned()).map_err(|e| ApiError::forbidden(format!("The provider's email {e}.")))?;
     let username = crate::domain::Username::try_from(username_for(email.as_str())).map_err(ApiError::internal)?;
     let user_id = Uuid::now_v7();
-    let mut batch = users::insert_without_password(user_id, &email, &username, stamp);
+    let mut batch = users::insert_without_password(user_id, email, &username, stamp);
     batch.push(identity(user_id));
     batch.push(Event::new("user.registered", Some(user_id)).target(user_id).detail(detail).record(client, stamp));
     db.batch(batch).await.map_err(users::insert_conflict)?;

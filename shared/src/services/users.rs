@@ -47,13 +47,15 @@ pub async fn update(
         ])
         .await
         .map_err(users::insert_conflict)?;
-    visible(state, caller, id).await
+    users::get(state.db.as_ref(), id).await?.ok_or_else(ApiError::not_found)
 }
 
 pub async fn grant_role(state: &AppState, admin: Uuid, id: Uuid, role: Role, client: &ClientInfo) -> Result<User, ApiError> {
     let db = state.db.as_ref();
     let stamp = time::format(state.clock.now());
-    users::get(db, id).await?.ok_or_else(ApiError::not_found)?;
+    if !users::exists(db, id).await? {
+        return Err(ApiError::not_found());
+    }
     db.batch(vec![
         users::grant_role(id, role, &stamp),
         Event::new("role.granted", Some(admin)).target(id).detail(serde_json::json!({"role": role})).record(client, &stamp),
@@ -84,7 +86,9 @@ pub async fn revoke_role(state: &AppState, admin: Uuid, id: Uuid, role: Role, cl
 pub async fn unlock(state: &AppState, admin: Uuid, id: Uuid, client: &ClientInfo) -> Result<(), ApiError> {
     let db = state.db.as_ref();
     let stamp = time::format(state.clock.now());
-    users::get(db, id).await?.ok_or_else(ApiError::not_found)?;
+    if !users::exists(db, id).await? {
+        return Err(ApiError::not_found());
+    }
     db.batch(vec![users::clear_failures(id), Event::new("user.unlocked", Some(admin)).target(id).record(client, &stamp)]).await?;
     Ok(())
 }
