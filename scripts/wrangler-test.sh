@@ -10,6 +10,7 @@ rm -rf "$work" && mkdir -p "$work"
 mail_port=$((port + 1)) oidc_port=$((port + 2))
 python3 scripts/mail-sink.py "$mail_port" "$work/mail.jsonl" test-mail-key &
 sink=$!
+trap 'kill $sink 2>/dev/null || true' EXIT
 # Built with the whole workspace, as step 1 of test.sh built it: selecting one package would
 # unify other features and compile everything a second time.
 cargo build --workspace --bins --locked --quiet

@@ -84,21 +84,19 @@ async fn bodies_over_one_mebibyte_are_413() {
     assert_eq!(snapshot(&server, &user).await, json!([]));
 }
 
-/// Every string field of every write, filled with each hostile value in turn.
-fn hostile_bodies() -> Vec<(&'static str, &'static str, Value)> {
+/// Every string field of every write, filled with each hostile value in turn. The sign-ups
+/// use `hostile{suffix}` wherever a field is valid, so that a test can see those names unused.
+fn hostile_bodies(suffix: &str) -> Vec<(&'static str, &'static str, Value)> {
     let long = "a".repeat(10_000);
+    let (name, email) = (format!("hostile{suffix}"), format!("hostile{suffix}@example.com"));
     let mut cases = Vec::new();
     for value in [long.as_str(), "nul\0byte", "'; DROP TABLE users; --\0"] {
-        cases.push(("/v1/auth/register", "email", json!({"email": value, "username": "hostile", "password": PASSWORD})));
-        cases.push(("/v1/auth/register", "username", json!({"email": "hostile@example.com", "username": value, "password": PASSWORD})));
+        cases.push(("/v1/auth/register", "email", json!({"email": value, "username": name, "password": PASSWORD})));
+        cases.push(("/v1/auth/register", "username", json!({"email": email, "username": value, "password": PASSWORD})));
         cases.push(("/v1/projects", "name", json!({"name": value})));
     }
-    cases.push(("/v1/auth/register", "password", json!({"email": "hostile@example.com", "username": "hostile", "password": long})));
-    cases.push((
-        "/v1/auth/register",
-        "password",
-        json!({"email": "hostile@example.com", "username": "hostile", "password": "twelve chars\0"}),
-    ));
+    cases.push(("/v1/auth/register", "password", json!({"email": email, "username": name, "password": long})));
+    cases.push(("/v1/auth/register", "password", json!({"email": email, "username": name, "password": "twelve chars\0"})));
     cases.push(("/v1/auth/login", "login", json!({"login": long, "password": PASSWORD})));
     cases.push(("/v1/auth/login", "password", json!({"login": "someone", "password": long})));
     cases.push(("/v1/projects", "description", json!({"name": "ok", "description": "d".repeat(10_001)})));
@@ -110,14 +108,14 @@ fn hostile_bodies() -> Vec<(&'static str, &'static str, Value)> {
 async fn oversized_strings_and_nul_bytes_in_any_field_are_422_and_write_nothing() {
     let server = Server::start().await;
     let user = server.user().await;
-    for (path, field, body) in hostile_bodies() {
+    let suffix = &user.username[1..];
+    for (path, field, body) in hostile_bodies(suffix) {
         let reply = server.post(path, Some(&user.token), body).await;
         reply.problem(422, "validation_failed");
         assert_eq!(reply.field(), field, "{path}");
     }
     assert_eq!(snapshot(&server, &user).await, json!([]));
     // Nothing was registered: the names the hostile sign-ups used are still free.
-    let suffix = &user.username[1..];
     let reply = server
         .post(
             "/v1/auth/register",
