@@ -27,12 +27,16 @@ ARGON2_ITERATIONS=1
 BOOTSTRAP_ADMIN_EMAIL=admin@bootstrap.test
 RATE_LIMIT_LOGIN_PER_MINUTE_PER_IP=1000000
 RATE_LIMIT_REGISTER_PER_HOUR_PER_IP=1000000
+RATE_LIMIT_RESET_PER_HOUR_PER_IP=1000000
+RATE_LIMIT_STARTS_PER_MINUTE_PER_IP=1000000
+PUBLIC_URL=http://127.0.0.1:$port
 MAIL_API_URL=http://127.0.0.1:$mail_port/mail
 MAIL_API_KEY=test-mail-key
 OIDC_PROVIDERS=fake
 OIDC_FAKE_ISSUER=http://127.0.0.1:$oidc_port
 OIDC_FAKE_CLIENT_ID=claude-tui-test
 OIDC_FAKE_CLIENT_SECRET=fake-provider-client-secret
+OIDC_FAKE_TRUST_EMAIL=true
 VARS
 group=$(scripts/wrangler-local.sh "$work" "$port" "$work/vars")
 trap 'kill -- "-$group" 2>/dev/null || true; kill $sink $oidc 2>/dev/null || true' EXIT

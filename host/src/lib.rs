@@ -20,9 +20,10 @@ use tui_shared::{
     config::Config,
     db::{Database, migrate},
     domain::Role,
-    http::extract::ClientAddr,
+    http::{client_ip::client_ip, extract::ClientAddr},
     ports::SystemClock,
     repo::{audit::Event, sessions::ClientInfo, users},
+    services::maintenance,
     state::Services,
     time,
 };
@@ -38,23 +39,33 @@ pub struct Options {
     pub data_dir: PathBuf,
     /// Connections in the database pool.
     pub pool_size: usize,
-    /// Settings that take precedence over the environment (tests use these).
+    /// Settings that take precedence over the environment (tests use these); of two with one
+    /// name, the later wins.
     pub settings: Vec<(String, String)>,
 }
 
 /// The configuration from the environment; without `JWT_SECRET`, a secret generated on first
-/// start and kept in the data directory, so that sessions survive restarts.
-pub fn config(options: &Options) -> Result<Config, String> {
+/// start and kept in the data directory, so that sessions survive restarts. Without
+/// `PUBLIC_URL`, a host listening on loopback (`addr`) uses its own address for links; one that
+/// listens beyond loopback refuses to start, since links that carry tokens must not point
+/// wherever a request's `Host` header says.
+pub fn config(options: &Options, addr: SocketAddr) -> Result<Config, String> {
     let setting = |name: &str| {
-        let set = options.settings.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone());
+        let set = options.settings.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value.clone());
         set.or_else(|| std::env::var(name).ok()).filter(|value| !value.is_empty())
     };
     let generated = match setting("JWT_SECRET") {
         Some(_) => None,
         None => Some(stored_secret(&options.data_dir.join("jwt-secret"))?),
     };
+    let public_url = match setting("PUBLIC_URL") {
+        Some(url) => url,
+        None if addr.ip().is_loopback() => format!("http://{addr}"),
+        None => return Err(format!("PUBLIC_URL is not set: it must name where users reach this host, which listens on {addr}")),
+    };
     Config::from_lookup(|name| match (name, &generated) {
         ("JWT_SECRET", Some(secret)) => Some(secret.clone()),
+        ("PUBLIC_URL", _) => Some(public_url.clone()),
         _ => setting(name),
     })
     .map_err(|e| e.to_string())
@@ -94,8 +105,9 @@ pub async fn open_database(options: &Options) -> Result<Libsql, String> {
     Ok(db)
 }
 
-pub async fn state(options: &Options) -> Result<AppState, String> {
-    let config = config(options)?;
+/// Everything a request needs, for a host reached at `addr`.
+pub async fn state(options: &Options, addr: SocketAddr) -> Result<AppState, String> {
+    let config = config(options, addr)?;
     let db = open_database(options).await?;
     let passwords = BlockingPasswords(Argon2id::new(&config.argon2)?);
     let outbound: Arc<dyn tui_shared::ports::Outbound> = Arc::new(Reqwest(reqwest::Client::new()));
@@ -131,7 +143,9 @@ fn all_routes() -> tui_shared::http::Routes {
 
 /// Every group, mounted in one router.
 pub fn app(state: AppState) -> Router {
-    tui_shared::http::app(state, all_routes()).layer(axum::middleware::from_fn(client_addr))
+    let proxies: Arc<[ipnet::IpNet]> = state.config.trusted_proxies.clone().into();
+    tui_shared::http::app(state, all_routes())
+        .layer(axum::middleware::from_fn(move |request: Request, next: Next| client_addr(proxies.clone(), request, next)))
 }
 
 /// The OpenAPI document of every group, as the host serves it and the gateway embeds it.
@@ -139,11 +153,29 @@ pub fn openapi_document() -> String {
     tui_shared::http::document_json(&tui_shared::http::document_parts(all_routes()).1)
 }
 
-async fn client_addr(mut request: Request, next: Next) -> Response {
+async fn client_addr(proxies: Arc<[ipnet::IpNet]>, mut request: Request, next: Next) -> Response {
     if let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
-        request.extensions_mut().insert(ClientAddr(addr.ip().to_string()));
+        let ip = client_ip(addr.ip(), request.headers(), &proxies);
+        request.extensions_mut().insert(ClientAddr(ip.to_string()));
     }
     next.run(request).await
+}
+
+/// How often expired rows are pruned.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Prunes expired rows now and then on, for as long as the server runs.
+fn prune_on_schedule(state: AppState) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(PRUNE_EVERY);
+        loop {
+            ticks.tick().await;
+            match maintenance::prune(state.db.as_ref(), state.clock.now()).await {
+                Ok(rows) => tracing::debug!(rows, "pruned expired rows"),
+                Err(error) => tracing::warn!(%error, "pruning failed; retried at the next tick"),
+            }
+        }
+    });
 }
 
 /// A running server.
@@ -154,9 +186,10 @@ pub struct Running {
 
 /// Opens everything, binds and serves in the background.
 pub async fn start(options: &Options) -> Result<Running, String> {
-    let state = state(options).await?;
     let listener = TcpListener::bind(options.listen).await.map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let state = state(options, addr).await?;
+    prune_on_schedule(state.clone());
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move { axum::serve(listener, service).with_graceful_shutdown(shutdown()).await });
     Ok(Running { addr, task })

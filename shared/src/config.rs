@@ -38,6 +38,9 @@ pub struct OidcProvider {
     pub issuer: String,
     pub client_id: String,
     pub client_secret: String,
+    /// Whether this provider's verified emails are trusted to link an identity to an existing
+    /// account with that (verified) email (`OIDC_<NAME>_TRUST_EMAIL`, default off).
+    pub trust_email: bool,
 }
 
 #[derive(Clone)]
@@ -46,9 +49,16 @@ pub struct Config {
     pub argon2: Argon2Params,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
-    /// The base URL users reach this service at, for links in mail and OAuth redirects; when
-    /// unset, the base the request came in on.
+    /// How long after a refresh token is spent presenting it again is taken for a client that
+    /// lost the answer (it gets the same successor) rather than for theft (the session ends).
+    pub refresh_reuse_interval: Duration,
+    /// How recent a sign-in must be for the sensitive changes ("sudo mode"); 10 minutes.
+    pub sudo_window: Duration,
+    /// The base URL users reach this service at, for links in mail, OAuth redirects and the
+    /// device page. Never taken from a request: a `Host` header is the client's to choose.
     pub public_url: Option<String>,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` is believed about the client's address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub oidc: Vec<OidcProvider>,
     /// Mail is logged, not sent, when this is unset.
     pub mail: Option<MailConfig>,
@@ -69,8 +79,9 @@ impl Config {
     /// Reads `JWT_SECRET` (the active signing secret, at least 32 bytes), `JWT_PREVIOUS_SECRETS`
     /// (comma-separated secrets still accepted for verification while tokens signed with them
     /// expire), the `ARGON2_*` parameters, `PUBLIC_URL`, `MAIL_API_URL` / `MAIL_API_KEY` /
-    /// `MAIL_FROM`, `BOOTSTRAP_ADMIN_EMAIL`, the `RATE_LIMIT_*` counts, and `OIDC_PROVIDERS`
-    /// (comma-separated names) with `OIDC_<NAME>_ISSUER`, `_CLIENT_ID` and `_CLIENT_SECRET` each.
+    /// `MAIL_FROM`, `BOOTSTRAP_ADMIN_EMAIL`, the `RATE_LIMIT_*` counts, `REFRESH_REUSE_INTERVAL_S`, `SUDO_WINDOW_S`,
+    /// `TRUSTED_PROXIES`, and `OIDC_PROVIDERS` (comma-separated names) with `OIDC_<NAME>_ISSUER`,
+    /// `_CLIENT_ID`, `_CLIENT_SECRET` and `_TRUST_EMAIL` each.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         // An empty setting is an unset one: platforms differ in whether they can unset a value.
         let get = |name: &str| lookup(name).filter(|value| !value.is_empty());
@@ -97,7 +108,10 @@ impl Config {
             },
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            refresh_reuse_interval: Duration::from_secs(number("REFRESH_REUSE_INTERVAL_S", 10)?.into()),
+            sudo_window: Duration::from_secs(number("SUDO_WINDOW_S", 600)?.into()),
             public_url: get("PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            trusted_proxies: trusted_proxies(get("TRUSTED_PROXIES").as_deref())?,
             oidc: oidc_providers(&get)?,
             mail: get("MAIL_API_URL").map(|endpoint| MailConfig {
                 endpoint,
@@ -110,9 +124,25 @@ impl Config {
                 login_per_account: rule("RATE_LIMIT_LOGIN_PER_MINUTE_PER_ACCOUNT", limits.login_per_account)?,
                 register_per_ip: rule("RATE_LIMIT_REGISTER_PER_HOUR_PER_IP", limits.register_per_ip)?,
                 reset_per_email: rule("RATE_LIMIT_RESET_PER_HOUR_PER_EMAIL", limits.reset_per_email)?,
+                reset_per_ip: rule("RATE_LIMIT_RESET_PER_HOUR_PER_IP", limits.reset_per_ip)?,
+                starts_per_ip: rule("RATE_LIMIT_STARTS_PER_MINUTE_PER_IP", limits.starts_per_ip)?,
             },
         })
     }
+}
+
+/// `TRUSTED_PROXIES`: comma-separated CIDRs (or single addresses); none by default.
+fn trusted_proxies(list: Option<&str>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    list.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| ConfigError::Invalid { name: "TRUSTED_PROXIES", reason: format!("{item} is not a CIDR or an address") })
+        })
+        .collect()
 }
 
 fn oidc_providers(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<OidcProvider>, ConfigError> {
@@ -136,6 +166,16 @@ fn oidc_providers(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<OidcProvi
                 issuer: required("ISSUER")?.trim_end_matches('/').to_owned(),
                 client_id: required("CLIENT_ID")?,
                 client_secret: required("CLIENT_SECRET")?,
+                trust_email: match get(&key("TRUST_EMAIL")).as_deref() {
+                    None | Some("false" | "0") => false,
+                    Some("true" | "1") => true,
+                    Some(other) => {
+                        return Err(ConfigError::Invalid {
+                            name: "OIDC_PROVIDERS",
+                            reason: format!("{}: {other} is not true or false", key("TRUST_EMAIL")),
+                        });
+                    }
+                },
             })
         })
         .collect()

@@ -13,6 +13,8 @@ pub enum ErrorCode {
     ValidationFailed,
     InvalidJson,
     Unauthorized,
+    /// A valid access token whose session has ended (sign-out, revocation, password change).
+    SessionRevoked,
     Forbidden,
     NotFound,
     MethodNotAllowed,
@@ -31,7 +33,7 @@ impl ErrorCode {
         match self {
             Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             Self::InvalidJson => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::SessionRevoked => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -51,6 +53,7 @@ impl ErrorCode {
             Self::ValidationFailed => "validation_failed",
             Self::InvalidJson => "invalid_json",
             Self::Unauthorized => "unauthorized",
+            Self::SessionRevoked => "session_revoked",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -70,6 +73,7 @@ impl ErrorCode {
             Self::ValidationFailed => "The request did not pass validation",
             Self::InvalidJson => "The request body is not valid JSON",
             Self::Unauthorized => "Authentication is required",
+            Self::SessionRevoked => "The session has ended",
             Self::Forbidden => "You are not allowed to do this",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
@@ -206,6 +210,9 @@ pub fn problem_response(error: &ApiError, request_id: Option<&str>) -> Response 
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     if error.code == ErrorCode::Unauthorized {
         headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    if error.code == ErrorCode::SessionRevoked {
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
     }
     if let Some(seconds) = error.retry_after_s {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -41,12 +41,15 @@ impl Clock for SystemClock {
 /// One email, as the mail port sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mail {
+    /// What the mail is for (`password_reset`, `email_verification`, ...): what the log may say
+    /// of it, since the text carries live tokens.
+    pub kind: &'static str,
     pub to: String,
     pub subject: String,
     pub text: String,
 }
 
-/// Outgoing email (password resets).
+/// Outgoing email (password resets, email verification, security notices).
 #[async_trait]
 pub trait Mailer: Send + Sync + 'static {
     async fn send(&self, mail: Mail) -> Result<(), OutboundError>;

@@ -104,6 +104,9 @@ pub struct AuthLimits {
     pub login_per_account: Rule,
     pub register_per_ip: Rule,
     pub reset_per_email: Rule,
+    pub reset_per_ip: Rule,
+    /// Unauthenticated starts that insert a row (device codes, SSO sign-ins).
+    pub starts_per_ip: Rule,
 }
 
 impl Default for AuthLimits {
@@ -115,6 +118,8 @@ impl Default for AuthLimits {
             login_per_account: Rule { limit: 10, window: minute },
             register_per_ip: Rule { limit: 3, window: hour },
             reset_per_email: Rule { limit: 3, window: hour },
+            reset_per_ip: Rule { limit: 10, window: hour },
+            starts_per_ip: Rule { limit: 10, window: minute },
         }
     }
 }
@@ -128,8 +133,10 @@ pub fn headers(decision: &Decision) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Counts one hit on every (key, rule); the request may go on only if all allow it. Returns
-/// the tightest decision, for the headers.
+/// Counts one hit on each (key, rule) in order; the request may go on only if all allow it.
+/// Counting stops at the first refusal, so that a refused request does not use up the later
+/// rules' allowance (a flood from one address must not lock its victims' account counters).
+/// Returns the tightest decision, for the headers.
 pub async fn check(limiter: &dyn RateLimiter, hits: &[(String, Rule)], now_ms: i64) -> Result<Decision, ApiError> {
     let mut tightest: Option<Decision> = None;
     for (key, rule) in hits {
@@ -137,6 +144,9 @@ pub async fn check(limiter: &dyn RateLimiter, hits: &[(String, Rule)], now_ms: i
         let tighter = tightest.is_none_or(|t| (decision.allowed, decision.remaining) < (t.allowed, t.remaining));
         if tighter {
             tightest = Some(decision);
+        }
+        if !decision.allowed {
+            break;
         }
     }
     let Some(decision) = tightest else {
@@ -180,9 +190,22 @@ pub mod auth_routes {
         check(state.limiter.as_ref(), &hits, now_ms(state)).await
     }
 
-    /// Password-reset mail: per address.
-    pub async fn reset(state: &AppState, email: &str) -> Result<Decision, ApiError> {
-        let hits = [(format!("reset:email:{email}"), state.config.limits.reset_per_email)];
+    /// Password-reset mail: per client address, and per email address.
+    pub async fn reset(state: &AppState, client: &ClientInfo, email: &str) -> Result<Decision, ApiError> {
+        let limits = &state.config.limits;
+        let hits = [(format!("reset:ip:{}", ip(client)), limits.reset_per_ip), (format!("reset:email:{email}"), limits.reset_per_email)];
+        check(state.limiter.as_ref(), &hits, now_ms(state)).await
+    }
+
+    /// Password changes: as sign-ins are limited per account, since both check a password.
+    pub async fn password_change(state: &AppState, user_id: uuid::Uuid) -> Result<Decision, ApiError> {
+        let hits = [(format!("password:account:{user_id}"), state.config.limits.login_per_account)];
+        check(state.limiter.as_ref(), &hits, now_ms(state)).await
+    }
+
+    /// Unauthenticated requests that store something (a device code, an SSO state): per address.
+    pub async fn start(state: &AppState, client: &ClientInfo) -> Result<Decision, ApiError> {
+        let hits = [(format!("start:ip:{}", ip(client)), state.config.limits.starts_per_ip)];
         check(state.limiter.as_ref(), &hits, now_ms(state)).await
     }
 }

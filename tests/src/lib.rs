@@ -63,6 +63,17 @@ impl Reply {
     pub fn field(&self) -> &str {
         self.body["errors"][0]["field"].as_str().unwrap_or_default()
     }
+
+    /// The value of a cookie this response sets, as `name=value` for a `Cookie` header.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .find(|pair| pair.split_once('=').is_some_and(|(key, value)| key == name && !value.is_empty()))
+            .map(str::to_owned)
+    }
 }
 
 /// A registered user with a live access token.
@@ -82,7 +93,13 @@ impl Server {
     /// A host with the test settings; per-address rate limits are lifted, because every test
     /// comes from the same address.
     pub async fn start() -> Self {
-        Self::start_with(&[("RATE_LIMIT_LOGIN_PER_MINUTE_PER_IP", "1000000"), ("RATE_LIMIT_REGISTER_PER_HOUR_PER_IP", "1000000")]).await
+        Self::start_with(&[
+            ("RATE_LIMIT_LOGIN_PER_MINUTE_PER_IP", "1000000"),
+            ("RATE_LIMIT_REGISTER_PER_HOUR_PER_IP", "1000000"),
+            ("RATE_LIMIT_RESET_PER_HOUR_PER_IP", "1000000"),
+            ("RATE_LIMIT_STARTS_PER_MINUTE_PER_IP", "1000000"),
+        ])
+        .await
     }
 
     /// A native host with the test settings plus `extra`; against another host (which has
@@ -126,6 +143,7 @@ impl Server {
                 ("OIDC_FAKE_ISSUER", &issuer),
                 ("OIDC_FAKE_CLIENT_ID", oidc::CLIENT_ID),
                 ("OIDC_FAKE_CLIENT_SECRET", oidc::CLIENT_SECRET),
+                ("OIDC_FAKE_TRUST_EMAIL", "true"),
             ]
             .iter()
             .chain(extra)
@@ -197,15 +215,51 @@ impl Server {
         self.post("/v1/auth/login", None, json!({"login": login, "password": password})).await
     }
 
-    /// The admin: registered with the bootstrap email the first time, signed in after that
-    /// (a wrangler dev database is shared by every test).
+    /// The newest token with `prefix` mailed to `to`; panics against a host whose mail this
+    /// suite cannot see.
+    pub fn mailed_token(&self, to: &str, prefix: &str) -> String {
+        let sink = self.mail.as_ref().expect("this host's mail is visible to the suite");
+        sink.to(to)
+            .iter()
+            .rev()
+            .filter_map(|mail| mail["text"].as_str())
+            .find_map(|text| text.split_whitespace().find(|word| word.starts_with(prefix)).map(str::to_owned))
+            .unwrap_or_else(|| panic!("no mail to {to} carries a {prefix} token"))
+    }
+
+    /// Uses the newest email link mailed to `to` (verification or change).
+    pub async fn confirm_email(&self, to: &str) -> Reply {
+        let token = self.mailed_token(to, "tui_ev_");
+        self.post("/v1/auth/verify-email/confirm", None, json!({"token": token})).await
+    }
+
+    /// The admin: registered with the bootstrap email the first time (which becomes admin once
+    /// its email is verified), signed in after that (a wrangler dev database is shared by every
+    /// test).
     pub async fn admin(&self) -> User {
         let body = json!({"email": ADMIN_EMAIL, "username": "bootstrap-admin", "password": PASSWORD});
         let reply = self.post("/v1/auth/register", None, body).await;
-        let reply = if reply.status == StatusCode::CONFLICT { self.login(ADMIN_EMAIL, PASSWORD).await } else { reply };
+        let reply = if reply.status == StatusCode::CONFLICT {
+            self.login(ADMIN_EMAIL, PASSWORD).await
+        } else {
+            assert!(reply.status.is_success(), "{}", reply.body);
+            assert_eq!(reply.body["user"]["roles"], json!(["member"]), "not an admin before the email is verified");
+            let confirmed = self.confirm_email(ADMIN_EMAIL).await;
+            assert_eq!(confirmed.status, StatusCode::NO_CONTENT, "{}", confirmed.body);
+            reply
+        };
         assert!(reply.status.is_success(), "{}", reply.body);
         let token = reply.body["access_token"].as_str().expect("a token").to_owned();
-        let me = self.get("/v1/auth/me", Some(&token)).await;
+        let mut me = self.get("/v1/auth/me", Some(&token)).await;
+        // Against a shared database another test may have registered the admin a moment ago
+        // and not yet verified its email.
+        for _ in 0..50 {
+            if me.body["roles"] == json!(["admin", "member"]) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            me = self.get("/v1/auth/me", Some(&token)).await;
+        }
         assert_eq!(me.body["roles"], json!(["admin", "member"]), "the bootstrap email makes an admin");
         User {
             id: me.body["id"].as_str().expect("an id").to_owned(),
@@ -233,13 +287,23 @@ impl Server {
     }
 }
 
-/// An access token for `user_id` signed with `secret`, issued at `issued` for `ttl`.
-pub fn forge_token(secret: &str, user_id: &str, issued: Timestamp, ttl: Duration) -> String {
+/// An access token for `user_id` in session `session_id` (the `sid` of a real token, say),
+/// signed with `secret`, issued at `issued` for `ttl`.
+pub fn forge_token(secret: &str, user_id: &str, session_id: Uuid, issued: Timestamp, ttl: Duration) -> String {
     let keys = SigningKeys::new(secret, &[]).expect("a long secret");
     let grant = tui_shared::auth::tokens::AccessGrant {
         user_id: user_id.parse().expect("a uuid"),
-        session_id: Uuid::now_v7(),
+        session_id,
         roles: vec![tui_shared::domain::Role::Admin],
     };
     keys.issue(&grant, issued, ttl).expect("a token")
+}
+
+/// The session id (`sid`) an access token names, read without checking it.
+pub fn session_of(token: &str) -> Uuid {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64")).expect("json");
+    claims["sid"].as_str().expect("a sid").parse().expect("a uuid")
 }

@@ -41,6 +41,11 @@ impl Sink {
         Some(Self { url: String::new(), received: Received::File(path.into()) })
     }
 
+    /// The mail sent to `to` whose subject mentions `topic`, oldest first.
+    pub fn about(&self, to: &str, topic: &str) -> Vec<Value> {
+        self.to(to).into_iter().filter(|m| m["subject"].as_str().is_some_and(|s| s.contains(topic))).collect()
+    }
+
     /// Every mail sent to `to`, oldest first.
     pub fn to(&self, to: &str) -> Vec<Value> {
         let all: Vec<Value> = match &self.received {

@@ -7,8 +7,8 @@ use tui_shared::{
     domain::{Email, LoginName, NewPassword, OpaqueToken, Password, Username},
     http::{
         Limited,
-        extract::{AuthUser, Ids},
-        json::Json,
+        extract::{AuthUser, BaseUrl, Ids, KnownDevice},
+        json::{Json, OptionalJson},
     },
     ratelimit::auth_routes,
     repo::{
@@ -40,7 +40,7 @@ pub struct Registered {
     tokens: Tokens,
 }
 
-/// Create an account; it is signed in at once.
+/// Create an account; it is signed in at once, and a link that verifies its email is mailed.
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterRequest, responses(
     (status = 201, body = Registered),
     (status = 409, description = "The email or username is taken"),
@@ -50,10 +50,11 @@ pub struct Registered {
 pub async fn register(
     State(state): State<AppState>,
     client: ClientInfo,
+    BaseUrl(base): BaseUrl,
     Json(body): Json<RegisterRequest>,
 ) -> Result<Limited<(StatusCode, axum::Json<Registered>)>, ApiError> {
     let limit = auth_routes::register(&state, &client).await?;
-    let (user, tokens) = accounts::register(&state, body.email, body.username, body.password, &client).await?;
+    let (user, tokens) = accounts::register(&state, body.email, body.username, body.password, &base, &client).await?;
     Ok(Limited(limit, (StatusCode::CREATED, axum::Json(Registered { user, tokens }))))
 }
 
@@ -67,20 +68,23 @@ pub struct LoginRequest {
     password: Password,
 }
 
-/// Sign in with email or username and password.
+/// Sign in with email or username and password. A client that sends the access token of a
+/// live session of the same account (`Authorization: Bearer`) is not locked out by failures
+/// from elsewhere.
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
     (status = 200, body = Tokens),
     (status = 401, description = "Wrong login or password (the same answer whether or not the user exists)"),
-    (status = 423, description = "Locked after 5 failures in 15 minutes, for 30 minutes (see retry-after)"),
+    (status = 423, description = "Locked after 5 failures in 15 minutes, for 30 minutes (see retry-after); the same for unknown logins"),
     (status = 429, description = "More than 10 sign-ins a minute from this address or for this account"),
 ))]
 pub async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
+    KnownDevice(device): KnownDevice,
     Json(body): Json<LoginRequest>,
 ) -> Result<Limited<axum::Json<Tokens>>, ApiError> {
     let limit = auth_routes::login(&state, &client, body.login.as_str()).await?;
-    let tokens = accounts::login(&state, body.login.as_str(), body.password, &client).await?;
+    let tokens = accounts::login(&state, body.login.as_str(), body.password, device, &client).await?;
     Ok(Limited(limit, axum::Json(tokens)))
 }
 
@@ -115,18 +119,68 @@ pub async fn refresh(
     accounts::refresh(&state, body.refresh_token.as_str(), &client).await.map(axum::Json)
 }
 
-/// End this session.
+/// End this session; its access tokens stop working at once.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", security(("bearer" = [])), responses((status = 204)))]
 pub async fn logout(State(state): State<AppState>, caller: AuthUser, client: ClientInfo) -> Result<StatusCode, ApiError> {
     accounts::logout(&state, caller.id, caller.session()?, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// End every session of the signed-in user.
-#[utoipa::path(post, path = "/v1/auth/logout-all", tag = "auth", security(("bearer" = [])), responses((status = 204)))]
-pub async fn logout_all(State(state): State<AppState>, caller: AuthUser, client: ClientInfo) -> Result<StatusCode, ApiError> {
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutAll {
+    /// Revoke every personal API key too.
+    #[serde(default)]
+    api_keys: bool,
+}
+
+/// End every session of the signed-in user (the body may be left out); with
+/// `{"api_keys": true}`, revoke every personal API key too.
+#[utoipa::path(post, path = "/v1/auth/logout-all", tag = "auth", security(("bearer" = [])), request_body(content = Option<LogoutAll>),
+    responses((status = 204)))]
+pub async fn logout_all(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    client: ClientInfo,
+    OptionalJson(body): OptionalJson<LogoutAll>,
+) -> Result<StatusCode, ApiError> {
     caller.session()?;
-    accounts::logout_all(&state, caller.id, &client).await?;
+    accounts::logout_all(&state, caller.id, body.is_some_and(|b| b.api_keys), &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Mail a new link that verifies the signed-in user's email.
+#[utoipa::path(post, path = "/v1/auth/verify-email", tag = "auth", security(("bearer" = [])),
+    responses((status = 202), (status = 409, description = "Already verified")))]
+pub async fn request_verification(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    client: ClientInfo,
+    BaseUrl(base): BaseUrl,
+) -> Result<StatusCode, ApiError> {
+    caller.session()?;
+    auth_routes::start(&state, &client).await?;
+    accounts::request_verification(&state, caller.id, &base, &client).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfirmation {
+    #[schema(value_type = String, max_length = 256)]
+    token: OpaqueToken,
+}
+
+/// Use a mailed email link: verifies the email, or completes an email change.
+#[utoipa::path(post, path = "/v1/auth/verify-email/confirm", tag = "auth", request_body = EmailConfirmation,
+    responses((status = 204), (status = 409, description = "The new email was taken meanwhile"),
+        (status = 422, description = "The token is invalid, expired or used")))]
+pub async fn confirm_email(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Json(body): Json<EmailConfirmation>,
+) -> Result<StatusCode, ApiError> {
+    accounts::confirm_email(&state, body.token.as_str(), &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -138,7 +192,7 @@ pub async fn list_sessions(State(state): State<AppState>, caller: AuthUser) -> R
     sessions::list(state.db.as_ref(), caller.id, current, &now).await.map(axum::Json)
 }
 
-/// End one of the signed-in user's sessions.
+/// End one of the signed-in user's sessions; its access tokens stop working at once.
 #[utoipa::path(delete, path = "/v1/auth/sessions/{id}", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 404, description = "No such session of yours")))]
 pub async fn revoke_session(

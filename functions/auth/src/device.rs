@@ -4,6 +4,10 @@
 //! The page is protected against CSRF with a double-submit token: `GET /device` sets a random
 //! token in a `SameSite=Strict`, `HttpOnly` cookie and in the form; `POST /device` needs both,
 //! equal, and refuses a cross-origin `Origin`.
+//!
+//! A person who signs in with single sign-on instead lands on a confirmation page (see
+//! [`confirmation_page`]) that shows the code and who asked for it (address, client, time);
+//! only an explicit POST from that browser, carrying the cookie the sign-in set, approves it.
 
 use axum::{
     Form,
@@ -17,6 +21,7 @@ use tui_shared::{
     auth::tokens::random_token,
     domain::{LoginName, OpaqueToken, Password},
     http::{
+        Limited,
         extract::{AuthUser, BaseUrl, Query},
         json::Json,
         over_https,
@@ -31,9 +36,15 @@ use tui_shared::{
 use utoipa::{IntoParams, ToSchema};
 
 /// Start a device login: a code to show the person, a code to poll with.
-#[utoipa::path(post, path = "/v1/auth/device/code", tag = "auth", responses((status = 200, body = DeviceCode)))]
-pub async fn device_code(State(state): State<AppState>, BaseUrl(base): BaseUrl) -> Result<axum::Json<DeviceCode>, ApiError> {
-    device::start(&state, &base).await.map(axum::Json)
+#[utoipa::path(post, path = "/v1/auth/device/code", tag = "auth",
+    responses((status = 200, body = DeviceCode), (status = 429, description = "Too many starts from this address")))]
+pub async fn device_code(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    BaseUrl(base): BaseUrl,
+) -> Result<Limited<axum::Json<DeviceCode>>, ApiError> {
+    let limit = auth_routes::start(&state, &client).await?;
+    device::start(&state, &base, &client).await.map(|code| Limited(limit, axum::Json(code)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -92,6 +103,9 @@ pub async fn approve_device(
 }
 
 const CSRF_COOKIE: &str = "tui_csrf";
+/// Set by a single sign-on that finished for a device login: only the browser that has it may
+/// confirm that login. `__Host-` makes browsers keep it to this exact origin, over HTTPS.
+pub const DEVICE_COOKIE: &str = "__Host-tui_device";
 
 fn escape(text: &str) -> String {
     text.chars()
@@ -106,7 +120,7 @@ fn escape(text: &str) -> String {
         .collect()
 }
 
-fn page(status: StatusCode, body: &str, cookie: Option<String>) -> Response {
+fn page(status: StatusCode, body: &str, cookies: &[String]) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Claude TUI device login</title>\
          <meta name=\"viewport\" content=\"width=device-width\"><style>body{{font:16px system-ui;max-width:26em;margin:3em auto}}\
@@ -120,8 +134,8 @@ fn page(status: StatusCode, body: &str, cookie: Option<String>) -> Response {
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        headers.insert(header::SET_COOKIE, cookie);
+    for cookie in cookies.iter().filter_map(|c| HeaderValue::from_str(c).ok()) {
+        headers.append(header::SET_COOKIE, cookie);
     }
     response
 }
@@ -148,18 +162,48 @@ pub struct PageQuery {
     user_code: Option<String>,
 }
 
-/// The page that says a device login was approved (by the form, or by single sign-on).
-pub fn approved_page() -> Response {
-    page(StatusCode::OK, "<p>Approved. Return to your terminal: it is signed in.</p>", None)
+/// The page that says a device login was approved.
+fn approved_page() -> Response {
+    page(StatusCode::OK, "<p>Approved. Return to your terminal: it is signed in.</p>", &[])
+}
+
+/// A fresh CSRF token and the cookie that carries it.
+fn csrf_cookie(secure: bool) -> (String, String) {
+    let csrf = random_token("");
+    let secure = if secure { "; Secure" } else { "" };
+    let cookie = format!("{CSRF_COOKIE}={csrf}; Path=/device; HttpOnly; SameSite=Strict; Max-Age=900{secure}");
+    (csrf, cookie)
 }
 
 /// The verification page.
 pub async fn device_page(uri: Uri, headers: HeaderMap, Query(query): Query<PageQuery>) -> Response {
-    let csrf = random_token("");
-    let secure = if over_https(&uri, &headers) { "; Secure" } else { "" };
-    let cookie = format!("{CSRF_COOKIE}={csrf}; Path=/device; HttpOnly; SameSite=Strict; Max-Age=900{secure}");
+    let (csrf, cookie) = csrf_cookie(over_https(&uri, &headers));
     let code = query.user_code.unwrap_or_default().chars().take(16).collect::<String>();
-    page(StatusCode::OK, &form(&csrf, &code, None), Some(cookie))
+    page(StatusCode::OK, &form(&csrf, &code, None), &[cookie])
+}
+
+/// Where single sign-on for a device login ends: the code and who asked for it, and buttons
+/// that post an explicit decision from this browser (`browser_secret` goes into its cookie).
+pub fn confirmation_page(request: &device::Request, browser_secret: &str, https: bool) -> Response {
+    let (csrf, csrf_cookie) = csrf_cookie(https);
+    let device_cookie = format!("{DEVICE_COOKIE}={browser_secret}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=600");
+    let body = format!(
+        "<p>A device asks to be signed in to your account. Approve only if your terminal shows this code \
+         and you asked for it just now.</p>\
+         <dl><dt>Code</dt><dd><strong>{code}</strong></dd><dt>Asked from</dt><dd>{ip}</dd>\
+         <dt>Client</dt><dd>{agent}</dd><dt>At</dt><dd>{at}</dd></dl>\
+         <form method=\"post\" action=\"/device\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"user_code\" value=\"{code}\">\
+         <button name=\"decision\" value=\"approve\">Approve</button>\
+         <button name=\"decision\" value=\"deny\">Deny</button></form>",
+        code = escape(&request.user_code),
+        ip = escape(request.ip.as_deref().unwrap_or("an unknown address")),
+        agent = escape(request.user_agent.as_deref().unwrap_or("an unknown client")),
+        at = escape(&request.requested_at),
+        csrf = escape(&csrf),
+    );
+    page(StatusCode::OK, &body, &[csrf_cookie, device_cookie])
 }
 
 #[derive(Deserialize)]
@@ -167,12 +211,13 @@ pub async fn device_page(uri: Uri, headers: HeaderMap, Query(query): Query<PageQ
 pub struct PageForm {
     csrf: String,
     user_code: String,
-    login: String,
-    password: String,
+    /// Absent on the confirmation page after single sign-on.
+    login: Option<String>,
+    password: Option<String>,
     decision: String,
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -211,25 +256,45 @@ pub async fn device_submit(
         return page(
             StatusCode::FORBIDDEN,
             "<p class=\"error\">This form expired or did not come from this site. Reload the page and try again.</p>",
-            None,
+            &[],
         );
     }
-    let retry = |status: StatusCode, message: &str| page(status, &form(&form_data.csrf, &form_data.user_code, Some(message)), None);
-    let (Ok(login), Ok(password)) = (LoginName::try_from(form_data.login.clone()), Password::try_from(form_data.password.clone())) else {
+    let approve = form_data.decision == "approve";
+    if form_data.login.is_none() && form_data.password.is_none() {
+        let Some(secret) = cookie(&headers, DEVICE_COOKIE).filter(|s| !s.is_empty()) else {
+            return page(StatusCode::FORBIDDEN, "<p class=\"error\">Sign in to approve this code.</p>", &[]);
+        };
+        return match device::confirm(&state, &form_data.user_code, &secret, approve, &client).await {
+            Ok(()) if approve => approved_page(),
+            Ok(()) => page(StatusCode::OK, "<p>Denied. The terminal that asked will not be signed in.</p>", &[]),
+            Err(_) => page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "<p class=\"error\">That code is not waiting for your confirmation, or it expired.</p>",
+                &[],
+            ),
+        };
+    }
+    let retry = |status: StatusCode, message: &str| page(status, &form(&form_data.csrf, &form_data.user_code, Some(message)), &[]);
+    let (Ok(login), Ok(password)) = (
+        LoginName::try_from(form_data.login.clone().unwrap_or_default()),
+        Password::try_from(form_data.password.clone().unwrap_or_default()),
+    ) else {
         return retry(StatusCode::UNPROCESSABLE_ENTITY, "Enter your email or username and your password.");
     };
     // The form checks passwords as sign-in does, so it counts against the same limits.
     if let Err(error) = auth_routes::login(&state, &client, login.as_str()).await {
         return retry(error.code.status(), &error.detail);
     }
-    let (user_id, _) = match tui_shared::services::accounts::authenticate(&state, login.as_str(), password, &client).await {
+    let who = match tui_shared::services::accounts::authenticate(&state, login.as_str(), password, None, &client).await {
         Ok(who) => who,
         Err(error) => return retry(error.code.status(), &error.detail),
     };
-    let approve = form_data.decision == "approve";
-    match device::decide(&state, user_id, &form_data.user_code, approve, &client).await {
+    if let Err(error) = state.db.execute(who.settle).await.map_err(ApiError::from) {
+        return retry(error.code.status(), &error.detail);
+    }
+    match device::decide(&state, who.id, &form_data.user_code, approve, &client).await {
         Ok(()) if approve => approved_page(),
-        Ok(()) => page(StatusCode::OK, "<p>Denied. The terminal that asked will not be signed in.</p>", None),
+        Ok(()) => page(StatusCode::OK, "<p>Denied. The terminal that asked will not be signed in.</p>", &[]),
         Err(error) => retry(
             StatusCode::UNPROCESSABLE_ENTITY,
             &format!("That code {}.", error.errors.first().map_or("is not valid", |e| e.message.as_str())),

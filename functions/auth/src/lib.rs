@@ -23,6 +23,8 @@ pub fn routes() -> Routes {
         .routes(routes!(accounts::me))
         .routes(routes!(accounts::list_sessions))
         .routes(routes!(accounts::revoke_session))
+        .routes(routes!(accounts::request_verification))
+        .routes(routes!(accounts::confirm_email))
         .routes(routes!(passwords::change_password))
         .routes(routes!(passwords::request_reset))
         .routes(routes!(passwords::confirm_reset))

@@ -25,7 +25,8 @@ pub struct PasswordChange {
     new_password: NewPassword,
 }
 
-/// Change the password; every other session ends.
+/// Change the password; every other session ends and every personal API key is revoked.
+/// Limited like sign-in, per account.
 #[utoipa::path(post, path = "/v1/auth/password", tag = "auth", security(("bearer" = [])), request_body = PasswordChange,
     responses((status = 204), (status = 422, description = "The current password is wrong, or the new one is weak")))]
 pub async fn change_password(
@@ -35,6 +36,7 @@ pub async fn change_password(
     Json(body): Json<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
     let session = caller.session()?;
+    auth_routes::password_change(&state, caller.id).await?;
     accounts::change_password(&state, caller.id, session, body.current_password, body.new_password, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -56,7 +58,7 @@ pub async fn request_reset(
     BaseUrl(base): BaseUrl,
     Json(body): Json<ResetRequest>,
 ) -> Result<Limited<StatusCode>, ApiError> {
-    let limit = auth_routes::reset(&state, body.email.as_str()).await?;
+    let limit = auth_routes::reset(&state, &client, body.email.as_str()).await?;
     accounts::request_reset(&state, &body.email, &base, &client).await?;
     Ok(Limited(limit, StatusCode::ACCEPTED))
 }
@@ -70,7 +72,8 @@ pub struct ResetConfirmation {
     new_password: NewPassword,
 }
 
-/// Set a new password with a mailed token: single use, valid for an hour; every session ends.
+/// Set a new password with a mailed token: single use, valid for an hour; every session ends,
+/// every personal API key is revoked, and a lockout is lifted.
 #[utoipa::path(post, path = "/v1/auth/password-reset/confirm", tag = "auth", request_body = ResetConfirmation,
     responses((status = 204), (status = 422, description = "The token is invalid, expired or used, or the password is weak")))]
 pub async fn confirm_reset(

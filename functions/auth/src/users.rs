@@ -4,9 +4,9 @@ use axum::{extract::State, http::StatusCode};
 use serde::Deserialize;
 use tui_shared::{
     ApiError, AppState,
-    domain::{Email, Role, Username},
+    domain::{Email, Password, Role, Username},
     http::{
-        extract::{Admin, AuthUser, Ids, PageParams, Query},
+        extract::{Admin, AuthUser, BaseUrl, Ids, PageParams, Query},
         json::Json,
     },
     repo::{
@@ -54,26 +54,35 @@ pub async fn get_user(State(state): State<AppState>, caller: AuthUser, Ids(id): 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChanges {
+    /// Becomes the email only when the link mailed to it is used (`pending_email` until then);
+    /// the old address is told.
     #[schema(value_type = Option<String>, format = "email")]
     email: Option<Email>,
     #[schema(value_type = Option<String>)]
     username: Option<Username>,
+    /// Needed for an email change when the session signed in more than 10 minutes ago.
+    #[schema(value_type = Option<String>, max_length = 256)]
+    current_password: Option<Password>,
 }
 
-/// Change a user's email or username (themselves, or an admin).
+/// Change a user's username, or start an email change (themselves, or an admin; needs a
+/// session, and for the email a sign-in within 10 minutes or `current_password`).
 #[utoipa::path(patch, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])), request_body = UserChanges,
-    responses((status = 200, body = User), (status = 409, description = "Taken")))]
+    responses((status = 200, body = User), (status = 403, description = "An API key, or no recent sign-in for an email change"),
+        (status = 409, description = "Taken")))]
 pub async fn update_user(
     State(state): State<AppState>,
     caller: AuthUser,
     client: ClientInfo,
+    BaseUrl(base): BaseUrl,
     Ids(id): Ids<Uuid>,
     Json(body): Json<UserChanges>,
 ) -> Result<axum::Json<User>, ApiError> {
     if body.email.is_none() && body.username.is_none() {
         return Err(ApiError::field("body", "send email, username or both"));
     }
-    users::update(&state, &caller, id, body.email, body.username, &client).await.map(axum::Json)
+    let changes = users::Changes { email: body.email, username: body.username, current_password: body.current_password };
+    users::update(&state, &caller, id, changes, &base, &client).await.map(axum::Json)
 }
 
 /// Grant a site-wide role (admin).

@@ -260,6 +260,22 @@ pub async fn serve(
     Ok(edge::respond(app(group, build, &env).await, request).await)
 }
 
+/// A cron trigger's run: prunes expired rows (see [`crate::services::maintenance`]).
+pub async fn scheduled(group: &'static str, env: Env) {
+    init_tracing();
+    let state = match services(group, &env) {
+        Ok(services) => AppState::new(services),
+        Err(error) => return tracing::error!(%error, "scheduled run without its configuration"),
+    };
+    let pruned = match edge::ensure_migrated(&state).await {
+        Ok(()) => crate::services::maintenance::prune(state.db.as_ref(), state.clock.now()).await.map(drop),
+        Err(error) => Err(ApiError::unavailable(error)),
+    };
+    if let Err(error) = pruned {
+        tracing::error!(%error, "pruning failed");
+    }
+}
+
 /// Forwards a request to another worker through its service binding (the gateway's job).
 pub async fn forward(binding: &str, request: HttpRequest, env: Env) -> worker::Result<http::Response<Body>> {
     let forwarded = match env.service(binding) {

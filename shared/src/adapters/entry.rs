@@ -2,7 +2,8 @@
 //! `tui_shared::entry_points!("auth", crate::app);`. Each expands only under its platform's
 //! cargo feature, evaluated in the group's crate.
 
-/// A worker's `fetch` handler and a Spin component's HTTP handler, both serving `$app`.
+/// A worker's `fetch` handler and a Spin component's HTTP handler, both serving `$app`, and a
+/// worker's `scheduled` handler, which prunes expired rows when a cron trigger is configured.
 #[macro_export]
 macro_rules! entry_points {
     ($group:literal, $app:path) => {
@@ -14,6 +15,12 @@ macro_rules! entry_points {
             _: ::worker::Context,
         ) -> ::worker::Result<::axum::http::Response<::axum::body::Body>> {
             $crate::adapters::cloudflare::serve($group, $app, request, env).await
+        }
+
+        #[cfg(feature = "cloudflare")]
+        #[::worker::event(scheduled)]
+        async fn scheduled(_: ::worker::ScheduledEvent, env: ::worker::Env, _: ::worker::ScheduleContext) {
+            $crate::adapters::cloudflare::scheduled($group, env).await
         }
 
         $crate::spin_entry_point!($group, $app);

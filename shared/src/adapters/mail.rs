@@ -1,5 +1,5 @@
 //! The mail port's implementations, the same on every runtime: a transactional-mail HTTP API
-//! reached through the `Outbound` port, or the log (for local use, where no mail API is set).
+//! reached through the `Outbound` port, or nowhere (for local use, where no mail API is set: the log says what was dropped).
 
 use std::sync::Arc;
 
@@ -36,13 +36,14 @@ impl Mailer for HttpMailer {
     }
 }
 
-/// Writes mail to the log instead of sending it.
-pub struct LogMailer;
+/// Drops mail, saying so in the log: to whom and which kind, never the text, which carries a
+/// live token that anyone who reads the log could use.
+pub struct DroppingMailer;
 
 #[async_trait]
-impl Mailer for LogMailer {
+impl Mailer for DroppingMailer {
     async fn send(&self, mail: Mail) -> Result<(), OutboundError> {
-        tracing::info!(to = %mail.to, subject = %mail.subject, text = %mail.text, "mail (not sent: MAIL_API_URL is not set)");
+        tracing::warn!(to = %mail.to, kind = mail.kind, "mail dropped: MAIL_API_URL is not set");
         Ok(())
     }
 }
@@ -51,6 +52,6 @@ impl Mailer for LogMailer {
 pub fn from_config(mail: Option<&MailConfig>, outbound: Arc<dyn Outbound>) -> Arc<dyn Mailer> {
     match mail {
         Some(config) => Arc::new(HttpMailer { config: config.clone(), outbound }),
-        None => Arc::new(LogMailer),
+        None => Arc::new(DroppingMailer),
     }
 }

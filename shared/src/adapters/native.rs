@@ -187,25 +187,79 @@ impl Outbound for Reqwest {
 }
 
 /// Rate-limit counters in this process: one native host serves every request, so its memory
-/// is the one place that sees them all.
-#[derive(Default)]
+/// is the one place that sees them all. Memory is bounded: at most `capacity` keys are kept,
+/// and when a new key arrives at that bound the key whose window started earliest is dropped
+/// (an ended window first, since windows are dropped oldest first). Dropping a counter can
+/// only make its key's limit more lenient, never refuse anyone wrongly. Every hit is O(1),
+/// amortised.
 pub struct InProcessLimiter {
-    windows: std::sync::Mutex<std::collections::HashMap<String, (Window, i64)>>,
+    capacity: usize,
+    state: std::sync::Mutex<Windows>,
 }
 
-/// Past this many keys, ended windows are dropped before a new key is added.
-const PRUNE_AT: usize = 100_000;
+#[derive(Default)]
+struct Windows {
+    by_key: std::collections::HashMap<String, Window>,
+    /// Keys in the order their current windows started; an entry whose start no longer matches
+    /// its key's window is stale and skipped.
+    started: std::collections::VecDeque<(String, i64)>,
+}
+
+impl Default for InProcessLimiter {
+    fn default() -> Self {
+        Self::with_capacity(100_000)
+    }
+}
+
+impl InProcessLimiter {
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self { capacity: capacity.max(1), state: Default::default() }
+    }
+
+    /// How many keys are counted now.
+    pub fn len(&self) -> usize {
+        self.state.lock().map(|s| s.by_key.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Windows {
+    fn evict_oldest(&mut self) {
+        while let Some((key, start)) = self.started.pop_front() {
+            if self.by_key.get(&key).is_some_and(|w| w.start_ms == start) {
+                self.by_key.remove(&key);
+                return;
+            }
+        }
+    }
+
+    /// Stale entries are dropped once they outnumber the live ones, so the queue stays
+    /// within twice the key count.
+    fn compact(&mut self) {
+        if self.started.len() > 2 * self.by_key.len() + 16 {
+            let by_key = &self.by_key;
+            self.started.retain(|(key, start)| by_key.get(key).is_some_and(|w| w.start_ms == *start));
+        }
+    }
+}
 
 #[async_trait]
 impl RateLimiter for InProcessLimiter {
     async fn hit(&self, key: &str, rule: Rule, now_ms: i64) -> Result<Decision, String> {
-        let mut windows = self.windows.lock().map_err(|_| "the rate limiter's lock is poisoned".to_owned())?;
-        if windows.len() >= PRUNE_AT && !windows.contains_key(key) {
-            windows.retain(|_, (_, ends_ms)| *ends_ms > now_ms);
+        let mut windows = self.state.lock().map_err(|_| "the rate limiter's lock is poisoned".to_owned())?;
+        let current = windows.by_key.get(key).copied();
+        if current.is_none() && windows.by_key.len() >= self.capacity {
+            windows.evict_oldest();
         }
-        let (window, decision) = Window::hit(windows.get(key).map(|(w, _)| *w), now_ms, rule);
-        let ends_ms = window.start_ms.saturating_add(rule.window_ms());
-        windows.insert(key.to_owned(), (window, ends_ms));
+        let (window, decision) = Window::hit(current, now_ms, rule);
+        if current.is_none_or(|c| c.start_ms != window.start_ms) {
+            windows.started.push_back((key.to_owned(), window.start_ms));
+        }
+        windows.by_key.insert(key.to_owned(), window);
+        windows.compact();
         Ok(decision)
     }
 }
@@ -252,6 +306,23 @@ mod tests {
             rows[0].0,
             vec![Value::Integer(7), Value::Real(1.5), Value::Text("text".into()), Value::Blob(vec![0, 255]), Value::Null]
         );
+    }
+
+    #[tokio::test]
+    async fn the_in_process_limiter_keeps_at_most_its_capacity_dropping_the_oldest_window() {
+        let limiter = InProcessLimiter::with_capacity(3);
+        let rule = Rule { limit: 1, window: std::time::Duration::from_secs(60) };
+        for (i, key) in ["a", "b", "c"].iter().enumerate() {
+            assert!(limiter.hit(key, rule, i as i64).await.unwrap().allowed);
+        }
+        assert!(!limiter.hit("b", rule, 10).await.unwrap().allowed, "b is counted");
+        for i in 0..1_000 {
+            limiter.hit(&format!("flood{i}"), rule, 20 + i).await.unwrap();
+            assert!(limiter.len() <= 3);
+        }
+        assert!(limiter.hit("a", rule, 2_000).await.unwrap().allowed, "a's window was dropped, so it starts over");
+        assert!(!limiter.hit("a", rule, 2_001).await.unwrap().allowed);
+        assert!(limiter.state.lock().unwrap().started.len() <= 2 * 3 + 16);
     }
 
     #[tokio::test]

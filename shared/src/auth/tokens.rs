@@ -2,6 +2,7 @@
 //! refresh tokens (random, stored only as SHA-256 hashes).
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
 use jwt_simple::prelude::*;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -20,6 +21,8 @@ struct Key {
 #[derive(Clone)]
 pub struct SigningKeys {
     keys: Vec<Key>,
+    /// Derives each refresh token's successor (see [`SigningKeys::child_refresh_token`]).
+    refresh_key: [u8; 32],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,7 +53,9 @@ impl SigningKeys {
                 Ok(Key { key: HS256Key::from_bytes(secret.as_bytes()).with_key_id(&kid), kid })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { keys })
+        let refresh_key =
+            Sha256::new().chain_update(b"claude-tui refresh-token successor\0").chain_update(active.as_bytes()).finalize().into();
+        Ok(Self { keys, refresh_key })
     }
 
     pub fn active_kid(&self) -> &str {
@@ -90,6 +95,18 @@ impl SigningKeys {
         };
         let claims = key.key.verify_token::<AccessClaims>(token, Some(options)).ok()?;
         Some(AccessGrant { user_id: claims.subject?.parse().ok()?, session_id: claims.custom.sid, roles: claims.custom.roles })
+    }
+}
+
+impl SigningKeys {
+    /// The refresh token that replaces `parent` when it is spent: derived with HMAC-SHA256 under
+    /// a key only this service has, not drawn at random, so that a client that lost the answer
+    /// to its refresh can be given the very same successor again within the reuse interval,
+    /// although only hashes are stored. Whoever lacks the key cannot tell it from random.
+    pub fn child_refresh_token(&self, prefix: &str, parent: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.refresh_key).expect("HMAC takes any key length");
+        mac.update(parent.as_bytes());
+        format!("{prefix}{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
     }
 }
 
@@ -150,6 +167,17 @@ mod tests {
         tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
         assert!(keys.verify(&tampered, now).is_none());
         assert!(keys.verify("not.a.token", now).is_none());
+    }
+
+    #[test]
+    fn a_refresh_tokens_successor_is_fixed_by_the_secret_and_unlike_its_parent() {
+        let keys = SigningKeys::new(SECRET, &[]).unwrap();
+        let child = keys.child_refresh_token("tui_rt_", "tui_rt_parent");
+        assert_eq!(child, keys.child_refresh_token("tui_rt_", "tui_rt_parent"));
+        assert_ne!(child, keys.child_refresh_token("tui_rt_", "tui_rt_other"));
+        let other = SigningKeys::new("another-secret-that-is-long-enough-456", &[]).unwrap();
+        assert_ne!(child, other.child_refresh_token("tui_rt_", "tui_rt_parent"));
+        assert!(child.starts_with("tui_rt_") && child.len() > 40);
     }
 
     #[test]

@@ -12,9 +12,9 @@ use crate::{
     repo::{
         api_keys::{self, Scope},
         decode_cursor,
-        sessions::ClientInfo,
-        users,
+        sessions::{self, ClientInfo},
     },
+    time::Timestamp,
 };
 
 /// Personal API keys start with this, so they are told apart from JWTs without parsing.
@@ -23,13 +23,19 @@ pub const API_KEY_PREFIX: &str = "tui_pat_";
 /// The signed-in caller: an access token's bearer, or a personal API key's. A missing,
 /// malformed, expired, revoked or forged credential is a 401; there is no "maybe signed in"
 /// extractor because silently treating a bad token as anonymous would hide the client's mistake.
+///
+/// An access token is only as good as its session: the signature is checked first (no database
+/// for a forgery), then one point read finds the session live and the user's current roles, so
+/// that a sign-out, a revocation or a password change ends the token at once.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub id: Uuid,
     /// The session of an access token; `None` for an API key.
     pub session_id: Option<Uuid>,
-    /// From the token for a session (as of its issue); current for an API key.
+    /// The user's roles now, read with the credential.
     pub roles: Vec<Role>,
+    /// When the session's user last proved who they are (its sign-in); `None` for an API key.
+    pub signed_in_at: Option<Timestamp>,
 }
 
 impl AuthUser {
@@ -37,9 +43,15 @@ impl AuthUser {
         self.roles.contains(&role)
     }
 
-    /// The caller's session; managing sessions, passwords and keys needs one, not an API key.
+    /// The caller's session; managing sessions, passwords, emails and keys needs one, not an API key.
     pub fn session(&self) -> Result<Uuid, ApiError> {
         self.session_id.ok_or_else(|| ApiError::forbidden("This needs a signed-in session, not an API key."))
+    }
+
+    /// Whether the session signed in within `window` of `now` (sudo mode: minting an API key,
+    /// changing the email).
+    pub fn signed_in_recently(&self, now: Timestamp, window: std::time::Duration) -> bool {
+        self.signed_in_at.is_some_and(|at| now - at < window)
     }
 }
 
@@ -61,12 +73,13 @@ impl FromRequestParts<AppState> for AuthUser {
         if token.starts_with(API_KEY_PREFIX) {
             return api_key(parts, state, token).await;
         }
-        let AccessGrant { user_id, session_id, roles } = state
-            .config
-            .keys
-            .verify(token, state.clock.now())
-            .ok_or_else(|| ApiError::unauthorized("The access token is invalid or has expired."))?;
-        Ok(Self { id: user_id, session_id: Some(session_id), roles })
+        let now = state.clock.now();
+        let AccessGrant { user_id, session_id, .. } =
+            state.config.keys.verify(token, now).ok_or_else(|| ApiError::unauthorized("The access token is invalid or has expired."))?;
+        let live = sessions::live(state.db.as_ref(), session_id, user_id, &crate::time::format(now))
+            .await?
+            .ok_or_else(|| ApiError::new(ErrorCode::SessionRevoked, "This session has ended; sign in again."))?;
+        Ok(Self { id: user_id, session_id: Some(session_id), roles: live.roles, signed_in_at: Some(live.signed_in_at) })
     }
 }
 
@@ -79,7 +92,24 @@ async fn api_key(parts: &Parts, state: &AppState, key: &str) -> Result<AuthUser,
     if !safe && !scopes.contains(&Scope::Write) {
         return Err(ApiError::forbidden("This API key is read-only: it lacks the write scope."));
     }
-    Ok(AuthUser { id: user_id, session_id: None, roles })
+    Ok(AuthUser { id: user_id, session_id: None, roles, signed_in_at: None })
+}
+
+/// The account whose live session the request's access token belongs to, if it carries one:
+/// on sign-in, a device already signed in to the account is not locked out of it. Never a
+/// rejection: a bad token here only means "no known device".
+pub struct KnownDevice(pub Option<Uuid>);
+
+impl FromRequestParts<AppState> for KnownDevice {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(Self(None));
+        }
+        let caller = AuthUser::from_request_parts(parts, state).await.ok();
+        Ok(Self(caller.filter(|c| c.session_id.is_some()).map(|c| c.id)))
+    }
 }
 
 /// A site-wide role an extractor can demand.
@@ -93,8 +123,8 @@ impl RoleMarker for AdminRole {
     const ROLES: &'static [Role] = &[Role::Admin];
 }
 
-/// The caller, if they hold one of `R`'s roles now (read from the database, not from the
-/// token, so that a revoked role stops working at once): 403 otherwise.
+/// The caller, if they hold one of `R`'s roles now (read with the credential, not taken from
+/// the token, so that a revoked role stops working at once): 403 otherwise.
 pub struct RequireRole<R: RoleMarker>(pub AuthUser, std::marker::PhantomData<R>);
 
 pub type Admin = RequireRole<AdminRole>;
@@ -103,11 +133,7 @@ impl<R: RoleMarker + Send + Sync> FromRequestParts<AppState> for RequireRole<R> 
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let mut caller = AuthUser::from_request_parts(parts, state).await?;
-        // An API key's roles were read with the key; a token's are as old as the token.
-        if caller.session_id.is_some() {
-            caller.roles = users::current_roles(state.db.as_ref(), caller.id).await?;
-        }
+        let caller = AuthUser::from_request_parts(parts, state).await?;
         if !R::ROLES.iter().any(|role| caller.has_role(*role)) {
             return Err(ApiError::forbidden("Your role does not allow this."));
         }
@@ -132,26 +158,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
 }
 
 /// The base URL of this service for links that leave it (mail, OAuth redirects, the device
-/// page): `PUBLIC_URL` when configured, otherwise the scheme and host the request came in on.
+/// page): `PUBLIC_URL`, never the request's `Host` header, which a client chooses and which
+/// would otherwise decide where a mailed token leads.
 #[derive(Debug, Clone)]
 pub struct BaseUrl(pub String);
 
 impl FromRequestParts<AppState> for BaseUrl {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if let Some(url) = &state.config.public_url {
-            return Ok(Self(url.clone()));
-        }
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-            .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')))
-            .ok_or_else(|| ApiError::field("host", "the request names no usable host; set PUBLIC_URL"))?;
-        let scheme = if super::over_https(&parts.uri, &parts.headers) { "https" } else { "http" };
-        Ok(Self(format!("{scheme}://{host}")))
+    async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        state.config.public_url.clone().map(Self).ok_or_else(|| ApiError::internal("PUBLIC_URL is not set: no link can be built"))
     }
 }
 

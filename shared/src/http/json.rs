@@ -35,6 +35,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     }
 }
 
+/// A JSON body that may be left out: an empty body is `None`, anything else is read as
+/// [`Json`] reads it.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::InvalidJson, "The request body could not be read."))?;
+        if bytes.is_empty() {
+            return Ok(Self(None));
+        }
+        let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+        Json::from_request(request, state).await.map(|Json(value)| Self(Some(value)))
+    }
+}
+
 /// Parses a JSON document into `T`, classifying failures as the contract asks.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Every request body is an object; serde would otherwise accept an array for a struct.

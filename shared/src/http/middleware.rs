@@ -24,7 +24,7 @@ fn declared_length(request: &Request) -> Option<usize> {
 }
 
 /// Request ids, the early 413, a tracing span, problem+json for every error (with the request
-/// id in it), the security headers, and `no-store` on authenticated responses.
+/// id in it), the security headers, and `no-store` (see below).
 pub async fn conventions(mut request: Request, next: Next) -> Response {
     let request_id = sane_request_id(request.headers().get("x-request-id")).unwrap_or_else(|| Uuid::now_v7().to_string());
     let authenticated = request.headers().contains_key(header::AUTHORIZATION);
@@ -54,7 +54,10 @@ pub async fn conventions(mut request: Request, next: Next) -> Response {
     if https {
         headers.insert("strict-transport-security", HeaderValue::from_static("max-age=63072000; includeSubDomains"));
     }
-    if authenticated {
+    // Authenticated answers, and every answer that carries a token (sign-in, refresh, SSO),
+    // must not be kept by a cache; nothing this API says is worth caching for a client that did
+    // not ask, so only a handler that sets its own policy is exempt.
+    if authenticated || !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     span.in_scope(|| tracing::info!(status = response.status().as_u16(), "response"));

@@ -1,6 +1,7 @@
 //! The HTTP conventions every endpoint group serves, and the one function that turns a group's
 //! routes into the application every host mounts.
 
+pub mod client_ip;
 pub mod extract;
 pub mod health;
 pub mod json;

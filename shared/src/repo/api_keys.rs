@@ -101,6 +101,22 @@ pub fn revoke(user_id: Uuid, id: Uuid, now: &str) -> crate::db::Statement {
     stmt!("UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL", id, user_id, now)
 }
 
+/// Revokes every live key of a user.
+pub fn revoke_all(user_id: Uuid, now: &str) -> crate::db::Statement {
+    stmt!("UPDATE api_keys SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL", user_id, now)
+}
+
+/// As [`revoke_all`], if the user's password hash is now `hash` (the change its batch made).
+pub fn revoke_all_if(user_id: Uuid, now: &str, hash: &str) -> crate::db::Statement {
+    stmt!(
+        "UPDATE api_keys SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL \
+         AND EXISTS (SELECT 1 FROM users WHERE id = ?1 AND password_hash = ?3)",
+        user_id,
+        now,
+        hash,
+    )
+}
+
 /// Who a presented key belongs to, if it is live: (key id, user, scopes, current roles).
 pub async fn authenticate(db: &dyn Database, hash: &str, now: &str) -> Result<Option<(Uuid, Uuid, Vec<Scope>, Vec<Role>)>, ApiError> {
     let row = db

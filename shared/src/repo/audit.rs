@@ -48,6 +48,12 @@ impl<'a> Event<'a> {
         statement
     }
 
+    /// The entry, written only if the statement just before it in its batch changed a row:
+    /// a refused or racing change leaves no trace that it happened.
+    pub fn record_if_changed(self, client: &ClientInfo, now: &str) -> Statement {
+        self.insert("SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE changes() > 0".into(), client, now)
+    }
+
     fn insert(self, values: String, client: &ClientInfo, now: &str) -> Statement {
         stmt!(
             format!("INSERT INTO audit_log (id, at, actor_id, action, target, ip, request_id, detail) {values}"),

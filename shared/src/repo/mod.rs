@@ -3,6 +3,8 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod email_tokens;
+pub mod logins;
 pub mod projects;
 pub mod sessions;
 pub mod users;

@@ -164,29 +164,48 @@ pub async fn member(db: &dyn Database, id: Uuid, user_id: Uuid) -> Result<Option
 const NOT_LAST_OWNER: &str = "(SELECT role FROM project_members WHERE project_id = ?1 AND user_id = ?2) IS NOT 'owner' \
      OR (SELECT count(*) FROM project_members WHERE project_id = ?1 AND role = 'owner') > 1";
 
-/// Adds a member or changes their role. Returns false if that would leave the project
-/// without an owner.
-pub async fn put_member(db: &dyn Database, id: Uuid, user_id: Uuid, role: ProjectRole, now: &str) -> Result<bool, ApiError> {
+/// Whether `?5`, the caller, may give member `?2` the role `?3` now: owners may do anything;
+/// maintainers may manage members below owner. Decided in the write itself, so that a caller
+/// demoted (or a member promoted) a moment before cannot slip through a check read earlier.
+const CALLER_MAY_SET: &str = "EXISTS (SELECT 1 FROM project_members c WHERE c.project_id = ?1 AND c.user_id = ?5 AND \
+     (c.role = 'owner' OR (c.role = 'maintainer' AND ?3 != 'owner' \
+      AND (SELECT role FROM project_members WHERE project_id = ?1 AND user_id = ?2) IS NOT 'owner')))";
+
+/// Adds a member or changes their role, as `caller`. Returns false if the caller may not (any
+/// more), or if that would leave the project without an owner.
+pub async fn put_member(db: &dyn Database, id: Uuid, user_id: Uuid, role: ProjectRole, now: &str, caller: Uuid) -> Result<bool, ApiError> {
     let changed = db
         .execute(stmt!(
             format!(
                 "INSERT INTO project_members (project_id, user_id, role, added_at) \
-                 SELECT ?1, ?2, ?3, ?4 WHERE ?3 = 'owner' OR {NOT_LAST_OWNER} \
+                 SELECT ?1, ?2, ?3, ?4 WHERE (?3 = 'owner' OR {NOT_LAST_OWNER}) AND {CALLER_MAY_SET} \
                  ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role"
             ),
             id,
             user_id,
             role.as_str(),
             now,
+            caller,
         ))
         .await?;
     Ok(changed == 1)
 }
 
-/// Removes a member. Returns false if they are not one, or are the only owner.
-pub async fn remove_member(db: &dyn Database, id: Uuid, user_id: Uuid) -> Result<bool, ApiError> {
+/// Removes a member, as `caller`: anyone may leave, maintainers remove members below owner,
+/// owners anyone; decided in the statement. Returns false if nothing was removed (not a
+/// member, the only owner, or a caller who may not).
+pub async fn remove_member(db: &dyn Database, id: Uuid, user_id: Uuid, caller: Uuid) -> Result<bool, ApiError> {
     let changed = db
-        .execute(stmt!(format!("DELETE FROM project_members WHERE project_id = ?1 AND user_id = ?2 AND ({NOT_LAST_OWNER})"), id, user_id,))
+        .execute(stmt!(
+            format!(
+                "DELETE FROM project_members WHERE project_id = ?1 AND user_id = ?2 AND ({NOT_LAST_OWNER}) \
+                 AND (?2 = ?3 OR EXISTS (SELECT 1 FROM project_members c WHERE c.project_id = ?1 AND c.user_id = ?3 \
+                 AND (c.role = 'owner' OR (c.role = 'maintainer' AND project_members.role != 'owner'))))"
+            ),
+            id,
+            user_id,
+            caller,
+        ))
         .await?;
     Ok(changed == 1)
 }

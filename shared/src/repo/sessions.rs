@@ -12,6 +12,7 @@ use crate::{
     db::{Database, Statement},
     domain::Role,
     stmt,
+    time::Timestamp,
 };
 
 /// Who made a request, as far as it tells: for sessions and the audit log.
@@ -33,10 +34,19 @@ pub struct NewSession<'a> {
 
 /// The statements that open a session with its first refresh token.
 pub fn open(session: &NewSession<'_>) -> Vec<Statement> {
+    open_with(session, "VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)")
+}
+
+/// As [`open`], only if the statement before them in their batch changed a row (a device code
+/// consumed): the code and the session it turns into are one atomic step.
+pub fn open_after_change(session: &NewSession<'_>) -> Vec<Statement> {
+    open_with(session, "SELECT ?1, ?2, ?3, ?4, ?5, ?5, ?6 WHERE changes() > 0")
+}
+
+fn open_with(session: &NewSession<'_>, values: &str) -> Vec<Statement> {
     vec![
         stmt!(
-            "INSERT INTO sessions (id, user_id, user_agent, ip, created_at, last_seen_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+            format!("INSERT INTO sessions (id, user_id, user_agent, ip, created_at, last_seen_at, expires_at) {values}"),
             session.id,
             session.user_id,
             session.client.user_agent.clone(),
@@ -45,7 +55,8 @@ pub fn open(session: &NewSession<'_>) -> Vec<Statement> {
             session.expires_at,
         ),
         stmt!(
-            "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?1, ?2, ?3)",
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at) SELECT ?1, ?2, ?3 \
+             WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?2)",
             session.refresh_hash,
             session.id,
             session.now,
@@ -85,14 +96,14 @@ pub async fn presented(db: &dyn Database, token_hash: &str, now: &str) -> Result
 }
 
 /// Spends `old` and adds `new` in its place. The child is inserted only if this rotation is
-/// the one that spent the parent, so two racing rotations of one token cannot both succeed:
-/// the last statement changes one row for the winner and none for the loser.
+/// the one that spent the parent, so of two racing rotations of one token (which name the same
+/// child) the last statement changes one row for the winner and none for the loser.
 pub fn rotate(session_id: Uuid, old: &str, new: &str, now: &str) -> Vec<Statement> {
     vec![
         stmt!("UPDATE refresh_tokens SET spent_at = ?3, child_hash = ?2 WHERE token_hash = ?1 AND spent_at IS NULL", old, new, now,),
         stmt!("UPDATE sessions SET last_seen_at = ?2 WHERE id = ?1", session_id, now),
         stmt!(
-            "INSERT INTO refresh_tokens (token_hash, session_id, parent_hash, created_at) \
+            "INSERT OR IGNORE INTO refresh_tokens (token_hash, session_id, parent_hash, created_at) \
              SELECT ?2, ?3, ?1, ?4 WHERE EXISTS \
              (SELECT 1 FROM refresh_tokens WHERE token_hash = ?1 AND child_hash = ?2)",
             old,
@@ -107,26 +118,81 @@ pub fn revoke(session_id: Uuid, now: &str) -> Statement {
     stmt!("UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", session_id, now)
 }
 
+/// Whether `old` was spent after `since` by the rotation that made `child`, and `child` is
+/// still unspent: a client that lost the answer to its refresh, not a thief replaying it.
+pub async fn lost_answer(db: &dyn Database, old: &str, child: &str, since: &str) -> Result<bool, ApiError> {
+    let row = db
+        .query_opt(stmt!(
+            "SELECT 1 FROM refresh_tokens p JOIN refresh_tokens c ON c.token_hash = p.child_hash \
+             WHERE p.token_hash = ?1 AND p.child_hash = ?2 AND p.spent_at > ?3 AND c.spent_at IS NULL",
+            old,
+            child,
+            since,
+        ))
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Revokes `session_id` if it is a live session of `user_id`.
+pub fn revoke_own(user_id: Uuid, session_id: Uuid, now: &str) -> Statement {
+    stmt!(
+        "UPDATE sessions SET revoked_at = ?3 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL AND expires_at > ?3",
+        session_id,
+        user_id,
+        now,
+    )
+}
+
 pub fn revoke_all(user_id: Uuid, now: &str) -> Statement {
     stmt!("UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL", user_id, now)
 }
 
-/// Revokes every session of `user_id` but `keep`.
-pub fn revoke_others(user_id: Uuid, keep: Uuid, now: &str) -> Statement {
-    stmt!("UPDATE sessions SET revoked_at = ?3 WHERE user_id = ?1 AND id != ?2 AND revoked_at IS NULL", user_id, keep, now,)
+/// Revokes every session of `user_id`, if their password hash is now `hash` (the change this
+/// batch made: a batch whose change lost a race revokes nothing).
+pub fn revoke_all_if(user_id: Uuid, now: &str, hash: &str) -> Statement {
+    stmt!(
+        "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL \
+         AND EXISTS (SELECT 1 FROM users WHERE id = ?1 AND password_hash = ?3)",
+        user_id,
+        now,
+        hash,
+    )
 }
 
-/// Whether `session_id` is a live session of `user_id`.
-pub async fn is_live(db: &dyn Database, user_id: Uuid, session_id: Uuid, now: &str) -> Result<bool, ApiError> {
+/// As [`revoke_all_if`], sparing `keep`.
+pub fn revoke_others_if(user_id: Uuid, keep: Uuid, now: &str, hash: &str) -> Statement {
+    stmt!(
+        "UPDATE sessions SET revoked_at = ?3 WHERE user_id = ?1 AND id != ?2 AND revoked_at IS NULL \
+         AND EXISTS (SELECT 1 FROM users WHERE id = ?1 AND password_hash = ?4)",
+        user_id,
+        keep,
+        now,
+        hash,
+    )
+}
+
+/// What a live session says about its user: when they signed in, and their roles now.
+pub struct Live {
+    pub signed_in_at: Timestamp,
+    pub roles: Vec<Role>,
+}
+
+/// The session, if it is a live session of `user_id`: one point read by primary key, made
+/// for every request with an access token.
+pub async fn live(db: &dyn Database, session_id: Uuid, user_id: Uuid, now: &str) -> Result<Option<Live>, ApiError> {
     let row = db
         .query_opt(stmt!(
-            "SELECT 1 FROM sessions WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL AND expires_at > ?3",
+            "SELECT s.created_at, (SELECT group_concat(role) FROM user_roles r WHERE r.user_id = s.user_id) \
+             FROM sessions s WHERE s.id = ?1 AND s.user_id = ?2 AND s.revoked_at IS NULL AND s.expires_at > ?3",
             session_id,
             user_id,
             now,
         ))
         .await?;
-    Ok(row.is_some())
+    let Some(row) = row else { return Ok(None) };
+    let created: String = row.get(0)?;
+    let signed_in_at = crate::time::parse(&created).ok_or_else(|| ApiError::internal(format!("unreadable session time {created}")))?;
+    Ok(Some(Live { signed_in_at, roles: super::users::parse_roles(row.get(1)?) }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

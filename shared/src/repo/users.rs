@@ -16,6 +16,10 @@ use crate::{
 pub struct User {
     pub id: Uuid,
     pub email: String,
+    /// Whether the owner of `email` has used a link mailed to it.
+    pub email_verified: bool,
+    /// An address this account is changing to, once the link mailed there is used.
+    pub pending_email: Option<String>,
     pub username: String,
     pub roles: Vec<Role>,
     pub created_at: String,
@@ -23,12 +27,21 @@ pub struct User {
 }
 
 const SELECT_USER: &str = "SELECT u.id, u.email, u.username, u.created_at, u.updated_at, \
-     (SELECT group_concat(role) FROM user_roles r WHERE r.user_id = u.id) FROM users u";
+     (SELECT group_concat(role) FROM user_roles r WHERE r.user_id = u.id), u.email_verified, u.pending_email FROM users u";
 
 fn user(row: &Row) -> crate::db::DbResult<User> {
     let mut roles = parse_roles(row.get(5)?);
     roles.sort_by_key(|r| r.as_str());
-    Ok(User { id: row.get(0)?, email: row.get(1)?, username: row.get(2)?, roles, created_at: row.get(3)?, updated_at: row.get(4)? })
+    Ok(User {
+        id: row.get(0)?,
+        email: row.get(1)?,
+        email_verified: row.get(6)?,
+        pending_email: row.get(7)?,
+        username: row.get(2)?,
+        roles,
+        created_at: row.get(3)?,
+        updated_at: row.get(4)?,
+    })
 }
 
 pub async fn get(db: &dyn Database, id: Uuid) -> Result<Option<User>, ApiError> {
@@ -39,23 +52,25 @@ pub async fn get(db: &dyn Database, id: Uuid) -> Result<Option<User>, ApiError> 
 /// The statements that create a user with the `member` role; the caller batches them with
 /// whatever else must happen atomically (the first session).
 pub fn insert(id: Uuid, email: &Email, username: &Username, password_hash: &str, now: &str) -> Vec<Statement> {
-    insert_with(id, email, username, Some(password_hash), now)
+    insert_with(id, email, username, Some(password_hash), false, now)
 }
 
-/// As [`insert`], for an account that signs in only through an identity provider.
-pub fn insert_without_password(id: Uuid, email: &Email, username: &Username, now: &str) -> Vec<Statement> {
-    insert_with(id, email, username, None, now)
+/// As [`insert`], for an account that signs in only through an identity provider, whose
+/// email is verified if the provider is trusted to vouch for it.
+pub fn insert_without_password(id: Uuid, email: &Email, username: &Username, verified: bool, now: &str) -> Vec<Statement> {
+    insert_with(id, email, username, None, verified, now)
 }
 
-fn insert_with(id: Uuid, email: &Email, username: &Username, password_hash: Option<&str>, now: &str) -> Vec<Statement> {
+fn insert_with(id: Uuid, email: &Email, username: &Username, password_hash: Option<&str>, verified: bool, now: &str) -> Vec<Statement> {
     vec![
         stmt!(
-            "INSERT INTO users (id, email, username, password_hash, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            "INSERT INTO users (id, email, username, password_hash, email_verified, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
             id,
             email.as_str(),
             username.as_str(),
             password_hash,
+            verified,
             now,
         ),
         stmt!("INSERT INTO user_roles (user_id, role, granted_at) VALUES (?1, 'member', ?2)", id, now),
@@ -66,12 +81,17 @@ fn insert_with(id: Uuid, email: &Email, username: &Username, password_hash: Opti
 pub fn insert_conflict(error: DbError) -> ApiError {
     for (column, field) in [("users.email", "email"), ("users.username", "username")] {
         if error.is_unique(column) {
-            let mut conflict = ApiError::conflict(format!("That {field} is already registered."));
-            conflict.errors.push(crate::error::FieldError { field: field.into(), message: "is already taken".into() });
-            return conflict;
+            return taken(field);
         }
     }
     error.into()
+}
+
+/// The 409 for an email or username that another account has.
+pub fn taken(field: &str) -> ApiError {
+    let mut conflict = ApiError::conflict(format!("That {field} is already registered."));
+    conflict.errors.push(crate::error::FieldError { field: field.into(), message: "is already taken".into() });
+    conflict
 }
 
 /// What sign-in needs to know about the user who signs in as some login.
@@ -79,9 +99,6 @@ pub struct Credentials {
     pub id: Uuid,
     pub password_hash: Option<String>,
     pub roles: Vec<Role>,
-    pub locked_until: Option<String>,
-    /// Failed sign-ins in the current window.
-    pub failed_logins: i64,
 }
 
 /// Roles as `group_concat` lists them.
@@ -93,19 +110,13 @@ pub(crate) fn parse_roles(text: Option<String>) -> Vec<Role> {
 pub async fn credentials(db: &dyn Database, login: &str) -> Result<Option<Credentials>, ApiError> {
     let row = db
         .query_opt(stmt!(
-            "SELECT u.id, u.password_hash, (SELECT group_concat(role) FROM user_roles r WHERE r.user_id = u.id), \
-             u.locked_until, u.failed_logins FROM users u WHERE u.email = ?1 OR u.username = ?1",
+            "SELECT u.id, u.password_hash, (SELECT group_concat(role) FROM user_roles r WHERE r.user_id = u.id) \
+             FROM users u WHERE u.email = ?1 OR u.username = ?1",
             login,
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    Ok(Some(Credentials {
-        id: row.get(0)?,
-        password_hash: row.get(1)?,
-        roles: parse_roles(row.get(2)?),
-        locked_until: row.get(3)?,
-        failed_logins: row.get(4)?,
-    }))
+    Ok(Some(Credentials { id: row.get(0)?, password_hash: row.get(1)?, roles: parse_roles(row.get(2)?) }))
 }
 
 /// The stored password hash of a user.
@@ -120,37 +131,15 @@ pub async fn current_roles(db: &dyn Database, id: Uuid) -> Result<Vec<Role>, Api
     Ok(parse_roles(row.map(|r| r.get(0)).transpose()?.flatten()))
 }
 
-/// Counts a failed sign-in within a window that starts at the first failure, and locks the
-/// account once `limit` failures fall within it. One statement, so that concurrent failures
-/// cannot undercount.
-pub fn record_failure(id: Uuid, now: &str, window_start: &str, limit: i64, locked_until: &str) -> Statement {
-    stmt!(
-        "UPDATE users SET \
-           failed_logins = CASE WHEN failed_since IS NULL OR failed_since < ?3 THEN 1 ELSE failed_logins + 1 END, \
-           failed_since = CASE WHEN failed_since IS NULL OR failed_since < ?3 THEN ?2 ELSE failed_since END, \
-           locked_until = CASE WHEN failed_since IS NOT NULL AND failed_since >= ?3 AND failed_logins + 1 >= ?4 \
-                          THEN ?5 ELSE locked_until END \
-         WHERE id = ?1",
-        id,
-        now,
-        window_start,
-        limit,
-        locked_until,
-    )
-}
-
-/// Clears failure counters and any lock.
-pub fn clear_failures(id: Uuid) -> Statement {
-    stmt!("UPDATE users SET failed_logins = 0, failed_since = NULL, locked_until = NULL WHERE id = ?1", id)
-}
-
 pub fn set_password(id: Uuid, hash: &str, now: &str) -> Statement {
     stmt!("UPDATE users SET password_hash = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1", id, hash, now)
 }
 
-pub async fn id_by_email(db: &dyn Database, email: &str) -> Result<Option<Uuid>, ApiError> {
-    let row = db.query_opt(stmt!("SELECT id FROM users WHERE email = ?1", email)).await?;
-    Ok(row.map(|r| r.get(0)).transpose()?)
+/// The account whose email this is, and whether that email is verified.
+pub async fn by_email(db: &dyn Database, email: &str) -> Result<Option<(Uuid, bool)>, ApiError> {
+    let row = db.query_opt(stmt!("SELECT id, email_verified FROM users WHERE email = ?1", email)).await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some((row.get(0)?, row.get(1)?)))
 }
 
 /// Users, newest first, one more than `limit`.
@@ -170,14 +159,25 @@ pub async fn list(db: &dyn Database, q: Option<&str>, before: Option<Uuid>, limi
     super::decode(db.query(Statement::new(sql, params)).await?, user)
 }
 
-/// Changes email and/or username.
-pub fn update(id: Uuid, email: Option<&Email>, username: Option<&Username>, now: &str) -> Statement {
+/// Changes the username.
+pub fn set_username(id: Uuid, username: &Username, now: &str) -> Statement {
+    stmt!("UPDATE users SET username = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1", id, username.as_str(), now)
+}
+
+/// Records an email change waiting for its link.
+pub fn set_pending_email(id: Uuid, email: &Email, now: &str) -> Statement {
+    stmt!("UPDATE users SET pending_email = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1", id, email.as_str(), now)
+}
+
+/// The first admin: `email`'s account becomes admin if it is the configured bootstrap email,
+/// that email is verified, and no admin exists yet. All of it is decided in the statement.
+pub fn grant_bootstrap_admin(id: Uuid, bootstrap_email: Option<&str>, now: &str) -> Statement {
     stmt!(
-        "UPDATE users SET email = coalesce(?2, email), username = coalesce(?3, username), updated_at = ?4, \
-         version = version + 1 WHERE id = ?1",
+        "INSERT INTO user_roles (user_id, role, granted_at) SELECT u.id, 'admin', ?3 FROM users u \
+         WHERE u.id = ?1 AND u.email_verified = 1 AND u.email = ?2 \
+         AND NOT EXISTS (SELECT 1 FROM user_roles WHERE role = 'admin') ON CONFLICT DO NOTHING",
         id,
-        email.map(|e| e.as_str().to_owned()),
-        username.map(|u| u.as_str().to_owned()),
+        bootstrap_email,
         now,
     )
 }

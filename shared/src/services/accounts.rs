@@ -1,5 +1,10 @@
 //! Accounts and sessions: sign-up, sign-in with lockout, refresh-token rotation with reuse
-//! detection, sign-out, and passwords (change, and reset by mail).
+//! detection, sign-out, passwords (change, and reset by mail), and emails (verification, and
+//! changes that take effect through a link mailed to the new address).
+//!
+//! Whatever ends a session or proves a compromise ends the credentials with it: sign-out and
+//! revocation end the session's access tokens at once (they are checked against the session
+//! on every request), and a password change or reset also revokes every personal API key.
 
 use std::time::Duration;
 
@@ -12,12 +17,16 @@ use crate::{
     auth::tokens::{AccessGrant, random_token, sha256_hex},
     db::Statement,
     domain::{Email, NewPassword, Password, Role, Username},
+    http::extract::AuthUser,
     ports::Mail,
     repo::{
         audit::Event,
+        email_tokens::{self, Purpose},
+        logins,
         sessions::{self, ClientInfo, NewSession},
         users::{self, User},
     },
+    stmt,
     time::{self, Timestamp},
 };
 
@@ -34,12 +43,14 @@ pub struct Tokens {
 
 pub const REFRESH_PREFIX: &str = "tui_rt_";
 const RESET_PREFIX: &str = "tui_pr_";
+const EMAIL_PREFIX: &str = "tui_ev_";
 
 /// Failed sign-ins allowed within `FAILURE_WINDOW` before the account locks for `LOCKOUT`.
 const MAX_FAILURES: i64 = 5;
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 const LOCKOUT: Duration = Duration::from_secs(30 * 60);
 const RESET_TTL: Duration = Duration::from_secs(3600);
+const EMAIL_LINK_TTL: Duration = Duration::from_secs(24 * 3600);
 
 fn issue(
     state: &AppState,
@@ -63,9 +74,20 @@ fn new_session(
     client: &ClientInfo,
     now: Timestamp,
 ) -> Result<(Vec<Statement>, Tokens), ApiError> {
+    new_session_with(state, user_id, roles, client, now, sessions::open)
+}
+
+fn new_session_with(
+    state: &AppState,
+    user_id: Uuid,
+    roles: Vec<Role>,
+    client: &ClientInfo,
+    now: Timestamp,
+    open: fn(&NewSession<'_>) -> Vec<Statement>,
+) -> Result<(Vec<Statement>, Tokens), ApiError> {
     let session_id = Uuid::now_v7();
     let refresh_token = random_token(REFRESH_PREFIX);
-    let statements = sessions::open(&NewSession {
+    let statements = open(&NewSession {
         id: session_id,
         user_id,
         refresh_hash: &sha256_hex(refresh_token.as_bytes()),
@@ -76,13 +98,42 @@ fn new_session(
     Ok((statements, issue(state, user_id, session_id, roles, refresh_token, now)?))
 }
 
-/// Creates an account and signs it in, in one transaction. The configured bootstrap email
-/// becomes an admin.
+/// Opens a session only if `gate`, the first statement of the batch, changes a row (consuming
+/// a device code): the tokens, or `None` when the gate changed nothing (a racing poll won).
+pub async fn sign_in_if(
+    state: &AppState,
+    gate: Statement,
+    user_id: Uuid,
+    roles: Vec<Role>,
+    client: &ClientInfo,
+    event: Event<'_>,
+) -> Result<Option<Tokens>, ApiError> {
+    let now = state.clock.now();
+    let (session, tokens) = new_session_with(state, user_id, roles, client, now, sessions::open_after_change)?;
+    let mut batch = vec![gate];
+    batch.extend(session);
+    batch.push(event.record_if_changed(client, &time::format(now)));
+    let changed = state.db.batch(batch).await?;
+    Ok((changed.first() == Some(&1) && changed.get(1) == Some(&1)).then_some(tokens))
+}
+
+/// Sends a mail; a mail API that fails is logged, not the request's failure: the change the
+/// mail reports has been made, and the log says which mail is missing.
+pub(crate) async fn deliver(state: &AppState, mail: Mail) {
+    let (kind, to) = (mail.kind, mail.to.clone());
+    if let Err(error) = state.mailer.send(mail).await {
+        tracing::error!(%error, kind, %to, "mail not sent");
+    }
+}
+
+/// Creates an account and signs it in, in one transaction, and mails a link that verifies its
+/// email. The bootstrap admin comes to be only when that email is verified.
 pub async fn register(
     state: &AppState,
     email: Email,
     username: Username,
     password: NewPassword,
+    base_url: &str,
     client: &ClientInfo,
 ) -> Result<(User, Tokens), ApiError> {
     let hash = state.passwords.hash(password.into()).await.map_err(ApiError::internal)?;
@@ -90,93 +141,137 @@ pub async fn register(
     let stamp = time::format(now);
     let id = Uuid::now_v7();
     let mut batch = users::insert(id, &email, &username, &hash, &stamp);
-    let mut roles = vec![Role::Member];
-    if state.config.bootstrap_admin_email.as_deref() == Some(email.as_str()) {
-        batch.push(users::grant_role(id, Role::Admin, &stamp));
-        batch.push(
-            Event::new("role.granted", None)
-                .target(id)
-                .detail(serde_json::json!({"role": "admin", "bootstrap": true}))
-                .record(client, &stamp),
-        );
-        roles.push(Role::Admin);
-    }
     batch.push(Event::new("user.registered", Some(id)).target(id).record(client, &stamp));
-    let (session, tokens) = new_session(state, id, roles, client, now)?;
+    let (session, tokens) = new_session(state, id, vec![Role::Member], client, now)?;
     batch.extend(session);
+    let (link_statement, mail) = email_link(id, Purpose::Verify, email.as_str(), base_url, now);
+    batch.push(link_statement);
     state.db.batch(batch).await.map_err(users::insert_conflict)?;
+    deliver(state, mail).await;
     let user = users::get(state.db.as_ref(), id).await?.ok_or_else(|| ApiError::internal("new user vanished"))?;
     Ok((user, tokens))
 }
 
-fn locked(until: &str, now: Timestamp) -> Option<ApiError> {
-    let until = time::parse(until)?;
-    let left = (until - now).whole_seconds();
-    (left > 0).then(|| {
-        ApiError::new(ErrorCode::AccountLocked, "Too many failed sign-ins; the account is locked for a while.")
-            .with_retry_after(left.unsigned_abs())
-    })
+/// A new single-use link for `email`: the statement that stores it, and the mail that carries it.
+fn email_link(user_id: Uuid, purpose: Purpose, email: &str, base_url: &str, now: Timestamp) -> (Statement, Mail) {
+    let token = random_token(EMAIL_PREFIX);
+    let statement = email_tokens::insert(
+        &sha256_hex(token.as_bytes()),
+        user_id,
+        purpose,
+        email,
+        &time::format(now),
+        &time::format(now + EMAIL_LINK_TTL),
+    );
+    let link = format!("{base_url}/verify-email?token={token}");
+    let (kind, subject, text) = match purpose {
+        Purpose::Verify => (
+            "email_verification",
+            "Verify your Claude TUI email",
+            format!("Open {link}\nor use this token: {token}\n\nto confirm that this address is yours. It works once, within 24 hours."),
+        ),
+        Purpose::Change => (
+            "email_change",
+            "Confirm your new Claude TUI email",
+            format!(
+                "Someone asked to make this the email of a Claude TUI account.\n\nTo confirm, open {link}\nor use this token: {token}\n\n\
+                 It works once, within 24 hours. If it was not you, ignore this mail: nothing changes."
+            ),
+        ),
+    };
+    (statement, Mail { kind, to: email.to_owned(), subject: subject.into(), text })
 }
 
-/// Checks a login and password, with the lockout rules: unknown users cost as much time as
-/// wrong passwords, and both get the same answer; five failures within 15 minutes lock the
-/// account for 30. Returns who it is.
-pub async fn authenticate(state: &AppState, login: &str, password: Password, client: &ClientInfo) -> Result<(Uuid, Vec<Role>), ApiError> {
+fn locked(until: &str, now: Timestamp) -> ApiError {
+    let left = time::parse(until).map_or(1, |until| (until - now).whole_seconds().max(1));
+    ApiError::new(ErrorCode::AccountLocked, "Too many failed sign-ins; this login is locked for a while.")
+        .with_retry_after(left.unsigned_abs())
+}
+
+/// Who a checked login and password belong to; `settle` clears their failure count, and is to
+/// be batched with whatever the sign-in writes.
+pub struct Authenticated {
+    pub id: Uuid,
+    pub roles: Vec<Role>,
+    pub settle: Statement,
+}
+
+/// Checks a login and password, with the lockout rules: the attempt is counted before the
+/// password is checked, in the statement that checks the lock; five failures within 15
+/// minutes lock the login for 30. Unknown logins are counted and locked the same way, cost
+/// the same hashing, and get the same answers. A device that holds a live session of the
+/// account (`known_device`) is not locked out of it: the per-account rate limit still holds.
+pub async fn authenticate(
+    state: &AppState,
+    login: &str,
+    password: Password,
+    known_device: Option<Uuid>,
+    client: &ClientInfo,
+) -> Result<Authenticated, ApiError> {
     let db = state.db.as_ref();
     let now = state.clock.now();
     let stamp = time::format(now);
     let found = users::credentials(db, login).await?;
-    if let Some(error) = found.as_ref().and_then(|c| c.locked_until.as_deref()).and_then(|until| locked(until, now)) {
-        let id = found.as_ref().map(|c| c.id);
-        db.execute(Event::new("login.refused_locked", id).target(login).record(client, &stamp)).await?;
-        return Err(error);
+    let id = found.as_ref().map(|c| c.id);
+    let key = logins::key(id, login);
+    let trusted = id.is_some() && known_device == id;
+    let mut failures = 0;
+    if !trusted {
+        let attempt = logins::attempt(&key, &stamp, &time::format(now - FAILURE_WINDOW), MAX_FAILURES, &time::format(now + LOCKOUT));
+        match db.query_opt(attempt).await? {
+            Some(row) => failures = row.get::<i64>(0)?,
+            None => {
+                let until = logins::locked_until(db, &key, &stamp).await?.unwrap_or_else(|| stamp.clone());
+                db.execute(Event::new("login.refused_locked", id).target(login).record(client, &stamp)).await?;
+                return Err(locked(&until, now));
+            }
+        }
     }
     let hash = match found.as_ref().and_then(|c| c.password_hash.clone()) {
         Some(hash) => hash,
         None => dummy_hash(state).await?,
     };
     let valid = state.passwords.verify(password.into(), hash).await;
-    let id = found.as_ref().map(|c| c.id);
     let Some(credentials) = found.filter(|c| valid && c.password_hash.is_some()) else {
         let mut batch = vec![Event::new("login.failed", id).target(login).record(client, &stamp)];
-        if let Some(id) = id {
-            let window_start = time::format(now - FAILURE_WINDOW);
-            let lock_until = time::format(now + LOCKOUT);
-            batch.push(users::record_failure(id, &stamp, &window_start, MAX_FAILURES, &lock_until));
-            // The lock is audited when this very failure set it.
-            batch.push(
-                Event::new("account.locked", Some(id))
-                    .target(login)
-                    .detail(serde_json::json!({"minutes": LOCKOUT.as_secs() / 60}))
-                    .record_if(
-                        client,
-                        &stamp,
-                        "EXISTS (SELECT 1 FROM users WHERE id = ?9 AND locked_until = ?10)",
-                        vec![id.into(), lock_until.into()],
-                    ),
-            );
+        if failures >= MAX_FAILURES {
+            // This very attempt set the lock.
+            let detail = serde_json::json!({"minutes": LOCKOUT.as_secs() / 60});
+            batch.push(Event::new("account.locked", id).target(login).detail(detail).record(client, &stamp));
         }
         db.batch(batch).await?;
         return Err(ApiError::unauthorized("Wrong login or password."));
     };
-    if credentials.failed_logins > 0 || credentials.locked_until.is_some() {
-        db.execute(users::clear_failures(credentials.id)).await?;
-    }
-    Ok((credentials.id, credentials.roles))
+    Ok(Authenticated { id: credentials.id, roles: credentials.roles, settle: logins::clear(&key) })
 }
 
 /// Signs in with email or username and password.
-pub async fn login(state: &AppState, login: &str, password: Password, client: &ClientInfo) -> Result<Tokens, ApiError> {
-    let (id, roles) = authenticate(state, login, password, client).await?;
-    sign_in(state, id, roles, client, Event::new("login", Some(id)).target(id)).await
+pub async fn login(
+    state: &AppState,
+    login: &str,
+    password: Password,
+    known_device: Option<Uuid>,
+    client: &ClientInfo,
+) -> Result<Tokens, ApiError> {
+    let who = authenticate(state, login, password, known_device, client).await?;
+    let event = Event::new("login", Some(who.id)).target(who.id);
+    sign_in(state, who.id, who.roles, client, event, vec![who.settle]).await
 }
 
 /// Opens a session for a user whose identity is established (a password, an approved device
-/// code), recording `event` with it.
-pub async fn sign_in(state: &AppState, user_id: Uuid, roles: Vec<Role>, client: &ClientInfo, event: Event<'_>) -> Result<Tokens, ApiError> {
+/// code, an identity provider), recording `event` with it, and batching `also` with it.
+pub async fn sign_in(
+    state: &AppState,
+    user_id: Uuid,
+    roles: Vec<Role>,
+    client: &ClientInfo,
+    event: Event<'_>,
+    also: Vec<Statement>,
+) -> Result<Tokens, ApiError> {
     let now = state.clock.now();
     let (mut batch, tokens) = new_session(state, user_id, roles, client, now)?;
     batch.push(event.record(client, &time::format(now)));
+    batch.extend(also);
     state.db.batch(batch).await?;
     Ok(tokens)
 }
@@ -195,8 +290,12 @@ fn invalid_refresh() -> ApiError {
     ApiError::unauthorized("The refresh token is invalid, expired or already used; sign in again.")
 }
 
-/// Trades a refresh token for a new pair. A token that was already spent means someone else
-/// has it: the whole session is revoked (and that is committed although the request fails).
+/// Trades a refresh token for a new pair. The successor of a token is fixed by it (see
+/// [`crate::auth::tokens::SigningKeys::child_refresh_token`]), so two racing refreshes of one
+/// token, or a client that lost the answer and asks again within the reuse interval, get the
+/// same successor. A spent token presented after that, or once its successor has been used,
+/// means someone else has it: the whole session is revoked (and that is committed although
+/// the request fails).
 pub async fn refresh(state: &AppState, token: &str, client: &ClientInfo) -> Result<Tokens, ApiError> {
     let db = state.db.as_ref();
     let now = state.clock.now();
@@ -206,56 +305,96 @@ pub async fn refresh(state: &AppState, token: &str, client: &ClientInfo) -> Resu
     if presented.session_over {
         return Err(invalid_refresh());
     }
-    let reuse = |reason: &'static str| {
-        vec![
-            sessions::revoke(presented.session_id, &stamp),
-            Event::new("session.refresh_reuse", Some(presented.user_id))
-                .target(presented.session_id)
-                .detail(serde_json::json!({"reason": reason}))
-                .record(client, &stamp),
-        ]
-    };
-    if presented.spent {
-        db.batch(reuse("a spent refresh token was presented")).await?;
-        return Err(invalid_refresh());
+    let child = state.config.keys.child_refresh_token(REFRESH_PREFIX, token);
+    let child_hash = sha256_hex(child.as_bytes());
+    let issue_child = |child: String| issue(state, presented.user_id, presented.session_id, presented.roles.clone(), child, now);
+    if !presented.spent {
+        let changed = db.batch(sessions::rotate(presented.session_id, &old, &child_hash, &stamp)).await?;
+        if changed.last() == Some(&1) {
+            return issue_child(child);
+        }
     }
-    let refresh_token = random_token(REFRESH_PREFIX);
-    let changed = db.batch(sessions::rotate(presented.session_id, &old, &sha256_hex(refresh_token.as_bytes()), &stamp)).await?;
-    if changed.last() != Some(&1) {
-        db.batch(reuse("two rotations of one refresh token raced")).await?;
-        return Err(invalid_refresh());
+    let since = time::format(now - state.config.refresh_reuse_interval);
+    if sessions::lost_answer(db, &old, &child_hash, &since).await? {
+        return issue_child(child);
     }
-    issue(state, presented.user_id, presented.session_id, presented.roles, refresh_token, now)
+    db.batch(vec![
+        sessions::revoke(presented.session_id, &stamp),
+        Event::new("session.refresh_reuse", Some(presented.user_id))
+            .target(presented.session_id)
+            .detail(serde_json::json!({"reason": "a spent refresh token was presented again"}))
+            .record_if_changed(client, &stamp),
+    ])
+    .await?;
+    Err(invalid_refresh())
 }
 
 pub async fn logout(state: &AppState, user_id: Uuid, session_id: Uuid, client: &ClientInfo) -> Result<(), ApiError> {
     let stamp = time::format(state.clock.now());
     state
         .db
-        .batch(vec![sessions::revoke(session_id, &stamp), Event::new("logout", Some(user_id)).target(session_id).record(client, &stamp)])
+        .batch(vec![
+            sessions::revoke(session_id, &stamp),
+            Event::new("logout", Some(user_id)).target(session_id).record_if_changed(client, &stamp),
+        ])
         .await?;
     Ok(())
 }
 
-pub async fn logout_all(state: &AppState, user_id: Uuid, client: &ClientInfo) -> Result<(), ApiError> {
+/// Ends every session of the user, and with `api_keys` every personal API key too.
+pub async fn logout_all(state: &AppState, user_id: Uuid, api_keys: bool, client: &ClientInfo) -> Result<(), ApiError> {
     let stamp = time::format(state.clock.now());
-    state
-        .db
-        .batch(vec![sessions::revoke_all(user_id, &stamp), Event::new("logout.all", Some(user_id)).target(user_id).record(client, &stamp)])
-        .await?;
+    let mut batch = vec![sessions::revoke_all(user_id, &stamp)];
+    if api_keys {
+        batch.push(crate::repo::api_keys::revoke_all(user_id, &stamp));
+    }
+    batch.push(
+        Event::new("logout.all", Some(user_id)).target(user_id).detail(serde_json::json!({"api_keys": api_keys})).record(client, &stamp),
+    );
+    state.db.batch(batch).await?;
     Ok(())
 }
 
-/// Revokes one of the caller's own sessions; anyone else's does not exist for them.
+/// Revokes one of the caller's own live sessions; anyone else's does not exist for them.
 pub async fn revoke_session(state: &AppState, user_id: Uuid, session_id: Uuid, client: &ClientInfo) -> Result<(), ApiError> {
     let stamp = time::format(state.clock.now());
-    if !sessions::is_live(state.db.as_ref(), user_id, session_id, &stamp).await? {
+    let changed = state
+        .db
+        .batch(vec![
+            sessions::revoke_own(user_id, session_id, &stamp),
+            Event::new("session.revoked", Some(user_id)).target(session_id).record_if_changed(client, &stamp),
+        ])
+        .await?;
+    if changed.first() != Some(&1) {
         return Err(ApiError::not_found());
     }
-    logout(state, user_id, session_id, client).await
+    Ok(())
 }
 
-/// Changes the password; every other session ends.
+/// Sudo mode, as GitHub has it: the sensitive changes (minting an API key, changing the email)
+/// need a session that signed in within the last ten minutes, or the current password with
+/// the request. Never an API key.
+pub async fn require_recent_sign_in(state: &AppState, caller: &AuthUser, current_password: Option<Password>) -> Result<(), ApiError> {
+    caller.session()?;
+    if caller.signed_in_recently(state.clock.now(), state.config.sudo_window) {
+        return Ok(());
+    }
+    let Some(password) = current_password else {
+        return Err(ApiError::forbidden("This needs a sign-in within the last 10 minutes, or current_password with the request."));
+    };
+    let hash = users::password_hash(state.db.as_ref(), caller.id).await?;
+    let valid = match hash {
+        Some(hash) => state.passwords.verify(password.into(), hash).await,
+        None => false,
+    };
+    if !valid {
+        return Err(ApiError::field("current_password", "is wrong"));
+    }
+    Ok(())
+}
+
+/// Changes the password; every other session ends, and every personal API key with them (a
+/// password change is what people do when they suspect a compromise).
 pub async fn change_password(
     state: &AppState,
     user_id: Uuid,
@@ -266,17 +405,29 @@ pub async fn change_password(
 ) -> Result<(), ApiError> {
     let db = state.db.as_ref();
     let hash = users::password_hash(db, user_id).await?.ok_or_else(|| ApiError::field("current_password", "is wrong"))?;
-    if !state.passwords.verify(current.into(), hash).await {
+    if !state.passwords.verify(current.into(), hash.clone()).await {
         return Err(ApiError::field("current_password", "is wrong"));
     }
     let new_hash = state.passwords.hash(new.into()).await.map_err(ApiError::internal)?;
     let stamp = time::format(state.clock.now());
-    db.batch(vec![
-        users::set_password(user_id, &new_hash, &stamp),
-        sessions::revoke_others(user_id, session_id, &stamp),
-        Event::new("password.changed", Some(user_id)).target(user_id).record(client, &stamp),
-    ])
-    .await?;
+    // Only over the hash that was checked: a racing change or reset wins, and this one does nothing.
+    let changed = db
+        .batch(vec![
+            stmt!(
+                "UPDATE users SET password_hash = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1 AND password_hash = ?4",
+                user_id,
+                new_hash.as_str(),
+                stamp.as_str(),
+                hash.as_str(),
+            ),
+            Event::new("password.changed", Some(user_id)).target(user_id).record_if_changed(client, &stamp),
+            sessions::revoke_others_if(user_id, session_id, &stamp, new_hash.as_str()),
+            crate::repo::api_keys::revoke_all_if(user_id, &stamp, new_hash.as_str()),
+        ])
+        .await?;
+    if changed.first() != Some(&1) {
+        return Err(ApiError::conflict("The password changed meanwhile; sign in again."));
+    }
     Ok(())
 }
 
@@ -284,7 +435,7 @@ pub async fn change_password(
 /// caller answers 202 either way, so that the answer does not tell who has an account.
 pub async fn request_reset(state: &AppState, email: &Email, base_url: &str, client: &ClientInfo) -> Result<(), ApiError> {
     let db = state.db.as_ref();
-    let Some(user_id) = users::id_by_email(db, email.as_str()).await? else {
+    let Some((user_id, _)) = users::by_email(db, email.as_str()).await? else {
         tracing::info!("password reset for an unknown email");
         return Ok(());
     };
@@ -292,7 +443,7 @@ pub async fn request_reset(state: &AppState, email: &Email, base_url: &str, clie
     let stamp = time::format(now);
     let token = random_token(RESET_PREFIX);
     db.batch(vec![
-        crate::stmt!(
+        stmt!(
             "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
             sha256_hex(token.as_bytes()),
             user_id,
@@ -303,23 +454,18 @@ pub async fn request_reset(state: &AppState, email: &Email, base_url: &str, clie
     ])
     .await?;
     let link = format!("{base_url}/reset-password?token={token}");
-    let mail = Mail {
-        to: email.as_str().to_owned(),
-        subject: "Reset your Claude TUI password".into(),
-        text: format!(
-            "Someone asked to reset the password of your Claude TUI account.\n\n\
-             To choose a new one, open {link}\nor use this token: {token}\n\n\
-             It works once, within an hour. If it was not you, ignore this mail."
-        ),
-    };
-    if let Err(error) = state.mailer.send(mail).await {
-        tracing::error!(%error, "password reset mail not sent");
-    }
+    let text = format!(
+        "Someone asked to reset the password of your Claude TUI account.\n\n\
+         To choose a new one, open {link}\nor use this token: {token}\n\n\
+         It works once, within an hour. If it was not you, ignore this mail."
+    );
+    deliver(state, Mail { kind: "password_reset", to: email.as_str().to_owned(), subject: "Reset your Claude TUI password".into(), text })
+        .await;
     Ok(())
 }
 
 /// Sets a new password with a reset token: the token is spent, failures and locks are cleared,
-/// and every session ends.
+/// and every session and personal API key ends.
 pub async fn confirm_reset(state: &AppState, token: &str, new: NewPassword, client: &ClientInfo) -> Result<(), ApiError> {
     let db = state.db.as_ref();
     let now = state.clock.now();
@@ -327,7 +473,7 @@ pub async fn confirm_reset(state: &AppState, token: &str, new: NewPassword, clie
     let hash = sha256_hex(token.as_bytes());
     let invalid = || ApiError::field("token", "is invalid, expired or already used");
     let row = db
-        .query_opt(crate::stmt!(
+        .query_opt(stmt!(
             "SELECT user_id FROM password_resets WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
             hash.as_str(),
             stamp.as_str(),
@@ -336,36 +482,153 @@ pub async fn confirm_reset(state: &AppState, token: &str, new: NewPassword, clie
         .ok_or_else(invalid)?;
     let user_id: Uuid = row.get(0)?;
     let new_hash = state.passwords.hash(new.into()).await.map_err(ApiError::internal)?;
-    // The password changes only while the token is unspent, inside the batch's transaction, so
-    // of two racing requests one wins; the loser's audit entry is kept out by the new hash,
-    // whose salt is its own.
+    // The token is spent first, and everything after it happens only if this request spent
+    // it, so of two racing requests one wins and the loser changes nothing.
     let changed = db
         .batch(vec![
-            crate::stmt!(
-                "UPDATE users SET password_hash = ?2, failed_logins = 0, failed_since = NULL, locked_until = NULL, \
-                 updated_at = ?3, version = version + 1 \
-                 WHERE id = ?1 AND EXISTS (SELECT 1 FROM password_resets WHERE token_hash = ?4 AND used_at IS NULL)",
-                user_id,
-                new_hash.as_str(),
-                stamp.as_str(),
-                hash.as_str(),
-            ),
-            crate::stmt!(
-                "UPDATE password_resets SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL",
+            stmt!(
+                "UPDATE password_resets SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
                 hash.as_str(),
                 stamp.as_str()
             ),
-            sessions::revoke_all(user_id, &stamp),
-            Event::new("password.reset", Some(user_id)).target(user_id).record_if(
-                client,
-                &stamp,
-                "EXISTS (SELECT 1 FROM users WHERE id = ?9 AND password_hash = ?10)",
-                vec![user_id.into(), new_hash.as_str().into()],
+            stmt!(
+                "UPDATE users SET password_hash = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1 AND changes() > 0",
+                user_id,
+                new_hash.as_str(),
+                stamp.as_str(),
+            ),
+            Event::new("password.reset", Some(user_id)).target(user_id).record_if_changed(client, &stamp),
+            sessions::revoke_all_if(user_id, &stamp, new_hash.as_str()),
+            crate::repo::api_keys::revoke_all_if(user_id, &stamp, new_hash.as_str()),
+            stmt!(
+                "DELETE FROM login_attempts WHERE key = ?1 AND EXISTS (SELECT 1 FROM users WHERE id = ?2 AND password_hash = ?3)",
+                logins::key(Some(user_id), ""),
+                user_id,
+                new_hash.as_str(),
             ),
         ])
         .await?;
     if changed.first() != Some(&1) {
         return Err(invalid());
     }
+    Ok(())
+}
+
+/// Mails a new verification link for the account's email.
+pub async fn request_verification(state: &AppState, user_id: Uuid, base_url: &str, client: &ClientInfo) -> Result<(), ApiError> {
+    let user = users::get(state.db.as_ref(), user_id).await?.ok_or_else(ApiError::not_found)?;
+    if user.email_verified {
+        return Err(ApiError::conflict("The email is already verified."));
+    }
+    let now = state.clock.now();
+    let stamp = time::format(now);
+    let (link, mail) = email_link(user_id, Purpose::Verify, &user.email, base_url, now);
+    state
+        .db
+        .batch(vec![
+            email_tokens::spend_others(user_id, Purpose::Verify, &stamp),
+            link,
+            Event::new("email.verification_requested", Some(user_id)).target(user_id).record(client, &stamp),
+        ])
+        .await?;
+    deliver(state, mail).await;
+    Ok(())
+}
+
+/// Uses a mailed link: verifies the account's email, or makes the new address its email (and
+/// ends pending password resets, which went to the old one). The bootstrap admin is granted
+/// here, once its email is proven, and only while no admin exists.
+pub async fn confirm_email(state: &AppState, token: &str, client: &ClientInfo) -> Result<(), ApiError> {
+    let db = state.db.as_ref();
+    let stamp = time::format(state.clock.now());
+    let hash = sha256_hex(token.as_bytes());
+    let invalid = || ApiError::field("token", "is invalid, expired or already used");
+    let (user_id, purpose, email) = email_tokens::find(db, &hash, &stamp).await?.ok_or_else(invalid)?;
+    let apply = match purpose {
+        Purpose::Verify => stmt!(
+            "UPDATE users SET email_verified = 1, updated_at = ?3, version = version + 1 WHERE id = ?1 AND email = ?2 AND changes() > 0",
+            user_id,
+            email.as_str(),
+            stamp.as_str(),
+        ),
+        Purpose::Change => stmt!(
+            "UPDATE users SET email = ?2, email_verified = 1, pending_email = NULL, updated_at = ?3, version = version + 1 \
+             WHERE id = ?1 AND pending_email = ?2 AND changes() > 0",
+            user_id,
+            email.as_str(),
+            stamp.as_str(),
+        ),
+    };
+    let action = if purpose == Purpose::Change { "email.changed" } else { "email.verified" };
+    let bootstrap = state.config.bootstrap_admin_email.as_deref();
+    let changed = db
+        .batch(vec![
+            email_tokens::spend(&hash, &stamp),
+            apply,
+            Event::new(action, Some(user_id)).target(user_id).detail(serde_json::json!({"email": email})).record_if_changed(client, &stamp),
+            stmt!(
+                "UPDATE password_resets SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL \
+                 AND EXISTS (SELECT 1 FROM email_tokens WHERE token_hash = ?3 AND used_at = ?2 AND purpose = 'change')",
+                user_id,
+                stamp.as_str(),
+                hash.as_str(),
+            ),
+            users::grant_bootstrap_admin(user_id, bootstrap, &stamp),
+            Event::new("role.granted", None)
+                .target(user_id)
+                .detail(serde_json::json!({"role": "admin", "bootstrap": true}))
+                .record_if_changed(client, &stamp),
+        ])
+        .await
+        .map_err(users::insert_conflict)?;
+    if changed.get(1) != Some(&1) {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+/// Starts an email change: the new address is pending until the link mailed to it is used,
+/// and the old address is told. Needs sudo mode (see [`require_recent_sign_in`]).
+pub async fn request_email_change(
+    state: &AppState,
+    user: &User,
+    email: &Email,
+    base_url: &str,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    if user.email.eq_ignore_ascii_case(email.as_str()) {
+        return Err(ApiError::field("email", "is already this account's email"));
+    }
+    if users::by_email(state.db.as_ref(), email.as_str()).await?.is_some() {
+        return Err(users::taken("email"));
+    }
+    let now = state.clock.now();
+    let stamp = time::format(now);
+    let (link, mail) = email_link(user.id, Purpose::Change, email.as_str(), base_url, now);
+    state
+        .db
+        .batch(vec![
+            email_tokens::spend_others(user.id, Purpose::Change, &stamp),
+            users::set_pending_email(user.id, email, &stamp),
+            link,
+            Event::new("email.change_requested", Some(user.id))
+                .target(user.id)
+                .detail(serde_json::json!({"email": email.as_str()}))
+                .record(client, &stamp),
+        ])
+        .await?;
+    deliver(state, mail).await;
+    let text = format!(
+        "Someone asked to change the email of your Claude TUI account ({}) to {}.\n\n\
+         It changes only when the link sent to the new address is used. If it was not you, \
+         change your password now: that also signs out every session and revokes your API keys.",
+        user.username,
+        email.as_str()
+    );
+    deliver(
+        state,
+        Mail { kind: "email_change_notice", to: user.email.clone(), subject: "Your Claude TUI email is being changed".into(), text },
+    )
+    .await;
     Ok(())
 }

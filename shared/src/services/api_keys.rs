@@ -6,15 +6,19 @@ use crate::{
     ApiError, AppState,
     auth::tokens::{random_token, sha256_hex},
     http::extract::API_KEY_PREFIX,
+    ports::Mail,
     repo::{
         api_keys::{self, ApiKey, NewKey, Scope},
         audit::Event,
         sessions::ClientInfo,
+        users,
     },
+    services::accounts,
     time,
 };
 
-/// A new key: the record, and the key itself, which is never shown again.
+/// A new key: the record, and the key itself, which is never shown again. Its owner is told
+/// by mail, so that a key minted by someone else does not go unnoticed.
 pub async fn create(
     state: &AppState,
     user_id: Uuid,
@@ -48,6 +52,16 @@ pub async fn create(
             Event::new("api_key.created", Some(user_id)).target(id).detail(serde_json::json!({"scopes": scopes})).record(client, &stamp),
         ])
         .await?;
+    if let Some(owner) = users::get(state.db.as_ref(), user_id).await? {
+        let text = format!(
+            "A personal API key named \"{name}\" ({prefix}...) was created for your Claude TUI account ({}) from {}.\n\n\
+             If it was not you, change your password now: that also revokes every API key and ends every session.",
+            owner.username,
+            client.ip.as_deref().unwrap_or("an unknown address"),
+        );
+        let mail = Mail { kind: "api_key_created", to: owner.email, subject: "A new API key for your Claude TUI account".into(), text };
+        accounts::deliver(state, mail).await;
+    }
     let record = ApiKey { id, name: name.to_owned(), prefix, scopes: scopes.to_vec(), created_at: stamp, expires_at: expires };
     Ok((record, key))
 }
@@ -56,7 +70,10 @@ pub async fn revoke(state: &AppState, user_id: Uuid, id: Uuid, client: &ClientIn
     let stamp = time::format(state.clock.now());
     let changed = state
         .db
-        .batch(vec![api_keys::revoke(user_id, id, &stamp), Event::new("api_key.revoked", Some(user_id)).target(id).record(client, &stamp)])
+        .batch(vec![
+            api_keys::revoke(user_id, id, &stamp),
+            Event::new("api_key.revoked", Some(user_id)).target(id).record_if_changed(client, &stamp),
+        ])
         .await?;
     if changed.first() != Some(&1) {
         return Err(ApiError::not_found());

@@ -67,19 +67,24 @@ pub fn normalize_user_code(input: &str) -> Option<String> {
     (letters.len() == 8 && letters.bytes().all(|b| ALPHABET.contains(&b))).then(|| format!("{}-{}", &letters[..4], &letters[4..]))
 }
 
-pub async fn start(state: &AppState, base_url: &str) -> Result<DeviceCode, ApiError> {
+/// A new code pair. Who asked (address, user agent, when) is kept, to be shown to the person
+/// asked to approve it.
+pub async fn start(state: &AppState, base_url: &str, client: &ClientInfo) -> Result<DeviceCode, ApiError> {
     let now = state.clock.now();
     let device_code = random_token("tui_dc_");
     let user_code = user_code();
     state
         .db
         .execute(stmt!(
-            "INSERT INTO device_codes (device_code_hash, user_code, interval_s, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO device_codes (device_code_hash, user_code, interval_s, created_at, expires_at, client_ip, client_user_agent) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             sha256_hex(device_code.as_bytes()),
             user_code.as_str(),
             INTERVAL_S,
             time::format(now),
             time::format(now + LIFETIME),
+            client.ip.clone(),
+            client.user_agent.clone(),
         ))
         .await?;
     Ok(DeviceCode {
@@ -115,17 +120,16 @@ pub async fn poll(state: &AppState, device_code: &str, client: &ClientInfo) -> R
         "consumed" => Ok(Err(Pending::InvalidGrant)),
         "approved" => {
             let Some(user_id) = user_id else { return Err(ApiError::internal("approved device code without a user")) };
-            let consumed = db
-                .execute(stmt!(
-                    "UPDATE device_codes SET status = 'consumed' WHERE device_code_hash = ?1 AND status = 'approved'",
-                    hash.as_str(),
-                ))
-                .await?;
-            if consumed != 1 {
-                return Ok(Err(Pending::InvalidGrant));
-            }
             let roles = users::current_roles(db, user_id).await?;
-            accounts::sign_in(state, user_id, roles, client, Event::new("login.device", Some(user_id)).target(user_id)).await.map(Ok)
+            // Consuming the code and opening the session are one batch: a poll that loses a
+            // race opens nothing, and no failure between the two can burn an approved code.
+            let consume = stmt!(
+                "UPDATE device_codes SET status = 'consumed' WHERE device_code_hash = ?1 AND status = 'approved' AND expires_at > ?2",
+                hash.as_str(),
+                stamp.as_str(),
+            );
+            let event = Event::new("login.device", Some(user_id)).target(user_id);
+            Ok(accounts::sign_in_if(state, consume, user_id, roles, client, event).await?.ok_or(Pending::InvalidGrant))
         }
         _ => {
             let too_soon =
@@ -160,7 +164,75 @@ pub async fn decide(state: &AppState, user_id: Uuid, user_code: &str, approve: b
                 user_id,
                 stamp.as_str(),
             ),
-            Event::new(action, Some(user_id)).target(code.as_str()).record(client, &stamp),
+            Event::new(action, Some(user_id)).target(code.as_str()).record_if_changed(client, &stamp),
+        ])
+        .await?;
+    if changed.first() != Some(&1) {
+        return Err(unknown());
+    }
+    Ok(())
+}
+
+/// A device login waiting for its approval, as the confirmation page shows it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub user_code: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub requested_at: String,
+}
+
+/// After single sign-on started for a device login: binds the pending code to the user who
+/// signed in and to their browser (the hash of `browser_secret`, which goes into a cookie), so
+/// that only an explicit confirmation from that browser approves it. Returns what the page shows.
+pub async fn await_confirmation(state: &AppState, user_id: Uuid, user_code: &str, browser_secret: &str) -> Result<Request, ApiError> {
+    let stamp = time::format(state.clock.now());
+    let row = state
+        .db
+        .query_opt(stmt!(
+            "UPDATE device_codes SET confirm_user_id = ?2, confirm_hash = ?3 WHERE user_code = ?1 AND status = 'pending' AND expires_at > ?4 \
+             RETURNING user_code, client_ip, client_user_agent, created_at",
+            user_code,
+            user_id,
+            sha256_hex(browser_secret.as_bytes()),
+            stamp.as_str(),
+        ))
+        .await?
+        .ok_or_else(|| ApiError::field("user_code", "is not a code waiting for approval, or it expired"))?;
+    Ok(Request { user_code: row.get(0)?, ip: row.get(1)?, user_agent: row.get(2)?, requested_at: row.get(3)? })
+}
+
+/// The explicit confirmation, from the browser that finished single sign-on for the code.
+pub async fn confirm(state: &AppState, user_code: &str, browser_secret: &str, approve: bool, client: &ClientInfo) -> Result<(), ApiError> {
+    let unknown = || ApiError::field("user_code", "is not a code waiting for your confirmation, or it expired");
+    let code = normalize_user_code(user_code).ok_or_else(unknown)?;
+    let stamp = time::format(state.clock.now());
+    let status = if approve { "approved" } else { "denied" };
+    let action = if approve { "device.approved" } else { "device.denied" };
+    let changed = state
+        .db
+        .batch(vec![
+            stmt!(
+                "UPDATE device_codes SET status = ?2, user_id = confirm_user_id WHERE user_code = ?1 AND confirm_hash = ?3 \
+                 AND confirm_user_id IS NOT NULL AND status = 'pending' AND expires_at > ?4",
+                code.as_str(),
+                status,
+                sha256_hex(browser_secret.as_bytes()),
+                stamp.as_str(),
+            ),
+            stmt!(
+                format!(
+                    "INSERT INTO audit_log (id, at, actor_id, action, target, ip, request_id, detail) \
+                     SELECT ?1, ?2, confirm_user_id, ?3, user_code, ?4, ?5, '{{\"via\":\"sso\"}}' FROM device_codes \
+                     WHERE user_code = ?6 AND changes() > 0"
+                ),
+                Uuid::now_v7(),
+                stamp.as_str(),
+                action,
+                client.ip.clone(),
+                client.request_id.clone(),
+                code.as_str(),
+            ),
         ])
         .await?;
     if changed.first() != Some(&1) {

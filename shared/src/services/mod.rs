@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod device;
+pub mod maintenance;
 pub mod projects;
 pub mod sso;
 pub mod users;

@@ -92,8 +92,8 @@ pub async fn put_member(state: &AppState, id: Uuid, user_id: Uuid, member_id: Uu
     if current.is_none() && !users::exists(db, member_id).await? {
         return Err(ApiError::field("user_id", "no such user"));
     }
-    if !projects::put_member(db, id, member_id, role, &time::format(state.clock.now())).await? {
-        return Err(ApiError::conflict("A project must keep at least one owner."));
+    if !projects::put_member(db, id, member_id, role, &time::format(state.clock.now()), user_id).await? {
+        return Err(refused(state, id, user_id).await);
     }
     projects::member(db, id, member_id).await?.ok_or_else(|| ApiError::internal("member vanished"))
 }
@@ -112,8 +112,19 @@ pub async fn remove_member(state: &AppState, id: Uuid, user_id: Uuid, member_id:
             return Err(ApiError::forbidden("Only owners remove an owner."));
         }
     }
-    if !projects::remove_member(db, id, member_id).await? {
-        return Err(ApiError::conflict("A project must keep at least one owner."));
+    if !projects::remove_member(db, id, member_id, user_id).await? {
+        return Err(refused(state, id, user_id).await);
     }
     Ok(())
+}
+
+/// Why a membership write changed nothing, when its checks had passed a moment before: the
+/// caller's role changed meanwhile, or the project would have lost its last owner.
+async fn refused(state: &AppState, id: Uuid, user_id: Uuid) -> ApiError {
+    match projects::role_of(state.db.as_ref(), id, user_id).await {
+        Ok(Some(role)) if role.at_least(ProjectRole::Maintainer) => ApiError::conflict("A project must keep at least one owner."),
+        Ok(Some(_)) => ApiError::forbidden("Your role in the project changed; you may no longer do this."),
+        Ok(None) => ApiError::not_found(),
+        Err(error) => error,
+    }
 }

@@ -30,8 +30,18 @@ const STATE_TTL: Duration = Duration::from_secs(600);
 /// How a finished sign-in ends.
 pub enum Outcome {
     Tokens(Tokens),
-    /// The sign-in approved the device login it was started for.
-    DeviceApproved,
+    /// The device login it was started for waits for this browser's confirmation; the secret
+    /// goes into the cookie that confirmation must carry.
+    ConfirmDevice {
+        request: device::Request,
+        browser_secret: String,
+    },
+}
+
+/// A sign-in under way: where to send the browser, and the secret for its binding cookie.
+pub struct Started {
+    pub location: String,
+    pub browser_secret: String,
 }
 
 fn provider<'a>(state: &'a AppState, name: &str) -> Result<&'a OidcProvider, ApiError> {
@@ -86,22 +96,22 @@ pub async fn start(
     base_url: &str,
     device_user_code: Option<&str>,
     login_hint: Option<&str>,
-) -> Result<String, ApiError> {
+) -> Result<Started, ApiError> {
     let provider = provider(state, name)?;
     let device_user_code = device_user_code
         .map(|code| device::normalize_user_code(code).ok_or_else(|| ApiError::field("device_user_code", "is not a user code")))
         .transpose()?;
     let document = discover(state, provider).await?;
     let authorize = endpoint(&document, "authorization_endpoint")?;
-    let (csrf_state, nonce, verifier) = (random_token(""), random_token(""), random_token(""));
+    let (csrf_state, nonce, verifier, browser_secret) = (random_token(""), random_token(""), random_token(""), random_token(""));
     let challenge = URL_SAFE_NO_PAD.encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
     let redirect_uri = format!("{base_url}/v1/auth/oauth/{name}/callback");
     let now = state.clock.now();
     state
         .db
         .execute(stmt!(
-            "INSERT INTO oauth_states (state_hash, provider, nonce, code_verifier, redirect_uri, device_user_code, created_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO oauth_states (state_hash, provider, nonce, code_verifier, redirect_uri, device_user_code, created_at, expires_at, \
+             browser_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             sha256_hex(csrf_state.as_bytes()),
             name,
             nonce.as_str(),
@@ -110,6 +120,7 @@ pub async fn start(
             device_user_code,
             time::format(now),
             time::format(now + STATE_TTL),
+            sha256_hex(browser_secret.as_bytes()),
         ))
         .await?;
     let separator = if authorize.contains('?') { '&' } else { '?' };
@@ -126,7 +137,7 @@ pub async fn start(
     if let Some(hint) = login_hint {
         params.push(("login_hint", hint));
     }
-    Ok(format!("{authorize}{separator}{}", query(&params)))
+    Ok(Started { location: format!("{authorize}{separator}{}", query(&params)), browser_secret })
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -179,22 +190,31 @@ fn username_for(email: &str) -> String {
     format!("{local}-{}", &random_token("").to_ascii_lowercase().replace(['-', '_'], "")[..6])
 }
 
-/// Finishes a sign-in at the callback.
-pub async fn callback(state: &AppState, name: &str, code: &str, csrf_state: &str, client: &ClientInfo) -> Result<Outcome, ApiError> {
+/// Finishes a sign-in at the callback, in the browser that started it (`browser_secret`, from
+/// its cookie).
+pub async fn callback(
+    state: &AppState,
+    name: &str,
+    code: &str,
+    csrf_state: &str,
+    browser_secret: &str,
+    client: &ClientInfo,
+) -> Result<Outcome, ApiError> {
     let provider = provider(state, name)?;
     let db = state.db.as_ref();
     let stamp = time::format(state.clock.now());
-    // Spent as it is read: a state works once.
+    // Spent as it is read: a state works once, and only in the browser that started it.
     let row = db
         .query_opt(stmt!(
-            "DELETE FROM oauth_states WHERE state_hash = ?1 AND provider = ?2 AND expires_at > ?3 \
+            "DELETE FROM oauth_states WHERE state_hash = ?1 AND provider = ?2 AND expires_at > ?3 AND browser_hash = ?4 \
              RETURNING nonce, code_verifier, redirect_uri, device_user_code",
             sha256_hex(csrf_state.as_bytes()),
             name,
             stamp.as_str(),
+            sha256_hex(browser_secret.as_bytes()),
         ))
         .await?
-        .ok_or_else(|| ApiError::unauthorized("The sign-in expired or was already used; start again."))?;
+        .ok_or_else(|| ApiError::unauthorized("The sign-in expired, was already used, or was started in another browser; start again."))?;
     let (nonce, verifier, redirect_uri, device_user_code): (String, String, String, Option<String>) =
         (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
 
@@ -227,16 +247,17 @@ pub async fn callback(state: &AppState, name: &str, code: &str, csrf_state: &str
                 return Err(ApiError::forbidden("The identity provider did not vouch for an email address."));
             };
             let email = Email::try_from(email).map_err(|e| ApiError::forbidden(format!("The provider's email {e}.")))?;
-            link(state, name, &subject, &email, client, &stamp).await?
+            link(state, provider, &subject, &email, client, &stamp).await?
         }
     };
     if let Some(user_code) = device_user_code {
-        device::decide(state, user_id, &user_code, true, client).await?;
-        return Ok(Outcome::DeviceApproved);
+        let browser_secret = random_token("");
+        let request = device::await_confirmation(state, user_id, &user_code, &browser_secret).await?;
+        return Ok(Outcome::ConfirmDevice { request, browser_secret });
     }
     let roles: Vec<Role> = users::current_roles(db, user_id).await?;
     let event = Event::new("login.sso", Some(user_id)).target(user_id).detail(serde_json::json!({"provider": name}));
-    accounts::sign_in(state, user_id, roles, client, event).await.map(Outcome::Tokens)
+    accounts::sign_in(state, user_id, roles, client, event, Vec::new()).await.map(Outcome::Tokens)
 }
 
 async fn identity(db: &dyn crate::db::Database, provider: &str, subject: &str) -> Result<Option<Uuid>, ApiError> {
@@ -244,30 +265,53 @@ async fn identity(db: &dyn crate::db::Database, provider: &str, subject: &str) -
     Ok(row.map(|r| r.get(0)).transpose()?)
 }
 
-/// Links the identity to the account with this verified email, or to a new account.
-async fn link(state: &AppState, provider: &str, subject: &str, email: &Email, client: &ClientInfo, stamp: &str) -> Result<Uuid, ApiError> {
+/// Links the identity to the account with this email, or to a new account. An existing account
+/// is linked only when the provider is trusted for emails and the account's email is verified:
+/// otherwise whoever controls an identity at a careless provider, or registered an address
+/// they never proved, could take the account over.
+async fn link(
+    state: &AppState,
+    provider: &OidcProvider,
+    subject: &str,
+    email: &Email,
+    client: &ClientInfo,
+    stamp: &str,
+) -> Result<Uuid, ApiError> {
     let db = state.db.as_ref();
     let identity = |user_id: Uuid| {
         stmt!(
             "INSERT INTO user_identities (provider, subject, user_id, email, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            provider,
+            provider.name.as_str(),
             subject,
             user_id,
             email.as_str(),
             stamp,
         )
     };
-    let detail = serde_json::json!({"provider": provider});
-    if let Some(user_id) = users::id_by_email(db, email.as_str()).await? {
+    let detail = serde_json::json!({"provider": provider.name});
+    if let Some((user_id, verified)) = users::by_email(db, email.as_str()).await? {
+        if !(provider.trust_email && verified) {
+            return Err(ApiError::conflict(
+                "An account with this email exists, and this provider cannot be linked to it by email. \
+                 Sign in with your password instead.",
+            ));
+        }
         db.batch(vec![identity(user_id), Event::new("sso.linked", Some(user_id)).target(user_id).detail(detail).record(client, stamp)])
             .await?;
         return Ok(user_id);
     }
     let username = crate::domain::Username::try_from(username_for(email.as_str())).map_err(ApiError::internal)?;
     let user_id = Uuid::now_v7();
-    let mut batch = users::insert_without_password(user_id, email, &username, stamp);
+    let mut batch = users::insert_without_password(user_id, email, &username, provider.trust_email, stamp);
     batch.push(identity(user_id));
     batch.push(Event::new("user.registered", Some(user_id)).target(user_id).detail(detail).record(client, stamp));
+    batch.push(users::grant_bootstrap_admin(user_id, state.config.bootstrap_admin_email.as_deref(), stamp));
+    batch.push(
+        Event::new("role.granted", None)
+            .target(user_id)
+            .detail(serde_json::json!({"role": "admin", "bootstrap": true}))
+            .record_if_changed(client, stamp),
+    );
     db.batch(batch).await.map_err(users::insert_conflict)?;
     Ok(user_id)
 }

@@ -4,22 +4,23 @@ use uuid::Uuid;
 
 use crate::{
     ApiError, AppState,
-    domain::{Email, Role, Username},
+    domain::{Email, Password, Role, Username},
     http::extract::AuthUser,
     repo::{
         Page,
         audit::{self, AuditEntry, Event},
+        logins,
         sessions::ClientInfo,
         users::{self, User},
     },
+    services::accounts,
     time,
 };
 
 /// A user as `caller` may see them: themselves, or anyone for an admin; 404 otherwise.
 pub async fn visible(state: &AppState, caller: &AuthUser, id: Uuid) -> Result<User, ApiError> {
-    let db = state.db.as_ref();
-    let allowed = caller.id == id || users::current_roles(db, caller.id).await?.contains(&Role::Admin);
-    let user = if allowed { users::get(db, id).await? } else { None };
+    let allowed = caller.id == id || caller.has_role(Role::Admin);
+    let user = if allowed { users::get(state.db.as_ref(), id).await? } else { None };
     user.ok_or_else(ApiError::not_found)
 }
 
@@ -28,26 +29,48 @@ pub async fn list(state: &AppState, q: Option<&str>, before: Option<Uuid>, limit
     Ok(Page::from_overfetch(items, limit, |u| u.id))
 }
 
+/// Changes a user's username and/or email (themselves, or an admin). Either needs a signed-in
+/// session; the email also needs sudo mode and takes effect only through the link mailed to
+/// the new address (see [`accounts::request_email_change`]).
 pub async fn update(
     state: &AppState,
     caller: &AuthUser,
     id: Uuid,
-    email: Option<Email>,
-    username: Option<Username>,
+    changes: Changes,
+    base_url: &str,
     client: &ClientInfo,
 ) -> Result<User, ApiError> {
-    visible(state, caller, id).await?;
-    let stamp = time::format(state.clock.now());
-    let detail = serde_json::json!({"email": email.is_some(), "username": username.is_some()});
-    state
-        .db
-        .batch(vec![
-            users::update(id, email.as_ref(), username.as_ref(), &stamp),
-            Event::new("user.updated", Some(caller.id)).target(id).detail(detail).record(client, &stamp),
-        ])
-        .await
-        .map_err(users::insert_conflict)?;
+    let user = visible(state, caller, id).await?;
+    caller.session()?;
+    if changes.email.is_some() {
+        accounts::require_recent_sign_in(state, caller, changes.current_password).await?;
+    }
+    if let Some(username) = &changes.username {
+        let stamp = time::format(state.clock.now());
+        state
+            .db
+            .batch(vec![
+                users::set_username(id, username, &stamp),
+                Event::new("user.updated", Some(caller.id))
+                    .target(id)
+                    .detail(serde_json::json!({"username": username.as_str()}))
+                    .record(client, &stamp),
+            ])
+            .await
+            .map_err(users::insert_conflict)?;
+    }
+    if let Some(email) = &changes.email {
+        accounts::request_email_change(state, &user, email, base_url, client).await?;
+    }
     users::get(state.db.as_ref(), id).await?.ok_or_else(ApiError::not_found)
+}
+
+/// What `PATCH /v1/users/{id}` may change.
+pub struct Changes {
+    pub email: Option<Email>,
+    pub username: Option<Username>,
+    /// Sudo mode for an email change when the sign-in is older than ten minutes.
+    pub current_password: Option<Password>,
 }
 
 pub async fn grant_role(state: &AppState, admin: Uuid, id: Uuid, role: Role, client: &ClientInfo) -> Result<User, ApiError> {
@@ -58,7 +81,7 @@ pub async fn grant_role(state: &AppState, admin: Uuid, id: Uuid, role: Role, cli
     }
     db.batch(vec![
         users::grant_role(id, role, &stamp),
-        Event::new("role.granted", Some(admin)).target(id).detail(serde_json::json!({"role": role})).record(client, &stamp),
+        Event::new("role.granted", Some(admin)).target(id).detail(serde_json::json!({"role": role})).record_if_changed(client, &stamp),
     ])
     .await?;
     users::get(db, id).await?.ok_or_else(ApiError::not_found)
@@ -74,7 +97,7 @@ pub async fn revoke_role(state: &AppState, admin: Uuid, id: Uuid, role: Role, cl
     let changed = db
         .batch(vec![
             users::revoke_role(id, role),
-            Event::new("role.revoked", Some(admin)).target(id).detail(serde_json::json!({"role": role})).record(client, &stamp),
+            Event::new("role.revoked", Some(admin)).target(id).detail(serde_json::json!({"role": role})).record_if_changed(client, &stamp),
         ])
         .await?;
     if changed.first() != Some(&1) {
@@ -89,7 +112,11 @@ pub async fn unlock(state: &AppState, admin: Uuid, id: Uuid, client: &ClientInfo
     if !users::exists(db, id).await? {
         return Err(ApiError::not_found());
     }
-    db.batch(vec![users::clear_failures(id), Event::new("user.unlocked", Some(admin)).target(id).record(client, &stamp)]).await?;
+    db.batch(vec![
+        logins::clear(&logins::key(Some(id), "")),
+        Event::new("user.unlocked", Some(admin)).target(id).record_if_changed(client, &stamp),
+    ])
+    .await?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::json;
-use tui_blackbox::{PASSWORD, Server, TEST_JWT_SECRET, forge_token};
+use tui_blackbox::{PASSWORD, Server, TEST_JWT_SECRET, forge_token, session_of};
 use tui_shared::time::Timestamp;
 
 #[tokio::test]
@@ -94,13 +94,19 @@ async fn forged_unsigned_and_expired_tokens_are_refused() {
     let user = server.user().await;
     let now = Timestamp::now_utc();
 
-    let valid = forge_token(TEST_JWT_SECRET, &user.id, now, Duration::from_secs(900));
+    let sid = session_of(&user.token);
+    let valid = forge_token(TEST_JWT_SECRET, &user.id, sid, now, Duration::from_secs(900));
     assert_eq!(server.get("/v1/auth/me", Some(&valid)).await.status, 200, "the test secret must match the host's");
+    // The token claims admin; roles come from the account, not the token.
+    server.get("/v1/users", Some(&valid)).await.problem(403, "forbidden");
+    // A well-signed token is only as good as its session.
+    let no_session = forge_token(TEST_JWT_SECRET, &user.id, uuid::Uuid::now_v7(), now, Duration::from_secs(900));
+    server.get("/v1/auth/me", Some(&no_session)).await.problem(401, "session_revoked");
 
-    let other_key = forge_token("some-other-secret-that-is-long-enough-xyz", &user.id, now, Duration::from_secs(900));
+    let other_key = forge_token("some-other-secret-that-is-long-enough-xyz", &user.id, sid, now, Duration::from_secs(900));
     server.get("/v1/auth/me", Some(&other_key)).await.problem(401, "unauthorized");
 
-    let expired = forge_token(TEST_JWT_SECRET, &user.id, now - Duration::from_secs(3600), Duration::from_secs(900));
+    let expired = forge_token(TEST_JWT_SECRET, &user.id, sid, now - Duration::from_secs(3600), Duration::from_secs(900));
     server.get("/v1/auth/me", Some(&expired)).await.problem(401, "unauthorized");
 
     let parts: Vec<&str> = user.token.split('.').collect();

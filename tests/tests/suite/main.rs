@@ -15,3 +15,4 @@ mod ratelimits;
 mod roles;
 mod sessions;
 mod sso;
+mod takeover;

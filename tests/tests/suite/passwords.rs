@@ -39,7 +39,7 @@ async fn a_reset_is_always_accepted_and_only_mailed_to_real_accounts() {
         assert!(reply.body.is_null());
     }
     let Some(sink) = &server.mail else { return };
-    assert_eq!(sink.to(&user.email).len(), 1);
+    assert_eq!(sink.about(&user.email, "Reset").len(), 1);
     assert!(sink.to("nobody-here@example.com").is_empty());
 }
 
@@ -49,7 +49,7 @@ async fn a_mailed_reset_token_sets_a_new_password_once_and_ends_every_session() 
     let Some(sink) = server.mail.clone() else { return };
     let user = server.user().await;
     assert_eq!(server.post("/v1/auth/password-reset", None, json!({"email": user.email})).await.status, 202);
-    let mail = sink.to(&user.email).pop().expect("the reset mail");
+    let mail = sink.about(&user.email, "Reset").pop().expect("the reset mail");
     let text = mail["text"].as_str().unwrap();
     let token = text.split_whitespace().find(|w| w.starts_with("tui_pr_")).expect("a token in the mail");
 

@@ -32,7 +32,7 @@ async fn reset_mail_is_limited_per_address() {
     }
     server.post("/v1/auth/password-reset", None, json!({"email": user.email})).await.problem(429, "rate_limited");
     if let Some(sink) = &server.mail {
-        assert_eq!(sink.to(&user.email).len(), 3, "the limited request sent nothing");
+        assert_eq!(sink.about(&user.email, "Reset").len(), 3, "the limited request sent nothing");
     }
 }
 

@@ -12,11 +12,16 @@ async fn a_refresh_token_works_once_and_its_reuse_ends_the_session() {
     assert_eq!(first.status, 200, "{}", first.body);
     let child = first.body["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(child, user.refresh_token);
+    assert_eq!(first.header("cache-control"), Some("no-store"));
     assert_eq!(server.get("/v1/auth/me", first.body["access_token"].as_str()).await.status, 200);
+    let second = server.post("/v1/auth/refresh", None, json!({"refresh_token": child})).await;
+    assert_eq!(second.status, 200, "{}", second.body);
 
-    // The spent parent comes back: someone else has it. The whole family dies.
+    // The spent parent comes back after its successor was used: someone else has it. The
+    // whole family dies, and with it every access token of the session.
     server.post("/v1/auth/refresh", None, json!({"refresh_token": user.refresh_token})).await.problem(401, "unauthorized");
-    server.post("/v1/auth/refresh", None, json!({"refresh_token": child})).await.problem(401, "unauthorized");
+    server.post("/v1/auth/refresh", None, json!({"refresh_token": second.body["refresh_token"]})).await.problem(401, "unauthorized");
+    server.get("/v1/auth/me", second.body["access_token"].as_str()).await.problem(401, "session_revoked");
     server.post("/v1/auth/refresh", None, json!({"refresh_token": "tui_rt_made-up"})).await.problem(401, "unauthorized");
 }
 
@@ -72,4 +77,30 @@ async fn users_list_and_revoke_their_own_sessions_only() {
     assert_eq!(mine.status, 204);
     server.post("/v1/auth/refresh", None, json!({"refresh_token": laptop.body["refresh_token"]})).await.problem(401, "unauthorized");
     assert_eq!(server.get("/v1/auth/sessions", Some(&user.token)).await.body.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn two_racing_refreshes_of_one_token_both_get_the_same_successor() {
+    let server = Server::start().await;
+    let user = server.user().await;
+    let body = json!({"refresh_token": user.refresh_token});
+    let (a, b) = tokio::join!(server.post("/v1/auth/refresh", None, body.clone()), server.post("/v1/auth/refresh", None, body.clone()));
+    assert_eq!((a.status.as_u16(), b.status.as_u16()), (200, 200), "{} / {}", a.body, b.body);
+    assert_eq!(a.body["refresh_token"], b.body["refresh_token"]);
+    // A client that lost the answer asks again a moment later: the same successor, no revocation.
+    let again = server.post("/v1/auth/refresh", None, body).await;
+    assert_eq!(again.body["refresh_token"], a.body["refresh_token"]);
+    let next = server.post("/v1/auth/refresh", None, json!({"refresh_token": a.body["refresh_token"]})).await;
+    assert_eq!(next.status, 200, "the session lives on: {}", next.body);
+}
+
+#[tokio::test]
+async fn a_spent_refresh_token_after_the_reuse_interval_revokes_the_session() {
+    let Some(server) = Server::native_with(&[("REFRESH_REUSE_INTERVAL_S", "1")]).await else { return };
+    let user = server.user().await;
+    let first = server.post("/v1/auth/refresh", None, json!({"refresh_token": user.refresh_token})).await;
+    assert_eq!(first.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    server.post("/v1/auth/refresh", None, json!({"refresh_token": user.refresh_token})).await.problem(401, "unauthorized");
+    server.get("/v1/auth/me", first.body["access_token"].as_str()).await.problem(401, "session_revoked");
 }

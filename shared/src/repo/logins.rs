@@ -1,0 +1,49 @@
+//! Failed sign-ins per login, and the lockout they lead to.
+//!
+//! The attempt is counted before the password is checked, by the same statement that checks
+//! the lock, so that concurrent guesses cannot all pass a check made before any of them is
+//! counted: of twenty racing wrong passwords, at most five are tried. A login that names no
+//! account is counted the same way (under a hash of the login), so a lockout does not tell
+//! whether an account exists.
+
+use crate::{ApiError, auth::tokens::sha256_hex, db::Database, db::Statement, stmt};
+
+/// The counter's key for a login: the account's id, or a hash of a login that names nobody.
+pub fn key(account: Option<uuid::Uuid>, login: &str) -> String {
+    match account {
+        Some(id) => id.to_string(),
+        None => format!("unknown:{}", sha256_hex(login.to_lowercase().as_bytes())),
+    }
+}
+
+/// Counts one attempt, unless the login is locked: returns the failures counted in the window
+/// (this attempt included), or no row while a lock holds. The attempt that reaches `limit`
+/// within the window sets the lock, until `lock_until`; a lock that has run out starts a new
+/// window.
+pub fn attempt(key: &str, now: &str, window_start: &str, limit: i64, lock_until: &str) -> Statement {
+    stmt!(
+        "INSERT INTO login_attempts (key, failures, window_start, locked_until) VALUES (?1, 1, ?2, NULL) \
+         ON CONFLICT (key) DO UPDATE SET \
+           failures = CASE WHEN window_start < ?3 OR locked_until IS NOT NULL THEN 1 ELSE failures + 1 END, \
+           window_start = CASE WHEN window_start < ?3 OR locked_until IS NOT NULL THEN ?2 ELSE window_start END, \
+           locked_until = CASE WHEN window_start >= ?3 AND locked_until IS NULL AND failures + 1 >= ?4 THEN ?5 ELSE NULL END \
+         WHERE locked_until IS NULL OR locked_until <= ?2 \
+         RETURNING failures",
+        key,
+        now,
+        window_start,
+        limit,
+        lock_until,
+    )
+}
+
+/// Until when `key` is locked, if it is.
+pub async fn locked_until(db: &dyn Database, key: &str, now: &str) -> Result<Option<String>, ApiError> {
+    let row = db.query_opt(stmt!("SELECT locked_until FROM login_attempts WHERE key = ?1 AND locked_until > ?2", key, now)).await?;
+    Ok(row.map(|r| r.get(0)).transpose()?)
+}
+
+/// Forgets the failures and any lock of `key` (a successful sign-in, a reset, an admin's unlock).
+pub fn clear(key: &str) -> Statement {
+    stmt!("DELETE FROM login_attempts WHERE key = ?1", key)
+}
