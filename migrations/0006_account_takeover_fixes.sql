@@ -19,9 +19,10 @@ CREATE TABLE email_tokens (
 ) STRICT;
 CREATE INDEX email_tokens_by_user ON email_tokens (user_id);
 
--- Failed sign-ins per login: `key` is a user id, or a hash of a login that names nobody, so
--- that a lockout looks the same whether or not the account exists. The attempt is counted
--- before the password is checked, in the statement that checks the lock.
+-- Failed password checks per login: `key` is a hash of the login as typed (an email and a
+-- username count apart, so a lock tells nothing about which names belong together, nor
+-- whether an account exists), or a user id for checks made by a signed-in session. The
+-- attempt is counted before the password is checked, in the statement that checks the lock.
 CREATE TABLE login_attempts (
     key TEXT PRIMARY KEY,
     failures INTEGER NOT NULL,
@@ -36,12 +37,21 @@ ALTER TABLE users DROP COLUMN locked_until;
 -- The SSO state is bound to the browser that started it (a hash of its cookie).
 ALTER TABLE oauth_states ADD COLUMN browser_hash TEXT NOT NULL DEFAULT '';
 
+-- When the person behind a session last proved who they are (a password, an identity
+-- provider); a device login inherits its approver's. NULL for older sessions: their start.
+ALTER TABLE sessions ADD COLUMN authenticated_at TEXT;
+
+-- Whether an identity was linked by an email someone proved (a provider trusted for emails,
+-- or a verified account). Unproven links are dropped once the mailbox's owner proves it.
+ALTER TABLE user_identities ADD COLUMN email_proven INTEGER NOT NULL DEFAULT 1 CHECK (email_proven IN (0, 1));
+
 -- Who asked for a device code, shown to the person asked to approve it; and the browser that
 -- finished single sign-on for it, which alone may then confirm it.
 ALTER TABLE device_codes ADD COLUMN client_ip TEXT;
 ALTER TABLE device_codes ADD COLUMN client_user_agent TEXT;
 ALTER TABLE device_codes ADD COLUMN confirm_user_id TEXT REFERENCES users (id) ON DELETE CASCADE;
 ALTER TABLE device_codes ADD COLUMN confirm_hash TEXT;
+ALTER TABLE device_codes ADD COLUMN approved_auth_at TEXT;
 
 CREATE INDEX sessions_by_expiry ON sessions (expires_at);
 CREATE INDEX password_resets_by_expiry ON password_resets (expires_at);

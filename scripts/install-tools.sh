@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh machine, and nothing twice: the wasm targets,
 # worker-build, the wasm-bindgen CLI of exactly the version in Cargo.lock, wasm-tools (to check
-# Spin components), and the npm packages (wrangler, and the Node 22 it needs).
+# Spin components), the npm packages (wrangler, and the Node 22 it needs), and the Python tools
+# pinned in scripts/requirements.txt, in .venv.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -28,4 +29,10 @@ fi
 
 if [ ! -x node_modules/.bin/wrangler ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
+fi
+
+if [ ! -x .venv/bin/python ] || ! cmp -s scripts/requirements.txt .venv/requirements.txt; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+  cp scripts/requirements.txt .venv/requirements.txt
 fi

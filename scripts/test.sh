@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs its tools, then
 #   1. unit tests and the black-box suite against the native host (cargo test),
-#   2. builds every group as a Worker, checks each bundle's gzipped size,
-#   3. runs the same black-box suite against all workers under `wrangler dev` (workerd, D1),
-#   4. builds every group as a Spin component and checks it imports only what Spin provides.
+#   2. reads spin.toml as Spin does (its manifest schema, and the project's rules),
+#   3. builds and bundles every Worker as `wrangler deploy --dry-run` does (so a config error
+#      shows here, not in a user's deploy), and checks each bundle's gzipped size,
+#   4. runs the same black-box suite against all workers under `wrangler dev` (workerd, D1),
+#   5. builds every group as a Spin component and checks it imports only what Spin provides.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 # A one-off build gains nothing from incremental state, which would double the disk it needs.
-export PATH="$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRICS=false CARGO_TERM_COLOR=never CARGO_INCREMENTAL=0
+export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRICS=false CARGO_TERM_COLOR=never CARGO_INCREMENTAL=0
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -18,9 +20,21 @@ scripts/install-tools.sh
 step "unit tests and the black-box suite on the native host"
 cargo test --workspace --locked
 
-step "building the workers"
-for group in auth projects gateway; do
-  scripts/worker-build.sh "$group" >/dev/null
+step "the Spin manifest, as Spin reads it"
+(cd scripts && ../.venv/bin/python -m unittest --quiet test_check_manifests)
+.venv/bin/python scripts/check-manifests.py
+
+step "building and bundling the workers (wrangler deploy --dry-run)"
+bundles=$(mktemp -d)
+for config in functions/auth/wrangler.toml functions/projects/wrangler.toml wrangler.toml; do
+  group=$(basename "$(dirname "$config")")
+  [ "$config" = wrangler.toml ] && group=gateway
+  if ! wrangler deploy --dry-run --outdir "$bundles/$group" -c "$config" >"$bundles/$group.log" 2>&1; then
+    cat "$bundles/$group.log" >&2
+    echo "wrangler refused $config" >&2
+    exit 1
+  fi
+  printf '%-9s %s\n' "$group" "$(grep -o 'Total Upload.*' "$bundles/$group.log")"
   size=$(gzip -9 -c "functions/$group/build/index_bg.wasm" | wc -c)
   printf '%-9s %7d bytes of wasm, gzipped\n' "$group" "$size"
   if [ "$size" -ge $((1024 * 1024)) ]; then

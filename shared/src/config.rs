@@ -55,8 +55,9 @@ pub struct Config {
     /// How recent a sign-in must be for the sensitive changes ("sudo mode"); 10 minutes.
     pub sudo_window: Duration,
     /// The base URL users reach this service at, for links in mail, OAuth redirects and the
-    /// device page. Never taken from a request: a `Host` header is the client's to choose.
-    pub public_url: Option<String>,
+    /// device page. Required, and never taken from a request: a `Host` header is the client's
+    /// to choose, and would otherwise decide where a mailed token leads.
+    pub public_url: String,
     /// Proxies whose `X-Forwarded-For` / `Forwarded` is believed about the client's address.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub oidc: Vec<OidcProvider>,
@@ -110,7 +111,7 @@ impl Config {
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             refresh_reuse_interval: Duration::from_secs(number("REFRESH_REUSE_INTERVAL_S", 10)?.into()),
             sudo_window: Duration::from_secs(number("SUDO_WINDOW_S", 600)?.into()),
-            public_url: get("PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            public_url: public_url(get("PUBLIC_URL"))?,
             trusted_proxies: trusted_proxies(get("TRUSTED_PROXIES").as_deref())?,
             oidc: oidc_providers(&get)?,
             mail: get("MAIL_API_URL").map(|endpoint| MailConfig {
@@ -129,6 +130,16 @@ impl Config {
             },
         })
     }
+}
+
+/// `PUBLIC_URL`: an absolute http(s) URL, kept without a trailing slash.
+fn public_url(value: Option<String>) -> Result<String, ConfigError> {
+    let url = value.ok_or(ConfigError::Missing("PUBLIC_URL"))?;
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    if rest.is_none_or(|host| host.is_empty() || host.contains(char::is_whitespace)) {
+        return Err(ConfigError::Invalid { name: "PUBLIC_URL", reason: format!("{url} is not an http(s) URL") });
+    }
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 /// `TRUSTED_PROXIES`: comma-separated CIDRs (or single addresses); none by default.

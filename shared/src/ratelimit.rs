@@ -170,8 +170,17 @@ pub mod auth_routes {
         crate::time::to_unix_ms(state.clock.now())
     }
 
-    fn ip(client: &ClientInfo) -> &str {
-        client.ip.as_deref().unwrap_or("unknown")
+    /// The client's address as a limit counts it: an IPv6 client is its /64, which one
+    /// subscriber usually holds whole and could otherwise rotate through.
+    fn ip(client: &ClientInfo) -> String {
+        match client.ip.as_deref().map(str::parse::<std::net::IpAddr>) {
+            Some(Ok(std::net::IpAddr::V6(v6))) => {
+                ipnet::Ipv6Net::new(v6, 64).map_or_else(|_| v6.to_string(), |net| net.trunc().to_string())
+            }
+            Some(Ok(v4)) => v4.to_string(),
+            Some(Err(_)) => client.ip.clone().unwrap_or_default(),
+            None => "unknown".to_owned(),
+        }
     }
 
     /// Sign-ins: per client address and per account name.
@@ -200,6 +209,12 @@ pub mod auth_routes {
     /// Password changes: as sign-ins are limited per account, since both check a password.
     pub async fn password_change(state: &AppState, user_id: uuid::Uuid) -> Result<Decision, ApiError> {
         let hits = [(format!("password:account:{user_id}"), state.config.limits.login_per_account)];
+        check(state.limiter.as_ref(), &hits, now_ms(state)).await
+    }
+
+    /// Device approvals by a signed-in user: a user code is short, so guessing one must be slow.
+    pub async fn approve(state: &AppState, user_id: uuid::Uuid) -> Result<Decision, ApiError> {
+        let hits = [(format!("approve:account:{user_id}"), state.config.limits.login_per_account)];
         check(state.limiter.as_ref(), &hits, now_ms(state)).await
     }
 

@@ -59,7 +59,7 @@ pub async fn create_api_key(
         .as_deref()
         .map(|at| time::parse(at).ok_or_else(|| ApiError::field("expires_at", "must be an RFC 3339 time")))
         .transpose()?;
-    accounts::require_recent_sign_in(&state, &caller, body.current_password).await?;
+    accounts::require_recent_sign_in(&state, &caller, body.current_password, &client).await?;
     let (record, key) = service::create(&state, caller.id, body.name.as_str(), &body.scopes, expires_at, &client).await?;
     Ok((StatusCode::CREATED, axum::Json(CreatedApiKey { record, key })))
 }

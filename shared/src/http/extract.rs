@@ -164,10 +164,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
 pub struct BaseUrl(pub String);
 
 impl FromRequestParts<AppState> for BaseUrl {
-    type Rejection = ApiError;
+    type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        state.config.public_url.clone().map(Self).ok_or_else(|| ApiError::internal("PUBLIC_URL is not set: no link can be built"))
+    async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(state.config.public_url.clone()))
     }
 }
 

@@ -1,19 +1,40 @@
-//! Failed sign-ins per login, and the lockout they lead to.
+//! Failed password checks, and the lockout they lead to.
 //!
 //! The attempt is counted before the password is checked, by the same statement that checks
 //! the lock, so that concurrent guesses cannot all pass a check made before any of them is
-//! counted: of twenty racing wrong passwords, at most five are tried. A login that names no
-//! account is counted the same way (under a hash of the login), so a lockout does not tell
-//! whether an account exists.
+//! counted: of twenty racing wrong passwords, at most five are tried. Sign-ins count per login
+//! as typed (a hash of it), whether or not it names an account, so a lockout neither tells that
+//! an account exists nor which email and username belong together. A signed-in session that
+//! checks the password (sudo mode, a password change) or signs in again from a known device
+//! counts under the user's id, apart from strangers' guesses.
 
 use crate::{ApiError, auth::tokens::sha256_hex, db::Database, db::Statement, stmt};
 
-/// The counter's key for a login: the account's id, or a hash of a login that names nobody.
-pub fn key(account: Option<uuid::Uuid>, login: &str) -> String {
-    match account {
-        Some(id) => id.to_string(),
-        None => format!("unknown:{}", sha256_hex(login.to_lowercase().as_bytes())),
-    }
+/// The counter of sign-ins with `login` (an email or username, in any case).
+pub fn login_key(login: &str) -> String {
+    format!("login:{}", sha256_hex(login.to_lowercase().as_bytes()))
+}
+
+/// The counter of password checks by the user's own sessions and known devices.
+pub fn user_key(user_id: uuid::Uuid) -> String {
+    format!("user:{user_id}")
+}
+
+/// Forgets every counter and lock of a user (an admin's unlock).
+pub fn clear_user(user_id: uuid::Uuid, email: &str, username: &str) -> Statement {
+    stmt!("DELETE FROM login_attempts WHERE key IN (?1, ?2, ?3)", user_key(user_id), login_key(email), login_key(username))
+}
+
+/// As [`clear_user`], if the user's password hash is now `hash` (a reset its batch made).
+pub fn clear_user_if_password(user_id: uuid::Uuid, email: &str, username: &str, hash: &str) -> Statement {
+    stmt!(
+        "DELETE FROM login_attempts WHERE key IN (?1, ?2, ?3) AND EXISTS (SELECT 1 FROM users WHERE id = ?4 AND password_hash = ?5)",
+        user_key(user_id),
+        login_key(email),
+        login_key(username),
+        user_id,
+        hash,
+    )
 }
 
 /// Counts one attempt, unless the login is locked: returns the failures counted in the window

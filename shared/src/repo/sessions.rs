@@ -30,29 +30,33 @@ pub struct NewSession<'a> {
     pub client: &'a ClientInfo,
     pub now: &'a str,
     pub expires_at: &'a str,
+    /// When the person last proved who they are: now for a password or an identity provider,
+    /// the approver's time for a device login.
+    pub authenticated_at: &'a str,
 }
 
 /// The statements that open a session with its first refresh token.
 pub fn open(session: &NewSession<'_>) -> Vec<Statement> {
-    open_with(session, "VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)")
+    open_with(session, "VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)")
 }
 
 /// As [`open`], only if the statement before them in their batch changed a row (a device code
 /// consumed): the code and the session it turns into are one atomic step.
 pub fn open_after_change(session: &NewSession<'_>) -> Vec<Statement> {
-    open_with(session, "SELECT ?1, ?2, ?3, ?4, ?5, ?5, ?6 WHERE changes() > 0")
+    open_with(session, "SELECT ?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7 WHERE changes() > 0")
 }
 
 fn open_with(session: &NewSession<'_>, values: &str) -> Vec<Statement> {
     vec![
         stmt!(
-            format!("INSERT INTO sessions (id, user_id, user_agent, ip, created_at, last_seen_at, expires_at) {values}"),
+            format!("INSERT INTO sessions (id, user_id, user_agent, ip, created_at, last_seen_at, expires_at, authenticated_at) {values}"),
             session.id,
             session.user_id,
             session.client.user_agent.clone(),
             session.client.ip.clone(),
             session.now,
             session.expires_at,
+            session.authenticated_at,
         ),
         stmt!(
             "INSERT INTO refresh_tokens (token_hash, session_id, created_at) SELECT ?1, ?2, ?3 \
@@ -171,7 +175,8 @@ pub fn revoke_others_if(user_id: Uuid, keep: Uuid, now: &str, hash: &str) -> Sta
     )
 }
 
-/// What a live session says about its user: when they signed in, and their roles now.
+/// What a live session says about its user: when they last proved who they are, and their
+/// roles now.
 pub struct Live {
     pub signed_in_at: Timestamp,
     pub roles: Vec<Role>,
@@ -182,7 +187,7 @@ pub struct Live {
 pub async fn live(db: &dyn Database, session_id: Uuid, user_id: Uuid, now: &str) -> Result<Option<Live>, ApiError> {
     let row = db
         .query_opt(stmt!(
-            "SELECT s.created_at, (SELECT group_concat(role) FROM user_roles r WHERE r.user_id = s.user_id) \
+            "SELECT coalesce(s.authenticated_at, s.created_at), (SELECT group_concat(role) FROM user_roles r WHERE r.user_id = s.user_id) \
              FROM sessions s WHERE s.id = ?1 AND s.user_id = ?2 AND s.revoked_at IS NULL AND s.expires_at > ?3",
             session_id,
             user_id,

@@ -74,7 +74,7 @@ fn new_session(
     client: &ClientInfo,
     now: Timestamp,
 ) -> Result<(Vec<Statement>, Tokens), ApiError> {
-    new_session_with(state, user_id, roles, client, now, sessions::open)
+    new_session_with(state, user_id, roles, client, now, &time::format(now), sessions::open)
 }
 
 fn new_session_with(
@@ -83,6 +83,7 @@ fn new_session_with(
     roles: Vec<Role>,
     client: &ClientInfo,
     now: Timestamp,
+    authenticated_at: &str,
     open: fn(&NewSession<'_>) -> Vec<Statement>,
 ) -> Result<(Vec<Statement>, Tokens), ApiError> {
     let session_id = Uuid::now_v7();
@@ -94,22 +95,25 @@ fn new_session_with(
         client,
         now: &time::format(now),
         expires_at: &time::format(now + state.config.refresh_ttl),
+        authenticated_at,
     });
     Ok((statements, issue(state, user_id, session_id, roles, refresh_token, now)?))
 }
 
 /// Opens a session only if `gate`, the first statement of the batch, changes a row (consuming
 /// a device code): the tokens, or `None` when the gate changed nothing (a racing poll won).
+/// The session counts as authenticated when its approver last was (`authenticated_at`).
 pub async fn sign_in_if(
     state: &AppState,
     gate: Statement,
     user_id: Uuid,
     roles: Vec<Role>,
+    authenticated_at: &str,
     client: &ClientInfo,
     event: Event<'_>,
 ) -> Result<Option<Tokens>, ApiError> {
     let now = state.clock.now();
-    let (session, tokens) = new_session_with(state, user_id, roles, client, now, sessions::open_after_change)?;
+    let (session, tokens) = new_session_with(state, user_id, roles, client, now, authenticated_at, sessions::open_after_change)?;
     let mut batch = vec![gate];
     batch.extend(session);
     batch.push(event.record_if_changed(client, &time::format(now)));
@@ -144,7 +148,7 @@ pub async fn register(
     batch.push(Event::new("user.registered", Some(id)).target(id).record(client, &stamp));
     let (session, tokens) = new_session(state, id, vec![Role::Member], client, now)?;
     batch.extend(session);
-    let (link_statement, mail) = email_link(id, Purpose::Verify, email.as_str(), base_url, now);
+    let (link_statement, mail) = email_link(id, username.as_str(), Purpose::Verify, email.as_str(), base_url, now);
     batch.push(link_statement);
     state.db.batch(batch).await.map_err(users::insert_conflict)?;
     deliver(state, mail).await;
@@ -153,7 +157,8 @@ pub async fn register(
 }
 
 /// A new single-use link for `email`: the statement that stores it, and the mail that carries it.
-fn email_link(user_id: Uuid, purpose: Purpose, email: &str, base_url: &str, now: Timestamp) -> (Statement, Mail) {
+/// The mail names the account (`username`), so that whoever gets it can tell whose it is.
+fn email_link(user_id: Uuid, username: &str, purpose: Purpose, email: &str, base_url: &str, now: Timestamp) -> (Statement, Mail) {
     let token = random_token(EMAIL_PREFIX);
     let statement = email_tokens::insert(
         &sha256_hex(token.as_bytes()),
@@ -168,14 +173,17 @@ fn email_link(user_id: Uuid, purpose: Purpose, email: &str, base_url: &str, now:
         Purpose::Verify => (
             "email_verification",
             "Verify your Claude TUI email",
-            format!("Open {link}\nor use this token: {token}\n\nto confirm that this address is yours. It works once, within 24 hours."),
+            format!(
+                "Open {link}\nor use this token: {token}\n\nto confirm that this address belongs to the Claude TUI account \
+                 {username}. It works once, within 24 hours. If you did not sign up, ignore this mail."
+            ),
         ),
         Purpose::Change => (
             "email_change",
             "Confirm your new Claude TUI email",
             format!(
-                "Someone asked to make this the email of a Claude TUI account.\n\nTo confirm, open {link}\nor use this token: {token}\n\n\
-                 It works once, within 24 hours. If it was not you, ignore this mail: nothing changes."
+                "Someone asked to make this the email of the Claude TUI account {username}.\n\nTo confirm, open {link}\n\
+                 or use this token: {token}\n\nIt works once, within 24 hours. If it was not you, ignore this mail: nothing changes."
             ),
         ),
     };
@@ -196,11 +204,26 @@ pub struct Authenticated {
     pub settle: Statement,
 }
 
+/// Counts one password check under `key`, in the statement that checks the lock: how many
+/// failures the window now holds (this one included), or 423 while the key is locked.
+async fn count_attempt(state: &AppState, key: &str, now: Timestamp, audit: Event<'_>, client: &ClientInfo) -> Result<i64, ApiError> {
+    let db = state.db.as_ref();
+    let stamp = time::format(now);
+    let attempt = logins::attempt(key, &stamp, &time::format(now - FAILURE_WINDOW), MAX_FAILURES, &time::format(now + LOCKOUT));
+    if let Some(row) = db.query_opt(attempt).await? {
+        return Ok(row.get::<i64>(0)?);
+    }
+    let until = logins::locked_until(db, key, &stamp).await?.unwrap_or_else(|| stamp.clone());
+    db.execute(audit.record(client, &stamp)).await?;
+    Err(locked(&until, now))
+}
+
 /// Checks a login and password, with the lockout rules: the attempt is counted before the
 /// password is checked, in the statement that checks the lock; five failures within 15
-/// minutes lock the login for 30. Unknown logins are counted and locked the same way, cost
-/// the same hashing, and get the same answers. A device that holds a live session of the
-/// account (`known_device`) is not locked out of it: the per-account rate limit still holds.
+/// minutes lock the login for 30. Logins count as typed, whether or not they name an account,
+/// cost the same hashing, and get the same answers. A device that holds a live session of the
+/// account (`known_device`) counts under the account instead, so strangers' guesses do not
+/// lock it out, while its own guesses still lock it.
 pub async fn authenticate(
     state: &AppState,
     login: &str,
@@ -213,20 +236,11 @@ pub async fn authenticate(
     let stamp = time::format(now);
     let found = users::credentials(db, login).await?;
     let id = found.as_ref().map(|c| c.id);
-    let key = logins::key(id, login);
-    let trusted = id.is_some() && known_device == id;
-    let mut failures = 0;
-    if !trusted {
-        let attempt = logins::attempt(&key, &stamp, &time::format(now - FAILURE_WINDOW), MAX_FAILURES, &time::format(now + LOCKOUT));
-        match db.query_opt(attempt).await? {
-            Some(row) => failures = row.get::<i64>(0)?,
-            None => {
-                let until = logins::locked_until(db, &key, &stamp).await?.unwrap_or_else(|| stamp.clone());
-                db.execute(Event::new("login.refused_locked", id).target(login).record(client, &stamp)).await?;
-                return Err(locked(&until, now));
-            }
-        }
-    }
+    let key = match known_device {
+        Some(device) if id == Some(device) => logins::user_key(device),
+        _ => logins::login_key(login),
+    };
+    let failures = count_attempt(state, &key, now, Event::new("login.refused_locked", id).target(login), client).await?;
     let hash = match found.as_ref().and_then(|c| c.password_hash.clone()) {
         Some(hash) => hash,
         None => dummy_hash(state).await?,
@@ -243,6 +257,31 @@ pub async fn authenticate(
         return Err(ApiError::unauthorized("Wrong login or password."));
     };
     Ok(Authenticated { id: credentials.id, roles: credentials.roles, settle: logins::clear(&key) })
+}
+
+/// Checks the signed-in user's own password (sudo mode, a password change): limited like a
+/// sign-in, and counted towards the account's lock, so a stolen session cannot guess it.
+async fn check_own_password(state: &AppState, user_id: Uuid, password: Password, client: &ClientInfo) -> Result<String, ApiError> {
+    crate::ratelimit::auth_routes::password_change(state, user_id).await?;
+    let key = logins::user_key(user_id);
+    let now = state.clock.now();
+    let failures = count_attempt(state, &key, now, Event::new("password.refused_locked", Some(user_id)).target(user_id), client).await?;
+    let hash = users::password_hash(state.db.as_ref(), user_id).await?;
+    let valid = match &hash {
+        Some(hash) => state.passwords.verify(password.into(), hash.clone()).await,
+        None => false,
+    };
+    let Some(hash) = hash.filter(|_| valid) else {
+        let stamp = time::format(now);
+        let mut batch = vec![Event::new("password.check_failed", Some(user_id)).target(user_id).record(client, &stamp)];
+        if failures >= MAX_FAILURES {
+            batch.push(Event::new("account.locked", Some(user_id)).target(user_id).record(client, &stamp));
+        }
+        state.db.batch(batch).await?;
+        return Err(ApiError::field("current_password", "is wrong"));
+    };
+    state.db.execute(logins::clear(&key)).await?;
+    Ok(hash)
 }
 
 /// Signs in with email or username and password.
@@ -348,6 +387,7 @@ pub async fn logout_all(state: &AppState, user_id: Uuid, api_keys: bool, client:
     if api_keys {
         batch.push(crate::repo::api_keys::revoke_all(user_id, &stamp));
     }
+    batch.extend(end_pending(user_id, &stamp));
     batch.push(
         Event::new("logout.all", Some(user_id)).target(user_id).detail(serde_json::json!({"api_keys": api_keys})).record(client, &stamp),
     );
@@ -374,23 +414,20 @@ pub async fn revoke_session(state: &AppState, user_id: Uuid, session_id: Uuid, c
 /// Sudo mode, as GitHub has it: the sensitive changes (minting an API key, changing the email)
 /// need a session that signed in within the last ten minutes, or the current password with
 /// the request. Never an API key.
-pub async fn require_recent_sign_in(state: &AppState, caller: &AuthUser, current_password: Option<Password>) -> Result<(), ApiError> {
+pub async fn require_recent_sign_in(
+    state: &AppState,
+    caller: &AuthUser,
+    current_password: Option<Password>,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
     caller.session()?;
     if caller.signed_in_recently(state.clock.now(), state.config.sudo_window) {
         return Ok(());
     }
     let Some(password) = current_password else {
-        return Err(ApiError::forbidden("This needs a sign-in within the last 10 minutes, or current_password with the request."));
+        return Err(ApiError::forbidden("This needs a recent sign-in, or current_password with the request."));
     };
-    let hash = users::password_hash(state.db.as_ref(), caller.id).await?;
-    let valid = match hash {
-        Some(hash) => state.passwords.verify(password.into(), hash).await,
-        None => false,
-    };
-    if !valid {
-        return Err(ApiError::field("current_password", "is wrong"));
-    }
-    Ok(())
+    check_own_password(state, caller.id, password, client).await.map(drop)
 }
 
 /// Changes the password; every other session ends, and every personal API key with them (a
@@ -404,31 +441,43 @@ pub async fn change_password(
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
     let db = state.db.as_ref();
-    let hash = users::password_hash(db, user_id).await?.ok_or_else(|| ApiError::field("current_password", "is wrong"))?;
-    if !state.passwords.verify(current.into(), hash.clone()).await {
-        return Err(ApiError::field("current_password", "is wrong"));
-    }
+    let hash = check_own_password(state, user_id, current, client).await?;
     let new_hash = state.passwords.hash(new.into()).await.map_err(ApiError::internal)?;
     let stamp = time::format(state.clock.now());
     // Only over the hash that was checked: a racing change or reset wins, and this one does nothing.
     let changed = db
-        .batch(vec![
-            stmt!(
-                "UPDATE users SET password_hash = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1 AND password_hash = ?4",
-                user_id,
-                new_hash.as_str(),
-                stamp.as_str(),
-                hash.as_str(),
-            ),
-            Event::new("password.changed", Some(user_id)).target(user_id).record_if_changed(client, &stamp),
-            sessions::revoke_others_if(user_id, session_id, &stamp, new_hash.as_str()),
-            crate::repo::api_keys::revoke_all_if(user_id, &stamp, new_hash.as_str()),
-        ])
+        .batch(
+            vec![
+                stmt!(
+                    "UPDATE users SET password_hash = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1 AND password_hash = ?4",
+                    user_id,
+                    new_hash.as_str(),
+                    stamp.as_str(),
+                    hash.as_str(),
+                ),
+                Event::new("password.changed", Some(user_id)).target(user_id).record_if_changed(client, &stamp),
+                sessions::revoke_others_if(user_id, session_id, &stamp, new_hash.as_str()),
+                crate::repo::api_keys::revoke_all_if(user_id, &stamp, new_hash.as_str()),
+            ]
+            .into_iter()
+            .chain(end_pending(user_id, &stamp))
+            .collect::<Vec<_>>(),
+        )
         .await?;
     if changed.first() != Some(&1) {
         return Err(ApiError::conflict("The password changed meanwhile; sign in again."));
     }
     Ok(())
+}
+
+/// What a suspected compromise also ends, besides sessions and keys: a pending email change
+/// (it may be the attacker's address) and device logins approved but not yet collected.
+fn end_pending(user_id: Uuid, stamp: &str) -> Vec<Statement> {
+    vec![
+        stmt!("UPDATE users SET pending_email = NULL WHERE id = ?1 AND pending_email IS NOT NULL", user_id),
+        email_tokens::spend_others(user_id, Purpose::Change, stamp),
+        stmt!("UPDATE device_codes SET status = 'denied' WHERE user_id = ?1 AND status = 'approved'", user_id),
+    ]
 }
 
 /// Mails a single-use reset token valid for an hour, if the email belongs to someone. The
@@ -481,33 +530,39 @@ pub async fn confirm_reset(state: &AppState, token: &str, new: NewPassword, clie
         .await?
         .ok_or_else(invalid)?;
     let user_id: Uuid = row.get(0)?;
+    let user = users::get(db, user_id).await?.ok_or_else(invalid)?;
     let new_hash = state.passwords.hash(new.into()).await.map_err(ApiError::internal)?;
     // The token is spent first, and everything after it happens only if this request spent
-    // it, so of two racing requests one wins and the loser changes nothing.
-    let changed = db
-        .batch(vec![
-            stmt!(
-                "UPDATE password_resets SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
-                hash.as_str(),
-                stamp.as_str()
-            ),
-            stmt!(
-                "UPDATE users SET password_hash = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1 AND changes() > 0",
-                user_id,
-                new_hash.as_str(),
-                stamp.as_str(),
-            ),
-            Event::new("password.reset", Some(user_id)).target(user_id).record_if_changed(client, &stamp),
-            sessions::revoke_all_if(user_id, &stamp, new_hash.as_str()),
-            crate::repo::api_keys::revoke_all_if(user_id, &stamp, new_hash.as_str()),
-            stmt!(
-                "DELETE FROM login_attempts WHERE key = ?1 AND EXISTS (SELECT 1 FROM users WHERE id = ?2 AND password_hash = ?3)",
-                logins::key(Some(user_id), ""),
-                user_id,
-                new_hash.as_str(),
-            ),
-        ])
-        .await?;
+    // it (the new hash, whose salt is its own, is stored only then), so of two racing requests
+    // one wins and the loser changes nothing.
+    let if_reset = "EXISTS (SELECT 1 FROM users WHERE id = ?1 AND password_hash = ?2)";
+    let mut batch = vec![
+        stmt!(
+            "UPDATE password_resets SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+            hash.as_str(),
+            stamp.as_str()
+        ),
+        stmt!(
+            "UPDATE users SET password_hash = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1 AND changes() > 0",
+            user_id,
+            new_hash.as_str(),
+            stamp.as_str(),
+        ),
+        Event::new("password.reset", Some(user_id)).target(user_id).record_if_changed(client, &stamp),
+        sessions::revoke_all_if(user_id, &stamp, new_hash.as_str()),
+        crate::repo::api_keys::revoke_all_if(user_id, &stamp, new_hash.as_str()),
+        stmt!(
+            format!("UPDATE password_resets SET used_at = ?3 WHERE user_id = ?1 AND used_at IS NULL AND {if_reset}"),
+            user_id,
+            new_hash.as_str(),
+            stamp.as_str(),
+        ),
+        // Whoever proved the mailbox owns the account: links made without that proof go.
+        stmt!(format!("DELETE FROM user_identities WHERE user_id = ?1 AND email_proven = 0 AND {if_reset}"), user_id, new_hash.as_str()),
+    ];
+    batch.push(logins::clear_user_if_password(user_id, &user.email, &user.username, &new_hash));
+    batch.extend(end_pending(user_id, &stamp));
+    let changed = db.batch(batch).await?;
     if changed.first() != Some(&1) {
         return Err(invalid());
     }
@@ -522,7 +577,7 @@ pub async fn request_verification(state: &AppState, user_id: Uuid, base_url: &st
     }
     let now = state.clock.now();
     let stamp = time::format(now);
-    let (link, mail) = email_link(user_id, Purpose::Verify, &user.email, base_url, now);
+    let (link, mail) = email_link(user_id, &user.username, Purpose::Verify, &user.email, base_url, now);
     state
         .db
         .batch(vec![
@@ -536,14 +591,17 @@ pub async fn request_verification(state: &AppState, user_id: Uuid, base_url: &st
 }
 
 /// Uses a mailed link: verifies the account's email, or makes the new address its email (and
-/// ends pending password resets, which went to the old one). The bootstrap admin is granted
-/// here, once its email is proven, and only while no admin exists.
+/// ends pending password resets, which went to the old one, and tells the old address).
+/// Proving the mailbox also drops identity links made without that proof. The bootstrap admin
+/// is granted here, by a verification link of the email the account registered with (never
+/// by a change, which would let an account adopt that address), and only while no admin exists.
 pub async fn confirm_email(state: &AppState, token: &str, client: &ClientInfo) -> Result<(), ApiError> {
     let db = state.db.as_ref();
     let stamp = time::format(state.clock.now());
     let hash = sha256_hex(token.as_bytes());
     let invalid = || ApiError::field("token", "is invalid, expired or already used");
     let (user_id, purpose, email) = email_tokens::find(db, &hash, &stamp).await?.ok_or_else(invalid)?;
+    let before = users::get(db, user_id).await?.ok_or_else(invalid)?;
     let apply = match purpose {
         Purpose::Verify => stmt!(
             "UPDATE users SET email_verified = 1, updated_at = ?3, version = version + 1 WHERE id = ?1 AND email = ?2 AND changes() > 0",
@@ -560,29 +618,46 @@ pub async fn confirm_email(state: &AppState, token: &str, client: &ClientInfo) -
         ),
     };
     let action = if purpose == Purpose::Change { "email.changed" } else { "email.verified" };
-    let bootstrap = state.config.bootstrap_admin_email.as_deref();
-    let changed = db
-        .batch(vec![
-            email_tokens::spend(&hash, &stamp),
-            apply,
-            Event::new(action, Some(user_id)).target(user_id).detail(serde_json::json!({"email": email})).record_if_changed(client, &stamp),
-            stmt!(
-                "UPDATE password_resets SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL \
-                 AND EXISTS (SELECT 1 FROM email_tokens WHERE token_hash = ?3 AND used_at = ?2 AND purpose = 'change')",
-                user_id,
-                stamp.as_str(),
-                hash.as_str(),
-            ),
-            users::grant_bootstrap_admin(user_id, bootstrap, &stamp),
+    let spent_now = "EXISTS (SELECT 1 FROM email_tokens WHERE token_hash = ?3 AND used_at = ?2)";
+    let mut batch = vec![
+        email_tokens::spend(&hash, &stamp),
+        apply,
+        Event::new(action, Some(user_id)).target(user_id).detail(serde_json::json!({"email": email})).record_if_changed(client, &stamp),
+        stmt!(
+            format!("UPDATE password_resets SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL AND ?4 = 'change' AND {spent_now}"),
+            user_id,
+            stamp.as_str(),
+            hash.as_str(),
+            purpose.as_str(),
+        ),
+        stmt!(
+            format!("DELETE FROM user_identities WHERE user_id = ?1 AND email_proven = 0 AND {spent_now}"),
+            user_id,
+            stamp.as_str(),
+            hash.as_str()
+        ),
+    ];
+    if purpose == Purpose::Verify {
+        batch.push(users::grant_bootstrap_admin(user_id, state.config.bootstrap_admin_email.as_deref(), &stamp));
+        batch.push(
             Event::new("role.granted", None)
                 .target(user_id)
                 .detail(serde_json::json!({"role": "admin", "bootstrap": true}))
                 .record_if_changed(client, &stamp),
-        ])
-        .await
-        .map_err(users::insert_conflict)?;
+        );
+    }
+    let changed = db.batch(batch).await.map_err(users::insert_conflict)?;
     if changed.get(1) != Some(&1) {
         return Err(invalid());
+    }
+    if purpose == Purpose::Change {
+        let text = format!(
+            "The email of your Claude TUI account {} is now {email}; mail for the account no longer comes here.\n\n\
+             If it was not you, tell the operator of this service at once.",
+            before.username
+        );
+        let mail = Mail { kind: "email_changed_notice", to: before.email, subject: "Your Claude TUI email was changed".into(), text };
+        deliver(state, mail).await;
     }
     Ok(())
 }
@@ -604,7 +679,7 @@ pub async fn request_email_change(
     }
     let now = state.clock.now();
     let stamp = time::format(now);
-    let (link, mail) = email_link(user.id, Purpose::Change, email.as_str(), base_url, now);
+    let (link, mail) = email_link(user.id, &user.username, Purpose::Change, email.as_str(), base_url, now);
     state
         .db
         .batch(vec![

@@ -278,14 +278,19 @@ async fn link(
     stamp: &str,
 ) -> Result<Uuid, ApiError> {
     let db = state.db.as_ref();
+    // A link is "proven" when someone proved the email it was made by; an unproven one (an
+    // untrusted provider's new account) is dropped once the mailbox's owner proves it, by a
+    // reset or a verification link, so an identity asserted for someone else's address does
+    // not outlive the owner taking the account back.
     let identity = |user_id: Uuid| {
         stmt!(
-            "INSERT INTO user_identities (provider, subject, user_id, email, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO user_identities (provider, subject, user_id, email, created_at, email_proven) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             provider.name.as_str(),
             subject,
             user_id,
             email.as_str(),
             stamp,
+            provider.trust_email,
         )
     };
     let detail = serde_json::json!({"provider": provider.name});

@@ -43,7 +43,7 @@ pub async fn update(
     let user = visible(state, caller, id).await?;
     caller.session()?;
     if changes.email.is_some() {
-        accounts::require_recent_sign_in(state, caller, changes.current_password).await?;
+        accounts::require_recent_sign_in(state, caller, changes.current_password, client).await?;
     }
     if let Some(username) = &changes.username {
         let stamp = time::format(state.clock.now());
@@ -109,11 +109,9 @@ pub async fn revoke_role(state: &AppState, admin: Uuid, id: Uuid, role: Role, cl
 pub async fn unlock(state: &AppState, admin: Uuid, id: Uuid, client: &ClientInfo) -> Result<(), ApiError> {
     let db = state.db.as_ref();
     let stamp = time::format(state.clock.now());
-    if !users::exists(db, id).await? {
-        return Err(ApiError::not_found());
-    }
+    let user = users::get(db, id).await?.ok_or_else(ApiError::not_found)?;
     db.batch(vec![
-        logins::clear(&logins::key(Some(id), "")),
+        logins::clear_user(id, &user.email, &user.username),
         Event::new("user.unlocked", Some(admin)).target(id).record_if_changed(client, &stamp),
     ])
     .await?;

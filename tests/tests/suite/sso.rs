@@ -183,3 +183,23 @@ async fn confirm(server: &Server, cookies: &str, form: &str) -> Reply {
     let headers = [("content-type", "application/x-www-form-urlencoded"), ("cookie", cookies)];
     server.raw(Method::POST, "/device", &headers, Some(form.as_bytes().to_vec())).await
 }
+
+#[tokio::test]
+async fn an_untrusted_providers_link_ends_when_the_mailbox_owner_resets_the_password() {
+    let Some(server) = Server::native_with(&[("OIDC_FAKE_TRUST_EMAIL", "false")]).await else { return };
+    let (victim, hint) = (fresh_email(), fresh_hint());
+    // The provider lets the attacker claim the victim's address: an account is made for it.
+    let subject = next_person(&server, &hint, &victim, true, false).await;
+    let (squatted, _, _) = sign_in(&server, &hint, None).await;
+    assert_eq!(squatted.status, 200, "{}", squatted.body);
+    // The victim takes the account back through the mailbox.
+    assert_eq!(server.post("/v1/auth/password-reset", None, json!({"email": victim})).await.status, 202);
+    let token = server.mailed_token(&victim, "tui_pr_");
+    let reset =
+        server.post("/v1/auth/password-reset/confirm", None, json!({"token": token, "new_password": "victim-long-passphrase-5"})).await;
+    assert_eq!(reset.status, 204, "{}", reset.body);
+    server.get("/v1/auth/me", squatted.body["access_token"].as_str()).await.problem(401, "session_revoked");
+    person(&server, &hint, &subject, &victim, true, false).await;
+    let (again, _, _) = sign_in(&server, &hint, None).await;
+    again.problem(409, "conflict");
+}

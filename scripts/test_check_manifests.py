@@ -1,0 +1,49 @@
+"""The manifest check fails on the mistakes it exists for: `python -m unittest` in scripts/."""
+
+import importlib.util
+import unittest
+from pathlib import Path
+
+spec = importlib.util.spec_from_file_location("check_manifests", Path(__file__).with_name("check-manifests.py"))
+check_manifests = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(check_manifests)
+
+MANIFEST = check_manifests.MANIFEST.read_text()
+
+
+def line_number(text, needle):
+    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+class ManifestCheck(unittest.TestCase):
+    def test_the_project_manifest_passes(self):
+        self.assertEqual(check_manifests.check(MANIFEST), [])
+
+    def test_outbound_hosts_under_variables_is_caught_at_its_line(self):
+        moved = MANIFEST.replace('allowed_outbound_hosts = ["https://*:*"]\n', "").replace(
+            'oidc_providers = "{{ oidc_providers }}"\n', 'oidc_providers = "{{ oidc_providers }}"\nallowed_outbound_hosts = ["https://*:*"]\n'
+        )
+        problems = check_manifests.check(moved)
+        self.assertTrue(problems)
+        self.assertEqual({line for line, _ in problems}, {line_number(moved, "allowed_outbound_hosts")})
+
+    def test_a_source_its_build_does_not_produce_is_caught(self):
+        broken = MANIFEST.replace("release/tui_projects.wasm", "release/tui_project.wasm")
+        self.assertTrue(any("produces" in reason for _, reason in check_manifests.check(broken)))
+
+    def test_an_undeclared_variable_is_caught(self):
+        broken = MANIFEST.replace('public_url = "{{ public_url }}"', 'public_url = "{{ public_link }}"', 1)
+        self.assertTrue(any("public_link" in reason for _, reason in check_manifests.check(broken)))
+
+    def test_a_path_routed_to_the_wrong_component_is_caught(self):
+        broken = MANIFEST.replace('route = "/v1/projects/..."', 'route = "/v1/project/..."')
+        self.assertTrue(any("/v1/projects" in reason for _, reason in check_manifests.check(broken)))
+
+    def test_bad_toml_names_its_line(self):
+        problems = check_manifests.check(MANIFEST + "\nbroken = [\n")
+        self.assertEqual(len(problems), 1)
+        self.assertIn("TOML", problems[0][1])
+
+
+if __name__ == "__main__":
+    unittest.main()
