@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs its tools, then
-#   1. unit tests and the black-box suite against the native host (cargo test),
+#   1. unit tests and the black-box suite against the native host (cargo test), on its
+#      embedded database and again over a Hrana server (the remote path to Turso),
 #   2. reads spin.toml as Spin does (its manifest schema, and the project's rules),
 #   3. builds and bundles every Worker as `wrangler deploy --dry-run` does (so a config error
 #      shows here, not in a user's deploy), and checks each bundle's gzipped size,
@@ -19,6 +20,9 @@ scripts/install-tools.sh
 
 step "unit tests and the black-box suite on the native host"
 cargo test --workspace --locked
+
+step "the black-box suite on the native host over a remote database (Hrana, as Turso speaks it)"
+TUI_TEST_DATABASE=hrana cargo test --workspace --locked --test suite
 
 step "the Spin manifest, as Spin reads it"
 (cd scripts && ../.venv/bin/python -m unittest --quiet test_check_manifests)

@@ -14,7 +14,7 @@ use tui_shared::{
     AppState,
     adapters::{
         mail,
-        native::{BlockingPasswords, InProcessLimiter, Libsql, Location, Reqwest},
+        native::{self, BlockingPasswords, InProcessLimiter, Location, Reqwest},
     },
     auth::{password::Argon2id, tokens::random_token},
     config::Config,
@@ -95,12 +95,20 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
     std::fs::write(path, contents)
 }
 
+/// Outbound HTTP: identity providers, the mail API, and a remote database. A request that
+/// hangs is cut off rather than holding a client's request open forever.
+fn outbound() -> Arc<dyn tui_shared::ports::Outbound> {
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().unwrap_or_default();
+    Arc::new(Reqwest(client))
+}
+
 /// Opens the database and applies pending migrations.
-pub async fn open_database(options: &Options) -> Result<Libsql, String> {
+pub async fn open_database(options: &Options) -> Result<Arc<dyn Database>, String> {
     let location = Location::parse(&options.database, options.database_token.clone());
-    let db = Libsql::open(&location, options.pool_size).await.map_err(|e| format!("cannot open the database: {e}"))?;
-    let version =
-        migrate::migrate(&db, &time::format(time::Timestamp::now_utc())).await.map_err(|e| format!("cannot migrate the database: {e}"))?;
+    let db = native::open(&location, options.pool_size, outbound()).await.map_err(|e| format!("cannot open the database: {e}"))?;
+    let version = migrate::migrate(db.as_ref(), &time::format(time::Timestamp::now_utc()))
+        .await
+        .map_err(|e| format!("cannot migrate the database: {e}"))?;
     tracing::info!(version, "schema is current");
     Ok(db)
 }
@@ -110,9 +118,9 @@ pub async fn state(options: &Options, addr: SocketAddr) -> Result<AppState, Stri
     let config = config(options, addr)?;
     let db = open_database(options).await?;
     let passwords = BlockingPasswords(Argon2id::new(&config.argon2)?);
-    let outbound: Arc<dyn tui_shared::ports::Outbound> = Arc::new(Reqwest(reqwest::Client::new()));
+    let outbound = outbound();
     Ok(AppState::new(Services {
-        db: Arc::new(db),
+        db,
         clock: Arc::new(SystemClock),
         passwords: Arc::new(passwords),
         mailer: mail::from_config(config.mail.as_ref(), outbound.clone()),
@@ -127,7 +135,7 @@ pub async fn state(options: &Options, addr: SocketAddr) -> Result<AppState, Stri
 /// deployment comes to be (`tui-server grant-admin`).
 pub async fn grant_admin(options: &Options, login: &str) -> Result<(), String> {
     let db = open_database(options).await?;
-    let user = users::credentials(&db, login).await.map_err(|e| e.to_string())?.ok_or(format!("no user signs in as {login}"))?;
+    let user = users::credentials(db.as_ref(), login).await.map_err(|e| e.to_string())?.ok_or(format!("no user signs in as {login}"))?;
     let now = time::format(time::Timestamp::now_utc());
     let event = Event::new("role.granted", None).target(user.id).detail(serde_json::json!({"role": "admin", "by": "grant-admin"}));
     db.batch(vec![users::grant_role(user.id, Role::Admin, &now), event.record(&ClientInfo::default(), &now)])

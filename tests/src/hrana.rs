@@ -1,66 +1,184 @@
-//! A Hrana-over-HTTP server (`POST /v2/pipeline`) over an embedded libSQL database, for testing
-//! the Hrana client that Workers use to reach Turso. No sqld or Turso server can be installed
-//! on the machines this project is built on; this implements the part of the protocol the
-//! client speaks (execute, batch with conditions, close) against real SQLite.
+//! A Hrana-over-HTTP server (`POST /v2/pipeline`) over an embedded libSQL database, standing in
+//! for sqld / Turso, which cannot be installed on the machines this project is built on. It
+//! behaves like the real one where a client can tell: a pipeline without `close` leaves its
+//! stream open under a baton, an idle stream expires (10 s by default, as sqld's do) and is
+//! then refused with `STREAM_EXPIRED`, an unknown baton is refused, `close` ends a stream,
+//! errors carry SQLite's codes (`SQLITE_CONSTRAINT_UNIQUE`, ...), batches run steps on
+//! conditions, and the server can be stopped and started again on the same address with the
+//! same data (a restart), losing its streams as a real restart does.
 
-use axum::{Json, Router, extract::State, http::StatusCode, routing::post};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::post,
+};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use tokio::sync::Mutex;
+
+struct Stream {
+    connection: libsql::Connection,
+    last_used: Instant,
+}
 
 struct Db {
     database: libsql::Database,
     token: String,
-    /// Serialises pipelines: a batch's BEGIN ... COMMIT must not interleave with another.
-    lock: Mutex<()>,
+    idle_expiry: Duration,
+    /// Open streams by baton. Held across a whole pipeline: a batch's BEGIN ... COMMIT must
+    /// not interleave with another pipeline's statements.
+    streams: Mutex<HashMap<String, Stream>>,
+    pipelines: AtomicU64,
 }
 
 /// A running server and its URL.
 pub struct HranaServer {
     pub url: String,
+    addr: SocketAddr,
+    db: Arc<Db>,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     _dir: tempfile::TempDir,
 }
 
 impl HranaServer {
-    /// Starts a server that accepts `Authorization: Bearer <token>`.
+    /// Starts a server that accepts `Authorization: Bearer <token>`, with sqld's idle expiry.
     pub async fn start(token: &str) -> Self {
+        Self::start_with(token, Duration::from_secs(10)).await
+    }
+
+    /// As [`HranaServer::start`], expiring streams idle for `idle_expiry`.
+    pub async fn start_with(token: &str, idle_expiry: Duration) -> Self {
+        Self::listen("127.0.0.1:0".parse().expect("an address"), token, idle_expiry).await
+    }
+
+    /// A server on `addr` (port 0: any free one).
+    pub async fn listen(addr: SocketAddr, token: &str, idle_expiry: Duration) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let database = libsql::Builder::new_local(dir.path().join("hrana.db")).build().await.expect("a database");
-        let state = Arc::new(Db { database, token: token.to_owned(), lock: Mutex::new(()) });
-        let app = Router::new().route("/v2/pipeline", post(pipeline)).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
-        let url = format!("http://{}", listener.local_addr().expect("an address"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { url, _dir: dir }
+        let db = Arc::new(Db { database, token: token.to_owned(), idle_expiry, streams: Mutex::default(), pipelines: AtomicU64::new(0) });
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("a port");
+        let addr = listener.local_addr().expect("an address");
+        let server = Self { url: format!("http://{addr}"), addr, db: db.clone(), task: std::sync::Mutex::new(None), _dir: dir };
+        server.serve(listener);
+        server
+    }
+
+    /// Accepts connections until stopped; stopping drops every connection with the accept loop
+    /// (they live in its `JoinSet`), as a process that dies would.
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let app = Router::new().route("/v2/pipeline", post(pipeline)).with_state(self.db.clone());
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((socket, _)) = listener.accept().await else { continue };
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                connections.spawn(async move {
+                    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+                    builder.serve_connection(hyper_util::rt::TokioIo::new(socket), service).await.ok();
+                });
+                while connections.try_join_next().is_some() {}
+            }
+        });
+        *self.task.lock().expect("not poisoned") = Some(task);
+    }
+
+    /// How many pipeline requests (HTTP round trips) the server has answered.
+    pub fn pipelines(&self) -> u64 {
+        self.db.pipelines.load(Ordering::SeqCst)
+    }
+
+    /// Stops serving: connections are cut, streams are lost, the data stays.
+    pub async fn stop(&self) {
+        let task = self.task.lock().expect("not poisoned").take();
+        if let Some(task) = task {
+            task.abort();
+            task.await.ok();
+        }
+        self.db.streams.lock().await.clear();
+    }
+
+    /// Serves again on the same address, as a restarted server would.
+    pub async fn start_again(&self) {
+        let mut attempts = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(self.addr).await {
+                Ok(listener) => break listener,
+                Err(_) if attempts < 50 => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(error) => panic!("cannot listen on {} again: {error}", self.addr),
+            }
+        };
+        self.serve(listener);
     }
 }
 
-async fn pipeline(State(db): State<Arc<Db>>, headers: axum::http::HeaderMap, Json(body): Json<Value>) -> Result<Json<Value>, StatusCode> {
+fn refused(code: &str, message: &str) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({"message": message, "code": code}))).into_response()
+}
+
+async fn pipeline(State(db): State<Arc<Db>>, headers: axum::http::HeaderMap, Json(body): Json<Value>) -> Response {
+    db.pipelines.fetch_add(1, Ordering::SeqCst);
     let expected = format!("Bearer {}", db.token);
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-        return Err(StatusCode::UNAUTHORIZED);
+        return StatusCode::UNAUTHORIZED.into_response();
     }
-    let _serial = db.lock.lock().await;
-    let conn = db.database.connect().map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    conn.execute("PRAGMA foreign_keys = ON", ()).await.ok();
+    let mut streams = db.streams.lock().await;
+    let now = Instant::now();
+    let connection = match body["baton"].as_str() {
+        None => {
+            let Ok(connection) = db.database.connect() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+            connection.execute("PRAGMA foreign_keys = ON", ()).await.ok();
+            connection
+        }
+        Some(baton) => match streams.remove(baton) {
+            Some(stream) if now.duration_since(stream.last_used) < db.idle_expiry => stream.connection,
+            Some(_) => return refused("STREAM_EXPIRED", "The stream has expired due to inactivity"),
+            None => return refused("STREAM_INVALID", "The baton names no stream"),
+        },
+    };
+    let Some(requests) = body["requests"].as_array() else { return StatusCode::BAD_REQUEST.into_response() };
     let mut results = Vec::new();
-    for request in body["requests"].as_array().ok_or(StatusCode::BAD_REQUEST)? {
+    let mut closed = false;
+    for request in requests {
         let result = match request["type"].as_str() {
-            Some("execute") => match execute(&conn, &request["stmt"]).await {
+            Some("execute") => match execute(&connection, &request["stmt"]).await {
                 Ok(result) => json!({"type": "ok", "response": {"type": "execute", "result": result}}),
-                Err(message) => json!({"type": "error", "error": {"message": message}}),
+                Err(error) => json!({"type": "error", "error": error}),
             },
             Some("batch") => {
-                let result = batch(&conn, &request["batch"]["steps"]).await;
+                let result = batch(&connection, &request["batch"]["steps"]).await;
                 json!({"type": "ok", "response": {"type": "batch", "result": result}})
             }
-            Some("close") => json!({"type": "ok", "response": {"type": "close"}}),
-            _ => return Err(StatusCode::BAD_REQUEST),
+            Some("close") => {
+                closed = true;
+                json!({"type": "ok", "response": {"type": "close"}})
+            }
+            _ => return StatusCode::BAD_REQUEST.into_response(),
         };
         results.push(result);
     }
-    Ok(Json(json!({"baton": null, "base_url": null, "results": results})))
+    let baton = if closed {
+        Value::Null
+    } else {
+        let baton = uuid::Uuid::now_v7().simple().to_string();
+        streams.insert(baton.clone(), Stream { connection, last_used: now });
+        Value::String(baton)
+    };
+    Json(json!({"baton": baton, "base_url": null, "results": results})).into_response()
 }
 
 fn arg(value: &Value) -> Result<libsql::Value, String> {
@@ -84,20 +202,36 @@ fn encode(value: libsql::Value) -> Value {
     }
 }
 
-async fn execute(conn: &libsql::Connection, stmt: &Value) -> Result<Value, String> {
-    let sql = stmt["sql"].as_str().ok_or("no sql")?;
-    let args = stmt["args"].as_array().map(|a| a.iter().map(arg).collect::<Result<Vec<_>, _>>()).transpose()?;
+/// An error as sqld reports it: SQLite's message and its extended code's name.
+fn sql_error(message: String) -> Value {
+    let code = if message.contains("UNIQUE constraint failed") {
+        "SQLITE_CONSTRAINT_UNIQUE"
+    } else if message.contains("FOREIGN KEY constraint failed") {
+        "SQLITE_CONSTRAINT_FOREIGNKEY"
+    } else if message.contains("constraint failed") {
+        "SQLITE_CONSTRAINT"
+    } else {
+        "SQLITE_ERROR"
+    };
+    json!({"message": message, "code": code})
+}
+
+async fn execute(conn: &libsql::Connection, stmt: &Value) -> Result<Value, Value> {
+    let sql = stmt["sql"].as_str().ok_or_else(|| sql_error("no sql".into()))?;
+    let args = stmt["args"].as_array().map(|a| a.iter().map(arg).collect::<Result<Vec<_>, _>>()).transpose().map_err(sql_error)?;
     let args = args.unwrap_or_default();
-    let statement = conn.prepare(sql).await.map_err(|e| e.to_string())?;
+    let statement = conn.prepare(sql).await.map_err(|e| sql_error(e.to_string()))?;
     let columns: Vec<Value> = statement.columns().iter().map(|c| json!({"name": c.name(), "decltype": c.decl_type()})).collect();
     let mut rows = Vec::new();
     if columns.is_empty() {
-        statement.execute(args).await.map_err(|e| e.to_string())?;
+        statement.execute(args).await.map_err(|e| sql_error(e.to_string()))?;
     } else {
-        let mut result = statement.query(args).await.map_err(|e| e.to_string())?;
-        while let Some(row) = result.next().await.map_err(|e| e.to_string())? {
-            let values: Vec<Value> =
-                (0..columns.len() as i32).map(|i| row.get_value(i).map(encode)).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+        let mut result = statement.query(args).await.map_err(|e| sql_error(e.to_string()))?;
+        while let Some(row) = result.next().await.map_err(|e| sql_error(e.to_string()))? {
+            let values: Vec<Value> = (0..columns.len() as i32)
+                .map(|i| row.get_value(i).map(encode))
+                .collect::<Result<_, _>>()
+                .map_err(|e| sql_error(e.to_string()))?;
             rows.push(Value::Array(values));
         }
     }
@@ -139,10 +273,10 @@ async fn batch(conn: &libsql::Connection, steps: &Value) -> Value {
                 step_results.push(result);
                 step_errors.push(Value::Null);
             }
-            Err(message) => {
+            Err(error) => {
                 outcomes.push(Some(false));
                 step_results.push(Value::Null);
-                step_errors.push(json!({"message": message}));
+                step_errors.push(error);
             }
         }
     }

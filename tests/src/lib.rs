@@ -1,9 +1,11 @@
 //! The black-box harness: one suite, any host.
 //!
 //! By default each test starts the native host in-process on a free port with a fresh
-//! database of its own. With `TUI_TEST_BASE_URL` set (the test command does this for
-//! `wrangler dev`), the same tests run against that server instead; they then share its
-//! database, so every test makes its own uniquely named users and projects.
+//! database of its own: an embedded file, or with `TUI_TEST_DATABASE=hrana` a remote database
+//! behind a Hrana server of its own (the way the native host reaches Turso). With
+//! `TUI_TEST_BASE_URL` set (the test command does this for `wrangler dev`), the same tests run
+//! against that server instead; they then share its database, so every test makes its own
+//! uniquely named users and projects.
 
 pub mod hrana;
 pub mod mail;
@@ -20,7 +22,11 @@ use uuid::Uuid;
 /// tokens the way an attacker or a clock would.
 pub const TEST_JWT_SECRET: &str = "black-box-test-secret-0123456789abcdef";
 
-/// Whoever registers with this email becomes an admin (the hosts under test are configured so).
+/// The token the test Hrana servers accept.
+pub const HRANA_TOKEN: &str = "hrana-test-token";
+
+/// The bootstrap admin's email: its account becomes admin once the email is verified (the hosts under
+/// test are configured so).
 pub const ADMIN_EMAIL: &str = "admin@bootstrap.test";
 
 /// A host under test.
@@ -31,6 +37,8 @@ pub struct Server {
     pub oidc_issuer: Option<String>,
     /// Mail the host sent; `None` against a host whose mail this suite cannot see.
     pub mail: Option<mail::Sink>,
+    /// The Hrana server the native host's database is behind, when it is remote.
+    pub hrana: Option<hrana::HranaServer>,
     /// Keeps the native host's database directory alive as long as the test.
     _data: Option<tempfile::TempDir>,
 }
@@ -112,6 +120,22 @@ impl Server {
     }
 
     async fn start_with(extra: &[(&str, &str)]) -> Self {
+        let hrana = match std::env::var("TUI_TEST_DATABASE").as_deref() {
+            Ok("hrana") => Some(hrana::HranaServer::start(HRANA_TOKEN).await),
+            _ => None,
+        };
+        Self::start_on(extra, hrana).await
+    }
+
+    /// A native host whose database is behind `hrana`; against another host `None`.
+    pub async fn native_over(hrana: hrana::HranaServer, extra: &[(&str, &str)]) -> Option<Self> {
+        if std::env::var("TUI_TEST_BASE_URL").is_ok() {
+            return None;
+        }
+        Some(Self::start_on(extra, Some(hrana)).await)
+    }
+
+    async fn start_on(extra: &[(&str, &str)], hrana: Option<hrana::HranaServer>) -> Self {
         // Redirects are not followed: the single sign-on tests follow them step by step.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -120,15 +144,16 @@ impl Server {
             .expect("a client");
         if let Ok(base) = std::env::var("TUI_TEST_BASE_URL") {
             let oidc_issuer = std::env::var("TUI_TEST_OIDC_ISSUER").ok();
-            return Self { base: base.trim_end_matches('/').to_owned(), http, oidc_issuer, mail: mail::Sink::external(), _data: None };
+            let base = base.trim_end_matches('/').to_owned();
+            return Self { base, http, oidc_issuer, mail: mail::Sink::external(), hrana: None, _data: None };
         }
         let data = tempfile::tempdir().expect("a temporary directory");
         let sink = mail::Sink::start().await;
         let issuer = oidc::start(0).await;
         let options = tui_host::Options {
             listen: "127.0.0.1:0".parse().expect("an address"),
-            database: data.path().join("tui.db").display().to_string(),
-            database_token: None,
+            database: hrana.as_ref().map_or_else(|| data.path().join("tui.db").display().to_string(), |h| h.url.clone()),
+            database_token: hrana.as_ref().map(|_| HRANA_TOKEN.to_owned()),
             data_dir: data.path().to_owned(),
             pool_size: 4,
             settings: [
@@ -151,7 +176,7 @@ impl Server {
             .collect(),
         };
         let running = tui_host::start(&options).await.expect("the native host starts");
-        Self { base: format!("http://{}", running.addr), http, oidc_issuer: Some(issuer), mail: Some(sink), _data: Some(data) }
+        Self { base: format!("http://{}", running.addr), http, oidc_issuer: Some(issuer), mail: Some(sink), hrana, _data: Some(data) }
     }
 
     pub async fn raw(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Reply {

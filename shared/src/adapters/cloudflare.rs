@@ -83,6 +83,10 @@ impl Database for D1 {
     }
 
     /// D1 runs a batch as one transaction.
+    fn status(&self) -> crate::db::Backend {
+        crate::db::Backend { kind: "d1", last_error: None }
+    }
+
     async fn batch(&self, stmts: Vec<Statement>) -> DbResult<Vec<u64>> {
         LocalFuture(async move {
             let prepared = stmts.iter().map(|s| self.prepare(s)).collect::<DbResult<Vec<_>>>()?;

@@ -2,9 +2,14 @@
 //! reaches Turso only through an `Outbound` port (Workers, Spin). Platform-free: the runtime
 //! supplies the HTTP.
 //!
-//! Each call is one stateless pipeline request. An atomic batch is a Hrana `batch` whose steps
-//! run `BEGIN`, each statement on the success of the one before, `COMMIT`, and a `ROLLBACK` that
-//! runs if the commit did not.
+//! Each call is one stateless pipeline request that ends with `close`: one HTTP round trip, and
+//! no stream (baton) held between calls for a server to expire. An atomic batch is a Hrana
+//! `batch` whose steps run `BEGIN`, each statement on the success of the one before, `COMMIT`,
+//! and a `ROLLBACK` that runs if the commit did not.
+//!
+//! When the server cannot be reached, or answers with an error of its own (a restart, an
+//! expired stream), a read is tried once more; a write is not, since whether it happened is
+//! unknown: it fails as unavailable, and the caller may retry.
 
 use std::sync::Arc;
 
@@ -17,7 +22,7 @@ use bytes::Bytes;
 use serde_json::{Value as Json, json};
 
 use crate::{
-    db::{Database, DbError, DbResult, Row, Statement, Value},
+    db::{Backend, Database, DbError, DbResult, Row, Statement, Value},
     ports::Outbound,
 };
 
@@ -29,16 +34,34 @@ pub struct Hrana {
     pipeline_url: String,
     token: Option<String>,
     outbound: Arc<dyn Outbound>,
+    /// The last failure to reach the server, for readiness to report.
+    last_error: std::sync::Mutex<Option<String>>,
+}
+
+/// A failure of the exchange itself, not of the SQL: the server was unreachable or said so.
+fn unreachable(message: String) -> DbError {
+    DbError::Unreachable(message)
 }
 
 impl Hrana {
     /// `url` may use the `libsql://` scheme, which means HTTPS.
     pub fn new(url: &str, token: Option<String>, outbound: Arc<dyn Outbound>) -> Self {
         let base = url.strip_prefix("libsql://").map_or_else(|| url.to_owned(), |host| format!("https://{host}"));
-        Self { pipeline_url: format!("{}/v2/pipeline", base.trim_end_matches('/')), token, outbound }
+        Self { pipeline_url: format!("{}/v2/pipeline", base.trim_end_matches('/')), token, outbound, last_error: Default::default() }
     }
 
+    /// One pipeline, its failure to get through remembered for readiness.
     async fn pipeline(&self, requests: Vec<Json>) -> DbResult<Vec<Json>> {
+        let outcome = self.exchange(requests).await;
+        if let Err(DbError::Unreachable(message)) = &outcome {
+            if let Ok(mut last) = self.last_error.lock() {
+                *last = Some(message.clone());
+            }
+        }
+        outcome
+    }
+
+    async fn exchange(&self, requests: Vec<Json>) -> DbResult<Vec<Json>> {
         let body = json!({ "baton": null, "requests": requests });
         let mut request = http::Request::post(&self.pipeline_url).header(http::header::CONTENT_TYPE, "application/json");
         if let Some(token) = &self.token {
@@ -46,12 +69,14 @@ impl Hrana {
         }
         let request =
             request.body(Bytes::from(serde_json::to_vec(&body).unwrap_or_default())).map_err(|e| DbError::Backend(e.to_string()))?;
-        let response = self.outbound.send(request).await.map_err(|e| DbError::Backend(e.to_string()))?;
+        let response = self.outbound.send(request).await.map_err(|e| unreachable(e.to_string()))?;
         if !response.status().is_success() {
             let text = String::from_utf8_lossy(response.body());
-            return Err(DbError::Backend(format!("hrana pipeline answered {}: {text}", response.status())));
+            let message = format!("hrana pipeline answered {}: {text}", response.status());
+            // A refused token is the configuration's fault, not the network's: no retry mends it.
+            return Err(if response.status() == http::StatusCode::UNAUTHORIZED { DbError::Backend(message) } else { unreachable(message) });
         }
-        let mut answer: Json = serde_json::from_slice(response.body()).map_err(|e| DbError::Backend(format!("hrana: {e}")))?;
+        let mut answer: Json = serde_json::from_slice(response.body()).map_err(|e| unreachable(format!("hrana: {e}")))?;
         let results = answer["results"].take();
         let Json::Array(results) = results else {
             return Err(DbError::Backend("hrana: no results in the response".into()));
@@ -114,10 +139,23 @@ fn affected(result: &Json) -> u64 {
     result["affected_row_count"].as_u64().unwrap_or(0)
 }
 
+/// Whether running `sql` twice is the same as running it once: a plain read.
+fn idempotent(sql: &str) -> bool {
+    let sql = sql.trim_start().to_ascii_uppercase();
+    (sql.starts_with("SELECT") || sql.starts_with("WITH"))
+        && !sql.contains("RETURNING")
+        && !sql.contains("INSERT")
+        && !sql.contains("UPDATE")
+        && !sql.contains("DELETE")
+}
+
 #[async_trait]
 impl Database for Hrana {
     async fn query(&self, stmt: Statement) -> DbResult<Vec<Row>> {
-        let result = self.execute_one(stmt, true).await?;
+        let result = match self.execute_one(stmt.clone(), true).await {
+            Err(DbError::Unreachable(_)) if idempotent(&stmt.sql) => self.execute_one(stmt, true).await?,
+            other => other?,
+        };
         let Some(rows) = result["rows"].as_array() else {
             return Ok(Vec::new());
         };
@@ -131,6 +169,10 @@ impl Database for Hrana {
 
     async fn execute(&self, stmt: Statement) -> DbResult<u64> {
         Ok(affected(&self.execute_one(stmt, false).await?))
+    }
+
+    fn status(&self) -> Backend {
+        Backend { kind: "remote", last_error: self.last_error.lock().ok().and_then(|last| last.clone()) }
     }
 
     async fn batch(&self, stmts: Vec<Statement>) -> DbResult<Vec<u64>> {
@@ -172,6 +214,15 @@ mod tests {
         for (arg, value) in encoded["args"].as_array().unwrap().iter().zip(&stmt.params) {
             assert_eq!(&decode(arg).unwrap(), value);
         }
+    }
+
+    #[test]
+    fn only_plain_reads_count_as_safe_to_repeat() {
+        assert!(idempotent("  select 1"));
+        assert!(idempotent("WITH x AS (SELECT 1) SELECT * FROM x"));
+        assert!(!idempotent("INSERT INTO t VALUES (1) RETURNING id"));
+        assert!(!idempotent("DELETE FROM oauth_states WHERE 1 RETURNING nonce"));
+        assert!(!idempotent("UPDATE t SET a = 1"));
     }
 
     #[test]

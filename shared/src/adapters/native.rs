@@ -1,11 +1,13 @@
-//! The native runtime: libSQL (an embedded file, or a remote Turso database through the libsql
-//! crate's own Hrana client), reqwest for outbound HTTP, and password hashing on tokio's
-//! blocking threads.
+//! The native runtime: libSQL (an embedded file), a remote Turso database through the same
+//! Hrana client the Workers use (over reqwest here), reqwest for outbound HTTP, and password
+//! hashing on tokio's blocking threads.
 //!
 //! Connection pooling: an embedded file gets a bounded pool of connections (SQLite in WAL mode
 //! serves readers in parallel with one writer, and a transaction needs a connection of its
-//! own); a remote database gets the same pool, where a connection is cheap and stateless
-//! between requests.
+//! own). A remote database needs none: each call is one stateless HTTP request that closes its
+//! stream, so no connection or stream is ever handed out dead (the libsql crate's remote
+//! connection kept a stream open between statements, which the server expires after 10 s of
+//! quiet, and cost two round trips per read).
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -14,7 +16,7 @@ use libsql::TransactionBehavior;
 
 use crate::{
     auth::password::Argon2id,
-    db::{Database, DbError, DbResult, Row, Statement, Value},
+    db::{Backend, Database, DbError, DbResult, Row, Statement, Value},
     ports::{Outbound, OutboundError, PasswordHasher},
     ratelimit::{Decision, RateLimiter, Rule, Window},
 };
@@ -40,7 +42,6 @@ impl Location {
 
 struct Manager {
     database: libsql::Database,
-    local: bool,
 }
 
 impl managed::Manager for Manager {
@@ -49,13 +50,10 @@ impl managed::Manager for Manager {
 
     async fn create(&self) -> Result<libsql::Connection, libsql::Error> {
         let connection = self.database.connect()?;
-        if self.local {
-            // The one place the SQLite pragmas are set.
-            for pragma in
-                ["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 5000", "PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL"]
-            {
-                connection.query(pragma, ()).await?;
-            }
+        // The one place the SQLite pragmas are set.
+        for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 5000", "PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL"]
+        {
+            connection.query(pragma, ()).await?;
         }
         Ok(connection)
     }
@@ -65,27 +63,31 @@ impl managed::Manager for Manager {
     }
 }
 
-/// The `Database` port over libSQL.
+/// Opens the database at `location`: the embedded file, or the remote server over Hrana.
+pub async fn open(location: &Location, pool_size: usize, outbound: std::sync::Arc<dyn Outbound>) -> DbResult<std::sync::Arc<dyn Database>> {
+    Ok(match location {
+        Location::File(path) => std::sync::Arc::new(Libsql::open(path, pool_size).await?),
+        Location::Remote { url, token } => {
+            let token = Some(token.clone()).filter(|t| !t.is_empty());
+            std::sync::Arc::new(super::hrana::Hrana::new(url, token, outbound))
+        }
+    })
+}
+
+/// The `Database` port over an embedded libSQL file.
 pub struct Libsql {
     pool: Pool<Manager>,
 }
 
 impl Libsql {
-    pub async fn open(location: &Location, pool_size: usize) -> DbResult<Self> {
-        let (database, local, pool_size) = match location {
-            Location::File(path) => {
-                if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent).map_err(|e| DbError::Backend(e.to_string()))?;
-                }
-                // Every connection to ":memory:" would be a database of its own.
-                let size = if path == ":memory:" { 1 } else { pool_size };
-                (libsql::Builder::new_local(path).build().await, true, size)
-            }
-            Location::Remote { url, token } => (libsql::Builder::new_remote(url.clone(), token.clone()).build().await, false, pool_size),
-        };
-        let database = database.map_err(backend)?;
-        let pool =
-            Pool::builder(Manager { database, local }).max_size(pool_size.max(1)).build().map_err(|e| DbError::Backend(e.to_string()))?;
+    pub async fn open(path: &str, pool_size: usize) -> DbResult<Self> {
+        if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| DbError::Backend(e.to_string()))?;
+        }
+        // Every connection to ":memory:" would be a database of its own.
+        let pool_size = if path == ":memory:" { 1 } else { pool_size };
+        let database = libsql::Builder::new_local(path).build().await.map_err(backend)?;
+        let pool = Pool::builder(Manager { database }).max_size(pool_size.max(1)).build().map_err(|e| DbError::Backend(e.to_string()))?;
         Ok(Self { pool })
     }
 
@@ -137,6 +139,10 @@ impl Database for Libsql {
     async fn execute(&self, stmt: Statement) -> DbResult<u64> {
         let connection = self.connection().await?;
         connection.execute(&stmt.sql, params(stmt.params)).await.map_err(backend)
+    }
+
+    fn status(&self) -> Backend {
+        Backend { kind: "embedded", last_error: None }
     }
 
     async fn batch(&self, stmts: Vec<Statement>) -> DbResult<Vec<u64>> {
@@ -286,7 +292,7 @@ mod tests {
     use crate::{db::migrate, stmt};
 
     async fn memory() -> Libsql {
-        Libsql::open(&Location::File(":memory:".into()), 4).await.unwrap()
+        Libsql::open(":memory:", 4).await.unwrap()
     }
 
     #[tokio::test]
@@ -329,7 +335,7 @@ mod tests {
     async fn sql_and_in_process_limiters_count_the_same_windows() {
         use crate::ratelimit::SqlLimiter;
         let dir = std::env::temp_dir().join(format!("tui-limits-{}", uuid::Uuid::now_v7()));
-        let db = std::sync::Arc::new(Libsql::open(&Location::File(dir.join("db").display().to_string()), 2).await.unwrap());
+        let db = std::sync::Arc::new(Libsql::open(&dir.join("db").display().to_string(), 2).await.unwrap());
         migrate::migrate(db.as_ref(), "2026-01-01T00:00:00.000Z").await.unwrap();
         let rule = Rule { limit: 2, window: std::time::Duration::from_secs(10) };
         let limiters: [Box<dyn RateLimiter>; 2] = [Box::new(SqlLimiter(db)), Box::new(InProcessLimiter::default())];
@@ -348,7 +354,7 @@ mod tests {
     #[tokio::test]
     async fn migrations_apply_once_and_a_changed_one_is_refused() {
         let dir = std::env::temp_dir().join(format!("tui-migrate-{}", uuid::Uuid::now_v7()));
-        let db = Libsql::open(&Location::File(dir.join("db").display().to_string()), 2).await.unwrap();
+        let db = Libsql::open(&dir.join("db").display().to_string(), 2).await.unwrap();
         let now = "2026-01-01T00:00:00.000Z";
         assert_eq!(migrate::migrate(&db, now).await.unwrap(), migrate::latest_version());
         assert_eq!(migrate::migrate(&db, now).await.unwrap(), migrate::latest_version());

@@ -96,6 +96,10 @@ impl Database for SpinSqlite {
         self.changes()
     }
 
+    fn status(&self) -> crate::db::Backend {
+        crate::db::Backend { kind: "spin", last_error: None }
+    }
+
     async fn batch(&self, stmts: Vec<Statement>) -> DbResult<Vec<u64>> {
         self.run("BEGIN IMMEDIATE", Vec::new())?;
         let mut changed = Vec::with_capacity(stmts.len());

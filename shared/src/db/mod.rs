@@ -173,9 +173,21 @@ pub enum DbError {
     Constraint(String),
     #[error("could not decode a row: {0}")]
     Decode(String),
-    /// The database could not be reached or answered with an error of its own.
+    /// The database answered with an error of its own.
     #[error("database error: {0}")]
     Backend(String),
+    /// The database could not be reached, or the exchange broke: a write's outcome is unknown.
+    #[error("database unreachable: {0}")]
+    Unreachable(String),
+}
+
+/// What a database port says about itself, for readiness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    /// `embedded`, `remote`, `d1`, `spin`.
+    pub kind: &'static str,
+    /// The last failure to reach a remote database, if any.
+    pub last_error: Option<String>,
 }
 
 pub type DbResult<T> = Result<T, DbError>;
@@ -209,7 +221,8 @@ impl DbError {
 impl From<DbError> for crate::ApiError {
     fn from(error: DbError) -> Self {
         match error {
-            DbError::Backend(_) => crate::ApiError::unavailable(error),
+            // A client may try again in a moment: the database is coming back.
+            DbError::Backend(_) | DbError::Unreachable(_) => crate::ApiError::unavailable(error).with_retry_after(1),
             _ => crate::ApiError::internal(error),
         }
     }
@@ -226,6 +239,9 @@ pub trait Database: Send + Sync + 'static {
 
     /// Runs every statement in one transaction: all of them or none. Returns the rows each changed.
     async fn batch(&self, stmts: Vec<Statement>) -> DbResult<Vec<u64>>;
+
+    /// What kind of database this is, and how reaching it last went.
+    fn status(&self) -> Backend;
 
     async fn query_opt(&self, stmt: Statement) -> DbResult<Option<Row>> {
         Ok(self.query(stmt).await?.into_iter().next())

@@ -25,7 +25,9 @@ async fn live(State(state): State<AppState>) -> axum::Json<Health> {
     axum::Json(Health { status: "ok", group: state.group, version: env!("CARGO_PKG_VERSION") })
 }
 
-/// Readiness: the database answers and its schema is the one this build expects.
+/// Readiness: the database answers and its schema is the one this build expects. The database
+/// check says which kind it is (`embedded`, `remote`, `d1`, `spin`), how long it took, and for
+/// a remote one the last failure to reach it, so that a slow or failing Turso shows as such.
 #[utoipa::path(get, path = "/v1/health/ready", tag = "health", responses(
     (status = 200, description = "Ready"),
     (status = 503, description = "A check failed; the body says which"),
@@ -33,13 +35,18 @@ async fn live(State(state): State<AppState>) -> axum::Json<Health> {
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let db = state.db.as_ref();
     let started = state.clock.now();
-    let database = match db.query(stmt!("SELECT 1")).await {
+    let mut database = match db.query(stmt!("SELECT 1")).await {
         Ok(_) => json!({"status": "ok", "latency_ms": (state.clock.now() - started).whole_milliseconds()}),
         Err(error) => {
             tracing::warn!(%error, "readiness: database");
-            json!({"status": "failing", "error": "the database did not answer"})
+            json!({"status": "failing", "error": "the database did not answer", "latency_ms": (state.clock.now() - started).whole_milliseconds()})
         }
     };
+    let backend = db.status();
+    database["kind"] = backend.kind.into();
+    if let Some(last_error) = backend.last_error {
+        database["last_error"] = last_error.into();
+    }
     let migrations = match migrate::verify(db).await {
         Ok(version) if version == migrate::latest_version() => json!({"status": "ok", "version": version}),
         Ok(version) => json!({"status": "failing", "version": version, "expected": migrate::latest_version()}),

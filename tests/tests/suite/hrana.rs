@@ -54,3 +54,54 @@ async fn a_wrong_token_is_a_backend_error() {
     let db = Hrana::new(&server.url, Some("wrong".into()), Arc::new(Reqwest(reqwest::Client::new())));
     assert!(matches!(db.query(stmt!("SELECT 1")).await, Err(DbError::Backend(_))));
 }
+
+/// The test server behaves like sqld where a client can tell.
+mod server {
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+    use tui_blackbox::hrana::HranaServer;
+
+    async fn pipeline(server: &HranaServer, baton: Value, requests: Value) -> (u16, Value) {
+        let reply = reqwest::Client::new()
+            .post(format!("{}/v2/pipeline", server.url))
+            .bearer_auth("test-token")
+            .json(&json!({"baton": baton, "requests": requests}))
+            .send()
+            .await
+            .unwrap();
+        (reply.status().as_u16(), reply.json().await.unwrap_or(Value::Null))
+    }
+
+    #[tokio::test]
+    async fn an_idle_stream_expires_and_close_ends_one() {
+        let server = HranaServer::start_with("test-token", Duration::from_millis(200)).await;
+        let select = json!([{"type": "execute", "stmt": {"sql": "SELECT 1", "want_rows": true}}]);
+        let (status, open) = pipeline(&server, Value::Null, select.clone()).await;
+        assert_eq!(status, 200);
+        let baton = open["baton"].clone();
+        assert!(baton.is_string(), "a pipeline without close keeps its stream: {open}");
+        let (status, kept) = pipeline(&server, baton, select.clone()).await;
+        assert_eq!(status, 200);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (status, expired) = pipeline(&server, kept["baton"].clone(), select.clone()).await;
+        assert_eq!((status, expired["code"].as_str()), (400, Some("STREAM_EXPIRED")), "{expired}");
+
+        let (_, closed) =
+            pipeline(&server, Value::Null, json!([{"type": "execute", "stmt": {"sql": "SELECT 1"}}, {"type": "close"}])).await;
+        assert_eq!(closed["baton"], Value::Null);
+    }
+
+    #[tokio::test]
+    async fn errors_carry_sqlites_codes() {
+        let server = HranaServer::start("test-token").await;
+        let requests = json!([
+            {"type": "execute", "stmt": {"sql": "CREATE TABLE t (k TEXT PRIMARY KEY)"}},
+            {"type": "execute", "stmt": {"sql": "INSERT INTO t VALUES ('a')"}},
+            {"type": "execute", "stmt": {"sql": "INSERT INTO t VALUES ('a')"}},
+            {"type": "close"},
+        ]);
+        let (_, answer) = pipeline(&server, Value::Null, requests).await;
+        assert_eq!(answer["results"][2]["error"]["code"], "SQLITE_CONSTRAINT_UNIQUE", "{answer}");
+    }
+}

@@ -16,3 +16,4 @@ mod roles;
 mod sessions;
 mod sso;
 mod takeover;
+mod turso;
