@@ -38,12 +38,16 @@ ALTER TABLE users DROP COLUMN locked_until;
 ALTER TABLE oauth_states ADD COLUMN browser_hash TEXT NOT NULL DEFAULT '';
 
 -- When the person behind a session last proved who they are (a password, an identity
--- provider); a device login inherits its approver's. NULL for older sessions: their start.
+-- provider): a session it opened. A device login's session never counts as fresh. NULL for
+-- older sessions: their start.
 ALTER TABLE sessions ADD COLUMN authenticated_at TEXT;
 
 -- Whether an identity was linked by an email someone proved (a provider trusted for emails,
 -- or a verified account). Unproven links are dropped once the mailbox's owner proves it.
 ALTER TABLE user_identities ADD COLUMN email_proven INTEGER NOT NULL DEFAULT 1 CHECK (email_proven IN (0, 1));
+-- Links made before this rule could not have been proven by a verified account: treat them as
+-- unproven, so that the owner of the mailbox taking the account back ends them.
+UPDATE user_identities SET email_proven = 0;
 
 -- Who asked for a device code, shown to the person asked to approve it; and the browser that
 -- finished single sign-on for it, which alone may then confirm it.
@@ -51,7 +55,6 @@ ALTER TABLE device_codes ADD COLUMN client_ip TEXT;
 ALTER TABLE device_codes ADD COLUMN client_user_agent TEXT;
 ALTER TABLE device_codes ADD COLUMN confirm_user_id TEXT REFERENCES users (id) ON DELETE CASCADE;
 ALTER TABLE device_codes ADD COLUMN confirm_hash TEXT;
-ALTER TABLE device_codes ADD COLUMN approved_auth_at TEXT;
 
 CREATE INDEX sessions_by_expiry ON sessions (expires_at);
 CREATE INDEX password_resets_by_expiry ON password_resets (expires_at);

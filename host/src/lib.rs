@@ -95,17 +95,23 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
     std::fs::write(path, contents)
 }
 
-/// Outbound HTTP: identity providers, the mail API, and a remote database. A request that
-/// hangs is cut off rather than holding a client's request open forever.
-fn outbound() -> Arc<dyn tui_shared::ports::Outbound> {
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().unwrap_or_default();
+/// Outbound HTTP, cut off after `timeout` rather than holding a client's request open forever.
+fn outbound(timeout: std::time::Duration) -> Arc<dyn tui_shared::ports::Outbound> {
+    let client = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
     Arc::new(Reqwest(client))
 }
+
+/// A remote database's calls are cut off sooner than anything else's: well inside the refresh
+/// reuse interval, so that a client retrying a refresh whose answer timed out is still taken
+/// for a client that lost an answer, not for a thief.
+const DATABASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Opens the database and applies pending migrations.
 pub async fn open_database(options: &Options) -> Result<Arc<dyn Database>, String> {
     let location = Location::parse(&options.database, options.database_token.clone());
-    let db = native::open(&location, options.pool_size, outbound()).await.map_err(|e| format!("cannot open the database: {e}"))?;
+    let db = native::open(&location, options.pool_size, outbound(DATABASE_TIMEOUT))
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
     let version = migrate::migrate(db.as_ref(), &time::format(time::Timestamp::now_utc()))
         .await
         .map_err(|e| format!("cannot migrate the database: {e}"))?;
@@ -118,7 +124,7 @@ pub async fn state(options: &Options, addr: SocketAddr) -> Result<AppState, Stri
     let config = config(options, addr)?;
     let db = open_database(options).await?;
     let passwords = BlockingPasswords(Argon2id::new(&config.argon2)?);
-    let outbound = outbound();
+    let outbound = outbound(std::time::Duration::from_secs(30));
     Ok(AppState::new(Services {
         db,
         clock: Arc::new(SystemClock),

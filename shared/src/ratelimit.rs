@@ -173,7 +173,7 @@ pub mod auth_routes {
     /// The client's address as a limit counts it: an IPv6 client is its /64, which one
     /// subscriber usually holds whole and could otherwise rotate through.
     fn ip(client: &ClientInfo) -> String {
-        match client.ip.as_deref().map(str::parse::<std::net::IpAddr>) {
+        match client.ip.as_deref().map(|ip| ip.parse::<std::net::IpAddr>().map(|ip| ip.to_canonical())) {
             Some(Ok(std::net::IpAddr::V6(v6))) => {
                 ipnet::Ipv6Net::new(v6, 64).map_or_else(|_| v6.to_string(), |net| net.trunc().to_string())
             }

@@ -89,7 +89,7 @@ pub struct DeviceDecision {
 }
 
 /// Approve or deny the device showing `user_code`, as the signed-in user. The device's session
-/// counts as signed in when the approving session did. Limited per account, like sign-ins.
+/// never counts as freshly signed in (sudo mode). Limited per account, like sign-ins.
 #[utoipa::path(post, path = "/v1/auth/device/approve", tag = "auth", security(("bearer" = [])), request_body = DeviceDecision,
     responses((status = 204), (status = 422, description = "No such pending code"), (status = 429, description = "Too many approvals")))]
 pub async fn approve_device(
@@ -100,8 +100,7 @@ pub async fn approve_device(
 ) -> Result<StatusCode, ApiError> {
     caller.session()?;
     auth_routes::approve(&state, caller.id).await?;
-    let authenticated_at = caller.signed_in_at.ok_or_else(|| ApiError::forbidden("This needs a signed-in session."))?;
-    device::decide(&state, caller.id, &body.user_code, body.approve, authenticated_at, &client).await?;
+    device::decide(&state, caller.id, &body.user_code, body.approve, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -295,7 +294,7 @@ pub async fn device_submit(
     if let Err(error) = state.db.execute(who.settle).await.map_err(ApiError::from) {
         return retry(error.code.status(), &error.detail);
     }
-    match device::decide(&state, who.id, &form_data.user_code, approve, state.clock.now(), &client).await {
+    match device::decide(&state, who.id, &form_data.user_code, approve, &client).await {
         Ok(()) if approve => approved_page(),
         Ok(()) => page(StatusCode::OK, "<p>Denied. The terminal that asked will not be signed in.</p>", &[]),
         Err(error) => retry(

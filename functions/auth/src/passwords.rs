@@ -36,7 +36,6 @@ pub async fn change_password(
     Json(body): Json<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
     let session = caller.session()?;
-    auth_routes::password_change(&state, caller.id).await?;
     accounts::change_password(&state, caller.id, session, body.current_password, body.new_password, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -34,7 +34,8 @@ pub struct Hrana {
     pipeline_url: String,
     token: Option<String>,
     outbound: Arc<dyn Outbound>,
-    /// The last failure to reach the server, for readiness to report.
+    /// What the last failure to reach the server was, in words safe to publish (readiness is
+    /// public; the server's address and answer go to the log only).
     last_error: std::sync::Mutex<Option<String>>,
 }
 
@@ -54,8 +55,14 @@ impl Hrana {
     async fn pipeline(&self, requests: Vec<Json>) -> DbResult<Vec<Json>> {
         let outcome = self.exchange(requests).await;
         if let Err(DbError::Unreachable(message)) = &outcome {
+            tracing::warn!(%message, "the remote database could not be reached");
+            let kind = if message.starts_with("hrana pipeline answered") {
+                "the server answered with an error"
+            } else {
+                "the server could not be reached"
+            };
             if let Ok(mut last) = self.last_error.lock() {
-                *last = Some(message.clone());
+                *last = Some(kind.to_owned());
             }
         }
         outcome

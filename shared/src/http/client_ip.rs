@@ -14,6 +14,8 @@ use ipnet::IpNet;
 /// right, where the proxies nearest to us appended theirs. An entry that is not an address
 /// ends the walk at the last trusted hop: what lies left of it is the client's to write.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    // An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d: compare it as IPv4.
+    let peer = peer.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
@@ -22,13 +24,23 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
         headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim).collect();
     let mut client = peer;
     for entry in entries.iter().rev() {
-        let Ok(hop) = entry.parse::<IpAddr>() else { break };
+        let Some(hop) = address(entry) else { break };
         client = hop;
         if !is_trusted(&hop) {
             break;
         }
     }
     client
+}
+
+/// An entry as proxies write them: an address, maybe with a port (`1.2.3.4:80`, `[::1]:80`).
+fn address(entry: &str) -> Option<IpAddr> {
+    let bare = match entry.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None if entry.matches(':').count() == 1 => entry.split(':').next()?,
+        None => entry,
+    };
+    bare.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
 }
 
 #[cfg(test)]
@@ -61,6 +73,17 @@ mod tests {
         assert_eq!(client_ip(peer, &HeaderMap::new(), &trusted), peer, "no header: the proxy itself");
         let forwarded_only = headers(&[("forwarded", "for=1.2.3.4")]);
         assert_eq!(client_ip(peer, &forwarded_only, &trusted), peer, "Forwarded is not read");
+    }
+
+    #[test]
+    fn ports_brackets_and_mapped_addresses_are_read_as_addresses() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mapped: IpAddr = "::ffff:10.0.0.2".parse().unwrap();
+        let chain = headers(&[("x-forwarded-for", "[2001:db8::7]:443, 198.51.100.7:5000")]);
+        assert_eq!(client_ip(mapped, &chain, &trusted), "198.51.100.7".parse::<IpAddr>().unwrap());
+        let v6 = headers(&[("x-forwarded-for", "[2001:db8::7]:443")]);
+        assert_eq!(client_ip(mapped, &v6, &trusted), "2001:db8::7".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip("::ffff:203.0.113.9".parse().unwrap(), &v6, &[]), "203.0.113.9".parse::<IpAddr>().unwrap());
     }
 
     #[test]

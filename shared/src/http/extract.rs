@@ -95,10 +95,10 @@ async fn api_key(parts: &Parts, state: &AppState, key: &str) -> Result<AuthUser,
     Ok(AuthUser { id: user_id, session_id: None, roles, signed_in_at: None })
 }
 
-/// The account whose live session the request's access token belongs to, if it carries one:
-/// on sign-in, a device already signed in to the account is not locked out of it. Never a
-/// rejection: a bad token here only means "no known device".
-pub struct KnownDevice(pub Option<Uuid>);
+/// The account and live session the request's access token belongs to, if it carries one: on
+/// sign-in, a device already signed in to the account is not locked out of it by strangers'
+/// guesses. Never a rejection: a bad token here only means "no known device".
+pub struct KnownDevice(pub Option<(Uuid, Uuid)>);
 
 impl FromRequestParts<AppState> for KnownDevice {
     type Rejection = std::convert::Infallible;
@@ -108,7 +108,7 @@ impl FromRequestParts<AppState> for KnownDevice {
             return Ok(Self(None));
         }
         let caller = AuthUser::from_request_parts(parts, state).await.ok();
-        Ok(Self(caller.filter(|c| c.session_id.is_some()).map(|c| c.id)))
+        Ok(Self(caller.and_then(|c| c.session_id.map(|session| (c.id, session)))))
     }
 }
 

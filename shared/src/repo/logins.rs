@@ -5,8 +5,9 @@
 //! counted: of twenty racing wrong passwords, at most five are tried. Sign-ins count per login
 //! as typed (a hash of it), whether or not it names an account, so a lockout neither tells that
 //! an account exists nor which email and username belong together. A signed-in session that
-//! checks the password (sudo mode, a password change) or signs in again from a known device
-//! counts under the user's id, apart from strangers' guesses.
+//! checks the password (sudo mode, a password change) or signs in again from its device counts
+//! under its own id, apart from strangers' guesses, so a thief of one session can lock only that
+//! session, never its owner's others.
 
 use crate::{ApiError, auth::tokens::sha256_hex, db::Database, db::Statement, stmt};
 
@@ -15,21 +16,20 @@ pub fn login_key(login: &str) -> String {
     format!("login:{}", sha256_hex(login.to_lowercase().as_bytes()))
 }
 
-/// The counter of password checks by the user's own sessions and known devices.
-pub fn user_key(user_id: uuid::Uuid) -> String {
-    format!("user:{user_id}")
+/// The counter of password checks made by one signed-in session (and its device's sign-ins).
+pub fn session_key(session_id: uuid::Uuid) -> String {
+    format!("session:{session_id}")
 }
 
-/// Forgets every counter and lock of a user (an admin's unlock).
-pub fn clear_user(user_id: uuid::Uuid, email: &str, username: &str) -> Statement {
-    stmt!("DELETE FROM login_attempts WHERE key IN (?1, ?2, ?3)", user_key(user_id), login_key(email), login_key(username))
+/// Forgets the counters and locks of a user's logins (an admin's unlock).
+pub fn clear_user(email: &str, username: &str) -> Statement {
+    stmt!("DELETE FROM login_attempts WHERE key IN (?1, ?2)", login_key(email), login_key(username))
 }
 
 /// As [`clear_user`], if the user's password hash is now `hash` (a reset its batch made).
 pub fn clear_user_if_password(user_id: uuid::Uuid, email: &str, username: &str, hash: &str) -> Statement {
     stmt!(
-        "DELETE FROM login_attempts WHERE key IN (?1, ?2, ?3) AND EXISTS (SELECT 1 FROM users WHERE id = ?4 AND password_hash = ?5)",
-        user_key(user_id),
+        "DELETE FROM login_attempts WHERE key IN (?1, ?2) AND EXISTS (SELECT 1 FROM users WHERE id = ?3 AND password_hash = ?4)",
         login_key(email),
         login_key(username),
         user_id,

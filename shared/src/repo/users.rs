@@ -169,16 +169,22 @@ pub fn set_pending_email(id: Uuid, email: &Email, now: &str) -> Statement {
     stmt!("UPDATE users SET pending_email = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1", id, email.as_str(), now)
 }
 
-/// The first admin: `email`'s account becomes admin if it is the configured bootstrap email,
-/// that email is verified, and no admin exists yet. All of it is decided in the statement.
-pub fn grant_bootstrap_admin(id: Uuid, bootstrap_email: Option<&str>, now: &str) -> Statement {
+/// The first admin: the account becomes admin if its email is the configured bootstrap email,
+/// verified, no admin exists yet, and `proof` holds: the verification link (`token_hash`) that
+/// this batch spent for that very email, or, for an account an identity provider trusted for
+/// emails has just made, nothing more (`None`). All of it is decided in the statement.
+pub fn grant_bootstrap_admin(id: Uuid, bootstrap_email: Option<&str>, now: &str, proof: Option<&str>) -> Statement {
     stmt!(
         "INSERT INTO user_roles (user_id, role, granted_at) SELECT u.id, 'admin', ?3 FROM users u \
          WHERE u.id = ?1 AND u.email_verified = 1 AND u.email = ?2 \
-         AND NOT EXISTS (SELECT 1 FROM user_roles WHERE role = 'admin') ON CONFLICT DO NOTHING",
+         AND NOT EXISTS (SELECT 1 FROM user_roles WHERE role = 'admin') \
+         AND (?4 IS NULL OR EXISTS (SELECT 1 FROM email_tokens t WHERE t.token_hash = ?4 AND t.used_at = ?3 \
+              AND t.purpose = 'verify' AND t.email = u.email)) \
+         ON CONFLICT DO NOTHING",
         id,
         bootstrap_email,
         now,
+        proof,
     )
 }
 

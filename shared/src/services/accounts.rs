@@ -102,18 +102,18 @@ fn new_session_with(
 
 /// Opens a session only if `gate`, the first statement of the batch, changes a row (consuming
 /// a device code): the tokens, or `None` when the gate changed nothing (a racing poll won).
-/// The session counts as authenticated when its approver last was (`authenticated_at`).
+/// Such a session never counts as freshly signed in (see [`require_recent_sign_in`]).
 pub async fn sign_in_if(
     state: &AppState,
     gate: Statement,
     user_id: Uuid,
     roles: Vec<Role>,
-    authenticated_at: &str,
     client: &ClientInfo,
     event: Event<'_>,
 ) -> Result<Option<Tokens>, ApiError> {
     let now = state.clock.now();
-    let (session, tokens) = new_session_with(state, user_id, roles, client, now, authenticated_at, sessions::open_after_change)?;
+    let never = time::format(time::from_unix_ms(0));
+    let (session, tokens) = new_session_with(state, user_id, roles, client, now, &never, sessions::open_after_change)?;
     let mut batch = vec![gate];
     batch.extend(session);
     batch.push(event.record_if_changed(client, &time::format(now)));
@@ -222,13 +222,13 @@ async fn count_attempt(state: &AppState, key: &str, now: Timestamp, audit: Event
 /// password is checked, in the statement that checks the lock; five failures within 15
 /// minutes lock the login for 30. Logins count as typed, whether or not they name an account,
 /// cost the same hashing, and get the same answers. A device that holds a live session of the
-/// account (`known_device`) counts under the account instead, so strangers' guesses do not
-/// lock it out, while its own guesses still lock it.
+/// account (`known_device`: the user and the session) counts under that session instead, so
+/// strangers' guesses do not lock it out, while its own guesses still lock it.
 pub async fn authenticate(
     state: &AppState,
     login: &str,
     password: Password,
-    known_device: Option<Uuid>,
+    known_device: Option<(Uuid, Uuid)>,
     client: &ClientInfo,
 ) -> Result<Authenticated, ApiError> {
     let db = state.db.as_ref();
@@ -237,7 +237,7 @@ pub async fn authenticate(
     let found = users::credentials(db, login).await?;
     let id = found.as_ref().map(|c| c.id);
     let key = match known_device {
-        Some(device) if id == Some(device) => logins::user_key(device),
+        Some((user, session)) if id == Some(user) => logins::session_key(session),
         _ => logins::login_key(login),
     };
     let failures = count_attempt(state, &key, now, Event::new("login.refused_locked", id).target(login), client).await?;
@@ -260,10 +260,17 @@ pub async fn authenticate(
 }
 
 /// Checks the signed-in user's own password (sudo mode, a password change): limited like a
-/// sign-in, and counted towards the account's lock, so a stolen session cannot guess it.
-async fn check_own_password(state: &AppState, user_id: Uuid, password: Password, client: &ClientInfo) -> Result<String, ApiError> {
+/// sign-in per account, and counted towards a lock of the asking session, so a stolen session
+/// cannot guess it, nor lock its owner's other sessions out of changing it.
+async fn check_own_password(
+    state: &AppState,
+    user_id: Uuid,
+    session_id: Uuid,
+    password: Password,
+    client: &ClientInfo,
+) -> Result<String, ApiError> {
     crate::ratelimit::auth_routes::password_change(state, user_id).await?;
-    let key = logins::user_key(user_id);
+    let key = logins::session_key(session_id);
     let now = state.clock.now();
     let failures = count_attempt(state, &key, now, Event::new("password.refused_locked", Some(user_id)).target(user_id), client).await?;
     let hash = users::password_hash(state.db.as_ref(), user_id).await?;
@@ -289,7 +296,7 @@ pub async fn login(
     state: &AppState,
     login: &str,
     password: Password,
-    known_device: Option<Uuid>,
+    known_device: Option<(Uuid, Uuid)>,
     client: &ClientInfo,
 ) -> Result<Tokens, ApiError> {
     let who = authenticate(state, login, password, known_device, client).await?;
@@ -420,14 +427,14 @@ pub async fn require_recent_sign_in(
     current_password: Option<Password>,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    caller.session()?;
+    let session_id = caller.session()?;
     if caller.signed_in_recently(state.clock.now(), state.config.sudo_window) {
         return Ok(());
     }
     let Some(password) = current_password else {
         return Err(ApiError::forbidden("This needs a recent sign-in, or current_password with the request."));
     };
-    check_own_password(state, caller.id, password, client).await.map(drop)
+    check_own_password(state, caller.id, session_id, password, client).await.map(drop)
 }
 
 /// Changes the password; every other session ends, and every personal API key with them (a
@@ -441,7 +448,7 @@ pub async fn change_password(
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
     let db = state.db.as_ref();
-    let hash = check_own_password(state, user_id, current, client).await?;
+    let hash = check_own_password(state, user_id, session_id, current, client).await?;
     let new_hash = state.passwords.hash(new.into()).await.map_err(ApiError::internal)?;
     let stamp = time::format(state.clock.now());
     // Only over the hash that was checked: a racing change or reset wins, and this one does nothing.
@@ -471,12 +478,16 @@ pub async fn change_password(
 }
 
 /// What a suspected compromise also ends, besides sessions and keys: a pending email change
-/// (it may be the attacker's address) and device logins approved but not yet collected.
+/// (it may be the attacker's address), and device logins approved but not yet collected or
+/// waiting for the confirmation of a browser that signed in as the user.
 fn end_pending(user_id: Uuid, stamp: &str) -> Vec<Statement> {
     vec![
         stmt!("UPDATE users SET pending_email = NULL WHERE id = ?1 AND pending_email IS NOT NULL", user_id),
         email_tokens::spend_others(user_id, Purpose::Change, stamp),
-        stmt!("UPDATE device_codes SET status = 'denied' WHERE user_id = ?1 AND status = 'approved'", user_id),
+        stmt!(
+            "UPDATE device_codes SET status = 'denied' WHERE (user_id = ?1 AND status = 'approved') OR (confirm_user_id = ?1 AND status = 'pending')",
+            user_id
+        ),
     ]
 }
 
@@ -618,33 +629,38 @@ pub async fn confirm_email(state: &AppState, token: &str, client: &ClientInfo) -
         ),
     };
     let action = if purpose == Purpose::Change { "email.changed" } else { "email.verified" };
-    let spent_now = "EXISTS (SELECT 1 FROM email_tokens WHERE token_hash = ?3 AND used_at = ?2)";
+    // What follows the change happens only if this request spent the token and the account's
+    // email is now the token's, verified: a stale or raced link changes nothing at all.
+    let applied = "EXISTS (SELECT 1 FROM email_tokens WHERE token_hash = ?3 AND used_at = ?2) \
+         AND EXISTS (SELECT 1 FROM users WHERE id = ?1 AND email = ?4 AND email_verified = 1)";
+    let after = |sql: &str| stmt!(format!("{sql} AND {applied}"), user_id, stamp.as_str(), hash.as_str(), email.as_str(), purpose.as_str());
     let mut batch = vec![
         email_tokens::spend(&hash, &stamp),
         apply,
         Event::new(action, Some(user_id)).target(user_id).detail(serde_json::json!({"email": email})).record_if_changed(client, &stamp),
-        stmt!(
-            format!("UPDATE password_resets SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL AND ?4 = 'change' AND {spent_now}"),
-            user_id,
-            stamp.as_str(),
-            hash.as_str(),
-            purpose.as_str(),
-        ),
-        stmt!(
-            format!("DELETE FROM user_identities WHERE user_id = ?1 AND email_proven = 0 AND {spent_now}"),
-            user_id,
-            stamp.as_str(),
-            hash.as_str()
-        ),
+        // Proving the mailbox ends identity links made without that proof.
+        after("DELETE FROM user_identities WHERE user_id = ?1 AND email_proven = 0"),
     ];
-    if purpose == Purpose::Verify {
-        batch.push(users::grant_bootstrap_admin(user_id, state.config.bootstrap_admin_email.as_deref(), &stamp));
-        batch.push(
-            Event::new("role.granted", None)
-                .target(user_id)
-                .detail(serde_json::json!({"role": "admin", "bootstrap": true}))
-                .record_if_changed(client, &stamp),
-        );
+    match purpose {
+        Purpose::Change => {
+            // Reset links went to the old address, and verification links to an address that is
+            // no longer the account's.
+            batch.push(after("UPDATE password_resets SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL AND ?5 = 'change'"));
+            batch.push(after(
+                "UPDATE email_tokens SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL AND purpose = 'verify' AND ?5 = 'change'",
+            ));
+        }
+        Purpose::Verify => {
+            // Only through a verification link this very request spent, for the account's own
+            // registered email (never an email change, nor a stale link).
+            batch.push(users::grant_bootstrap_admin(user_id, state.config.bootstrap_admin_email.as_deref(), &stamp, Some(hash.as_str())));
+            batch.push(
+                Event::new("role.granted", None)
+                    .target(user_id)
+                    .detail(serde_json::json!({"role": "admin", "bootstrap": true}))
+                    .record_if_changed(client, &stamp),
+            );
+        }
     }
     let changed = db.batch(batch).await.map_err(users::insert_conflict)?;
     if changed.get(1) != Some(&1) {

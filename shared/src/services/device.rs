@@ -13,7 +13,6 @@ use crate::{
     repo::{audit::Event, sessions::ClientInfo, users},
     services::accounts::{self, Tokens},
     stmt, time,
-    time::Timestamp,
 };
 
 const LIFETIME: Duration = Duration::from_secs(600);
@@ -106,14 +105,13 @@ pub async fn poll(state: &AppState, device_code: &str, client: &ClientInfo) -> R
     let hash = sha256_hex(device_code.as_bytes());
     let row = db
         .query_opt(stmt!(
-            "SELECT status, user_id, interval_s, last_polled_at, expires_at, approved_auth_at FROM device_codes WHERE device_code_hash = ?1",
+            "SELECT status, user_id, interval_s, last_polled_at, expires_at FROM device_codes WHERE device_code_hash = ?1",
             hash.as_str(),
         ))
         .await?;
     let Some(row) = row else { return Ok(Err(Pending::InvalidGrant)) };
     let (status, user_id, interval, last_polled, expires): (String, Option<Uuid>, i64, Option<String>, String) =
         (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
-    let approved_auth_at: Option<String> = row.get(5)?;
     if expires <= stamp {
         return Ok(Err(Pending::ExpiredToken));
     }
@@ -131,10 +129,9 @@ pub async fn poll(state: &AppState, device_code: &str, client: &ClientInfo) -> R
                 stamp.as_str(),
             );
             let event = Event::new("login.device", Some(user_id)).target(user_id);
-            // The new session is as freshly authenticated as its approver was, no fresher: a
-            // device login is no way around sudo mode.
-            let authenticated_at = approved_auth_at.unwrap_or_else(|| time::format(time::from_unix_ms(0)));
-            let tokens = accounts::sign_in_if(state, consume, user_id, roles, &authenticated_at, client, event).await?;
+            // A device login's session never counts as freshly signed in: approving a code is
+            // no way into sudo mode, for a stale session or for a phished person's approval.
+            let tokens = accounts::sign_in_if(state, consume, user_id, roles, client, event).await?;
             Ok(tokens.ok_or(Pending::InvalidGrant))
         }
         _ => {
@@ -153,16 +150,8 @@ pub async fn poll(state: &AppState, device_code: &str, client: &ClientInfo) -> R
     }
 }
 
-/// A signed-in person approves (or denies) the device showing `user_code`; they last proved
-/// who they are at `authenticated_at`, which the device's session inherits.
-pub async fn decide(
-    state: &AppState,
-    user_id: Uuid,
-    user_code: &str,
-    approve: bool,
-    authenticated_at: Timestamp,
-    client: &ClientInfo,
-) -> Result<(), ApiError> {
+/// A signed-in person approves (or denies) the device showing `user_code`.
+pub async fn decide(state: &AppState, user_id: Uuid, user_code: &str, approve: bool, client: &ClientInfo) -> Result<(), ApiError> {
     let unknown = || ApiError::field("user_code", "is not a code waiting for approval, or it expired");
     let code = normalize_user_code(user_code).ok_or_else(unknown)?;
     let stamp = time::format(state.clock.now());
@@ -172,13 +161,11 @@ pub async fn decide(
         .db
         .batch(vec![
             stmt!(
-                "UPDATE device_codes SET status = ?2, user_id = ?3, approved_auth_at = ?5 \
-                 WHERE user_code = ?1 AND status = 'pending' AND expires_at > ?4",
+                "UPDATE device_codes SET status = ?2, user_id = ?3 WHERE user_code = ?1 AND status = 'pending' AND expires_at > ?4",
                 code.as_str(),
                 status,
                 user_id,
                 stamp.as_str(),
-                time::format(authenticated_at),
             ),
             Event::new(action, Some(user_id)).target(code.as_str()).record_if_changed(client, &stamp),
         ])
@@ -231,7 +218,7 @@ pub async fn confirm(state: &AppState, user_code: &str, browser_secret: &str, ap
         .db
         .batch(vec![
             stmt!(
-                "UPDATE device_codes SET status = ?2, user_id = confirm_user_id, approved_auth_at = ?4 WHERE user_code = ?1 AND confirm_hash = ?3 \
+                "UPDATE device_codes SET status = ?2, user_id = confirm_user_id WHERE user_code = ?1 AND confirm_hash = ?3 \
                  AND confirm_user_id IS NOT NULL AND status = 'pending' AND expires_at > ?4",
                 code.as_str(),
                 status,

@@ -29,9 +29,9 @@ pub async fn list(state: &AppState, q: Option<&str>, before: Option<Uuid>, limit
     Ok(Page::from_overfetch(items, limit, |u| u.id))
 }
 
-/// Changes a user's username and/or email (themselves, or an admin). Either needs a signed-in
-/// session; the email also needs sudo mode and takes effect only through the link mailed to
-/// the new address (see [`accounts::request_email_change`]).
+/// Changes a user's username and/or email (themselves, or an admin). Either needs sudo mode (a
+/// recent sign-in or the current password); the email takes effect only through the link
+/// mailed to the new address (see [`accounts::request_email_change`]).
 pub async fn update(
     state: &AppState,
     caller: &AuthUser,
@@ -41,10 +41,8 @@ pub async fn update(
     client: &ClientInfo,
 ) -> Result<User, ApiError> {
     let user = visible(state, caller, id).await?;
-    caller.session()?;
-    if changes.email.is_some() {
-        accounts::require_recent_sign_in(state, caller, changes.current_password, client).await?;
-    }
+    // Both the email and the username are what people sign in with: changing either is sudo.
+    accounts::require_recent_sign_in(state, caller, changes.current_password, client).await?;
     if let Some(username) = &changes.username {
         let stamp = time::format(state.clock.now());
         state
@@ -69,7 +67,7 @@ pub async fn update(
 pub struct Changes {
     pub email: Option<Email>,
     pub username: Option<Username>,
-    /// Sudo mode for an email change when the sign-in is older than ten minutes.
+    /// Sudo mode when the sign-in is older than ten minutes.
     pub current_password: Option<Password>,
 }
 
@@ -111,7 +109,7 @@ pub async fn unlock(state: &AppState, admin: Uuid, id: Uuid, client: &ClientInfo
     let stamp = time::format(state.clock.now());
     let user = users::get(db, id).await?.ok_or_else(ApiError::not_found)?;
     db.batch(vec![
-        logins::clear_user(id, &user.email, &user.username),
+        logins::clear_user(&user.email, &user.username),
         Event::new("user.unlocked", Some(admin)).target(id).record_if_changed(client, &stamp),
     ])
     .await?;

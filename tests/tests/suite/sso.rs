@@ -203,3 +203,29 @@ async fn an_untrusted_providers_link_ends_when_the_mailbox_owner_resets_the_pass
     let (again, _, _) = sign_in(&server, &hint, None).await;
     again.problem(409, "conflict");
 }
+
+#[tokio::test]
+async fn a_reset_denies_a_device_login_waiting_for_an_sso_browsers_confirmation() {
+    let server = Server::start().await;
+    if server.mail.is_none() {
+        return;
+    }
+    let code = server.post("/v1/auth/device/code", None, json!({})).await;
+    let user_code = code.body["user_code"].as_str().unwrap();
+    let (email, hint) = (fresh_email(), fresh_hint());
+    next_person(&server, &hint, &email, true, false).await;
+    let (page, _, _) = sign_in(&server, &hint, Some(user_code)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(server.post("/v1/auth/password-reset", None, json!({"email": email})).await.status, 202);
+    let token = server.mailed_token(&email, "tui_pr_");
+    let reset =
+        server.post("/v1/auth/password-reset/confirm", None, json!({"token": token, "new_password": "after-reset-passphrase-3"})).await;
+    assert_eq!(reset.status, 204, "{}", reset.body);
+    let html = page.body.as_str().unwrap();
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap();
+    let cookies = format!("{}; {}", page.cookie("tui_csrf").unwrap(), page.cookie("__Host-tui_device").unwrap());
+    let late = confirm(&server, &cookies, &format!("csrf={csrf}&user_code={user_code}&decision=approve")).await;
+    assert_eq!(late.status, 422, "{}", late.body);
+    let poll = server.post("/v1/auth/device/token", None, json!({"device_code": code.body["device_code"]})).await;
+    assert_eq!(poll.body["error"], "access_denied", "{}", poll.body);
+}

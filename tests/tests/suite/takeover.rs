@@ -324,3 +324,18 @@ async fn the_bootstrap_email_makes_no_admin_through_an_email_change() {
     assert_eq!(me.body["email"], tui_blackbox::ADMIN_EMAIL);
     assert_eq!(me.body["roles"], json!(["member"]));
 }
+
+#[tokio::test]
+async fn a_stale_verification_link_makes_no_admin_after_an_email_change() {
+    let Some(server) = Server::native_with(&[]).await else { return };
+    let attacker = server.user().await;
+    let stale = server.mailed_token(&attacker.email, "tui_ev_");
+    let path = format!("/v1/users/{}", attacker.id);
+    let adopt = server.call(Method::PATCH, &path, Some(&attacker.token), Some(json!({"email": tui_blackbox::ADMIN_EMAIL}))).await;
+    assert_eq!(adopt.status, 200, "{}", adopt.body);
+    assert_eq!(server.confirm_email(tui_blackbox::ADMIN_EMAIL).await.status, 204);
+    let late = server.post("/v1/auth/verify-email/confirm", None, json!({"token": stale})).await;
+    assert_eq!(late.field(), "token", "{}", late.body);
+    let me = server.get("/v1/auth/me", Some(&attacker.token)).await;
+    assert_eq!(me.body["roles"], json!(["member"]));
+}
