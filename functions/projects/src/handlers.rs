@@ -10,7 +10,7 @@ use tui_shared::{
     ApiError, AppState,
     domain::{Description, Name, ProjectRole},
     http::{
-        extract::{AuthUser, Ids, IfMatch, PageParams, Query, etag},
+        extract::{AuthUser, Bearer, Ids, IfMatch, PageParams, Query, etag},
         json::Json,
     },
     repo::{
@@ -73,8 +73,8 @@ pub async fn list_projects(
 /// A project the caller is a member of.
 #[utoipa::path(get, path = "/v1/projects/{id}", tag = "projects", security(("bearer" = [])),
     responses((status = 200, body = Project, headers(("etag" = String))), (status = 404, description = "No such project, or not yours")))]
-pub async fn get_project(State(state): State<AppState>, caller: AuthUser, Ids(id): Ids<Uuid>) -> Result<Response, ApiError> {
-    Ok(with_etag(StatusCode::OK, projects::visible(&state, id, caller.id).await?))
+pub async fn get_project(State(state): State<AppState>, bearer: Bearer, Ids(id): Ids<Uuid>) -> Result<Response, ApiError> {
+    Ok(with_etag(StatusCode::OK, projects::visible_to(&state, id, bearer).await?))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -62,6 +62,34 @@ pub async fn get_for(db: &dyn Database, id: Uuid, user_id: Uuid) -> Result<Optio
     Ok(row.as_ref().map(project).transpose()?)
 }
 
+/// The project as `user_id` sees it, read in the same statement that finds `session_id` a live
+/// session of theirs: whether the session lives, and the project if it does and is theirs.
+pub async fn get_in_session(
+    db: &dyn Database,
+    id: Uuid,
+    user_id: Uuid,
+    session_id: Uuid,
+    now: &str,
+) -> Result<(bool, Option<Project>), ApiError> {
+    let row = db
+        .query_opt(stmt!(
+            "SELECT p.id, p.name, p.description, p.archived, m.role, p.created_by, p.version, p.created_at, p.updated_at, s.id IS NOT NULL \
+             FROM (SELECT 1) AS one \
+             LEFT JOIN sessions s ON s.id = ?3 AND s.user_id = ?2 AND s.revoked_at IS NULL AND s.expires_at > ?4 \
+             LEFT JOIN project_members m ON s.id IS NOT NULL AND m.project_id = ?1 AND m.user_id = ?2 \
+             LEFT JOIN projects p ON p.id = m.project_id",
+            id,
+            user_id,
+            session_id,
+            now,
+        ))
+        .await?;
+    let Some(row) = row else { return Ok((false, None)) };
+    let live: bool = row.get(9)?;
+    let found: Option<Uuid> = row.get(0)?;
+    Ok((live, if found.is_some() { Some(project(&row)?) } else { None }))
+}
+
 /// The role `user_id` holds in a project, if any: the cheap check other groups use.
 pub async fn role_of(db: &dyn Database, id: Uuid, user_id: Uuid) -> Result<Option<ProjectRole>, ApiError> {
     let row = db.query_opt(stmt!("SELECT role FROM project_members WHERE project_id = ?1 AND user_id = ?2", id, user_id)).await?;

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use crate::{
     ApiError, AppState, ErrorCode,
     domain::{Description, Name, ProjectRole},
+    http::extract::{Bearer, session_revoked},
     repo::{
         Page,
         projects::{self, Changes, ListFilter, Member, Project},
@@ -18,6 +19,21 @@ use crate::{
 /// The project as `user_id` sees it, or 404.
 pub async fn visible(state: &AppState, id: Uuid, user_id: Uuid) -> Result<Project, ApiError> {
     projects::get_for(state.db.as_ref(), id, user_id).await?.ok_or_else(ApiError::not_found)
+}
+
+/// The project as the bearer sees it, or 404: for an access token, the session's liveness is
+/// checked in the same statement that reads the project (the hottest read pays one query).
+pub async fn visible_to(state: &AppState, id: Uuid, bearer: Bearer) -> Result<Project, ApiError> {
+    match bearer {
+        Bearer::Key(caller) => visible(state, id, caller.id).await,
+        Bearer::Token { user_id, session_id } => {
+            let now = time::format(state.clock.now());
+            match projects::get_in_session(state.db.as_ref(), id, user_id, session_id, &now).await? {
+                (false, _) => Err(session_revoked()),
+                (true, project) => project.ok_or_else(ApiError::not_found),
+            }
+        }
+    }
 }
 
 /// The project, if `user_id` holds at least `needed` in it: 404 for outsiders, 403 for members

@@ -23,8 +23,12 @@ async fn signing_out_ends_that_sessions_access_tokens_at_once() {
     let server = Server::start().await;
     let user = server.user().await;
     let key = api_key(&server, &user).await;
+    let project = server.project(&user, "mine").await;
     assert_eq!(server.call(Method::POST, "/v1/auth/logout", Some(&user.token), None).await.status, 204);
     server.get("/v1/projects", Some(&user.token)).await.problem(401, "session_revoked");
+    // The project read checks the session in its own statement: the same answer.
+    server.get(&format!("/v1/projects/{project}"), Some(&user.token)).await.problem(401, "session_revoked");
+    assert_eq!(server.get(&format!("/v1/projects/{project}"), Some(&key)).await.status, 200);
     assert!(works(&server, &key).await, "signing out of one session leaves API keys alone");
 }
 

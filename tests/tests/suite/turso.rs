@@ -16,7 +16,11 @@ async fn a_project_read_costs_one_round_trip_per_statement() {
     let hrana = server.hrana.as_ref().unwrap();
     let before = hrana.pipelines();
     assert_eq!(server.get(&format!("/v1/projects/{project}"), Some(&user.token)).await.status, 200);
-    // The session check and the project read: two statements, two round trips.
+    // The project read checks the session in its own statement: one statement, one round trip.
+    assert_eq!(hrana.pipelines() - before, 1);
+    let before = hrana.pipelines();
+    assert_eq!(server.get("/v1/projects", Some(&user.token)).await.status, 200);
+    // The list: the session check, then the page.
     assert_eq!(hrana.pipelines() - before, 2);
     let ready = server.get("/v1/health/ready", None).await;
     assert_eq!(ready.body["checks"]["database"]["kind"], "remote", "{}", ready.body);
