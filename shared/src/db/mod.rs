@@ -88,8 +88,23 @@ pub struct Statement {
 
 impl Statement {
     pub fn new(sql: impl Into<Cow<'static, str>>, params: Vec<Value>) -> Self {
-        Self { sql: sql.into(), params }
+        let statement = Self { sql: sql.into(), params };
+        // D1 refuses a statement bound with more or fewer values than it numbers, where libSQL
+        // lets it pass: catch the mismatch in every build that runs tests, on any runtime.
+        debug_assert_eq!(highest_parameter(&statement.sql), statement.params.len(), "parameters bound to: {}", statement.sql);
+        statement
     }
+}
+
+/// The highest `?N` a statement names (statements here number every parameter).
+fn highest_parameter(sql: &str) -> usize {
+    let bytes = sql.as_bytes();
+    let mut highest = 0;
+    for (at, _) in sql.match_indices('?') {
+        let digits: String = bytes[at + 1..].iter().take_while(|b| b.is_ascii_digit()).map(|b| *b as char).collect();
+        highest = highest.max(digits.parse().unwrap_or(0));
+    }
+    highest
 }
 
 /// Builds a [`Statement`]: `stmt!("SELECT ... WHERE id = ?1", id)`.

@@ -633,7 +633,7 @@ pub async fn confirm_email(state: &AppState, token: &str, client: &ClientInfo) -
     // email is now the token's, verified: a stale or raced link changes nothing at all.
     let applied = "EXISTS (SELECT 1 FROM email_tokens WHERE token_hash = ?3 AND used_at = ?2) \
          AND EXISTS (SELECT 1 FROM users WHERE id = ?1 AND email = ?4 AND email_verified = 1)";
-    let after = |sql: &str| stmt!(format!("{sql} AND {applied}"), user_id, stamp.as_str(), hash.as_str(), email.as_str(), purpose.as_str());
+    let after = |sql: &str| stmt!(format!("{sql} AND {applied}"), user_id, stamp.as_str(), hash.as_str(), email.as_str());
     let mut batch = vec![
         email_tokens::spend(&hash, &stamp),
         apply,
@@ -645,10 +645,8 @@ pub async fn confirm_email(state: &AppState, token: &str, client: &ClientInfo) -
         Purpose::Change => {
             // Reset links went to the old address, and verification links to an address that is
             // no longer the account's.
-            batch.push(after("UPDATE password_resets SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL AND ?5 = 'change'"));
-            batch.push(after(
-                "UPDATE email_tokens SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL AND purpose = 'verify' AND ?5 = 'change'",
-            ));
+            batch.push(after("UPDATE password_resets SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL"));
+            batch.push(after("UPDATE email_tokens SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL AND purpose = 'verify'"));
         }
         Purpose::Verify => {
             // Only through a verification link this very request spent, for the account's own

@@ -150,13 +150,17 @@ pub async fn poll(state: &AppState, device_code: &str, client: &ClientInfo) -> R
     }
 }
 
+/// The status a decision sets, and the audit action that records it.
+fn decision(approve: bool) -> (&'static str, &'static str) {
+    if approve { ("approved", "device.approved") } else { ("denied", "device.denied") }
+}
+
 /// A signed-in person approves (or denies) the device showing `user_code`.
 pub async fn decide(state: &AppState, user_id: Uuid, user_code: &str, approve: bool, client: &ClientInfo) -> Result<(), ApiError> {
     let unknown = || ApiError::field("user_code", "is not a code waiting for approval, or it expired");
     let code = normalize_user_code(user_code).ok_or_else(unknown)?;
     let stamp = time::format(state.clock.now());
-    let status = if approve { "approved" } else { "denied" };
-    let action = if approve { "device.approved" } else { "device.denied" };
+    let (status, action) = decision(approve);
     let changed = state
         .db
         .batch(vec![
@@ -212,8 +216,7 @@ pub async fn confirm(state: &AppState, user_code: &str, browser_secret: &str, ap
     let unknown = || ApiError::field("user_code", "is not a code waiting for your confirmation, or it expired");
     let code = normalize_user_code(user_code).ok_or_else(unknown)?;
     let stamp = time::format(state.clock.now());
-    let status = if approve { "approved" } else { "denied" };
-    let action = if approve { "device.approved" } else { "device.denied" };
+    let (status, action) = decision(approve);
     let changed = state
         .db
         .batch(vec![

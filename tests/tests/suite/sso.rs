@@ -161,9 +161,7 @@ async fn single_sign_on_for_a_device_login_ends_on_a_confirmation_and_never_appr
         |reply: Reply| assert!(reply.body["error"] == "authorization_pending" || reply.body["error"] == "slow_down", "{}", reply.body);
     not_yet(poll().await);
 
-    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap();
-    let cookies = format!("{}; {}", page.cookie("tui_csrf").unwrap(), page.cookie("__Host-tui_device").unwrap());
-    let form = format!("csrf={csrf}&user_code={user_code}&decision=approve");
+    let (cookies, form) = confirmation(&page, user_code);
     // Without the cookie the sign-in set, the same form approves nothing.
     let without = confirm(&server, &page.cookie("tui_csrf").unwrap(), &form).await;
     assert_eq!(without.status, 403, "{}", without.body);
@@ -176,6 +174,14 @@ async fn single_sign_on_for_a_device_login_ends_on_a_confirmation_and_never_appr
     assert_eq!(tokens.status, 200, "{}", tokens.body);
     let me = server.call(Method::GET, "/v1/auth/me", tokens.body["access_token"].as_str(), None).await;
     assert_eq!(me.body["email"], email.as_str());
+}
+
+/// What the confirmation page gives its browser: the cookies it set, and the approving form.
+fn confirmation(page: &Reply, user_code: &str) -> (String, String) {
+    let html = page.body.as_str().unwrap();
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap();
+    let cookies = format!("{}; {}", page.cookie("tui_csrf").unwrap(), page.cookie("__Host-tui_device").unwrap());
+    (cookies, format!("csrf={csrf}&user_code={user_code}&decision=approve"))
 }
 
 /// Posts the device page's form with `cookies`, as the browser would.
@@ -221,10 +227,8 @@ async fn a_reset_denies_a_device_login_waiting_for_an_sso_browsers_confirmation(
     let reset =
         server.post("/v1/auth/password-reset/confirm", None, json!({"token": token, "new_password": "after-reset-passphrase-3"})).await;
     assert_eq!(reset.status, 204, "{}", reset.body);
-    let html = page.body.as_str().unwrap();
-    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap();
-    let cookies = format!("{}; {}", page.cookie("tui_csrf").unwrap(), page.cookie("__Host-tui_device").unwrap());
-    let late = confirm(&server, &cookies, &format!("csrf={csrf}&user_code={user_code}&decision=approve")).await;
+    let (cookies, form) = confirmation(&page, user_code);
+    let late = confirm(&server, &cookies, &form).await;
     assert_eq!(late.status, 422, "{}", late.body);
     let poll = server.post("/v1/auth/device/token", None, json!({"device_code": code.body["device_code"]})).await;
     assert_eq!(poll.body["error"], "access_denied", "{}", poll.body);
