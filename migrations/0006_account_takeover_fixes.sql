@@ -21,13 +21,17 @@ CREATE INDEX email_tokens_by_user ON email_tokens (user_id);
 
 -- Failed password checks per login: `key` is a hash of the login as typed (an email and a
 -- username count apart, so a lock tells nothing about which names belong together, nor
--- whether an account exists), or a user id for checks made by a signed-in session. The
--- attempt is counted before the password is checked, in the statement that checks the lock.
+-- whether an account exists), or a session id for checks made by a signed-in session. A check
+-- takes one of the window's remaining tries before the password is verified (`in_flight`), in
+-- the statement that checks the lock, so racing guesses cannot get more tries than the limit;
+-- a success gives it back, a failure turns it into a failure.
 CREATE TABLE login_attempts (
     key TEXT PRIMARY KEY,
     failures INTEGER NOT NULL,
     window_start TEXT NOT NULL,
-    locked_until TEXT
+    locked_until TEXT,
+    in_flight INTEGER NOT NULL DEFAULT 0,
+    in_flight_since TEXT
 ) STRICT;
 
 ALTER TABLE users DROP COLUMN failed_logins;

@@ -36,36 +36,35 @@ impl<'a> Event<'a> {
     }
 
     pub fn record(self, client: &ClientInfo, now: &str) -> Statement {
-        self.insert("VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)".into(), client, now)
+        self.insert("VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)".into(), client, now, Vec::new())
     }
 
     /// The entry, written only if `condition` holds when its batch reaches it: for a change that
     /// a racing request, or an earlier statement of the batch, decides. The condition's
     /// parameters are `?9` onwards, bound to `params`.
     pub fn record_if(self, client: &ClientInfo, now: &str, condition: &str, params: Vec<Value>) -> Statement {
-        let mut statement = self.insert(format!("SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE {condition}"), client, now);
-        statement.params.extend(params);
-        statement
+        self.insert(format!("SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE {condition}"), client, now, params)
     }
 
     /// The entry, written only if the statement just before it in its batch changed a row:
     /// a refused or racing change leaves no trace that it happened.
     pub fn record_if_changed(self, client: &ClientInfo, now: &str) -> Statement {
-        self.insert("SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE changes() > 0".into(), client, now)
+        self.insert("SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE changes() > 0".into(), client, now, Vec::new())
     }
 
-    fn insert(self, values: String, client: &ClientInfo, now: &str) -> Statement {
-        stmt!(
-            format!("INSERT INTO audit_log (id, at, actor_id, action, target, ip, request_id, detail) {values}"),
-            Uuid::now_v7(),
-            now,
-            self.actor,
-            self.action,
-            self.target,
-            client.ip.clone(),
-            client.request_id.clone(),
-            self.detail.to_string(),
-        )
+    fn insert(self, values: String, client: &ClientInfo, now: &str, extra: Vec<Value>) -> Statement {
+        let mut params: Vec<Value> = vec![
+            Uuid::now_v7().into(),
+            now.into(),
+            self.actor.into(),
+            self.action.into(),
+            self.target.into(),
+            client.ip.clone().into(),
+            client.request_id.clone().into(),
+            self.detail.to_string().into(),
+        ];
+        params.extend(extra);
+        Statement::new(format!("INSERT INTO audit_log (id, at, actor_id, action, target, ip, request_id, detail) {values}"), params)
     }
 }
 

@@ -1,8 +1,10 @@
 //! Failed password checks, and the lockout they lead to.
 //!
-//! The attempt is counted before the password is checked, by the same statement that checks
-//! the lock, so that concurrent guesses cannot all pass a check made before any of them is
-//! counted: of twenty racing wrong passwords, at most five are tried. Sign-ins count per login
+//! A check takes one of the window's remaining tries before the password is verified, in the
+//! same statement that checks the lock, so that concurrent guesses cannot all pass a check
+//! made before any of them is counted: of twenty racing wrong passwords, at most five are
+//! tried. A success gives its try back (correct passwords, however many at once, never lock),
+//! a failure turns it into a failure, and the one that makes the fifth failure sets the lock. Sign-ins count per login
 //! as typed (a hash of it), whether or not it names an account, so a lockout neither tells that
 //! an account exists nor which email and username belong together. A signed-in session that
 //! checks the password (sudo mode, a password change) or signs in again from its device counts
@@ -37,34 +39,50 @@ pub fn clear_user_if_password(user_id: uuid::Uuid, email: &str, username: &str, 
     )
 }
 
-/// Counts one attempt, unless the login is locked: returns the failures counted in the window
-/// (this attempt included), or no row while a lock holds. The attempt that reaches `limit`
-/// within the window sets the lock, until `lock_until`; a lock that has run out starts a new
-/// window.
-pub fn attempt(key: &str, now: &str, window_start: &str, limit: i64, lock_until: &str) -> Statement {
+/// Takes one try of `key`'s window for a check under way: no row while a lock holds or every
+/// remaining try is already taken by checks under way (tries taken longer ago than
+/// `stale_before` count as abandoned). A window that ended, or a lock that ran out, starts over.
+pub fn attempt(key: &str, now: &str, window_start: &str, limit: i64, stale_before: &str) -> Statement {
     stmt!(
-        "INSERT INTO login_attempts (key, failures, window_start, locked_until) VALUES (?1, 1, ?2, NULL) \
+        "INSERT INTO login_attempts (key, failures, window_start, locked_until, in_flight, in_flight_since) \
+         VALUES (?1, 0, ?2, NULL, 1, ?2) \
          ON CONFLICT (key) DO UPDATE SET \
-           failures = CASE WHEN window_start < ?3 OR locked_until IS NOT NULL THEN 1 ELSE failures + 1 END, \
+           failures = CASE WHEN window_start < ?3 OR locked_until IS NOT NULL THEN 0 ELSE failures END, \
            window_start = CASE WHEN window_start < ?3 OR locked_until IS NOT NULL THEN ?2 ELSE window_start END, \
-           locked_until = CASE WHEN window_start >= ?3 AND locked_until IS NULL AND failures + 1 >= ?4 THEN ?5 ELSE NULL END \
-         WHERE locked_until IS NULL OR locked_until <= ?2 \
+           locked_until = NULL, \
+           in_flight = CASE WHEN in_flight_since < ?5 THEN 1 ELSE in_flight + 1 END, \
+           in_flight_since = ?2 \
+         WHERE (locked_until IS NULL OR locked_until <= ?2) \
+           AND (CASE WHEN window_start < ?3 OR locked_until IS NOT NULL THEN 0 ELSE failures END) \
+             + (CASE WHEN in_flight_since < ?5 THEN 0 ELSE in_flight END) < ?4 \
          RETURNING failures",
         key,
         now,
         window_start,
         limit,
+        stale_before,
+    )
+}
+
+/// A check that failed: its try becomes a failure, and the failure that reaches `limit` locks
+/// `key` until `lock_until`.
+pub fn failed(key: &str, limit: i64, lock_until: &str) -> Statement {
+    stmt!(
+        "UPDATE login_attempts SET in_flight = max(in_flight - 1, 0), failures = failures + 1, \
+         locked_until = CASE WHEN failures + 1 >= ?2 THEN ?3 ELSE locked_until END WHERE key = ?1",
+        key,
+        limit,
         lock_until,
     )
+}
+
+/// A check that passed: its try is given back, and the failures and any lock are forgotten.
+pub fn succeeded(key: &str) -> Statement {
+    stmt!("UPDATE login_attempts SET in_flight = max(in_flight - 1, 0), failures = 0, locked_until = NULL WHERE key = ?1", key)
 }
 
 /// Until when `key` is locked, if it is.
 pub async fn locked_until(db: &dyn Database, key: &str, now: &str) -> Result<Option<String>, ApiError> {
     let row = db.query_opt(stmt!("SELECT locked_until FROM login_attempts WHERE key = ?1 AND locked_until > ?2", key, now)).await?;
     Ok(row.map(|r| r.get(0)).transpose()?)
-}
-
-/// Forgets the failures and any lock of `key` (a successful sign-in, a reset, an admin's unlock).
-pub fn clear(key: &str) -> Statement {
-    stmt!("DELETE FROM login_attempts WHERE key = ?1", key)
 }

@@ -49,6 +49,8 @@ const EMAIL_PREFIX: &str = "tui_ev_";
 const MAX_FAILURES: i64 = 5;
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 const LOCKOUT: Duration = Duration::from_secs(30 * 60);
+/// A try taken this long ago by a check that never reported back (a crash) counts as given back.
+const ABANDONED: Duration = Duration::from_secs(30);
 const RESET_TTL: Duration = Duration::from_secs(3600);
 const EMAIL_LINK_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -196,30 +198,54 @@ fn locked(until: &str, now: Timestamp) -> ApiError {
         .with_retry_after(left.unsigned_abs())
 }
 
-/// Who a checked login and password belong to; `settle` clears their failure count, and is to
-/// be batched with whatever the sign-in writes.
+/// Who a checked login and password belong to; `settle` gives the try back and forgets the
+/// failures, and is to be batched with whatever the sign-in writes.
 pub struct Authenticated {
     pub id: Uuid,
     pub roles: Vec<Role>,
     pub settle: Statement,
 }
 
-/// Counts one password check under `key`, in the statement that checks the lock: how many
-/// failures the window now holds (this one included), or 423 while the key is locked.
-async fn count_attempt(state: &AppState, key: &str, now: Timestamp, audit: Event<'_>, client: &ClientInfo) -> Result<i64, ApiError> {
+/// Takes a try of `key`'s window for a password check about to run, in the statement that
+/// checks the lock: 423 while the key is locked, 429 while its remaining tries are all taken by
+/// checks under way (answered within a second).
+async fn take_try(state: &AppState, key: &str, now: Timestamp, audit: Event<'_>, client: &ClientInfo) -> Result<(), ApiError> {
     let db = state.db.as_ref();
     let stamp = time::format(now);
-    let attempt = logins::attempt(key, &stamp, &time::format(now - FAILURE_WINDOW), MAX_FAILURES, &time::format(now + LOCKOUT));
-    if let Some(row) = db.query_opt(attempt).await? {
-        return Ok(row.get::<i64>(0)?);
+    let attempt = logins::attempt(key, &stamp, &time::format(now - FAILURE_WINDOW), MAX_FAILURES, &time::format(now - ABANDONED));
+    if db.query_opt(attempt).await?.is_some() {
+        return Ok(());
     }
-    let until = logins::locked_until(db, key, &stamp).await?.unwrap_or_else(|| stamp.clone());
-    db.execute(audit.record(client, &stamp)).await?;
-    Err(locked(&until, now))
+    match logins::locked_until(db, key, &stamp).await? {
+        Some(until) => {
+            db.execute(audit.record(client, &stamp)).await?;
+            Err(locked(&until, now))
+        }
+        None => {
+            Err(ApiError::new(ErrorCode::RateLimited, "Too many sign-ins under way at once; try again in a moment.").with_retry_after(1))
+        }
+    }
 }
 
-/// Checks a login and password, with the lockout rules: the attempt is counted before the
-/// password is checked, in the statement that checks the lock; five failures within 15
+/// The statements of a failed check: its failure counted (the fifth locks `key`), and the
+/// lock audited by the failure that set it.
+fn failure(key: &str, now: Timestamp, event: Event<'_>, target: &str, actor: Option<Uuid>, client: &ClientInfo) -> Vec<Statement> {
+    let stamp = time::format(now);
+    let detail = serde_json::json!({"minutes": LOCKOUT.as_secs() / 60});
+    vec![
+        event.record(client, &stamp),
+        logins::failed(key, MAX_FAILURES, &time::format(now + LOCKOUT)),
+        Event::new("account.locked", actor).target(target).detail(detail).record_if(
+            client,
+            &stamp,
+            "EXISTS (SELECT 1 FROM login_attempts WHERE key = ?9 AND failures = ?10)",
+            vec![key.into(), MAX_FAILURES.into()],
+        ),
+    ]
+}
+
+/// Checks a login and password, with the lockout rules: the check takes a try before the
+/// password is verified, in the statement that checks the lock; five failures within 15
 /// minutes lock the login for 30. Logins count as typed, whether or not they name an account,
 /// cost the same hashing, and get the same answers. A device that holds a live session of the
 /// account (`known_device`: the user and the session) counts under that session instead, so
@@ -233,30 +259,23 @@ pub async fn authenticate(
 ) -> Result<Authenticated, ApiError> {
     let db = state.db.as_ref();
     let now = state.clock.now();
-    let stamp = time::format(now);
     let found = users::credentials(db, login).await?;
     let id = found.as_ref().map(|c| c.id);
     let key = match known_device {
         Some((user, session)) if id == Some(user) => logins::session_key(session),
         _ => logins::login_key(login),
     };
-    let failures = count_attempt(state, &key, now, Event::new("login.refused_locked", id).target(login), client).await?;
+    take_try(state, &key, now, Event::new("login.refused_locked", id).target(login), client).await?;
     let hash = match found.as_ref().and_then(|c| c.password_hash.clone()) {
         Some(hash) => hash,
         None => dummy_hash(state).await?,
     };
     let valid = state.passwords.verify(password.into(), hash).await;
     let Some(credentials) = found.filter(|c| valid && c.password_hash.is_some()) else {
-        let mut batch = vec![Event::new("login.failed", id).target(login).record(client, &stamp)];
-        if failures >= MAX_FAILURES {
-            // This very attempt set the lock.
-            let detail = serde_json::json!({"minutes": LOCKOUT.as_secs() / 60});
-            batch.push(Event::new("account.locked", id).target(login).detail(detail).record(client, &stamp));
-        }
-        db.batch(batch).await?;
+        db.batch(failure(&key, now, Event::new("login.failed", id).target(login), login, id, client)).await?;
         return Err(ApiError::unauthorized("Wrong login or password."));
     };
-    Ok(Authenticated { id: credentials.id, roles: credentials.roles, settle: logins::clear(&key) })
+    Ok(Authenticated { id: credentials.id, roles: credentials.roles, settle: logins::succeeded(&key) })
 }
 
 /// Checks the signed-in user's own password (sudo mode, a password change): limited like a
@@ -272,22 +291,18 @@ async fn check_own_password(
     crate::ratelimit::auth_routes::password_change(state, user_id).await?;
     let key = logins::session_key(session_id);
     let now = state.clock.now();
-    let failures = count_attempt(state, &key, now, Event::new("password.refused_locked", Some(user_id)).target(user_id), client).await?;
+    take_try(state, &key, now, Event::new("password.refused_locked", Some(user_id)).target(user_id), client).await?;
     let hash = users::password_hash(state.db.as_ref(), user_id).await?;
     let valid = match &hash {
         Some(hash) => state.passwords.verify(password.into(), hash.clone()).await,
         None => false,
     };
     let Some(hash) = hash.filter(|_| valid) else {
-        let stamp = time::format(now);
-        let mut batch = vec![Event::new("password.check_failed", Some(user_id)).target(user_id).record(client, &stamp)];
-        if failures >= MAX_FAILURES {
-            batch.push(Event::new("account.locked", Some(user_id)).target(user_id).record(client, &stamp));
-        }
-        state.db.batch(batch).await?;
+        let event = Event::new("password.check_failed", Some(user_id)).target(user_id);
+        state.db.batch(failure(&key, now, event, &user_id.to_string(), Some(user_id), client)).await?;
         return Err(ApiError::field("current_password", "is wrong"));
     };
-    state.db.execute(logins::clear(&key)).await?;
+    state.db.execute(logins::succeeded(&key)).await?;
     Ok(hash)
 }
 
