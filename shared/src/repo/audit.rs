@@ -9,7 +9,6 @@ use super::{decode, sessions::ClientInfo};
 use crate::{
     ApiError,
     db::{Database, Statement, Value},
-    stmt,
 };
 
 /// What happened; the action names are stable, for filtering.
