@@ -90,6 +90,7 @@ pub struct ProjectChanges {
 /// Change a project (maintainers and owners). Send `If-Match` with the ETag you read to be
 /// sure not to overwrite a change you have not seen.
 #[utoipa::path(patch, path = "/v1/projects/{id}", tag = "projects", security(("bearer" = [])), request_body = ProjectChanges,
+    params(("If-Match" = Option<String>, Header, description = "The ETag of the version the change is meant for")),
     responses((status = 200, body = Project), (status = 403, description = "Viewers and contributors cannot"),
         (status = 412, description = "If-Match names an older version")))]
 pub async fn update_project(

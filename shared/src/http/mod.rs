@@ -6,6 +6,7 @@ pub mod extract;
 pub mod health;
 pub mod json;
 pub mod middleware;
+pub mod openapi;
 
 use std::sync::{Arc, OnceLock};
 
@@ -86,9 +87,12 @@ pub fn app(state: AppState, routes: Routes) -> Router {
     finish(state, router, move || served.get_or_init(|| Bytes::from(document_json(&api))).clone())
 }
 
-/// The OpenAPI document as it is served: pretty-printed JSON.
+/// The OpenAPI document as it is served: completed with what every operation shares (see
+/// [`openapi::complete`]), as pretty-printed JSON.
 pub fn document_json(api: &utoipa::openapi::OpenApi) -> String {
-    api.to_pretty_json().unwrap_or_default()
+    let mut document = serde_json::to_value(api).unwrap_or_default();
+    openapi::complete(&mut document);
+    serde_json::to_string_pretty(&document).unwrap_or_default()
 }
 
 /// An application that serves `routes` and a ready-made OpenAPI document (the gateway, which
