@@ -24,12 +24,9 @@ use uuid::Uuid;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    #[schema(value_type = String, format = "email", max_length = 254)]
     email: Email,
-    #[schema(value_type = String, min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9][A-Za-z0-9_-]*$")]
     username: Username,
     /// At least 12 characters, and not a commonly used password.
-    #[schema(value_type = String, min_length = 12, max_length = 256)]
     password: NewPassword,
 }
 
@@ -62,9 +59,7 @@ pub async fn register(
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Email or username.
-    #[schema(value_type = String, max_length = 254)]
     login: LoginName,
-    #[schema(value_type = String, max_length = 256)]
     password: Password,
 }
 
@@ -101,7 +96,6 @@ pub async fn me(State(state): State<AppState>, caller: AuthUser) -> Result<axum:
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    #[schema(value_type = String, max_length = 256)]
     refresh_token: OpaqueToken,
 }
 
@@ -167,7 +161,6 @@ pub async fn request_verification(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailConfirmation {
-    #[schema(value_type = String, max_length = 256)]
     token: OpaqueToken,
 }
 

@@ -22,14 +22,16 @@ use uuid::Uuid;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
-    #[schema(value_type = String, min_length = 1, max_length = 100)]
     name: Name,
     /// `read` (safe methods only), `write` (changes too).
     scopes: Vec<Scope>,
     /// RFC 3339; the key stops working then.
+    #[serde(default, deserialize_with = "tui_shared::http::json::present")]
+    #[schema(nullable = false, format = DateTime)]
     expires_at: Option<String>,
     /// Needed when the session signed in more than 10 minutes ago.
-    #[schema(value_type = Option<String>, max_length = 256)]
+    #[serde(default, deserialize_with = "tui_shared::http::json::present")]
+    #[schema(nullable = false)]
     current_password: Option<Password>,
 }
 

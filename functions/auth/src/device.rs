@@ -50,7 +50,6 @@ pub async fn device_code(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceTokenRequest {
-    #[schema(value_type = String, max_length = 256)]
     device_code: OpaqueToken,
 }
 
@@ -159,6 +158,7 @@ fn form(csrf: &str, user_code: &str, error: Option<&str>) -> String {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     user_code: Option<String>,

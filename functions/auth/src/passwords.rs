@@ -19,9 +19,7 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
-    #[schema(value_type = String, max_length = 256)]
     current_password: Password,
-    #[schema(value_type = String, min_length = 12, max_length = 256)]
     new_password: NewPassword,
 }
 
@@ -43,7 +41,6 @@ pub async fn change_password(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
-    #[schema(value_type = String, format = "email")]
     email: Email,
 }
 
@@ -65,9 +62,7 @@ pub async fn request_reset(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetConfirmation {
-    #[schema(value_type = String, max_length = 256)]
     token: OpaqueToken,
-    #[schema(value_type = String, min_length = 12, max_length = 256)]
     new_password: NewPassword,
 }
 

@@ -25,12 +25,15 @@ const SSO_COOKIE: &str = "__Host-tui_sso";
 use utoipa::IntoParams;
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StartQuery {
     /// Finish this device login (the code the TUI shows): the sign-in ends on a page that asks
     /// to confirm it, instead of returning tokens.
+    #[param(pattern = "^[ -]*([BCDFGHJKLMNPQRSTVWXZbcdfghjklmnpqrstvwxz][ -]*){8}$")]
     device_user_code: Option<String>,
     /// Passed on to the provider, to pre-fill who is signing in (an email).
+    #[param(max_length = 254, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     login_hint: Option<String>,
 }
 
@@ -46,7 +49,7 @@ pub async fn oauth_start(
     Ids(provider): Ids<String>,
     Query(query): Query<StartQuery>,
 ) -> Result<Limited<Response>, ApiError> {
-    if query.login_hint.as_ref().is_some_and(|h| h.len() > 254 || h.chars().any(char::is_control)) {
+    if query.login_hint.as_ref().is_some_and(|h| h.chars().count() > 254 || h.chars().any(char::is_control)) {
         return Err(ApiError::field("login_hint", "must be one line of at most 254 characters"));
     }
     let limit = auth_routes::start(&state, &client).await?;
@@ -62,6 +65,7 @@ pub async fn oauth_start(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,

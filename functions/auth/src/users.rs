@@ -21,11 +21,17 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UserQuery {
     /// Text to find in the email or username.
+    #[param(max_length = 200)]
     q: Option<String>,
+    /// How many items, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// Where the previous page ended (its `next_cursor`).
+    #[param(pattern = "^[A-Za-z0-9_-]{22}$")]
     cursor: Option<String>,
 }
 
@@ -56,12 +62,15 @@ pub async fn get_user(State(state): State<AppState>, caller: AuthUser, Ids(id): 
 pub struct UserChanges {
     /// Becomes the email only when the link mailed to it is used (`pending_email` until then);
     /// the old address is told.
-    #[schema(value_type = Option<String>, format = "email")]
+    #[serde(default, deserialize_with = "tui_shared::http::json::present")]
+    #[schema(nullable = false)]
     email: Option<Email>,
-    #[schema(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "tui_shared::http::json::present")]
+    #[schema(nullable = false)]
     username: Option<Username>,
-    /// Needed for an email change when the session signed in more than 10 minutes ago.
-    #[schema(value_type = Option<String>, max_length = 256)]
+    /// Needed when the session signed in more than 10 minutes ago.
+    #[serde(default, deserialize_with = "tui_shared::http::json::present")]
+    #[schema(nullable = false)]
     current_password: Option<Password>,
 }
 
@@ -122,12 +131,18 @@ pub async fn unlock_user(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     actor: Option<Uuid>,
     /// An action name, such as `login.failed`.
+    #[param(max_length = 64)]
     action: Option<String>,
+    /// How many items, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// Where the previous page ended (its `next_cursor`).
+    #[param(pattern = "^[A-Za-z0-9_-]{22}$")]
     cursor: Option<String>,
 }
 

@@ -29,9 +29,9 @@ fn with_etag(status: StatusCode, project: Project) -> Response {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProject {
-    #[schema(value_type = String, min_length = 1, max_length = 100)]
     name: Name,
-    #[schema(value_type = Option<String>, max_length = 10000)]
+    #[serde(default, deserialize_with = "tui_shared::http::json::present")]
+    #[schema(nullable = false)]
     description: Option<Description>,
 }
 
@@ -45,12 +45,18 @@ pub async fn create_project(State(state): State<AppState>, caller: AuthUser, Jso
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Text to find in the name or description.
+    #[param(max_length = 200, pattern = "^[^\\u0000]*$")]
     q: Option<String>,
     archived: Option<bool>,
+    /// How many items, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// Where the previous page ended (its `next_cursor`).
+    #[param(pattern = "^[A-Za-z0-9_-]{22}$")]
     cursor: Option<String>,
 }
 
@@ -80,17 +86,22 @@ pub async fn get_project(State(state): State<AppState>, bearer: Bearer, Ids(id):
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectChanges {
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
+    #[serde(default, deserialize_with = "tui_shared::http::json::present")]
+    #[schema(nullable = false)]
     name: Option<Name>,
-    #[schema(value_type = Option<String>, max_length = 10000)]
+    #[serde(default, deserialize_with = "tui_shared::http::json::present")]
+    #[schema(nullable = false)]
     description: Option<Description>,
+    #[serde(default, deserialize_with = "tui_shared::http::json::present")]
+    #[schema(nullable = false)]
     archived: Option<bool>,
 }
 
 /// Change a project (maintainers and owners). Send `If-Match` with the ETag you read to be
 /// sure not to overwrite a change you have not seen.
 #[utoipa::path(patch, path = "/v1/projects/{id}", tag = "projects", security(("bearer" = [])), request_body = ProjectChanges,
-    params(("If-Match" = Option<String>, Header, description = "The ETag of the version the change is meant for")),
+    params(("If-Match" = Option<String>, Header, pattern = r#"^(|\*|(W/)?"[0-9]+")$"#,
+        description = "The ETag of the version the change is meant for, or *")),
     responses((status = 200, body = Project), (status = 403, description = "Viewers and contributors cannot"),
         (status = 412, description = "If-Match names an older version")))]
 pub async fn update_project(

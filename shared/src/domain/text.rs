@@ -2,7 +2,6 @@
 //! layer reports a violation as a field error.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 /// Passwords a user may not choose; the file's header says where they come from.
 const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
@@ -34,12 +33,51 @@ fn single_line(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// What a checked string's OpenAPI schema says of it: the same bounds its check enforces, so
+/// that the document and the code cannot drift apart (lengths in characters, as both count them).
+struct Text {
+    min: usize,
+    max: usize,
+    /// An ECMA-262 pattern the value matches, where the check has more rules than a length.
+    pattern: Option<&'static str>,
+    format: Option<&'static str>,
+}
+
+impl Text {
+    fn schema(self) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        let format = self
+            .format
+            .map(|f| if f == "email" { SchemaFormat::KnownFormat(KnownFormat::Email) } else { SchemaFormat::Custom(f.to_owned()) });
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length((self.min > 0).then_some(self.min))
+            .max_length(Some(self.max))
+            .pattern(self.pattern)
+            .format(format)
+            .into()
+    }
+}
+
+/// No C0 or C1 control character (what `char::is_control` refuses), and at least one character
+/// that trimming keeps.
+const ONE_LINE: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$";
+
 macro_rules! checked_string {
-    ($(#[$meta:meta])* $name:ident, $check:expr) => {
+    ($(#[$meta:meta])* $name:ident, $schema:expr, $check:expr) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                let text: Text = $schema;
+                text.schema()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl TryFrom<String> for $name {
             type Error = String;
@@ -66,6 +104,7 @@ macro_rules! checked_string {
 checked_string!(
     /// An email address, stored lower-cased.
     Email,
+    Text { min: 3, max: 254, pattern: Some("^\\s*[^@\\s\\u0000-\\u001f\\u007f-\\u009f]{1,64}@[^@\\s.\\u0000-\\u001f\\u007f-\\u009f][^@\\s\\u0000-\\u001f\\u007f-\\u009f]*\\.[^@\\s\\u0000-\\u001f\\u007f-\\u009f]*[^@\\s.\\u0000-\\u001f\\u007f-\\u009f]\\s*$"), format: None },
     |value| {
         let value = value.trim().to_lowercase();
         char_count_between(&value, 3, 254)?;
@@ -85,6 +124,7 @@ checked_string!(
 checked_string!(
     /// A public handle: 3 to 32 letters, digits, `_` or `-`, starting with a letter or digit.
     Username,
+    Text { min: 3, max: 32, pattern: Some("^[A-Za-z0-9][A-Za-z0-9_-]*$"), format: None },
     |value| {
         char_count_between(&value, 3, 32)?;
         let mut chars = value.chars();
@@ -100,6 +140,7 @@ checked_string!(
 checked_string!(
     /// A password being chosen: at least 12 characters and not a commonly used one.
     NewPassword,
+    Text { min: 12, max: 256, pattern: Some("^[^\\u0000]*$"), format: Some("password") },
     |value| {
         char_count_between(&value, 12, 256)?;
         if value.contains('\0') {
@@ -120,6 +161,7 @@ checked_string!(
 checked_string!(
     /// A password presented to sign in: only bounded, never judged (a wrong one is just wrong).
     Password,
+    Text { min: 1, max: 256, pattern: None, format: Some("password") },
     |value| {
         char_count_between(&value, 1, 256)?;
         Ok(value)
@@ -129,6 +171,7 @@ checked_string!(
 checked_string!(
     /// What a user signs in with: their email or their username.
     LoginName,
+    Text { min: 1, max: 254, pattern: Some(ONE_LINE), format: None },
     |value| {
         let value = value.trim().to_owned();
         char_count_between(&value, 1, 254)?;
@@ -140,6 +183,7 @@ checked_string!(
 checked_string!(
     /// A name people give things (a project, an API key): one line of 1 to 100 characters.
     Name,
+    Text { min: 1, max: 100, pattern: Some(ONE_LINE), format: None },
     |value| {
         let value = value.trim().to_owned();
         char_count_between(&value, 1, 100)?;
@@ -152,6 +196,7 @@ checked_string!(
     /// Free text of up to 10,000 characters; newlines and tabs are allowed, other control
     /// characters are not.
     Description,
+    Text { min: 0, max: 10_000, pattern: Some("^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"), format: None },
     |value| {
         char_count_between(&value, 0, 10_000)?;
         if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
@@ -162,11 +207,14 @@ checked_string!(
 );
 
 checked_string!(
-    /// An opaque token a client hands back (a refresh token, a reset token, a device code):
-    /// only bounded here; whether it is valid is for the service to find out.
+    /// An opaque token a client hands back (a refresh token, a reset token, a device code): a
+    /// prefix and base64url, at most 256 characters; whether it is valid is for the service to
+    /// find out.
     OpaqueToken,
+    Text { min: 1, max: 256, pattern: Some("^[A-Za-z0-9_-]+$"), format: None },
     |value| {
-        if value.len() > 256 {
+        let issued = (1..=256).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !issued {
             return Err("is not a token this service issued".into());
         }
         Ok(value)

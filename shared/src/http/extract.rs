@@ -263,8 +263,9 @@ impl PageParams {
     }
 }
 
-/// `If-Match`, read as the version it names. Absent is `None`; `*` matches anything and is
-/// also `None`; anything that is not one of our ETags cannot match and is a 412.
+/// `If-Match`, read as the version it names. Absent (or empty) is `None`; `*` matches anything
+/// and is also `None`; anything that is not shaped like one of our ETags is a 422 (a well-formed but
+/// stale one is the service's 412).
 pub struct IfMatch(pub Option<i64>);
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
@@ -274,16 +275,18 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         let Some(value) = parts.headers.get(header::IF_MATCH) else {
             return Ok(IfMatch(None));
         };
-        let value = value.to_str().unwrap_or_default().trim();
-        if value == "*" {
+        let malformed = || ApiError::field("If-Match", "must be an ETag this service gave, such as \"3\", or *");
+        let value = value.to_str().map_err(|_| malformed())?.trim();
+        if value == "*" || value.is_empty() {
             return Ok(IfMatch(None));
         }
         value
             .trim_start_matches("W/")
-            .trim_matches('"')
-            .parse()
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .and_then(|v| v.parse().ok())
             .map(|v| IfMatch(Some(v)))
-            .map_err(|_| ApiError::new(ErrorCode::PreconditionFailed, "If-Match names no version of this resource."))
+            .ok_or_else(malformed)
     }
 }
 

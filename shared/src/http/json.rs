@@ -35,8 +35,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     }
 }
 
-/// A JSON body that may be left out: an empty body is `None`, anything else is read as
-/// [`Json`] reads it.
+/// A JSON body that may be left out: an empty body, or `null`, is `None`; anything else is
+/// read as [`Json`] reads it.
 pub struct OptionalJson<T>(pub Option<T>);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
@@ -47,12 +47,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
         let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
             .await
             .map_err(|_| ApiError::new(ErrorCode::InvalidJson, "The request body could not be read."))?;
-        if bytes.is_empty() {
+        if bytes.is_empty() || bytes.trim_ascii() == b"null" {
             return Ok(Self(None));
         }
         let request = Request::from_parts(parts, axum::body::Body::from(bytes));
         Json::from_request(request, state).await.map(|Json(value)| Self(Some(value)))
     }
+}
+
+/// For a field that may be left out but not sent as `null` (with `#[serde(default)]` and, for
+/// the document, `#[schema(nullable = false)]`): a `null` is a 422 naming the field, as the
+/// schema says, rather than a silent "no change".
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
 }
 
 /// Parses a JSON document into `T`, classifying failures as the contract asks.

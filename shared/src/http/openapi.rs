@@ -2,7 +2,8 @@
 //! template names, and the errors the shared conventions can answer with, each as RFC 9457
 //! problem details. Handlers document their own successes and the errors particular to them;
 //! this fills in what the extractors and the middleware make true of all of them, so that the
-//! document cannot forget an answer a route gives.
+//! document cannot forget an answer a route gives. A PATCH body must change something
+//! (`minProperties: 1`), as every PATCH handler requires.
 
 use serde_json::{Map, Value, json};
 
@@ -62,6 +63,7 @@ pub fn complete(document: &mut Value) {
     if let Some(schemas) = schemas.as_object_mut() {
         schemas.insert("Problem".into(), problem_schema());
     }
+    patch_bodies_change_something(document);
     let Some(paths) = document["paths"].as_object_mut() else { return };
     for (template, item) in paths.iter_mut() {
         let names: Vec<String> = template.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}').map(str::to_owned)).collect();
@@ -77,9 +79,9 @@ pub fn complete(document: &mut Value) {
 fn complete_operation(method: &str, operation: &mut Map<String, Value>, path_names: &[String], template: &str) {
     let parameters = operation.entry("parameters").or_insert_with(|| json!([]));
     if let Some(parameters) = parameters.as_array_mut() {
-        // An optional parameter is left out, never sent as null.
-        for parameter in parameters.iter_mut() {
-            if let Some(types) = parameter["schema"]["type"].as_array().filter(|t| t.len() == 2 && t.contains(&json!("null"))) {
+        // An optional header is left out, never sent as the text "null".
+        for parameter in parameters.iter_mut().filter(|p| p["in"] == "header") {
+            if let Some(types) = parameter["schema"]["type"].as_array().filter(|t| t.contains(&json!("null"))) {
                 let kind = types.iter().find(|t| **t != json!("null")).cloned().unwrap_or_default();
                 parameter["schema"]["type"] = kind;
             }
@@ -129,10 +131,30 @@ fn complete_operation(method: &str, operation: &mut Map<String, Value>, path_nam
     for status in statuses {
         responses.entry(status.to_string()).or_insert_with(|| json!({"description": describe(status)}));
     }
+    // Every error may come as problem details, beside whatever body a handler documents for it
+    // (RFC 8628's `{"error"}` for a device poll, say): the shared conventions answer that way.
     for (status, response) in responses.iter_mut() {
         let is_error = status.starts_with('4') || status.starts_with('5');
-        if is_error && response.get("content").is_none() {
-            response["content"] = json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}});
+        if is_error {
+            let content = response.as_object_mut().map(|r| r.entry("content").or_insert_with(|| json!({})));
+            if let Some(content) = content.and_then(Value::as_object_mut) {
+                content.entry("application/problem+json").or_insert_with(|| json!({"schema": {"$ref": "#/components/schemas/Problem"}}));
+            }
+        }
+    }
+}
+
+/// A PATCH must change something: its body's schema names at least one property.
+fn patch_bodies_change_something(document: &mut Value) {
+    let mut names = Vec::new();
+    for item in document["paths"].as_object().into_iter().flat_map(|paths| paths.values()) {
+        if let Some(reference) = item["patch"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str() {
+            names.extend(reference.strip_prefix("#/components/schemas/").map(str::to_owned));
+        }
+    }
+    for name in names {
+        if let Some(schema) = document["components"]["schemas"][name.as_str()].as_object_mut() {
+            schema.insert("minProperties".into(), json!(1));
         }
     }
 }

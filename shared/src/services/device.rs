@@ -61,8 +61,12 @@ fn user_code() -> String {
     format!("{}-{}", &letters[..4], &letters[4..])
 }
 
-/// Accepts user codes as people type them: any case, with or without the dash or spaces.
+/// Accepts user codes as people type them: any case, with or without the dash or spaces, and
+/// nothing else (the pattern the OpenAPI document gives `device_user_code`).
 pub fn normalize_user_code(input: &str) -> Option<String> {
+    if !input.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == ' ') {
+        return None;
+    }
     let letters: String = input.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
     (letters.len() == 8 && letters.bytes().all(|b| ALPHABET.contains(&b))).then(|| format!("{}-{}", &letters[..4], &letters[4..]))
 }

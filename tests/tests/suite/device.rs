@@ -106,3 +106,17 @@ async fn the_device_page_signs_in_and_approves_with_a_csrf_token() {
     assert_eq!(tokens.status, 200, "{}", tokens.body);
     assert!(matches!(tokens.body["access_token"], Value::String(_)));
 }
+
+#[tokio::test]
+async fn a_user_code_with_other_characters_is_not_a_user_code() {
+    let server = Server::start().await;
+    let user = server.user().await;
+    let code = server.post("/v1/auth/device/code", None, serde_json::json!({})).await;
+    let user_code = code.body["user_code"].as_str().unwrap().to_owned();
+    let garbled = user_code.replace('-', "@");
+    let reply = server.post("/v1/auth/device/approve", Some(&user.token), serde_json::json!({"user_code": garbled, "approve": true})).await;
+    reply.problem(422, "validation_failed");
+    let spaced = user_code.to_lowercase().replace('-', " ");
+    let reply = server.post("/v1/auth/device/approve", Some(&user.token), serde_json::json!({"user_code": spaced, "approve": true})).await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+}

@@ -44,6 +44,20 @@ async fn the_openapi_document_describes_every_route_of_the_contract_slice() {
         assert!(paths.contains_key(path), "{path} is missing from the document");
     }
     assert!(reply.body["components"]["securitySchemes"]["bearer"].is_object());
+    // Each {name} of a template is a path parameter, and nothing else is: list parameters were
+    // once documented "in": "path" (and required), which client generators turn into nonsense.
+    for (template, item) in paths {
+        let names: Vec<&str> = template.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')).collect();
+        for (method, operation) in item.as_object().unwrap() {
+            let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+            let in_path: Vec<&str> = parameters.iter().filter(|p| p["in"] == "path").filter_map(|p| p["name"].as_str()).collect();
+            assert_eq!(in_path, names, "{method} {template}: path parameters");
+            for status in operation["responses"].as_object().unwrap().keys().filter(|s| s.starts_with('4') || s.starts_with('5')) {
+                let problem = &operation["responses"][status]["content"]["application/problem+json"]["schema"]["$ref"];
+                assert_eq!(problem, "#/components/schemas/Problem", "{method} {template} {status}");
+            }
+        }
+    }
 }
 
 #[tokio::test]

@@ -109,7 +109,9 @@ async fn a_stale_if_match_is_refused_and_changes_nothing() {
     assert_eq!(first.body["version"], 2);
     assert_eq!(first.header("etag"), Some("\"2\""));
     patch("\"1\"", "lost update").await.problem(412, "precondition_failed");
-    patch("garbage", "lost update").await.problem(412, "precondition_failed");
+    let garbled = patch("garbage", "lost update").await;
+    garbled.problem(422, "validation_failed");
+    assert_eq!(garbled.field(), "If-Match");
     let read = server.get(&path, Some(&me.token)).await;
     assert_eq!(read.body["name"], "renamed");
     assert_eq!(read.body["version"], 2);
@@ -158,4 +160,22 @@ async fn members_can_be_added_only_if_they_exist() {
         .await;
     reply.problem(422, "validation_failed");
     assert_eq!(reply.field(), "role");
+}
+
+#[tokio::test]
+async fn an_if_match_that_is_not_text_is_refused_not_ignored() {
+    let server = Server::start().await;
+    let owner = server.user().await;
+    let project = server.project(&owner, "guarded").await;
+    let reply = reqwest::Client::new()
+        .patch(format!("{}/v1/projects/{project}", server.base))
+        .bearer_auth(&owner.token)
+        .header("if-match", reqwest::header::HeaderValue::from_bytes(b"\xc2\x84").unwrap())
+        .json(&serde_json::json!({"name": "overwritten blind"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 422, "a precondition the server cannot read must not be dropped");
+    let read = server.get(&format!("/v1/projects/{project}"), Some(&owner.token)).await;
+    assert_eq!(read.body["name"], "guarded");
 }

@@ -104,3 +104,13 @@ async fn a_spent_refresh_token_after_the_reuse_interval_revokes_the_session() {
     server.post("/v1/auth/refresh", None, json!({"refresh_token": user.refresh_token})).await.problem(401, "unauthorized");
     server.get("/v1/auth/me", first.body["access_token"].as_str()).await.problem(401, "session_revoked");
 }
+
+#[tokio::test]
+async fn signing_out_everywhere_takes_an_empty_or_null_body() {
+    let server = Server::start().await;
+    let user = server.user().await;
+    let auth = format!("Bearer {}", user.token);
+    let headers = [("content-type", "application/json"), ("authorization", auth.as_str())];
+    let null = server.raw(Method::POST, "/v1/auth/logout-all", &headers, Some(b"null".to_vec())).await;
+    assert_eq!(null.status, 204, "{}", null.body);
+}
