@@ -2,10 +2,12 @@
 # The whole test suite, from a fresh clone: installs its tools, then
 #   1. unit tests and the black-box suite against the native host (cargo test), on its
 #      embedded database and again over a Hrana server (the remote path to Turso),
-#   2. reads spin.toml as Spin does (its manifest schema, and the project's rules),
+#   2. checks the OpenAPI document against the native host with schemathesis, and reads
+#      spin.toml as Spin does (its manifest schema, and the project's rules),
 #   3. builds and bundles every Worker as `wrangler deploy --dry-run` does (so a config error
 #      shows here, not in a user's deploy), and checks each bundle's gzipped size,
-#   4. runs the same black-box suite against all workers under `wrangler dev` (workerd, D1),
+#   4. runs the same black-box suite, and schemathesis, against all workers under `wrangler
+#      dev` (workerd, D1),
 #   5. builds every group as a Spin component and checks it imports only what Spin provides.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +25,10 @@ cargo test --workspace --locked
 
 step "the black-box suite on the native host over a remote database (Hrana, as Turso speaks it)"
 TUI_TEST_DATABASE=hrana cargo test --workspace --locked --test suite
+
+step "the OpenAPI document against the native host (schemathesis, as a member and as an admin)"
+cargo build --workspace --locked --bins --quiet
+scripts/schemathesis.sh native
 
 step "the Spin manifest, as Spin reads it"
 (cd scripts && ../.venv/bin/python -m unittest --quiet test_check_manifests)

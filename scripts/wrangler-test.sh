@@ -47,3 +47,6 @@ if ! TUI_TEST_BASE_URL="http://127.0.0.1:$port" cargo test --workspace --locked 
   tail -40 "$work/wrangler.log" >&2
   exit 1
 fi
+
+# The OpenAPI document against the workers (the suite has made and verified the bootstrap admin).
+scripts/schemathesis.sh "http://127.0.0.1:$port"

@@ -64,6 +64,7 @@ pub fn complete(document: &mut Value) {
         schemas.insert("Problem".into(), problem_schema());
     }
     patch_bodies_change_something(document);
+    add_links(document);
     let Some(paths) = document["paths"].as_object_mut() else { return };
     for (template, item) in paths.iter_mut() {
         let names: Vec<String> = template.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}').map(str::to_owned)).collect();
@@ -140,6 +141,39 @@ fn complete_operation(method: &str, operation: &mut Map<String, Value>, path_nam
             if let Some(content) = content.and_then(Value::as_object_mut) {
                 content.entry("application/problem+json").or_insert_with(|| json!({"schema": {"$ref": "#/components/schemas/Problem"}}));
             }
+        }
+    }
+}
+
+/// Where one answer feeds the next request (OpenAPI links), so that a client, and schemathesis'
+/// stateful phase, can follow a created resource: (operation, status, target operation, the
+/// target's parameter, where its value comes from).
+const LINKS: &[(&str, &str, &str, &str, &str)] = &[
+    ("create_project", "201", "get_project", "id", "$response.body#/id"),
+    ("create_project", "201", "update_project", "id", "$response.body#/id"),
+    ("create_project", "201", "delete_project", "id", "$response.body#/id"),
+    ("create_project", "201", "list_members", "id", "$response.body#/id"),
+    ("create_project", "201", "get_member", "id", "$response.body#/id"),
+    ("create_api_key", "201", "revoke_api_key", "id", "$response.body#/id"),
+    ("register", "201", "get_user", "id", "$response.body#/user/id"),
+    ("register", "201", "update_user", "id", "$response.body#/user/id"),
+];
+
+fn add_links(document: &mut Value) {
+    let Some(paths) = document["paths"].as_object_mut() else { return };
+    let operations: Vec<&mut Value> =
+        paths.values_mut().flat_map(|item| item.as_object_mut().into_iter().flat_map(|i| i.values_mut())).collect();
+    let ids: Vec<String> = operations.iter().filter_map(|o| o["operationId"].as_str().map(str::to_owned)).collect();
+    for operation in operations {
+        let Some(id) = operation["operationId"].as_str().map(str::to_owned) else { continue };
+        for (from, status, to, parameter, source) in LINKS.iter().filter(|link| link.0 == id) {
+            if !ids.iter().any(|known| known == to) {
+                continue;
+            }
+            let Some(response) = operation["responses"][*status].as_object_mut() else { continue };
+            let links = response.entry("links").or_insert_with(|| json!({}));
+            let name: String = to.split('_').map(|w| w[..1].to_uppercase() + &w[1..]).collect();
+            links[name] = json!({"operationId": to, "parameters": {*parameter: source}, "description": format!("From {from}")});
         }
     }
 }
