@@ -280,8 +280,12 @@ pub async fn scheduled(group: &'static str, env: Env) {
     }
 }
 
-/// Forwards a request to another worker through its service binding (the gateway's job).
+/// Forwards a request to another worker through its service binding (the gateway's job). A
+/// GET or HEAD goes without a body, which has no meaning there and which fetch refuses to
+/// carry: the group answers it as it would any other (405 for a route that takes no GET).
 pub async fn forward(binding: &str, request: HttpRequest, env: Env) -> worker::Result<http::Response<Body>> {
+    let request =
+        if matches!(*request.method(), http::Method::GET | http::Method::HEAD) { request.map(|_| worker::Body::empty()) } else { request };
     let forwarded = match env.service(binding) {
         Ok(service) => service.fetch_request(request).await,
         Err(error) => Err(error),

@@ -52,16 +52,11 @@ pub fn decode_cursor(cursor: &str) -> Result<Uuid, ApiError> {
         .ok_or_else(|| ApiError::field("cursor", "is not a cursor this service issued"))
 }
 
-/// Escapes a user's search text for `LIKE ... ESCAPE '\'`.
-pub fn like_pattern(text: &str) -> String {
-    let escaped: String = text
-        .chars()
-        .flat_map(|c| match c {
-            '%' | '_' | '\\' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect();
-    format!("%{escaped}%")
+/// SQL that holds when `column` contains the text bound to `?n` (ASCII lower-cased), ignoring ASCII
+/// case as LIKE would. Not LIKE itself: D1 refuses LIKE patterns over 50 bytes, and a search
+/// text needs no escaping this way.
+pub fn contains(column: &str, n: usize) -> String {
+    format!("instr(lower({column}), ?{n}) > 0")
 }
 
 pub(crate) fn decode<T>(rows: Vec<Row>, f: impl Fn(&Row) -> crate::db::DbResult<T>) -> Result<Vec<T>, ApiError> {
@@ -77,11 +72,6 @@ mod tests {
         let id = Uuid::now_v7();
         assert_eq!(decode_cursor(&encode_cursor(id)).unwrap(), id);
         assert_eq!(decode_cursor("%%%").unwrap_err().errors[0].field, "cursor");
-    }
-
-    #[test]
-    fn like_wildcards_in_search_text_are_literal() {
-        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
     }
 
     #[test]

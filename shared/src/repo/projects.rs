@@ -108,8 +108,8 @@ pub async fn list_for(db: &dyn Database, user_id: Uuid, filter: &ListFilter) -> 
     let mut sql = format!("{SELECT_PROJECT} WHERE m.user_id = ?1");
     let mut params: Vec<Value> = vec![user_id.into()];
     if let Some(q) = &filter.q {
-        params.push(super::like_pattern(q).into());
-        sql.push_str(&format!(" AND (p.name LIKE ?{n} ESCAPE '\\' OR p.description LIKE ?{n} ESCAPE '\\')", n = params.len()));
+        params.push(q.to_ascii_lowercase().into());
+        sql.push_str(&format!(" AND ({} OR {})", super::contains("p.name", params.len()), super::contains("p.description", params.len())));
     }
     if let Some(archived) = filter.archived {
         params.push(archived.into());

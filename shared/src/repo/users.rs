@@ -147,8 +147,8 @@ pub async fn list(db: &dyn Database, q: Option<&str>, before: Option<Uuid>, limi
     let mut sql = format!("{SELECT_USER} WHERE 1 = 1");
     let mut params: Vec<crate::db::Value> = Vec::new();
     if let Some(q) = q {
-        params.push(super::like_pattern(q).into());
-        sql.push_str(&format!(" AND (u.email LIKE ?{n} ESCAPE '\\' OR u.username LIKE ?{n} ESCAPE '\\')", n = params.len()));
+        params.push(q.to_ascii_lowercase().into());
+        sql.push_str(&format!(" AND ({} OR {})", super::contains("u.email", params.len()), super::contains("u.username", params.len())));
     }
     if let Some(before) = before {
         params.push(before.into());

@@ -179,3 +179,21 @@ async fn an_if_match_that_is_not_text_is_refused_not_ignored() {
     let read = server.get(&format!("/v1/projects/{project}"), Some(&owner.token)).await;
     assert_eq!(read.body["name"], "guarded");
 }
+
+#[tokio::test]
+async fn a_long_search_text_finds_what_contains_it_with_wildcards_taken_literally() {
+    let server = Server::start().await;
+    let owner = server.user().await;
+    // D1 refused LIKE patterns over 50 bytes: a search this long answered 503 under workerd.
+    let needle = format!("{}50%_OFF", "x".repeat(120));
+    let body = serde_json::json!({"name": "sale", "description": format!("before {needle} after")});
+    assert_eq!(server.post("/v1/projects", Some(&owner.token), body).await.status, 201);
+    server.project(&owner, "50 off, not a sale").await;
+    let query = needle.to_lowercase().replace('%', "%25");
+    let found = server.get(&format!("/v1/projects?q={query}"), Some(&owner.token)).await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    let names: Vec<&str> = found.body["items"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["sale"]);
+    let literal = server.get("/v1/projects?q=0%25_o", Some(&owner.token)).await;
+    assert_eq!(literal.body["items"].as_array().unwrap().len(), 1, "% and _ are not wildcards");
+}
