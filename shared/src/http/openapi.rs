@@ -139,7 +139,7 @@ fn complete_operation(method: &str, operation: &mut Map<String, Value>, path_nam
         if is_error {
             let content = response.as_object_mut().map(|r| r.entry("content").or_insert_with(|| json!({})));
             if let Some(content) = content.and_then(Value::as_object_mut) {
-                content.entry("application/problem+json").or_insert_with(|| json!({"schema": {"$ref": "#/components/schemas/Problem"}}));
+                content.entry("application/problem+json").or_insert_with(|| problem_for(status));
             }
         }
     }
@@ -178,6 +178,29 @@ fn add_links(document: &mut Value) {
     }
 }
 
+/// The problem details of one status, with the `code`s it can carry (stable: one code a status,
+/// but 401, which is `unauthorized` or `session_revoked`).
+fn problem_for(status: &str) -> Value {
+    let codes: &[&str] = match status {
+        "400" => &["invalid_json"],
+        "401" => &["unauthorized", "session_revoked"],
+        "403" => &["forbidden"],
+        "404" => &["not_found"],
+        "405" => &["method_not_allowed"],
+        "409" => &["conflict"],
+        "412" => &["precondition_failed"],
+        "413" => &["payload_too_large"],
+        "415" => &["unsupported_media_type"],
+        "422" => &["validation_failed"],
+        "423" => &["account_locked"],
+        "429" => &["rate_limited"],
+        "500" => &["internal"],
+        "502" | "503" | "504" => &["upstream_unavailable"],
+        _ => return json!({"schema": {"$ref": "#/components/schemas/Problem"}}),
+    };
+    json!({"schema": {"allOf": [{"$ref": "#/components/schemas/Problem"}, {"type": "object", "properties": {"code": {"enum": codes}}}]}})
+}
+
 /// A PATCH must change something: its body's schema names at least one property.
 fn patch_bodies_change_something(document: &mut Value) {
     let mut names = Vec::new();
@@ -213,13 +236,14 @@ mod tests {
         assert_eq!(operation["parameters"][0]["name"], "id");
         assert_eq!(operation["parameters"][0]["schema"]["format"], "uuid");
         for status in ["401", "403", "404", "409", "413", "415", "422", "429", "500", "503"] {
-            assert_eq!(
-                operation["responses"][status]["content"]["application/problem+json"]["schema"]["$ref"], "#/components/schemas/Problem",
-                "{status}"
-            );
+            let schema = &operation["responses"][status]["content"]["application/problem+json"]["schema"];
+            assert_eq!(schema["allOf"][0]["$ref"], "#/components/schemas/Problem", "{status}");
         }
         assert_eq!(operation["responses"]["404"]["description"], "mine", "a handler's own words stay");
         assert!(operation["responses"].get("412").is_none());
+        let codes =
+            &operation["responses"]["401"]["content"]["application/problem+json"]["schema"]["allOf"][1]["properties"]["code"]["enum"];
+        assert_eq!(codes, &json!(["unauthorized", "session_revoked"]));
         assert!(document["components"]["schemas"]["Problem"].is_object());
     }
 }
