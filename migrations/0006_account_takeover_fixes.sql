@@ -24,14 +24,14 @@ CREATE INDEX email_tokens_by_user ON email_tokens (user_id);
 -- whether an account exists), or a session id for checks made by a signed-in session. A check
 -- takes one of the window's remaining tries before the password is verified (`in_flight`), in
 -- the statement that checks the lock, so racing guesses cannot get more tries than the limit;
--- a success gives it back, a failure turns it into a failure.
+-- a success gives it back, a failure turns it into a failure, and a try never reported back (a
+-- cancelled request, a crash) stays taken until the window ends: it fails closed.
 CREATE TABLE login_attempts (
     key TEXT PRIMARY KEY,
     failures INTEGER NOT NULL,
     window_start TEXT NOT NULL,
     locked_until TEXT,
-    in_flight INTEGER NOT NULL DEFAULT 0,
-    in_flight_since TEXT
+    in_flight INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
 ALTER TABLE users DROP COLUMN failed_logins;

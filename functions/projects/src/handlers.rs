@@ -100,7 +100,7 @@ pub struct ProjectChanges {
 /// Change a project (maintainers and owners). Send `If-Match` with the ETag you read to be
 /// sure not to overwrite a change you have not seen.
 #[utoipa::path(patch, path = "/v1/projects/{id}", tag = "projects", security(("bearer" = [])), request_body = ProjectChanges,
-    params(("If-Match" = Option<String>, Header, pattern = r#"^(|\*|(W/)?"[0-9]+")$"#,
+    params(("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[0-9]+")$"#,
         description = "The ETag of the version the change is meant for, or *")),
     responses((status = 200, body = Project), (status = 403, description = "Viewers and contributors cannot"),
         (status = 412, description = "If-Match names an older version")))]
@@ -108,12 +108,13 @@ pub async fn update_project(
     State(state): State<AppState>,
     caller: AuthUser,
     Ids(id): Ids<Uuid>,
-    IfMatch(version): IfMatch,
+    if_match: IfMatch,
     Json(body): Json<ProjectChanges>,
 ) -> Result<Response, ApiError> {
     if body.name.is_none() && body.description.is_none() && body.archived.is_none() {
         return Err(ApiError::field("body", "send at least one of name, description, archived"));
     }
+    let version = if_match.version()?;
     let changes = Changes { name: body.name, description: body.description, archived: body.archived };
     Ok(with_etag(StatusCode::OK, projects::update(&state, id, caller.id, version, changes).await?))
 }

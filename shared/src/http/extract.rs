@@ -81,7 +81,7 @@ impl FromRequestParts<AppState> for AuthUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match Bearer::from_request_parts(parts, state).await? {
             Bearer::Key(caller) => Ok(caller),
-            Bearer::Token { user_id, session_id } => {
+            Bearer::Token(SessionGrant { user_id, session_id }) => {
                 let now = crate::time::format(state.clock.now());
                 let live = sessions::live(state.db.as_ref(), session_id, user_id, &now).await?.ok_or_else(session_revoked)?;
                 Ok(Self { id: user_id, session_id: Some(session_id), roles: live.roles, signed_in_at: Some(live.signed_in_at) })
@@ -96,9 +96,17 @@ impl FromRequestParts<AppState> for AuthUser {
 /// [`AuthUser`], which checks the session itself.
 pub enum Bearer {
     /// A well-signed, unexpired access token.
-    Token { user_id: Uuid, session_id: Uuid },
+    Token(SessionGrant),
     /// A personal API key, checked whole.
     Key(AuthUser),
+}
+
+/// Whom an access token names, before its session is found live: readable only inside this
+/// crate, by the reads that check the session in their own statement, so that no handler can
+/// take it for a checked caller.
+pub struct SessionGrant {
+    pub(crate) user_id: Uuid,
+    pub(crate) session_id: Uuid,
 }
 
 impl FromRequestParts<AppState> for Bearer {
@@ -114,7 +122,7 @@ impl FromRequestParts<AppState> for Bearer {
             .keys
             .verify(token, state.clock.now())
             .ok_or_else(|| ApiError::unauthorized("The access token is invalid or has expired."))?;
-        Ok(Self::Token { user_id, session_id })
+        Ok(Self::Token(SessionGrant { user_id, session_id }))
     }
 }
 
@@ -263,30 +271,51 @@ impl PageParams {
     }
 }
 
-/// `If-Match`, read as the version it names. Absent (or empty) is `None`; `*` matches anything
-/// and is also `None`; anything that is not shaped like one of our ETags is a 422 (a well-formed but
-/// stale one is the service's 412).
-pub struct IfMatch(pub Option<i64>);
+/// `If-Match`, as the precondition it states. Anything that is not shaped like one of our
+/// ETags, an empty value included, is a 422 at once: a precondition the service cannot read is
+/// never dropped.
+pub struct IfMatch(Precondition);
+
+enum Precondition {
+    /// No header, or `*`: anything matches.
+    Any,
+    Version(i64),
+    /// A weak ETag: If-Match compares strongly, so it never matches.
+    Never,
+}
+
+impl IfMatch {
+    /// The version the change is meant for (`None`: any), or the 412 of a weak ETag; asked for
+    /// after the body is read, so that a bad body is a 422 whatever the header says.
+    pub fn version(self) -> Result<Option<i64>, ApiError> {
+        match self.0 {
+            Precondition::Any => Ok(None),
+            Precondition::Version(version) => Ok(Some(version)),
+            Precondition::Never => {
+                Err(ApiError::new(ErrorCode::PreconditionFailed, "A weak ETag never matches If-Match; send the ETag as given."))
+            }
+        }
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(header::IF_MATCH) else {
-            return Ok(IfMatch(None));
+            return Ok(IfMatch(Precondition::Any));
         };
         let malformed = || ApiError::field("If-Match", "must be an ETag this service gave, such as \"3\", or *");
         let value = value.to_str().map_err(|_| malformed())?.trim();
-        if value == "*" || value.is_empty() {
-            return Ok(IfMatch(None));
+        if value == "*" {
+            return Ok(IfMatch(Precondition::Any));
         }
-        value
-            .trim_start_matches("W/")
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .and_then(|v| v.parse().ok())
-            .map(|v| IfMatch(Some(v)))
-            .ok_or_else(malformed)
+        let (weak, tag) = match value.strip_prefix("W/") {
+            Some(tag) => (true, tag),
+            None => (false, value),
+        };
+        let version: i64 = tag.strip_prefix('"').and_then(|v| v.strip_suffix('"')).and_then(|v| v.parse().ok()).ok_or_else(malformed)?;
+        Ok(IfMatch(if weak { Precondition::Never } else { Precondition::Version(version) }))
     }
 }
 

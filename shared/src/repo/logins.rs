@@ -40,43 +40,42 @@ pub fn clear_user_if_password(user_id: uuid::Uuid, email: &str, username: &str, 
 }
 
 /// Takes one try of `key`'s window for a check under way: no row while a lock holds or every
-/// remaining try is already taken by checks under way (tries taken longer ago than
-/// `stale_before` count as abandoned). A window that ended, or a lock that ran out, starts over.
-pub fn attempt(key: &str, now: &str, window_start: &str, limit: i64, stale_before: &str) -> Statement {
+/// remaining try is taken, by failures or by checks under way. A try that is never given back
+/// (a request cancelled during its check, a crash) stays taken until the window ends, so an
+/// abandoned check counts like a failure. A window that ended, or a lock that ran out, starts
+/// over.
+pub fn attempt(key: &str, now: &str, window_start: &str, limit: i64) -> Statement {
     stmt!(
-        "INSERT INTO login_attempts (key, failures, window_start, locked_until, in_flight, in_flight_since) \
-         VALUES (?1, 0, ?2, NULL, 1, ?2) \
+        "INSERT INTO login_attempts (key, failures, window_start, locked_until, in_flight) VALUES (?1, 0, ?2, NULL, 1) \
          ON CONFLICT (key) DO UPDATE SET \
            failures = CASE WHEN window_start < ?3 OR locked_until IS NOT NULL THEN 0 ELSE failures END, \
+           in_flight = CASE WHEN window_start < ?3 OR locked_until IS NOT NULL THEN 1 ELSE in_flight + 1 END, \
            window_start = CASE WHEN window_start < ?3 OR locked_until IS NOT NULL THEN ?2 ELSE window_start END, \
-           locked_until = NULL, \
-           in_flight = CASE WHEN in_flight_since < ?5 THEN 1 ELSE in_flight + 1 END, \
-           in_flight_since = ?2 \
+           locked_until = NULL \
          WHERE (locked_until IS NULL OR locked_until <= ?2) \
-           AND (CASE WHEN window_start < ?3 OR locked_until IS NOT NULL THEN 0 ELSE failures END) \
-             + (CASE WHEN in_flight_since < ?5 THEN 0 ELSE in_flight END) < ?4 \
+           AND (CASE WHEN window_start < ?3 OR locked_until IS NOT NULL THEN 0 ELSE failures + in_flight END) < ?4 \
          RETURNING failures",
         key,
         now,
         window_start,
         limit,
-        stale_before,
     )
 }
 
 /// A check that failed: its try becomes a failure, and the failure that reaches `limit` locks
-/// `key` until `lock_until`.
+/// `key` until `lock_until` (later ones, of checks that were under way, leave that lock as is).
 pub fn failed(key: &str, limit: i64, lock_until: &str) -> Statement {
     stmt!(
         "UPDATE login_attempts SET in_flight = max(in_flight - 1, 0), failures = failures + 1, \
-         locked_until = CASE WHEN failures + 1 >= ?2 THEN ?3 ELSE locked_until END WHERE key = ?1",
+         locked_until = CASE WHEN locked_until IS NULL AND failures + 1 >= ?2 THEN ?3 ELSE locked_until END WHERE key = ?1",
         key,
         limit,
         lock_until,
     )
 }
 
-/// A check that passed: its try is given back, and the failures and any lock are forgotten.
+/// A check that passed: its try is given back, and the failures and any lock are forgotten (the
+/// password is known; a lock that strangers' guesses set meanwhile protects nothing more).
 pub fn succeeded(key: &str) -> Statement {
     stmt!("UPDATE login_attempts SET in_flight = max(in_flight - 1, 0), failures = 0, locked_until = NULL WHERE key = ?1", key)
 }

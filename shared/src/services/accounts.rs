@@ -49,8 +49,6 @@ const EMAIL_PREFIX: &str = "tui_ev_";
 const MAX_FAILURES: i64 = 5;
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 const LOCKOUT: Duration = Duration::from_secs(30 * 60);
-/// A try taken this long ago by a check that never reported back (a crash) counts as given back.
-const ABANDONED: Duration = Duration::from_secs(30);
 const RESET_TTL: Duration = Duration::from_secs(3600);
 const EMAIL_LINK_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -208,11 +206,11 @@ pub struct Authenticated {
 
 /// Takes a try of `key`'s window for a password check about to run, in the statement that
 /// checks the lock: 423 while the key is locked, 429 while its remaining tries are all taken by
-/// checks under way (answered within a second).
+/// checks under way (audited, since checks abandoned on purpose hold them until the window ends).
 async fn take_try(state: &AppState, key: &str, now: Timestamp, audit: Event<'_>, client: &ClientInfo) -> Result<(), ApiError> {
     let db = state.db.as_ref();
     let stamp = time::format(now);
-    let attempt = logins::attempt(key, &stamp, &time::format(now - FAILURE_WINDOW), MAX_FAILURES, &time::format(now - ABANDONED));
+    let attempt = logins::attempt(key, &stamp, &time::format(now - FAILURE_WINDOW), MAX_FAILURES);
     if db.query_opt(attempt).await?.is_some() {
         return Ok(());
     }
@@ -228,18 +226,27 @@ async fn take_try(state: &AppState, key: &str, now: Timestamp, audit: Event<'_>,
 }
 
 /// The statements of a failed check: its failure counted (the fifth locks `key`), and the
-/// lock audited by the failure that set it.
-fn failure(key: &str, now: Timestamp, event: Event<'_>, target: &str, actor: Option<Uuid>, client: &ClientInfo) -> Vec<Statement> {
+/// lock audited (`lock_action`) when this failure set it.
+fn failure(
+    key: &str,
+    now: Timestamp,
+    event: Event<'_>,
+    lock_action: &'static str,
+    target: &str,
+    actor: Option<Uuid>,
+    client: &ClientInfo,
+) -> Vec<Statement> {
     let stamp = time::format(now);
+    let lock_until = time::format(now + LOCKOUT);
     let detail = serde_json::json!({"minutes": LOCKOUT.as_secs() / 60});
     vec![
         event.record(client, &stamp),
-        logins::failed(key, MAX_FAILURES, &time::format(now + LOCKOUT)),
-        Event::new("account.locked", actor).target(target).detail(detail).record_if(
+        logins::failed(key, MAX_FAILURES, &lock_until),
+        Event::new(lock_action, actor).target(target).detail(detail).record_if(
             client,
             &stamp,
-            "EXISTS (SELECT 1 FROM login_attempts WHERE key = ?9 AND failures = ?10)",
-            vec![key.into(), MAX_FAILURES.into()],
+            "EXISTS (SELECT 1 FROM login_attempts WHERE key = ?9 AND locked_until = ?10)",
+            vec![key.into(), lock_until.as_str().into()],
         ),
     ]
 }
@@ -272,7 +279,8 @@ pub async fn authenticate(
     };
     let valid = state.passwords.verify(password.into(), hash).await;
     let Some(credentials) = found.filter(|c| valid && c.password_hash.is_some()) else {
-        db.batch(failure(&key, now, Event::new("login.failed", id).target(login), login, id, client)).await?;
+        let lock = if key.starts_with("session:") { "session.locked" } else { "account.locked" };
+        db.batch(failure(&key, now, Event::new("login.failed", id).target(login), lock, login, id, client)).await?;
         return Err(ApiError::unauthorized("Wrong login or password."));
     };
     Ok(Authenticated { id: credentials.id, roles: credentials.roles, settle: logins::succeeded(&key) })
@@ -299,7 +307,7 @@ async fn check_own_password(
     };
     let Some(hash) = hash.filter(|_| valid) else {
         let event = Event::new("password.check_failed", Some(user_id)).target(user_id);
-        state.db.batch(failure(&key, now, event, &user_id.to_string(), Some(user_id), client)).await?;
+        state.db.batch(failure(&key, now, event, "session.locked", &user_id.to_string(), Some(user_id), client)).await?;
         return Err(ApiError::field("current_password", "is wrong"));
     };
     state.db.execute(logins::succeeded(&key)).await?;

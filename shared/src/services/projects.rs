@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::{
     ApiError, AppState, ErrorCode,
     domain::{Description, Name, ProjectRole},
-    http::extract::{Bearer, session_revoked},
+    http::extract::{Bearer, SessionGrant, session_revoked},
     repo::{
         Page,
         projects::{self, Changes, ListFilter, Member, Project},
@@ -26,7 +26,7 @@ pub async fn visible(state: &AppState, id: Uuid, user_id: Uuid) -> Result<Projec
 pub async fn visible_to(state: &AppState, id: Uuid, bearer: Bearer) -> Result<Project, ApiError> {
     match bearer {
         Bearer::Key(caller) => visible(state, id, caller.id).await,
-        Bearer::Token { user_id, session_id } => {
+        Bearer::Token(SessionGrant { user_id, session_id }) => {
             let now = time::format(state.clock.now());
             match projects::get_in_session(state.db.as_ref(), id, user_id, session_id, &now).await? {
                 (false, _) => Err(session_revoked()),
