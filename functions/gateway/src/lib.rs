@@ -38,9 +38,12 @@ async fn fetch(
     env: worker::Env,
     _: worker::Context,
 ) -> worker::Result<axum::http::Response<axum::body::Body>> {
+    // A body declared over the limit is refused here, before it travels to a group that would
+    // refuse it unread (which workerd reports to the gateway as a lost connection).
+    let too_large = tui_shared::http::middleware::declares_too_large(request.headers());
     match owner(request.uri().path()) {
-        Some(binding) => tui_shared::adapters::cloudflare::forward(binding, request, env).await,
-        None => tui_shared::adapters::cloudflare::serve("gateway", app, request, env).await,
+        Some(binding) if !too_large => tui_shared::adapters::cloudflare::forward(binding, request, env).await,
+        _ => tui_shared::adapters::cloudflare::serve("gateway", app, request, env).await,
     }
 }
 

@@ -19,8 +19,13 @@ fn sane_request_id(value: Option<&HeaderValue>) -> Option<String> {
     ok.then(|| value.to_owned())
 }
 
-fn declared_length(request: &Request) -> Option<usize> {
-    request.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+/// Whether a request declares a body over the limit: answered 413 before anything reads it.
+pub fn declares_too_large(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_BODY_BYTES)
 }
 
 /// Request ids, the early 413, a tracing span, problem+json for every error (with the request
@@ -29,7 +34,7 @@ pub async fn conventions(mut request: Request, next: Next) -> Response {
     let request_id = sane_request_id(request.headers().get("x-request-id")).unwrap_or_else(|| Uuid::now_v7().to_string());
     let authenticated = request.headers().contains_key(header::AUTHORIZATION);
     let https = super::over_https(request.uri(), request.headers());
-    let too_large = declared_length(&request).is_some_and(|length| length > MAX_BODY_BYTES);
+    let too_large = declares_too_large(request.headers());
     let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), %request_id);
     request.extensions_mut().insert(RequestId(request_id.clone()));
 

@@ -109,7 +109,9 @@ async fn a_stale_if_match_is_refused_and_changes_nothing() {
     assert_eq!(first.body["version"], 2);
     assert_eq!(first.header("etag"), Some("\"2\""));
     patch("\"1\"", "lost update").await.problem(412, "precondition_failed");
-    for unreadable in ["garbage", "", "1"] {
+    // An empty If-Match too, natively: workerd drops an empty header before a worker sees it.
+    let empty = if std::env::var("TUI_TEST_BASE_URL").is_err() { Some("") } else { None };
+    for unreadable in ["garbage", "1"].into_iter().chain(empty) {
         let garbled = patch(unreadable, "lost update").await;
         garbled.problem(422, "validation_failed");
         assert_eq!(garbled.field(), "If-Match");
