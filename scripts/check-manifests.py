@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Reads spin.toml the way Spin does, before a user's `spin up` has to.
+"""Reads spin.toml the way Spin does, before a user's `spin up` has to, and checks every place
+that names the endpoint groups against groups.toml.
 
 1. TOML syntax, then Spin's own JSON schema of its v2 manifest (scripts/spin-schema/, vendored
    from Spin 4.0.2), so that a key in the wrong table (`allowed_outbound_hosts` under a
@@ -23,6 +24,7 @@ MANIFEST = ROOT / "spin.toml"
 SCHEMA = ROOT / "scripts" / "spin-schema" / "manifest.schema.json"
 OPENAPI = ROOT / "functions" / "gateway" / "openapi.json"
 GATEWAY = ROOT / "functions" / "gateway" / "src" / "lib.rs"
+GROUPS = ROOT / "groups.toml"
 
 
 def line_of(lines, path):
@@ -73,10 +75,13 @@ def produced_by(command):
 
 
 def groups():
-    """The gateway's routing table: (prefix, group) pairs, the one list of groups for now."""
-    text = GATEWAY.read_text()
-    table = re.search(r"pub const GROUPS[^=]*=\s*&\[(.*?)\];", text, re.S)
-    return [(prefix, group.lower()) for prefix, group in re.findall(r'\("([^"]+)",\s*"([A-Z_]+)"\)', table.group(1))]
+    """The groups of groups.toml."""
+    return tomllib.loads(GROUPS.read_text())["group"]
+
+
+def owners(listed):
+    """(prefix, group) for every route of every group."""
+    return [(prefix, group["name"]) for group in listed for prefix in group.get("routes", [])]
 
 
 def route_for(path, triggers):
@@ -118,10 +123,10 @@ def rule_problems(manifest, lines):
     for index, trigger in enumerate(triggers):
         if trigger.get("component") not in components:
             problems.append((line_of(lines, ["trigger", "http"]), f"trigger {index + 1} ({trigger.get('route')}) names no component of this manifest"))
-    owners = groups()
+    routes = owners(groups())
     for path in json.loads(OPENAPI.read_text()).get("paths", {}):
         concrete = re.sub(r"\{[^}]+\}", "x", path)
-        owner = next((group for prefix, group in owners if concrete == prefix or concrete.startswith(prefix + "/")), "gateway")
+        owner = next((group for prefix, group in routes if concrete == prefix or concrete.startswith(prefix + "/")), "gateway")
         routed = route_for(concrete, triggers)
         if routed != owner:
             problems.append((line_of(lines, ["trigger", "http"]), f"{path} is served by the {owner} group, but Spin routes it to {routed or 'nothing'}"))
@@ -139,13 +144,62 @@ def check(text):
     return sorted(schema_problems(manifest, lines) + rule_problems(manifest, lines))
 
 
+def read(path):
+    return (ROOT / path).read_text() if (ROOT / path).exists() else ""
+
+
+def check_groups(listed):
+    """Every place that names the groups, against `listed`: (file, reason) for each disagreement."""
+    problems = []
+    gateway = GATEWAY.read_text()
+    table = re.search(r"pub const GROUPS[^=]*=\s*&\[(.*?)\];", gateway, re.S)
+    routed = sorted(re.findall(r'\("([^"]+)",\s*"([A-Z_]+)"\)', table.group(1) if table else ""))
+    expected = sorted((prefix, group["binding"]) for group in listed for prefix in group.get("routes", []) if "binding" in group)
+    if routed != expected:
+        problems.append(("functions/gateway/src/lib.rs", f"GROUPS routes {routed}, groups.toml says {expected}"))
+    root_config = tomllib.loads(read("wrangler.toml") or "")
+    bindings = sorted((s["binding"], s["service"]) for s in root_config.get("services", []))
+    wanted = sorted((g["binding"], f"tui-{g['name']}") for g in listed if "binding" in g)
+    if bindings != wanted:
+        problems.append(("wrangler.toml", f"the gateway binds {bindings}, groups.toml says {wanted}"))
+    manifest = tomllib.loads(MANIFEST.read_text())
+    components = set(manifest.get("component", {}))
+    workspace = tomllib.loads(read("Cargo.toml"))["workspace"]["members"]
+    host = read("host/src/lib.rs")
+    dev = json.loads(read("package.json"))["scripts"]["dev"]
+    for group in listed:
+        name, crate = group["name"], group["crate"]
+        config = "wrangler.toml" if name == "gateway" else f"functions/{name}/wrangler.toml"
+        text = read(config)
+        if not text:
+            problems.append((config, f"group {name} has no worker config"))
+        elif tomllib.loads(text).get("name") != f"tui-{name}":
+            problems.append((config, f"the worker of group {name} must be named tui-{name}"))
+        for binding in group.get("durable_objects", []):
+            objects = [d["name"] for d in tomllib.loads(text or "").get("durable_objects", {}).get("bindings", [])]
+            if binding not in objects:
+                problems.append((config, f"group {name} binds no Durable Object {binding}"))
+        if name not in components:
+            problems.append(("spin.toml", f"group {name} has no component"))
+        if f"functions/{name}" not in workspace:
+            problems.append(("Cargo.toml", f"functions/{name} is not a workspace member"))
+        if name != "gateway" and f"{crate.replace('-', '_')}::routes()" not in host:
+            problems.append(("host/src/lib.rs", f"the native host does not mount {crate}'s routes"))
+        if f"-c {config}" not in dev:
+            problems.append(("package.json", f"npm run dev does not start {config}"))
+    return problems
+
+
 def main():
     problems = check(MANIFEST.read_text())
     for line, reason in problems:
         print(f"spin.toml:{line}: {reason}", file=sys.stderr)
-    if problems:
+    group_problems = check_groups(groups())
+    for path, reason in group_problems:
+        print(f"{path}: {reason}", file=sys.stderr)
+    if problems or group_problems:
         return 1
-    print("spin.toml: valid")
+    print("spin.toml and every list of groups agree with groups.toml")
     return 0
 
 

@@ -11,7 +11,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 allowed='^(wasi:(cli|clocks|filesystem|io|random|sockets|http)/[a-z-]+@0\.2\.[0-9]+|fermyon:spin/(sqlite|variables|key-value|llm|mqtt|mysql|postgres|redis|rdbms-types|redis-types)@2\.0\.0)$'
 
 status=0
-for group in auth projects gateway; do
+for group in $(python3 scripts/groups.py names); do
   # One package at a time: building them together would unify features and link two handlers.
   cargo build --release --locked --target wasm32-wasip2 -p "tui-$group" --features spin 2>&1 | grep -E '^(warning|error)' || true
   wasm="target/wasm32-wasip2/release/tui_$group.wasm"

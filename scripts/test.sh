@@ -30,13 +30,13 @@ step "the OpenAPI document against the native host (schemathesis, as a member an
 cargo build --workspace --locked --bins --quiet
 scripts/schemathesis.sh native
 
-step "the Spin manifest, as Spin reads it"
+step "the Spin manifest, as Spin reads it, and every list of groups against groups.toml"
 (cd scripts && ../.venv/bin/python -m unittest --quiet test_check_manifests)
 .venv/bin/python scripts/check-manifests.py
 
 step "building and bundling the workers (wrangler deploy --dry-run)"
 bundles=$(mktemp -d)
-for config in functions/auth/wrangler.toml functions/projects/wrangler.toml wrangler.toml; do
+for config in $(python3 scripts/groups.py configs); do
   group=$(basename "$(dirname "$config")")
   [ "$config" = wrangler.toml ] && group=gateway
   if ! wrangler deploy --dry-run --outdir "$bundles/$group" -c "$config" >"$bundles/$group.log" 2>&1; then

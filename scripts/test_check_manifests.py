@@ -45,5 +45,25 @@ class ManifestCheck(unittest.TestCase):
         self.assertIn("TOML", problems[0][1])
 
 
+class Groups(unittest.TestCase):
+    def test_every_list_of_groups_agrees_with_groups_toml(self):
+        self.assertEqual(check_manifests.check_groups(check_manifests.groups()), [])
+
+    def test_a_group_added_to_groups_toml_alone_lists_everything_else_it_needs(self):
+        tasks = {"name": "tasks", "crate": "tui-tasks", "binding": "TASKS", "routes": ["/v1/tasks"], "durable_objects": ["HUB"]}
+        problems = check_manifests.check_groups(check_manifests.groups() + [tasks])
+        places = {path for path, _ in problems}
+        expected = {
+            "functions/gateway/src/lib.rs",
+            "wrangler.toml",
+            "functions/tasks/wrangler.toml",
+            "spin.toml",
+            "Cargo.toml",
+            "host/src/lib.rs",
+            "package.json",
+        }
+        self.assertEqual(places, expected, problems)
+
+
 if __name__ == "__main__":
     unittest.main()

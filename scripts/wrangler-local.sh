@@ -13,7 +13,7 @@ dir=$1 port=$2 vars=$3
 export WRANGLER_SEND_METRICS=false PATH="$root/node_modules/.bin:$PATH"
 
 configs=()
-for group in gateway auth projects; do
+for group in $(python3 "$root/scripts/groups.py" names); do
   if [ "$group" = gateway ]; then src=$root/wrangler.toml; else src=$root/functions/$group/wrangler.toml; fi
   mkdir -p "$dir/$group"
   sed -e "s|^main = \"\(functions/$group/\)\{0,1\}build/|main = \"$root/functions/$group/build/|" \
