@@ -174,9 +174,7 @@ pub mod auth_routes {
     /// subscriber usually holds whole and could otherwise rotate through.
     fn ip(client: &ClientInfo) -> String {
         match client.ip.as_deref().map(|ip| ip.parse::<std::net::IpAddr>().map(|ip| ip.to_canonical())) {
-            Some(Ok(std::net::IpAddr::V6(v6))) => {
-                ipnet::Ipv6Net::new(v6, 64).map_or_else(|_| v6.to_string(), |net| net.trunc().to_string())
-            }
+            Some(Ok(std::net::IpAddr::V6(v6))) => ipnet::Ipv6Net::new_assert(v6, 64).trunc().to_string(),
             Some(Ok(v4)) => v4.to_string(),
             Some(Err(_)) => client.ip.clone().unwrap_or_default(),
             None => "unknown".to_owned(),
@@ -208,13 +206,17 @@ pub mod auth_routes {
 
     /// Password changes: as sign-ins are limited per account, since both check a password.
     pub async fn password_change(state: &AppState, user_id: uuid::Uuid) -> Result<Decision, ApiError> {
-        let hits = [(format!("password:account:{user_id}"), state.config.limits.login_per_account)];
-        check(state.limiter.as_ref(), &hits, now_ms(state)).await
+        per_account(state, "password", user_id).await
     }
 
     /// Device approvals by a signed-in user: a user code is short, so guessing one must be slow.
     pub async fn approve(state: &AppState, user_id: uuid::Uuid) -> Result<Decision, ApiError> {
-        let hits = [(format!("approve:account:{user_id}"), state.config.limits.login_per_account)];
+        per_account(state, "approve", user_id).await
+    }
+
+    /// `what` a signed-in user does, at the sign-in rate.
+    async fn per_account(state: &AppState, what: &str, user_id: uuid::Uuid) -> Result<Decision, ApiError> {
+        let hits = [(format!("{what}:account:{user_id}"), state.config.limits.login_per_account)];
         check(state.limiter.as_ref(), &hits, now_ms(state)).await
     }
 

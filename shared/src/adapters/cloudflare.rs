@@ -82,11 +82,11 @@ impl Database for D1 {
         LocalFuture(async move { Ok(changes(&self.prepare(&stmt)?.run().await.map_err(d1_error)?)) }).await
     }
 
-    /// D1 runs a batch as one transaction.
     fn status(&self) -> crate::db::Backend {
         crate::db::Backend { kind: "d1", last_error: None }
     }
 
+    /// D1 runs a batch as one transaction.
     async fn batch(&self, stmts: Vec<Statement>) -> DbResult<Vec<u64>> {
         LocalFuture(async move {
             let prepared = stmts.iter().map(|s| self.prepare(s)).collect::<DbResult<Vec<_>>>()?;

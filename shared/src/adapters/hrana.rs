@@ -39,11 +39,6 @@ pub struct Hrana {
     last_error: std::sync::Mutex<Option<String>>,
 }
 
-/// A failure of the exchange itself, not of the SQL: the server was unreachable or said so.
-fn unreachable(message: String) -> DbError {
-    DbError::Unreachable(message)
-}
-
 impl Hrana {
     /// `url` may use the `libsql://` scheme, which means HTTPS.
     pub fn new(url: &str, token: Option<String>, outbound: Arc<dyn Outbound>) -> Self {
@@ -51,24 +46,17 @@ impl Hrana {
         Self { pipeline_url: format!("{}/v2/pipeline", base.trim_end_matches('/')), token, outbound, last_error: Default::default() }
     }
 
-    /// One pipeline, its failure to get through remembered for readiness.
-    async fn pipeline(&self, requests: Vec<Json>) -> DbResult<Vec<Json>> {
-        let outcome = self.exchange(requests).await;
-        if let Err(DbError::Unreachable(message)) = &outcome {
-            tracing::warn!(%message, "the remote database could not be reached");
-            let kind = if message.starts_with("hrana pipeline answered") {
-                "the server answered with an error"
-            } else {
-                "the server could not be reached"
-            };
-            if let Ok(mut last) = self.last_error.lock() {
-                *last = Some(kind.to_owned());
-            }
+    /// A failure to get through: logged whole, remembered for readiness by its kind only.
+    fn unreachable(&self, kind: &str, message: String) -> DbError {
+        tracing::warn!(%message, "the remote database could not be reached");
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(kind.to_owned());
         }
-        outcome
+        DbError::Unreachable(message)
     }
 
-    async fn exchange(&self, requests: Vec<Json>) -> DbResult<Vec<Json>> {
+    /// One pipeline: one HTTP request.
+    async fn pipeline(&self, requests: Vec<Json>) -> DbResult<Vec<Json>> {
         let body = json!({ "baton": null, "requests": requests });
         let mut request = http::Request::post(&self.pipeline_url).header(http::header::CONTENT_TYPE, "application/json");
         if let Some(token) = &self.token {
@@ -76,14 +64,19 @@ impl Hrana {
         }
         let request =
             request.body(Bytes::from(serde_json::to_vec(&body).unwrap_or_default())).map_err(|e| DbError::Backend(e.to_string()))?;
-        let response = self.outbound.send(request).await.map_err(|e| unreachable(e.to_string()))?;
+        let response = self.outbound.send(request).await.map_err(|e| self.unreachable("the server could not be reached", e.to_string()))?;
         if !response.status().is_success() {
             let text = String::from_utf8_lossy(response.body());
             let message = format!("hrana pipeline answered {}: {text}", response.status());
             // A refused token is the configuration's fault, not the network's: no retry mends it.
-            return Err(if response.status() == http::StatusCode::UNAUTHORIZED { DbError::Backend(message) } else { unreachable(message) });
+            return Err(if response.status() == http::StatusCode::UNAUTHORIZED {
+                DbError::Backend(message)
+            } else {
+                self.unreachable("the server answered with an error", message)
+            });
         }
-        let mut answer: Json = serde_json::from_slice(response.body()).map_err(|e| unreachable(format!("hrana: {e}")))?;
+        let mut answer: Json = serde_json::from_slice(response.body())
+            .map_err(|e| self.unreachable("the server answered with an error", format!("hrana: {e}")))?;
         let results = answer["results"].take();
         let Json::Array(results) = results else {
             return Err(DbError::Backend("hrana: no results in the response".into()));
@@ -106,8 +99,8 @@ impl Hrana {
         Ok(results.swap_remove(0)["result"].take())
     }
 
-    async fn execute_one(&self, stmt: Statement, want_rows: bool) -> DbResult<Json> {
-        self.single(json!({"type": "execute", "stmt": encode(&stmt, want_rows)})).await
+    async fn execute_one(&self, stmt: &Statement, want_rows: bool) -> DbResult<Json> {
+        self.single(json!({"type": "execute", "stmt": encode(stmt, want_rows)})).await
     }
 }
 
@@ -146,21 +139,19 @@ fn affected(result: &Json) -> u64 {
     result["affected_row_count"].as_u64().unwrap_or(0)
 }
 
-/// Whether running `sql` twice is the same as running it once: a plain read.
+/// Whether running `sql` twice is the same as running it once: a plain read, told by its
+/// keywords (whole words: a column named `updated_at` is no UPDATE).
 fn idempotent(sql: &str) -> bool {
-    let sql = sql.trim_start().to_ascii_uppercase();
-    (sql.starts_with("SELECT") || sql.starts_with("WITH"))
-        && !sql.contains("RETURNING")
-        && !sql.contains("INSERT")
-        && !sql.contains("UPDATE")
-        && !sql.contains("DELETE")
+    let mut words = sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty());
+    let reads = words.next().is_some_and(|first| first.eq_ignore_ascii_case("SELECT") || first.eq_ignore_ascii_case("WITH"));
+    reads && !words.any(|w| ["INSERT", "UPDATE", "DELETE", "REPLACE", "RETURNING"].iter().any(|k| w.eq_ignore_ascii_case(k)))
 }
 
 #[async_trait]
 impl Database for Hrana {
     async fn query(&self, stmt: Statement) -> DbResult<Vec<Row>> {
-        let result = match self.execute_one(stmt.clone(), true).await {
-            Err(DbError::Unreachable(_)) if idempotent(&stmt.sql) => self.execute_one(stmt, true).await?,
+        let result = match self.execute_one(&stmt, true).await {
+            Err(DbError::Unreachable(_)) if idempotent(&stmt.sql) => self.execute_one(&stmt, true).await?,
             other => other?,
         };
         let Some(rows) = result["rows"].as_array() else {
@@ -175,7 +166,7 @@ impl Database for Hrana {
     }
 
     async fn execute(&self, stmt: Statement) -> DbResult<u64> {
-        Ok(affected(&self.execute_one(stmt, false).await?))
+        Ok(affected(&self.execute_one(&stmt, false).await?))
     }
 
     fn status(&self) -> Backend {
@@ -227,6 +218,7 @@ mod tests {
     fn only_plain_reads_count_as_safe_to_repeat() {
         assert!(idempotent("  select 1"));
         assert!(idempotent("WITH x AS (SELECT 1) SELECT * FROM x"));
+        assert!(idempotent("SELECT p.updated_at, s.created_at FROM projects p"), "a column is not a keyword");
         assert!(!idempotent("INSERT INTO t VALUES (1) RETURNING id"));
         assert!(!idempotent("DELETE FROM oauth_states WHERE 1 RETURNING nonce"));
         assert!(!idempotent("UPDATE t SET a = 1"));

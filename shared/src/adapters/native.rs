@@ -223,12 +223,9 @@ impl InProcessLimiter {
     }
 
     /// How many keys are counted now.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.state.lock().map(|s| s.by_key.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -264,7 +261,12 @@ impl RateLimiter for InProcessLimiter {
         if current.is_none_or(|c| c.start_ms != window.start_ms) {
             windows.started.push_back((key.to_owned(), window.start_ms));
         }
-        windows.by_key.insert(key.to_owned(), window);
+        match windows.by_key.get_mut(key) {
+            Some(kept) => *kept = window,
+            None => {
+                windows.by_key.insert(key.to_owned(), window);
+            }
+        }
         windows.compact();
         Ok(decision)
     }
