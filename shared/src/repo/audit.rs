@@ -48,7 +48,7 @@ impl<'a> Event<'a> {
     /// The entry, written only if the statement just before it in its batch changed a row:
     /// a refused or racing change leaves no trace that it happened.
     pub fn record_if_changed(self, client: &ClientInfo, now: &str) -> Statement {
-        self.insert("SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE changes() > 0".into(), client, now, Vec::new())
+        self.record_if(client, now, "changes() > 0", Vec::new())
     }
 
     fn insert(self, values: String, client: &ClientInfo, now: &str, extra: Vec<Value>) -> Statement {

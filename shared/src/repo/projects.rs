@@ -34,8 +34,11 @@ pub struct Member {
     pub added_at: String,
 }
 
-const SELECT_PROJECT: &str = "SELECT p.id, p.name, p.description, p.archived, m.role, p.created_by, p.version, \
-     p.created_at, p.updated_at FROM projects p JOIN project_members m ON m.project_id = p.id";
+/// The columns [`project`] reads, in its order.
+const PROJECT_COLUMNS: &str = "p.id, p.name, p.description, p.archived, m.role, p.created_by, p.version, p.created_at, p.updated_at";
+
+/// A project as one member sees it: `m` is their membership.
+const FROM_MEMBERSHIP: &str = "FROM projects p JOIN project_members m ON m.project_id = p.id";
 
 fn role(row: &Row, index: usize) -> DbResult<ProjectRole> {
     let text: String = row.get(index)?;
@@ -58,7 +61,8 @@ fn project(row: &Row) -> DbResult<Project> {
 
 /// The project, if `user_id` is a member of it.
 pub async fn get_for(db: &dyn Database, id: Uuid, user_id: Uuid) -> Result<Option<Project>, ApiError> {
-    let row = db.query_opt(stmt!(format!("{SELECT_PROJECT} WHERE p.id = ?1 AND m.user_id = ?2"), id, user_id)).await?;
+    let row =
+        db.query_opt(stmt!(format!("SELECT {PROJECT_COLUMNS} {FROM_MEMBERSHIP} WHERE p.id = ?1 AND m.user_id = ?2"), id, user_id)).await?;
     Ok(row.as_ref().map(project).transpose()?)
 }
 
@@ -73,11 +77,12 @@ pub async fn get_in_session(
 ) -> Result<(bool, Option<Project>), ApiError> {
     let row = db
         .query_opt(stmt!(
-            "SELECT p.id, p.name, p.description, p.archived, m.role, p.created_by, p.version, p.created_at, p.updated_at, s.id IS NOT NULL \
-             FROM (SELECT 1) AS one \
-             LEFT JOIN sessions s ON s.id = ?3 AND s.user_id = ?2 AND s.revoked_at IS NULL AND s.expires_at > ?4 \
-             LEFT JOIN project_members m ON s.id IS NOT NULL AND m.project_id = ?1 AND m.user_id = ?2 \
-             LEFT JOIN projects p ON p.id = m.project_id",
+            format!(
+                "SELECT {PROJECT_COLUMNS}, s.id IS NOT NULL FROM (SELECT 1) AS one \
+                 LEFT JOIN sessions s ON s.id = ?3 AND s.user_id = ?2 AND s.revoked_at IS NULL AND s.expires_at > ?4 \
+                 LEFT JOIN project_members m ON s.id IS NOT NULL AND m.project_id = ?1 AND m.user_id = ?2 \
+                 LEFT JOIN projects p ON p.id = m.project_id"
+            ),
             id,
             user_id,
             session_id,
@@ -105,7 +110,7 @@ pub struct ListFilter {
 
 /// The projects `user_id` belongs to, newest first, fetching one more than `limit`.
 pub async fn list_for(db: &dyn Database, user_id: Uuid, filter: &ListFilter) -> Result<Vec<Project>, ApiError> {
-    let mut sql = format!("{SELECT_PROJECT} WHERE m.user_id = ?1");
+    let mut sql = format!("SELECT {PROJECT_COLUMNS} {FROM_MEMBERSHIP} WHERE m.user_id = ?1");
     let mut params: Vec<Value> = vec![user_id.into()];
     if let Some(q) = &filter.q {
         params.push(q.to_ascii_lowercase().into());

@@ -37,19 +37,25 @@ pub struct NewSession<'a> {
 
 /// The statements that open a session with its first refresh token.
 pub fn open(session: &NewSession<'_>) -> Vec<Statement> {
-    open_with(session, "VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)")
+    open_with(session, "VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)", "VALUES (?1, ?2, ?3)")
 }
 
 /// As [`open`], only if the statement before them in their batch changed a row (a device code
 /// consumed): the code and the session it turns into are one atomic step.
 pub fn open_after_change(session: &NewSession<'_>) -> Vec<Statement> {
-    open_with(session, "SELECT ?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7 WHERE changes() > 0")
+    open_with(
+        session,
+        "SELECT ?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7 WHERE changes() > 0",
+        "SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?2)",
+    )
 }
 
-fn open_with(session: &NewSession<'_>, values: &str) -> Vec<Statement> {
+fn open_with(session: &NewSession<'_>, session_values: &str, token_values: &str) -> Vec<Statement> {
     vec![
         stmt!(
-            format!("INSERT INTO sessions (id, user_id, user_agent, ip, created_at, last_seen_at, expires_at, authenticated_at) {values}"),
+            format!(
+                "INSERT INTO sessions (id, user_id, user_agent, ip, created_at, last_seen_at, expires_at, authenticated_at) {session_values}"
+            ),
             session.id,
             session.user_id,
             session.client.user_agent.clone(),
@@ -59,8 +65,7 @@ fn open_with(session: &NewSession<'_>, values: &str) -> Vec<Statement> {
             session.authenticated_at,
         ),
         stmt!(
-            "INSERT INTO refresh_tokens (token_hash, session_id, created_at) SELECT ?1, ?2, ?3 \
-             WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?2)",
+            format!("INSERT INTO refresh_tokens (token_hash, session_id, created_at) {token_values}"),
             session.refresh_hash,
             session.id,
             session.now,

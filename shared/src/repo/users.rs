@@ -131,10 +131,6 @@ pub async fn current_roles(db: &dyn Database, id: Uuid) -> Result<Vec<Role>, Api
     Ok(parse_roles(row.map(|r| r.get(0)).transpose()?.flatten()))
 }
 
-pub fn set_password(id: Uuid, hash: &str, now: &str) -> Statement {
-    stmt!("UPDATE users SET password_hash = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1", id, hash, now)
-}
-
 /// The account whose email this is, and whether that email is verified.
 pub async fn by_email(db: &dyn Database, email: &str) -> Result<Option<(Uuid, bool)>, ApiError> {
     let row = db.query_opt(stmt!("SELECT id, email_verified FROM users WHERE email = ?1", email)).await?;

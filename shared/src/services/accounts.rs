@@ -268,9 +268,9 @@ pub async fn authenticate(
     let now = state.clock.now();
     let found = users::credentials(db, login).await?;
     let id = found.as_ref().map(|c| c.id);
-    let key = match known_device {
-        Some((user, session)) if id == Some(user) => logins::session_key(session),
-        _ => logins::login_key(login),
+    let (key, lock) = match known_device {
+        Some((user, session)) if id == Some(user) => (logins::session_key(session), "session.locked"),
+        _ => (logins::login_key(login), "account.locked"),
     };
     take_try(state, &key, now, Event::new("login.refused_locked", id).target(login), client).await?;
     let hash = match found.as_ref().and_then(|c| c.password_hash.clone()) {
@@ -279,7 +279,6 @@ pub async fn authenticate(
     };
     let valid = state.passwords.verify(password.into(), hash).await;
     let Some(credentials) = found.filter(|c| valid && c.password_hash.is_some()) else {
-        let lock = if key.starts_with("session:") { "session.locked" } else { "account.locked" };
         db.batch(failure(&key, now, Event::new("login.failed", id).target(login), lock, login, id, client)).await?;
         return Err(ApiError::unauthorized("Wrong login or password."));
     };
@@ -417,7 +416,7 @@ pub async fn logout_all(state: &AppState, user_id: Uuid, api_keys: bool, client:
     if api_keys {
         batch.push(crate::repo::api_keys::revoke_all(user_id, &stamp));
     }
-    batch.extend(end_pending(user_id, &stamp));
+    batch.extend(end_pending(user_id, &stamp, None));
     batch.push(
         Event::new("logout.all", Some(user_id)).target(user_id).detail(serde_json::json!({"api_keys": api_keys})).record(client, &stamp),
     );
@@ -490,7 +489,7 @@ pub async fn change_password(
                 crate::repo::api_keys::revoke_all_if(user_id, &stamp, new_hash.as_str()),
             ]
             .into_iter()
-            .chain(end_pending(user_id, &stamp))
+            .chain(end_pending(user_id, &stamp, Some(new_hash.as_str())))
             .collect::<Vec<_>>(),
         )
         .await?;
@@ -502,14 +501,32 @@ pub async fn change_password(
 
 /// What a suspected compromise also ends, besides sessions and keys: a pending email change
 /// (it may be the attacker's address), and device logins approved but not yet collected or
-/// waiting for the confirmation of a browser that signed in as the user.
-fn end_pending(user_id: Uuid, stamp: &str) -> Vec<Statement> {
+/// waiting for the confirmation of a browser that signed in as the user. With `new_hash`, only
+/// if the user's password hash is now that one: a batch whose password change lost a race ends
+/// nothing.
+fn end_pending(user_id: Uuid, stamp: &str, new_hash: Option<&str>) -> Vec<Statement> {
+    let guard =
+        |n: usize| new_hash.map_or(String::new(), |_| format!(" AND EXISTS (SELECT 1 FROM users WHERE id = ?1 AND password_hash = ?{n})"));
+    let bind = |mut params: Vec<crate::db::Value>| {
+        params.extend(new_hash.map(crate::db::Value::from));
+        params
+    };
     vec![
-        stmt!("UPDATE users SET pending_email = NULL WHERE id = ?1 AND pending_email IS NOT NULL", user_id),
-        email_tokens::spend_others(user_id, Purpose::Change, stamp),
-        stmt!(
-            "UPDATE device_codes SET status = 'denied' WHERE (user_id = ?1 AND status = 'approved') OR (confirm_user_id = ?1 AND status = 'pending')",
-            user_id
+        Statement::new(
+            format!("UPDATE users SET pending_email = NULL WHERE id = ?1 AND pending_email IS NOT NULL{}", guard(2)),
+            bind(vec![user_id.into()]),
+        ),
+        Statement::new(
+            format!("UPDATE email_tokens SET used_at = ?2 WHERE user_id = ?1 AND purpose = 'change' AND used_at IS NULL{}", guard(3)),
+            bind(vec![user_id.into(), stamp.into()]),
+        ),
+        Statement::new(
+            format!(
+                "UPDATE device_codes SET status = 'denied' \
+                 WHERE ((user_id = ?1 AND status = 'approved') OR (confirm_user_id = ?1 AND status = 'pending')){}",
+                guard(2)
+            ),
+            bind(vec![user_id.into()]),
         ),
     ]
 }
@@ -595,7 +612,7 @@ pub async fn confirm_reset(state: &AppState, token: &str, new: NewPassword, clie
         stmt!(format!("DELETE FROM user_identities WHERE user_id = ?1 AND email_proven = 0 AND {if_reset}"), user_id, new_hash.as_str()),
     ];
     batch.push(logins::clear_user_if_password(user_id, &user.email, &user.username, &new_hash));
-    batch.extend(end_pending(user_id, &stamp));
+    batch.extend(end_pending(user_id, &stamp, Some(new_hash.as_str())));
     let changed = db.batch(batch).await?;
     if changed.first() != Some(&1) {
         return Err(invalid());
@@ -635,7 +652,11 @@ pub async fn confirm_email(state: &AppState, token: &str, client: &ClientInfo) -
     let hash = sha256_hex(token.as_bytes());
     let invalid = || ApiError::field("token", "is invalid, expired or already used");
     let (user_id, purpose, email) = email_tokens::find(db, &hash, &stamp).await?.ok_or_else(invalid)?;
-    let before = users::get(db, user_id).await?.ok_or_else(invalid)?;
+    // The address a change leaves, to tell it afterwards.
+    let before = match purpose {
+        Purpose::Change => users::get(db, user_id).await?,
+        Purpose::Verify => None,
+    };
     let apply = match purpose {
         Purpose::Verify => stmt!(
             "UPDATE users SET email_verified = 1, updated_at = ?3, version = version + 1 WHERE id = ?1 AND email = ?2 AND changes() > 0",
@@ -674,20 +695,14 @@ pub async fn confirm_email(state: &AppState, token: &str, client: &ClientInfo) -
         Purpose::Verify => {
             // Only through a verification link this very request spent, for the account's own
             // registered email (never an email change, nor a stale link).
-            batch.push(users::grant_bootstrap_admin(user_id, state.config.bootstrap_admin_email.as_deref(), &stamp, Some(hash.as_str())));
-            batch.push(
-                Event::new("role.granted", None)
-                    .target(user_id)
-                    .detail(serde_json::json!({"role": "admin", "bootstrap": true}))
-                    .record_if_changed(client, &stamp),
-            );
+            batch.extend(bootstrap_admin(state, user_id, Some(hash.as_str()), client, &stamp));
         }
     }
     let changed = db.batch(batch).await.map_err(users::insert_conflict)?;
     if changed.get(1) != Some(&1) {
         return Err(invalid());
     }
-    if purpose == Purpose::Change {
+    if let Some(before) = before {
         let text = format!(
             "The email of your Claude TUI account {} is now {email}; mail for the account no longer comes here.\n\n\
              If it was not you, tell the operator of this service at once.",
@@ -695,6 +710,29 @@ pub async fn confirm_email(state: &AppState, token: &str, client: &ClientInfo) -
         );
         let mail = Mail { kind: "email_changed_notice", to: before.email, subject: "Your Claude TUI email was changed".into(), text };
         deliver(state, mail).await;
+    }
+    Ok(())
+}
+
+/// The grant of the first admin (see [`users::grant_bootstrap_admin`]) and its audit entry,
+/// written only if the grant happened.
+pub(crate) fn bootstrap_admin(state: &AppState, user_id: Uuid, proof: Option<&str>, client: &ClientInfo, stamp: &str) -> [Statement; 2] {
+    [
+        users::grant_bootstrap_admin(user_id, state.config.bootstrap_admin_email.as_deref(), stamp, proof),
+        Event::new("role.granted", None)
+            .target(user_id)
+            .detail(serde_json::json!({"role": "admin", "bootstrap": true}))
+            .record_if_changed(client, stamp),
+    ]
+}
+
+/// Whether `email` can become the account's: not its own already, nor anyone else's.
+pub async fn check_new_email(state: &AppState, user: &User, email: &Email) -> Result<(), ApiError> {
+    if user.email.eq_ignore_ascii_case(email.as_str()) {
+        return Err(ApiError::field("email", "is already this account's email"));
+    }
+    if users::by_email(state.db.as_ref(), email.as_str()).await?.is_some() {
+        return Err(users::taken("email"));
     }
     Ok(())
 }
@@ -708,12 +746,7 @@ pub async fn request_email_change(
     base_url: &str,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    if user.email.eq_ignore_ascii_case(email.as_str()) {
-        return Err(ApiError::field("email", "is already this account's email"));
-    }
-    if users::by_email(state.db.as_ref(), email.as_str()).await?.is_some() {
-        return Err(users::taken("email"));
-    }
+    check_new_email(state, user, email).await?;
     let now = state.clock.now();
     let stamp = time::format(now);
     let (link, mail) = email_link(user.id, &user.username, Purpose::Change, email.as_str(), base_url, now);

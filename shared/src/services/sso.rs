@@ -310,13 +310,7 @@ async fn link(
     let mut batch = users::insert_without_password(user_id, email, &username, provider.trust_email, stamp);
     batch.push(identity(user_id));
     batch.push(Event::new("user.registered", Some(user_id)).target(user_id).detail(detail).record(client, stamp));
-    batch.push(users::grant_bootstrap_admin(user_id, state.config.bootstrap_admin_email.as_deref(), stamp, None));
-    batch.push(
-        Event::new("role.granted", None)
-            .target(user_id)
-            .detail(serde_json::json!({"role": "admin", "bootstrap": true}))
-            .record_if_changed(client, stamp),
-    );
+    batch.extend(accounts::bootstrap_admin(state, user_id, None, client, stamp));
     db.batch(batch).await.map_err(users::insert_conflict)?;
     Ok(user_id)
 }

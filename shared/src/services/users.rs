@@ -43,6 +43,10 @@ pub async fn update(
     let user = visible(state, caller, id).await?;
     // Both the email and the username are what people sign in with: changing either is sudo.
     accounts::require_recent_sign_in(state, caller, changes.current_password, client).await?;
+    // An email the change cannot take is refused before the username changes: all or nothing.
+    if let Some(email) = &changes.email {
+        accounts::check_new_email(state, &user, email).await?;
+    }
     if let Some(username) = &changes.username {
         let stamp = time::format(state.clock.now());
         state
