@@ -22,8 +22,19 @@ fn main() {
         })
         .collect();
     files.sort_by_key(|(version, ..)| *version);
-    for (index, (version, ..)) in files.iter().enumerate() {
-        assert_eq!(*version as usize, index + 1, "migration numbers must run 1, 2, 3 ... without gaps");
+    // Two branches that each add a migration pick the same next number; the second to merge
+    // renumbers its file, before anything applies it anywhere.
+    for pair in files.windows(2) {
+        let ((a, a_name, _), (b, b_name, _)) = (&pair[0], &pair[1]);
+        assert!(
+            a != b,
+            "two migrations are numbered {a}: {a:04}_{a_name}.sql and {b:04}_{b_name}.sql. Rename the one your branch added \
+             to {:04}_<name>.sql (one past the highest number); a migration is never renumbered once applied anywhere",
+            files.last().map_or(0, |(last, ..)| last + 1)
+        );
+    }
+    for (index, (version, name, _)) in files.iter().enumerate() {
+        assert_eq!(*version as usize, index + 1, "migration {version:04}_{name}.sql leaves a gap: numbers run 1, 2, 3 ...");
     }
 
     let mut code = String::from("&[\n");

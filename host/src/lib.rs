@@ -112,10 +112,10 @@ pub async fn open_database(options: &Options) -> Result<Arc<dyn Database>, Strin
     let db = native::open(&location, options.pool_size, outbound(DATABASE_TIMEOUT))
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
-    let version = migrate::migrate(db.as_ref(), &time::format(time::Timestamp::now_utc()))
+    let schema = migrate::migrate(db.as_ref(), &time::format(time::Timestamp::now_utc()))
         .await
         .map_err(|e| format!("cannot migrate the database: {e}"))?;
-    tracing::info!(version, "schema is current");
+    tracing::info!(version = schema.version, newer = ?schema.newer, "schema is current");
     Ok(db)
 }
 
@@ -152,7 +152,7 @@ pub async fn grant_admin(options: &Options, login: &str) -> Result<(), String> {
 
 /// Every group's routes together.
 fn all_routes() -> tui_shared::http::Routes {
-    tui_auth::routes().merge(tui_projects::routes())
+    tui_auth::routes().merge(tui_projects::routes()).merge(tui_tasks::routes())
 }
 
 /// Every group, mounted in one router.

@@ -13,13 +13,14 @@ use tui_shared::{
         extract::{AuthUser, Bearer, Ids, IfMatch, PageParams, Query, etag},
         json::Json,
     },
-    repo::{
-        Page,
-        projects::{Changes, ListFilter, Member, Project},
-    },
-    services::projects,
+    repo::Page,
 };
 use utoipa::{IntoParams, ToSchema};
+
+use crate::{
+    repo::{Changes, ListFilter, Member, Project},
+    service as projects,
+};
 use uuid::Uuid;
 
 fn with_etag(status: StatusCode, project: Project) -> Response {

@@ -1,6 +1,8 @@
 //! The projects group: projects and their members (`/v1/projects/*`).
 
 mod handlers;
+mod repo;
+mod service;
 
 use axum::Router;
 use tui_shared::{AppState, http::Routes};

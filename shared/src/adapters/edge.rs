@@ -22,11 +22,15 @@ pub struct LocalFuture<F>(pub F);
 
 // SAFETY: wasm32-unknown-unknown under workerd and wasm32-wasip2 under Spin run each instance
 // on exactly one thread, so a value can never be observed from another thread. These markers
-// only satisfy the `Send`/`Sync` bounds of code that is also compiled for the native host.
+// only satisfy the `Send`/`Sync` bounds of code that is also compiled for the native host, and
+// exist only on wasm32: built for a threaded target, the edge adapters do not compile at all.
+#[cfg(target_arch = "wasm32")]
 #[expect(unsafe_code, reason = "single-threaded wasm: see the SAFETY note")]
 unsafe impl<T> Send for Local<T> {}
+#[cfg(target_arch = "wasm32")]
 #[expect(unsafe_code, reason = "single-threaded wasm: see the SAFETY note")]
 unsafe impl<T> Sync for Local<T> {}
+#[cfg(target_arch = "wasm32")]
 #[expect(unsafe_code, reason = "single-threaded wasm: see the SAFETY note")]
 unsafe impl<F> Send for LocalFuture<F> {}
 

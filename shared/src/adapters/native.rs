@@ -383,12 +383,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn migrations_apply_once_and_a_changed_one_is_refused() {
+    async fn migrations_apply_once_tolerate_a_newer_schema_and_refuse_a_changed_one() {
         let dir = std::env::temp_dir().join(format!("tui-migrate-{}", uuid::Uuid::now_v7()));
         let db = Libsql::open(&dir.join("db").display().to_string(), 2).await.unwrap();
         let now = "2026-01-01T00:00:00.000Z";
-        assert_eq!(migrate::migrate(&db, now).await.unwrap(), migrate::latest_version());
-        assert_eq!(migrate::migrate(&db, now).await.unwrap(), migrate::latest_version());
+        assert_eq!(migrate::migrate(&db, now).await.unwrap().version, migrate::latest_version());
+        assert!(migrate::migrate(&db, now).await.unwrap().current());
+        // A newer build of another group migrated first: this one keeps serving.
+        let ahead = migrate::latest_version() + 1;
+        db.execute(stmt!("INSERT INTO schema_migrations VALUES (?1, 'from_a_newer_build', 'x', ?2)", ahead, now)).await.unwrap();
+        let schema = migrate::migrate(&db, now).await.unwrap();
+        assert!(schema.current());
+        assert_eq!((schema.version, schema.newer), (migrate::latest_version(), vec![ahead]));
         db.execute(stmt!("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")).await.unwrap();
         assert!(matches!(migrate::verify(&db).await, Err(migrate::MigrateError::Changed { version: 1, .. })));
         std::fs::remove_dir_all(dir).ok();

@@ -30,8 +30,10 @@ pub fn latest_version() -> u32 {
 pub enum MigrateError {
     #[error("migration {version} ({name}) was changed after it was applied: its checksum differs")]
     Changed { version: u32, name: String },
-    #[error("the database is at schema version {found}, newer than this build knows ({known})")]
-    Newer { found: u32, known: u32 },
+    #[error("migration {version} ({name}) is applied but unknown to this build, though older than its newest")]
+    Unknown { version: u32, name: String },
+    #[error("migration {missing} of this build is not applied, but the newer {found} is: apply migrations in order")]
+    Behind { missing: u32, found: u32 },
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -59,34 +61,62 @@ async fn applied(db: &dyn Database) -> Result<Vec<(u32, String, String)>, Migrat
         .map_err(MigrateError::from)
 }
 
-/// Checks that what was applied matches the embedded files and returns the applied version.
-pub async fn verify(db: &dyn Database) -> Result<u32, MigrateError> {
+/// What the database holds, against what this build knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schema {
+    /// The highest migration of this build that is applied.
+    pub version: u32,
+    /// Migrations of this build not applied yet.
+    pub pending: Vec<u32>,
+    /// Applied migrations this build does not know: a newer build of another group deployed
+    /// first. They only add to the schema, so this build keeps serving.
+    pub newer: Vec<u32>,
+}
+
+impl Schema {
+    /// Whether everything this build needs is there.
+    pub fn current(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+/// Checks what was applied against the embedded files: a known file that changed after it was
+/// applied is an error; migrations from a newer build are tolerated (rolling deploys update one
+/// group's worker at a time), as long as every migration this build knows came before them.
+pub async fn verify(db: &dyn Database) -> Result<Schema, MigrateError> {
     let applied = applied(db).await?;
+    let mut newer = Vec::new();
     for (version, name, checksum) in &applied {
         match MIGRATIONS.iter().find(|m| m.version == *version) {
             Some(migration) if migration.checksum() == *checksum => {}
-            Some(_) => {
-                return Err(MigrateError::Changed { version: *version, name: name.clone() });
-            }
-            None => {
-                return Err(MigrateError::Newer { found: *version, known: latest_version() });
-            }
+            Some(_) => return Err(MigrateError::Changed { version: *version, name: name.clone() }),
+            None if *version > latest_version() => newer.push(*version),
+            None => return Err(MigrateError::Unknown { version: *version, name: name.clone() }),
         }
     }
-    Ok(applied.last().map_or(0, |(version, ..)| *version))
+    let pending: Vec<u32> = MIGRATIONS.iter().map(|m| m.version).filter(|v| !applied.iter().any(|(a, ..)| a == v)).collect();
+    if let (Some(first_pending), Some(first_newer)) = (pending.first(), newer.first()) {
+        if first_pending < first_newer {
+            return Err(MigrateError::Behind { missing: *first_pending, found: *first_newer });
+        }
+    }
+    let version = applied.iter().map(|(v, ..)| *v).filter(|v| *v <= latest_version()).max().unwrap_or(0);
+    Ok(Schema { version, pending, newer })
 }
 
 /// Applies every pending migration, each in its own transaction together with its record.
 /// Safe to race: a second applier's batch fails on the first one's record and is retried as
 /// a no-op.
-pub async fn migrate(db: &dyn Database, now_rfc3339: &str) -> Result<u32, MigrateError> {
-    let applied = verify(db).await?;
-    if applied == latest_version() {
-        return Ok(applied);
+pub async fn migrate(db: &dyn Database, now_rfc3339: &str) -> Result<Schema, MigrateError> {
+    let schema = verify(db).await?;
+    if schema.current() {
+        if !schema.newer.is_empty() {
+            tracing::info!(newer = ?schema.newer, "the schema is ahead of this build; serving with it");
+        }
+        return Ok(schema);
     }
     db.execute(stmt!(CREATE_TABLE)).await?;
-    let mut current = applied;
-    for migration in MIGRATIONS.iter().filter(|m| m.version > applied) {
+    for migration in MIGRATIONS.iter().filter(|m| schema.pending.contains(&m.version)) {
         let mut batch: Vec<Statement> = split_statements(migration.sql).into_iter().map(|sql| Statement::new(sql, vec![])).collect();
         batch.push(stmt!(
             "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",
@@ -96,15 +126,14 @@ pub async fn migrate(db: &dyn Database, now_rfc3339: &str) -> Result<u32, Migrat
             now_rfc3339,
         ));
         if let Err(error) = db.batch(batch).await {
-            if verify(db).await? >= migration.version {
+            if !verify(db).await?.pending.contains(&migration.version) {
                 continue;
             }
             return Err(error.into());
         }
         tracing::info!(version = migration.version, name = migration.name, "applied migration");
-        current = migration.version;
     }
-    Ok(current)
+    verify(db).await
 }
 
 #[cfg(test)]

@@ -124,7 +124,52 @@ impl Row {
         let value = self.0.get(index).ok_or_else(|| DbError::decode(format!("no column {index}")))?;
         T::from_value(value).map_err(|expected| DbError::decode(format!("column {index}: expected {expected}, found {value:?}")))
     }
+
+    /// The whole row as a tuple of typed columns, so that a repository names each column once,
+    /// in a binding, instead of counting positions: `let (id, title): (Uuid, String) = row.decode()?;`.
+    /// A row with more or fewer columns than the tuple is a decode error, so a query and its
+    /// mapping cannot drift apart silently.
+    pub fn decode<T: FromRow>(&self) -> DbResult<T> {
+        if self.0.len() != T::COLUMNS {
+            return Err(DbError::decode(format!("expected {} columns, found {}", T::COLUMNS, self.0.len())));
+        }
+        T::from_row(self)
+    }
 }
+
+/// A record read from a whole row: implemented for tuples of [`FromValue`] columns.
+pub trait FromRow: Sized {
+    const COLUMNS: usize;
+    fn from_row(row: &Row) -> DbResult<Self>;
+}
+
+macro_rules! tuple_from_row {
+    ($count:literal: $($column:ident $index:tt),+) => {
+        impl<$($column: FromValue),+> FromRow for ($($column,)+) {
+            const COLUMNS: usize = $count;
+            fn from_row(row: &Row) -> DbResult<Self> {
+                Ok(($(row.get::<$column>($index)?,)+))
+            }
+        }
+    };
+}
+
+tuple_from_row!(1: A 0);
+tuple_from_row!(2: A 0, B 1);
+tuple_from_row!(3: A 0, B 1, C 2);
+tuple_from_row!(4: A 0, B 1, C 2, D 3);
+tuple_from_row!(5: A 0, B 1, C 2, D 3, E 4);
+tuple_from_row!(6: A 0, B 1, C 2, D 3, E 4, F 5);
+tuple_from_row!(7: A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple_from_row!(8: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+tuple_from_row!(9: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+tuple_from_row!(10: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+tuple_from_row!(11: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
+tuple_from_row!(12: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+tuple_from_row!(13: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12);
+tuple_from_row!(14: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13);
+tuple_from_row!(15: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14);
+tuple_from_row!(16: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15);
 
 /// Decoding of one column into a Rust type; the error names the expected SQLite type.
 pub trait FromValue: Sized {
@@ -265,7 +310,7 @@ pub trait Database: Send + Sync + 'static {
 
 /// Splits a migration file into single statements, because D1's batch and Spin's execute take
 /// one statement at a time. Semicolons inside quotes, comments and `BEGIN ... END` bodies
-/// (triggers) do not split.
+/// (triggers, which may hold `CASE ... END`) do not split.
 pub fn split_statements(sql: &str) -> Vec<String> {
     let mut statements = Vec::new();
     let mut current = String::new();
@@ -294,7 +339,9 @@ pub fn split_statements(sql: &str) -> Vec<String> {
             word.push(c);
         } else if !word.is_empty() {
             match word.to_ascii_uppercase().as_str() {
-                "BEGIN" => depth += 1,
+                // CASE closes with END too, so it must count, or a CASE in a trigger would
+                // end the trigger's body early.
+                "BEGIN" | "CASE" => depth += 1,
                 "END" => depth = depth.saturating_sub(1),
                 _ => {}
             }
@@ -341,9 +388,12 @@ mod tests {
     fn statements_split_on_semicolons_outside_quotes_comments_and_trigger_bodies() {
         let sql = "CREATE TABLE a (x TEXT DEFAULT ';'); -- a comment; with a semicolon\n\
                    CREATE TRIGGER t AFTER INSERT ON a BEGIN UPDATE a SET x = 'y'; END;\n\
-                   INSERT INTO a VALUES ('it''s');";
+                   INSERT INTO a VALUES ('it''s');\n\
+                   CREATE TRIGGER u AFTER UPDATE ON a WHEN (CASE WHEN new.x = '' THEN 1 ELSE 0 END) = 1 \
+                   BEGIN UPDATE a SET x = CASE WHEN x = 'y' THEN 'z' ELSE x END; DELETE FROM a; END;";
         let statements = split_statements(sql);
-        assert_eq!(statements.len(), 3, "{statements:#?}");
+        assert_eq!(statements.len(), 4, "{statements:#?}");
+        assert!(statements[3].ends_with("DELETE FROM a; END"), "{statements:#?}");
         assert!(statements[1].ends_with("END"));
         assert_eq!(statements[2], "INSERT INTO a VALUES ('it''s')");
     }
@@ -356,5 +406,14 @@ mod tests {
         assert_eq!(row.get::<i64>(2).unwrap(), 4);
         assert!(row.get::<String>(0).is_err());
         assert!(row.get::<i64>(7).is_err());
+    }
+
+    #[test]
+    fn rows_decode_whole_into_tuples_of_exactly_their_width() {
+        let row = Row(vec![Value::Text("a".into()), Value::Integer(2), Value::Null]);
+        let (text, number, missing): (String, i64, Option<String>) = row.decode().unwrap();
+        assert_eq!((text.as_str(), number, missing), ("a", 2, None));
+        assert!(row.decode::<(String, i64)>().is_err());
+        assert!(row.decode::<(i64, i64, Option<String>)>().is_err());
     }
 }

@@ -41,6 +41,8 @@ pub enum ProjectRole {
 }
 
 impl ProjectRole {
+    pub const ALL: [ProjectRole; 4] = [Self::Viewer, Self::Contributor, Self::Maintainer, Self::Owner];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Viewer => "viewer",

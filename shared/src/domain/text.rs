@@ -193,6 +193,32 @@ checked_string!(
 );
 
 checked_string!(
+    /// The title of a piece of work (a task, a workflow step): one line of 1 to 200 characters.
+    Title,
+    Text { min: 1, max: 200, pattern: Some(ONE_LINE), format: None },
+    |value| {
+        let value = value.trim().to_owned();
+        char_count_between(&value, 1, 200)?;
+        single_line(&value)?;
+        Ok(value)
+    }
+);
+
+checked_string!(
+    /// A label on something (a task, a template): 1 to 50 characters without spaces or control
+    /// characters, compared as given.
+    Label,
+    Text { min: 1, max: 50, pattern: Some("^[^\\s\\u0000-\\u001f\\u007f-\\u009f]+$"), format: None },
+    |value| {
+        char_count_between(&value, 1, 50)?;
+        if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("must not contain spaces or control characters".into());
+        }
+        Ok(value)
+    }
+);
+
+checked_string!(
     /// Free text of up to 10,000 characters; newlines and tabs are allowed, other control
     /// characters are not.
     Description,
@@ -275,5 +301,16 @@ mod tests {
         assert!(ok::<Description>("first line\nsecond\tline"));
         assert!(!ok::<Description>("nul\0byte"));
         assert!(!ok::<Description>(&"d".repeat(10_001)));
+    }
+
+    #[test]
+    fn titles_are_single_lines_and_labels_single_words() {
+        assert_eq!(Title::try_from("  Ship it ".to_owned()).unwrap().as_str(), "Ship it");
+        assert!(!ok::<Title>(&"t".repeat(201)));
+        assert!(!ok::<Title>("two\nlines"));
+        assert!(ok::<Label>("backend/api"));
+        for bad in ["", "two words", "tab\tbed", &"l".repeat(51)] {
+            assert!(!ok::<Label>(bad), "{bad:?} passed");
+        }
     }
 }

@@ -101,12 +101,20 @@ pub enum Bearer {
     Key(AuthUser),
 }
 
-/// Whom an access token names, before its session is found live: readable only inside this
-/// crate, by the reads that check the session in their own statement, so that no handler can
-/// take it for a checked caller.
+/// Whom an access token names, before its session is found live. Its ids are read only through
+/// [`SessionGrant::unchecked`], by a statement that joins [`sessions::live_join`], so that no
+/// handler takes it for a checked caller by accident.
 pub struct SessionGrant {
-    pub(crate) user_id: Uuid,
-    pub(crate) session_id: Uuid,
+    user_id: Uuid,
+    session_id: Uuid,
+}
+
+impl SessionGrant {
+    /// The user and the session, not yet found live: bind them to a statement that checks the
+    /// session in its own SQL ([`sessions::live_join`]) and answers [`session_revoked`] when not.
+    pub fn unchecked(&self) -> (Uuid, Uuid) {
+        (self.user_id, self.session_id)
+    }
 }
 
 impl FromRequestParts<AppState> for Bearer {

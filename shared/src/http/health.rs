@@ -48,8 +48,9 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         database["last_error"] = last_error.into();
     }
     let migrations = match migrate::verify(db).await {
-        Ok(version) if version == migrate::latest_version() => json!({"status": "ok", "version": version}),
-        Ok(version) => json!({"status": "failing", "version": version, "expected": migrate::latest_version()}),
+        Ok(schema) if schema.current() && schema.newer.is_empty() => json!({"status": "ok", "version": schema.version}),
+        Ok(schema) if schema.current() => json!({"status": "ok", "version": schema.version, "newer": schema.newer}),
+        Ok(schema) => json!({"status": "failing", "version": schema.version, "pending": schema.pending}),
         Err(error) => {
             tracing::warn!(%error, "readiness: migrations");
             json!({"status": "failing", "error": error.to_string()})

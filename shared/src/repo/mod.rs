@@ -5,7 +5,6 @@ pub mod api_keys;
 pub mod audit;
 pub mod email_tokens;
 pub mod logins;
-pub mod projects;
 pub mod sessions;
 pub mod users;
 
@@ -23,15 +22,36 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     /// `rows` holds up to `limit + 1` items; the extra one only says that there is more.
-    pub fn from_overfetch(mut items: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> Uuid) -> Self {
+    pub fn from_overfetch(items: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> Uuid) -> Self {
+        Self::from_overfetch_by(items, limit, |item| encode_cursor(cursor_of(item)))
+    }
+
+    /// As [`Page::from_overfetch`], for lists whose cursor is more than an id (a sort value
+    /// and an id: [`encode_position`]).
+    pub fn from_overfetch_by(mut items: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> String) -> Self {
         let next_cursor = if items.len() > limit {
             items.truncate(limit);
-            items.last().map(|last| encode_cursor(cursor_of(last)))
+            items.last().map(cursor_of)
         } else {
             None
         };
         Self { items, next_cursor }
     }
+}
+
+/// A cursor for a position in a sorted list (for example the sort value and the id of the
+/// last item of a page): base64url of its JSON, opaque to clients.
+pub fn encode_position<T: serde::Serialize>(position: &T) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(position).unwrap_or_default())
+}
+
+/// The position a cursor of [`encode_position`] holds, or a field error for anything else.
+pub fn decode_position<T: serde::de::DeserializeOwned>(cursor: &str) -> Result<T, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| ApiError::field("cursor", "is not a cursor this service issued"))
 }
 
 pub fn encode_cursor(id: Uuid) -> String {
@@ -59,7 +79,7 @@ pub fn contains(column: &str, n: usize) -> String {
     format!("instr(lower({column}), ?{n}) > 0")
 }
 
-pub(crate) fn decode<T>(rows: Vec<Row>, f: impl Fn(&Row) -> crate::db::DbResult<T>) -> Result<Vec<T>, ApiError> {
+pub fn decode<T>(rows: Vec<Row>, f: impl Fn(&Row) -> crate::db::DbResult<T>) -> Result<Vec<T>, ApiError> {
     rows.iter().map(f).collect::<Result<_, _>>().map_err(ApiError::from)
 }
 
@@ -72,6 +92,13 @@ mod tests {
         let id = Uuid::now_v7();
         assert_eq!(decode_cursor(&encode_cursor(id)).unwrap(), id);
         assert_eq!(decode_cursor("%%%").unwrap_err().errors[0].field, "cursor");
+    }
+
+    #[test]
+    fn positions_round_trip_and_garbage_is_a_field_error() {
+        let position = (serde_json::json!(2), Uuid::now_v7());
+        assert_eq!(decode_position::<(serde_json::Value, Uuid)>(&encode_position(&position)).unwrap(), position);
+        assert_eq!(decode_position::<(serde_json::Value, Uuid)>("bm9wZQ").unwrap_err().errors[0].field, "cursor");
     }
 
     #[test]

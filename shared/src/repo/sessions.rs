@@ -187,6 +187,13 @@ pub struct Live {
     pub roles: Vec<Role>,
 }
 
+/// `LEFT JOIN sessions s` on the session `session` of `user` being live at `now` (SQL
+/// expressions of the statement it goes into): a read that folds the session check into its
+/// own statement selects `s.id IS NOT NULL` and joins the rest only when it holds.
+pub fn live_join(user: &str, session: &str, now: &str) -> String {
+    format!("LEFT JOIN sessions s ON s.id = {session} AND s.user_id = {user} AND s.revoked_at IS NULL AND s.expires_at > {now}")
+}
+
 /// The session, if it is a live session of `user_id`: one point read by primary key, made
 /// for every request with an access token.
 pub async fn live(db: &dyn Database, session_id: Uuid, user_id: Uuid, now: &str) -> Result<Option<Live>, ApiError> {

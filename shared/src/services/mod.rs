@@ -4,6 +4,5 @@ pub mod accounts;
 pub mod api_keys;
 pub mod device;
 pub mod maintenance;
-pub mod projects;
 pub mod sso;
 pub mod users;

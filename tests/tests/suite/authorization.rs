@@ -1,4 +1,4 @@
-//! The authorization matrix: every protected route of the auth and projects groups, called as
+//! The authorization matrix: every protected route of the auth, projects and tasks groups, called as
 //! each kind of caller, with the expected status from one table. Every row, and every call that
 //! changes something, runs against fresh users and a fresh project, so that no call decides
 //! what another gets.
@@ -63,12 +63,26 @@ const TABLE: &[(&str, &str, Option<&str>, [u16; 8])] = &[
     ("PUT", "/v1/projects/{p}/members/{t}", Some(r#"{"role": "owner"}"#), [401, 404, 403, 403, 403, 200, 404, 404]),
     // The contributor removing the contributor is leaving, which anyone may do.
     ("DELETE", "/v1/projects/{p}/members/{c}", None, [401, 404, 403, 204, 204, 204, 404, 404]),
+    // Tasks: viewers read, contributors write, maintainers delete; invisible to non-members.
+    ("POST", "/v1/projects/{p}/tasks", Some(r#"{"title": "t"}"#), [401, 404, 403, 201, 201, 201, 404, 404]),
+    ("POST", "/v1/projects/{p}/tasks/batch", Some(r#"{"tasks": [{"title": "t"}]}"#), [401, 404, 403, 201, 201, 201, 404, 404]),
+    ("GET", "/v1/projects/{p}/tasks", None, [401, 404, 200, 200, 200, 200, 404, 404]),
+    ("GET", "/v1/tasks/{task}", None, [401, 404, 200, 200, 200, 200, 404, 404]),
+    ("PATCH", "/v1/tasks/{task}", Some(r#"{"title": "renamed"}"#), [401, 404, 403, 200, 200, 200, 404, 404]),
+    ("POST", "/v1/tasks/{task}/transitions", Some(r#"{"to": "running"}"#), [401, 404, 403, 200, 200, 200, 404, 404]),
+    ("POST", "/v1/tasks/{task}/dependencies", Some(r#"{"depends_on": "{task2}"}"#), [401, 404, 403, 201, 201, 201, 404, 404]),
+    ("DELETE", "/v1/tasks/{task3}/dependencies/{task2}", None, [401, 404, 403, 200, 200, 200, 404, 404]),
+    ("GET", "/v1/tasks/{task}/graph", None, [401, 404, 200, 200, 200, 200, 404, 404]),
+    ("GET", "/v1/tasks/{task}/history", None, [401, 404, 200, 200, 200, 200, 404, 404]),
+    ("DELETE", "/v1/tasks/{task}", None, [401, 404, 403, 403, 204, 204, 404, 404]),
 ];
 
-/// One row's world: a user of every kind, a project with a member of every role, a bystander.
+/// One row's world: a user of every kind, a project with a member of every role and three
+/// tasks (the third depending on the second), a bystander.
 struct Cast {
     users: Vec<(Caller, User)>,
     project: String,
+    tasks: Vec<String>,
     bystander: User,
     bystander_session: String,
     bystander_key: String,
@@ -89,17 +103,23 @@ async fn cast(server: &Server, admin: &User) -> Cast {
         let path = format!("/v1/users/{}/roles/{role}", user(caller).id);
         assert_eq!(server.call(Method::PUT, &path, Some(&admin.token), None).await.status, 200);
     }
+    let batch = json!({"tasks": [{"title": "one"}, {"key": "two", "title": "two"}, {"title": "three", "depends_on": [{"key": "two"}]}]});
+    let created = server.post(&format!("/v1/projects/{project}/tasks/batch"), Some(&owner.token), batch).await;
+    let tasks = created.body["items"].as_array().expect("tasks").iter().map(|t| t["id"].as_str().expect("an id").to_owned()).collect();
     let bystander = server.user().await;
     let sessions = server.get("/v1/auth/sessions", Some(&bystander.token)).await;
     let bystander_session = sessions.body[0]["id"].as_str().expect("a session").to_owned();
     let key = server.post("/v1/auth/api-keys", Some(&bystander.token), json!({"name": "b", "scopes": ["read"]})).await;
     let bystander_key = key.body["id"].as_str().expect("a key").to_owned();
-    Cast { users, project, bystander, bystander_session, bystander_key }
+    Cast { users, project, tasks, bystander, bystander_session, bystander_key }
 }
 
 fn fill(text: &str, cast: &Cast) -> String {
     let id = |caller: Caller| cast.users.iter().find(|(c, _)| *c == caller).map(|(_, u)| u.id.clone()).expect("cast");
     text.replace("{p}", &cast.project)
+        .replace("{task}", &cast.tasks[0])
+        .replace("{task2}", &cast.tasks[1])
+        .replace("{task3}", &cast.tasks[2])
         .replace("{owner}", &id(Owner))
         .replace("{c}", &id(Contributor))
         .replace("{ts}", &cast.bystander_session)

@@ -16,4 +16,5 @@ mod roles;
 mod sessions;
 mod sso;
 mod takeover;
+mod tasks;
 mod turso;

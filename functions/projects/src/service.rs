@@ -4,17 +4,16 @@
 
 use uuid::Uuid;
 
-use crate::{
+use tui_shared::{
     ApiError, AppState, ErrorCode,
     domain::{Description, Name, ProjectRole},
-    http::extract::{Bearer, SessionGrant, session_revoked},
-    repo::{
-        Page,
-        projects::{self, Changes, ListFilter, Member, Project},
-        users,
-    },
+    http::extract::{Bearer, session_revoked},
+    membership,
+    repo::{Page, users},
     time,
 };
+
+use crate::repo::{self as projects, Changes, ListFilter, Member, Project};
 
 /// The project as `user_id` sees it, or 404.
 pub async fn visible(state: &AppState, id: Uuid, user_id: Uuid) -> Result<Project, ApiError> {
@@ -26,7 +25,8 @@ pub async fn visible(state: &AppState, id: Uuid, user_id: Uuid) -> Result<Projec
 pub async fn visible_to(state: &AppState, id: Uuid, bearer: Bearer) -> Result<Project, ApiError> {
     match bearer {
         Bearer::Key(caller) => visible(state, id, caller.id).await,
-        Bearer::Token(SessionGrant { user_id, session_id }) => {
+        Bearer::Token(grant) => {
+            let (user_id, session_id) = grant.unchecked();
             let now = time::format(state.clock.now());
             match projects::get_in_session(state.db.as_ref(), id, user_id, session_id, &now).await? {
                 (false, _) => Err(session_revoked()),
@@ -41,7 +41,7 @@ pub async fn visible_to(state: &AppState, id: Uuid, bearer: Bearer) -> Result<Pr
 pub async fn require(state: &AppState, id: Uuid, user_id: Uuid, needed: ProjectRole) -> Result<Project, ApiError> {
     let project = visible(state, id, user_id).await?;
     if !project.role.at_least(needed) {
-        return Err(ApiError::forbidden(format!("This needs the {} role in the project.", needed.as_str())));
+        return Err(membership::forbidden(needed));
     }
     Ok(project)
 }
@@ -100,7 +100,7 @@ pub async fn member(state: &AppState, id: Uuid, user_id: Uuid, member_id: Uuid) 
 pub async fn put_member(state: &AppState, id: Uuid, user_id: Uuid, member_id: Uuid, role: ProjectRole) -> Result<Member, ApiError> {
     let project = require(state, id, user_id, ProjectRole::Maintainer).await?;
     let db = state.db.as_ref();
-    let current = projects::role_of(db, id, member_id).await?;
+    let current = membership::role_of(db, id, member_id).await?;
     let touches_ownership = role == ProjectRole::Owner || current == Some(ProjectRole::Owner);
     if touches_ownership && project.role != ProjectRole::Owner {
         return Err(ApiError::forbidden("Only owners can grant or take away ownership."));
@@ -119,7 +119,7 @@ pub async fn put_member(state: &AppState, id: Uuid, user_id: Uuid, member_id: Uu
 pub async fn remove_member(state: &AppState, id: Uuid, user_id: Uuid, member_id: Uuid) -> Result<(), ApiError> {
     let project = visible(state, id, user_id).await?;
     let db = state.db.as_ref();
-    let target = projects::role_of(db, id, member_id).await?.ok_or_else(ApiError::not_found)?;
+    let target = membership::role_of(db, id, member_id).await?.ok_or_else(ApiError::not_found)?;
     if member_id != user_id {
         if !project.role.at_least(ProjectRole::Maintainer) {
             return Err(ApiError::forbidden("Only maintainers and owners remove other members."));
@@ -137,7 +137,7 @@ pub async fn remove_member(state: &AppState, id: Uuid, user_id: Uuid, member_id:
 /// Why a membership write changed nothing, when its checks had passed a moment before: the
 /// caller's role changed meanwhile, or the project would have lost its last owner.
 async fn refused(state: &AppState, id: Uuid, user_id: Uuid) -> ApiError {
-    match projects::role_of(state.db.as_ref(), id, user_id).await {
+    match membership::role_of(state.db.as_ref(), id, user_id).await {
         Ok(Some(role)) if role.at_least(ProjectRole::Maintainer) => ApiError::conflict("A project must keep at least one owner."),
         Ok(Some(_)) => ApiError::forbidden("Your role in the project changed; you may no longer do this."),
         Ok(None) => ApiError::not_found(),

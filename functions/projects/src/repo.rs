@@ -4,11 +4,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::decode;
-use crate::{
+use tui_shared::{
     ApiError,
-    db::{Database, DbResult, Row, Value},
+    db::{Database, DbResult, Row, Statement, Value},
     domain::{Description, Name, ProjectRole},
+    repo::{decode, sessions},
     stmt,
 };
 
@@ -40,23 +40,9 @@ const PROJECT_COLUMNS: &str = "p.id, p.name, p.description, p.archived, m.role, 
 /// A project as one member sees it: `m` is their membership.
 const FROM_MEMBERSHIP: &str = "FROM projects p JOIN project_members m ON m.project_id = p.id";
 
-fn role(row: &Row, index: usize) -> DbResult<ProjectRole> {
-    let text: String = row.get(index)?;
-    ProjectRole::parse(&text).ok_or_else(|| crate::db::DbError::decode(format!("unknown project role {text}")))
-}
-
 fn project(row: &Row) -> DbResult<Project> {
-    Ok(Project {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        description: row.get(2)?,
-        archived: row.get(3)?,
-        role: role(row, 4)?,
-        created_by: row.get(5)?,
-        version: row.get(6)?,
-        created_at: row.get(7)?,
-        updated_at: row.get(8)?,
-    })
+    let (id, name, description, archived, role, created_by, version, created_at, updated_at) = row.decode()?;
+    Ok(Project { id, name, description, archived, role, created_by, version, created_at, updated_at })
 }
 
 /// The project, if `user_id` is a member of it.
@@ -78,10 +64,10 @@ pub async fn get_in_session(
     let row = db
         .query_opt(stmt!(
             format!(
-                "SELECT {PROJECT_COLUMNS}, s.id IS NOT NULL FROM (SELECT 1) AS one \
-                 LEFT JOIN sessions s ON s.id = ?3 AND s.user_id = ?2 AND s.revoked_at IS NULL AND s.expires_at > ?4 \
+                "SELECT {PROJECT_COLUMNS}, s.id IS NOT NULL FROM (SELECT 1) AS one {} \
                  LEFT JOIN project_members m ON s.id IS NOT NULL AND m.project_id = ?1 AND m.user_id = ?2 \
-                 LEFT JOIN projects p ON p.id = m.project_id"
+                 LEFT JOIN projects p ON p.id = m.project_id",
+                sessions::live_join("?2", "?3", "?4")
             ),
             id,
             user_id,
@@ -89,16 +75,10 @@ pub async fn get_in_session(
             now,
         ))
         .await?;
-    let Some(row) = row else { return Ok((false, None)) };
-    let live: bool = row.get(9)?;
-    let found: Option<Uuid> = row.get(0)?;
-    Ok((live, if found.is_some() { Some(project(&row)?) } else { None }))
-}
-
-/// The role `user_id` holds in a project, if any: the cheap check other groups use.
-pub async fn role_of(db: &dyn Database, id: Uuid, user_id: Uuid) -> Result<Option<ProjectRole>, ApiError> {
-    let row = db.query_opt(stmt!("SELECT role FROM project_members WHERE project_id = ?1 AND user_id = ?2", id, user_id)).await?;
-    Ok(row.as_ref().map(|r| role(r, 0)).transpose()?)
+    let Some(Row(mut columns)) = row else { return Ok((false, None)) };
+    let live = columns.pop().is_some_and(|flag| flag == Value::Integer(1));
+    let project = if columns.first() == Some(&Value::Null) { None } else { Some(project(&Row(columns))?) };
+    Ok((live, project))
 }
 
 pub struct ListFilter {
@@ -114,7 +94,11 @@ pub async fn list_for(db: &dyn Database, user_id: Uuid, filter: &ListFilter) -> 
     let mut params: Vec<Value> = vec![user_id.into()];
     if let Some(q) = &filter.q {
         params.push(q.to_ascii_lowercase().into());
-        sql.push_str(&format!(" AND ({} OR {})", super::contains("p.name", params.len()), super::contains("p.description", params.len())));
+        sql.push_str(&format!(
+            " AND ({} OR {})",
+            tui_shared::repo::contains("p.name", params.len()),
+            tui_shared::repo::contains("p.description", params.len())
+        ));
     }
     if let Some(archived) = filter.archived {
         params.push(archived.into());
@@ -126,7 +110,7 @@ pub async fn list_for(db: &dyn Database, user_id: Uuid, filter: &ListFilter) -> 
     }
     params.push(i64::try_from(filter.limit + 1).unwrap_or(i64::MAX).into());
     sql.push_str(&format!(" ORDER BY p.id DESC LIMIT ?{}", params.len()));
-    decode(db.query(crate::db::Statement::new(sql, params)).await?, project)
+    decode(db.query(Statement::new(sql, params)).await?, project)
 }
 
 /// Creates a project with its creator as owner, atomically.
@@ -179,7 +163,8 @@ pub async fn delete(db: &dyn Database, id: Uuid) -> Result<bool, ApiError> {
 const MEMBERS: &str = "SELECT m.user_id, u.username, m.role, m.added_at FROM project_members m JOIN users u ON u.id = m.user_id";
 
 fn member_from(row: &Row) -> DbResult<Member> {
-    Ok(Member { user_id: row.get(0)?, username: row.get(1)?, role: role(row, 2)?, added_at: row.get(3)? })
+    let (user_id, username, role, added_at) = row.decode()?;
+    Ok(Member { user_id, username, role, added_at })
 }
 
 pub async fn members(db: &dyn Database, id: Uuid) -> Result<Vec<Member>, ApiError> {

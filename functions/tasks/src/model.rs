@@ -1,0 +1,186 @@
+//! What a task is: its states and the one table of moves between them, its priorities, its
+//! dependency kinds, and the record the API returns.
+
+use serde::{Deserialize, Serialize};
+use tui_shared::db::{FromValue, Value};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Generates a string enum that is read from and written to the database as its name.
+macro_rules! named {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &[$name] = &[$(Self::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some(Self::$variant),)+ _ => None }
+            }
+        }
+
+        impl FromValue for $name {
+            fn from_value(value: &Value) -> Result<Self, &'static str> {
+                match value {
+                    Value::Text(text) => Self::parse(text).ok_or(stringify!($name)),
+                    _ => Err(stringify!($name)),
+                }
+            }
+        }
+    };
+}
+
+named!(
+    /// Where a task is in its life.
+    Status {
+        Pending = "pending",
+        Ready = "ready",
+        Running = "running",
+        Blocked = "blocked",
+        Completed = "completed",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+);
+
+named!(
+    /// How urgent a task is.
+    Priority { Low = "low", Medium = "medium", High = "high", Critical = "critical" }
+);
+
+named!(
+    /// What a dependency means: `requires`, the task may start only once the other completed;
+    /// `blocks`, the other blocks it until it has finished in any way (completed, failed or
+    /// cancelled).
+    DependencyKind { Blocks = "blocks", Requires = "requires" }
+);
+
+impl Priority {
+    /// The stored rank: sorting by it ascending puts the most urgent first.
+    pub fn rank(self) -> i64 {
+        match self {
+            Self::Critical => 0,
+            Self::High => 1,
+            Self::Medium => 2,
+            Self::Low => 3,
+        }
+    }
+
+    pub fn from_rank(rank: i64) -> Option<Self> {
+        Self::ALL.iter().copied().find(|p| p.rank() == rank)
+    }
+}
+
+/// The moves a caller may ask for, from each state: the one table the state machine is. Moves
+/// the dependencies make on their own (`pending` <-> `ready`) are not in it: a task that has not
+/// started is `ready` exactly when it waits on nothing.
+const MOVES: &[(Status, &[Status])] = &[
+    (Status::Pending, &[Status::Blocked, Status::Cancelled]),
+    (Status::Ready, &[Status::Running, Status::Blocked, Status::Cancelled]),
+    (Status::Running, &[Status::Completed, Status::Failed, Status::Blocked, Status::Cancelled]),
+    // Unblocking returns a task to where it can go on: running again, or back to waiting.
+    (Status::Blocked, &[Status::Running, Status::Ready, Status::Cancelled]),
+    // A retry: the task is ready again (or pending, if it now waits on something).
+    (Status::Failed, &[Status::Ready, Status::Cancelled]),
+    (Status::Completed, &[]),
+    (Status::Cancelled, &[]),
+];
+
+impl Status {
+    /// The states a caller may move a task to from this one.
+    pub fn moves(self) -> &'static [Status] {
+        MOVES.iter().find(|(from, _)| *from == self).map_or(&[], |(_, to)| to)
+    }
+
+    pub fn may_move_to(self, to: Status) -> bool {
+        self.moves().contains(&to)
+    }
+
+    /// Whether a move to this state starts work, which a task may do only when it waits on
+    /// nothing.
+    pub fn starts_work(self) -> bool {
+        self == Status::Running
+    }
+
+    /// Whether a move to this state lands on `ready` or `pending` by the dependencies.
+    pub fn follows_dependencies(self) -> bool {
+        self == Status::Ready
+    }
+}
+
+/// One dependency as a task lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Dependency {
+    pub task_id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: DependencyKind,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Task {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub status: Status,
+    pub priority: Priority,
+    pub assignee: Option<Uuid>,
+    pub labels: Vec<String>,
+    pub due_at: Option<String>,
+    /// Percent done, 0 to 100.
+    pub progress: i64,
+    /// The tasks this one depends on.
+    pub depends_on: Vec<Dependency>,
+    /// How many of those are not yet satisfied.
+    pub waiting_on: i64,
+    pub version: i64,
+    pub created_by: Uuid,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One change of a task's state.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    /// Who made the change; `null` when the dependencies did (a task became ready).
+    pub actor: Option<Uuid>,
+    /// `null` for the task's creation.
+    pub from: Option<Status>,
+    pub to: Status,
+    pub at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_is_in_the_table_once_and_finished_states_have_no_way_out() {
+        for status in Status::ALL {
+            assert_eq!(MOVES.iter().filter(|(from, _)| from == status).count(), 1, "{status:?}");
+            assert!(!status.may_move_to(*status), "{status:?} moves to itself");
+        }
+        assert!(Status::Completed.moves().is_empty());
+        assert!(Status::Cancelled.moves().is_empty());
+        assert!(Status::Failed.may_move_to(Status::Ready), "retry");
+        assert!(!Status::Pending.may_move_to(Status::Running), "a waiting task cannot start");
+        assert!(!Status::Pending.may_move_to(Status::Ready), "readiness is the dependencies' to decide");
+    }
+
+    #[test]
+    fn priority_ranks_put_the_most_urgent_first_and_round_trip() {
+        assert!(Priority::Critical.rank() < Priority::High.rank());
+        assert!(Priority::Medium.rank() < Priority::Low.rank());
+        for priority in Priority::ALL {
+            assert_eq!(Priority::from_rank(priority.rank()), Some(*priority));
+            assert_eq!(Priority::parse(priority.as_str()), Some(*priority));
+        }
+    }
+}
