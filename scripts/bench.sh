@@ -83,7 +83,7 @@ WRK_BODIES=$(login_bodies http://127.0.0.1:8801) wrk -t2 -c8 -d"${seconds}s" -s 
 kill "${pids[@]}"; pids=()
 
 # The workers under wrangler dev (workerd, local D1), default argon2 cost.
-for group in $(python3 scripts/groups.py names); do scripts/worker-build.sh "$group" >/dev/null 2>&1; done
+scripts/worker-build.sh all >/dev/null 2>&1
 printf '%s\n' "JWT_SECRET=$secret" "PUBLIC_URL=http://127.0.0.1:8803" "${lifted[@]}" >"$work/vars"
 wrangler=$(scripts/wrangler-local.sh "$work/wr" 8803 "$work/vars")
 trap 'kill -- "-$wrangler" 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -8,7 +8,10 @@ that names the endpoint groups against groups.toml.
 2. The project's rules: each component's `source` is the file its build command produces;
    every `{{ variable }}` is declared in `[variables]`; every component has a trigger and every
    trigger a component; every path of the OpenAPI document reaches, through Spin's router, the
-   component of the group that serves it (the gateway's GROUPS).
+   component of the group that owns it in groups.toml.
+3. spin.toml is the one `scripts/groups.py spin` generates from groups.toml, and every other
+   list of groups (workers' configs, the gateway's service bindings, the workspace, the host,
+   `npm run dev`) agrees with groups.toml.
 
 Each problem is printed as `spin.toml:LINE: reason`; the exit status is 1 if there is any.
 """
@@ -23,8 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "spin.toml"
 SCHEMA = ROOT / "scripts" / "spin-schema" / "manifest.schema.json"
 OPENAPI = ROOT / "functions" / "gateway" / "openapi.json"
-GATEWAY = ROOT / "functions" / "gateway" / "src" / "lib.rs"
 GROUPS = ROOT / "groups.toml"
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import groups as manifest_groups  # noqa: E402  (scripts/groups.py, beside this file)
 
 
 def line_of(lines, path):
@@ -79,24 +84,47 @@ def groups():
     return tomllib.loads(GROUPS.read_text())["group"]
 
 
+def rank(segments, path):
+    """How closely route `segments` match `path`, segment by segment (a literal 2, a parameter 1,
+    the rest-of-path wildcard 0), or None: the order Spin's router and the gateway both use."""
+    parts = path.split("/")[1:]
+    ranks = []
+    for index, segment in enumerate(segments):
+        if segment in ("**", "..."):
+            return ranks + [0]
+        if index >= len(parts):
+            return None
+        if segment.startswith(":") or (segment.startswith("{") and segment.endswith("}")):
+            if not parts[index]:
+                return None
+            ranks.append(1)
+        elif segment == parts[index]:
+            ranks.append(2)
+        else:
+            return None
+    return ranks if len(parts) == len(segments) else None
+
+
+def best(candidates, path):
+    """Of (route, value) pairs, the values of the routes that match `path` most closely."""
+    ranked = [(rank(route.split("/")[1:], path), value) for route, value in candidates]
+    ranked = [(r, value) for r, value in ranked if r is not None]
+    if not ranked:
+        return []
+    top = max(r for r, _ in ranked)
+    return [value for r, value in ranked if r == top]
+
+
 def owners(listed):
-    """(prefix, group) for every route of every group."""
-    return [(prefix, group["name"]) for group in listed for prefix in group.get("routes", [])]
+    """(pattern, group) for every route of every group."""
+    return [(pattern, group["name"]) for group in listed for pattern in group.get("routes", [])]
 
 
 def route_for(path, triggers):
-    """The component Spin's router picks for `path`: an exact route first, then the longest
-    wildcard (`/prefix/...` matches `/prefix` and everything under it)."""
-    best, best_length = None, -1
-    for trigger in triggers:
-        route, component = trigger.get("route", ""), trigger.get("component")
-        if route.endswith("/..."):
-            prefix = route[: -len("/...")]
-            if (path == prefix or path.startswith(prefix + "/") or prefix == "") and len(prefix) > best_length:
-                best, best_length = component, len(prefix)
-        elif route == path:
-            return component
-    return best
+    """The component Spin's router picks for `path`: the most specific route (`/prefix/...`
+    matches `/prefix` and everything under it, `:name` one segment)."""
+    chosen = best([(t.get("route", ""), t.get("component")) for t in triggers], path)
+    return chosen[0] if len(chosen) == 1 else None
 
 
 def rule_problems(manifest, lines):
@@ -126,7 +154,8 @@ def rule_problems(manifest, lines):
     routes = owners(groups())
     for path in json.loads(OPENAPI.read_text()).get("paths", {}):
         concrete = re.sub(r"\{[^}]+\}", "x", path)
-        owner = next((group for prefix, group in routes if concrete == prefix or concrete.startswith(prefix + "/")), "gateway")
+        claimed = best(routes, concrete)
+        owner = claimed[0] if claimed else "gateway"
         routed = route_for(concrete, triggers)
         if routed != owner:
             problems.append((line_of(lines, ["trigger", "http"]), f"{path} is served by the {owner} group, but Spin routes it to {routed or 'nothing'}"))
@@ -151,19 +180,13 @@ def read(path):
 def check_groups(listed):
     """Every place that names the groups, against `listed`: (file, reason) for each disagreement."""
     problems = []
-    gateway = GATEWAY.read_text()
-    table = re.search(r"pub const GROUPS[^=]*=\s*&\[(.*?)\];", gateway, re.S)
-    routed = sorted(re.findall(r'\("([^"]+)",\s*"([A-Z_]+)"\)', table.group(1) if table else ""))
-    expected = sorted((prefix, group["binding"]) for group in listed for prefix in group.get("routes", []) if "binding" in group)
-    if routed != expected:
-        problems.append(("functions/gateway/src/lib.rs", f"GROUPS routes {routed}, groups.toml says {expected}"))
+    if MANIFEST.read_text() != manifest_groups.spin(listed):
+        problems.append(("spin.toml", "is not what groups.toml says; regenerate it: python3 scripts/groups.py spin > spin.toml"))
     root_config = tomllib.loads(read("wrangler.toml") or "")
     bindings = sorted((s["binding"], s["service"]) for s in root_config.get("services", []))
     wanted = sorted((g["binding"], f"tui-{g['name']}") for g in listed if "binding" in g)
     if bindings != wanted:
         problems.append(("wrangler.toml", f"the gateway binds {bindings}, groups.toml says {wanted}"))
-    manifest = tomllib.loads(MANIFEST.read_text())
-    components = set(manifest.get("component", {}))
     workspace = tomllib.loads(read("Cargo.toml"))["workspace"]["members"]
     host = read("host/src/lib.rs")
     dev = json.loads(read("package.json"))["scripts"]["dev"]
@@ -175,12 +198,12 @@ def check_groups(listed):
             problems.append((config, f"group {name} has no worker config"))
         elif tomllib.loads(text).get("name") != f"tui-{name}":
             problems.append((config, f"the worker of group {name} must be named tui-{name}"))
+        if name != "gateway" and text and not any(d.get("binding") == "DB" for d in tomllib.loads(text).get("d1_databases", [])):
+            problems.append((config, f"the worker of group {name} binds no database DB"))
         for binding in group.get("durable_objects", []):
             objects = [d["name"] for d in tomllib.loads(text or "").get("durable_objects", {}).get("bindings", [])]
             if binding not in objects:
                 problems.append((config, f"group {name} binds no Durable Object {binding}"))
-        if name not in components:
-            problems.append(("spin.toml", f"group {name} has no component"))
         if f"functions/{name}" not in workspace:
             problems.append(("Cargo.toml", f"functions/{name} is not a workspace member"))
         if name != "gateway" and f"{crate.replace('-', '_')}::routes()" not in host:

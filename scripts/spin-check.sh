@@ -10,10 +10,17 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # What Spin 3.x/4.x hosts offer a spin-sdk 5 component: WASI 0.2 and Spin's own 2.0 interfaces.
 allowed='^(wasi:(cli|clocks|filesystem|io|random|sockets|http)/[a-z-]+@0\.2\.[0-9]+|fermyon:spin/(sqlite|variables|key-value|llm|mqtt|mysql|postgres|redis|rdbms-types|redis-types)@2\.0\.0)$'
 
+# Every component in one cargo invocation. No group crate depends on another, so each
+# component links only its own handler.
+packages=() features=()
+for crate in $(python3 scripts/groups.py crates); do
+  packages+=(-p "$crate") features+=("$crate/spin")
+done
+features=$(IFS=,; echo "${features[*]}")
+cargo build --release --locked --target wasm32-wasip2 "${packages[@]}" --features "$features" 2>&1 | grep -E '^(warning|error)' || true
+
 status=0
 for group in $(python3 scripts/groups.py names); do
-  # One package at a time: building them together would unify features and link two handlers.
-  cargo build --release --locked --target wasm32-wasip2 -p "tui-$group" --features spin 2>&1 | grep -E '^(warning|error)' || true
   wasm="target/wasm32-wasip2/release/tui_$group.wasm"
   wit=$(wasm-tools component wit "$wasm")
   imports=$(grep -oE '^\s*import [a-z:/@.0-9-]+;' <<<"$wit" | sed -E 's/^\s*import ([^;]+);/\1/' | sort -u)

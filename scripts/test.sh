@@ -35,6 +35,7 @@ step "the Spin manifest, as Spin reads it, and every list of groups against grou
 .venv/bin/python scripts/check-manifests.py
 
 step "building and bundling the workers (wrangler deploy --dry-run)"
+scripts/worker-build.sh all
 bundles=$(mktemp -d)
 for config in $(python3 scripts/groups.py configs); do
   group=$(basename "$(dirname "$config")")

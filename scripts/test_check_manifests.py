@@ -39,6 +39,15 @@ class ManifestCheck(unittest.TestCase):
         broken = MANIFEST.replace('route = "/v1/projects/..."', 'route = "/v1/project/..."')
         self.assertTrue(any("/v1/projects" in reason for _, reason in check_manifests.check(broken)))
 
+    def test_a_nested_route_goes_to_the_most_specific_component(self):
+        triggers = [{"route": "/v1/projects/...", "component": "projects"}, {"route": "/v1/projects/:id/tasks/...", "component": "tasks"}]
+        self.assertEqual(check_manifests.route_for("/v1/projects/x/tasks", triggers), "tasks")
+        self.assertEqual(check_manifests.route_for("/v1/projects/x/tasks/batch", triggers), "tasks")
+        self.assertEqual(check_manifests.route_for("/v1/projects/x/members", triggers), "projects")
+        self.assertEqual(check_manifests.route_for("/v1/projects", triggers), "projects")
+        without = MANIFEST.replace('route = "/v1/projects/:id/tasks/..."', 'route = "/v1/project/:id/tasks/..."')
+        self.assertTrue(any("/v1/projects/{id}/tasks" in reason for _, reason in check_manifests.check(without)))
+
     def test_bad_toml_names_its_line(self):
         problems = check_manifests.check(MANIFEST + "\nbroken = [\n")
         self.assertEqual(len(problems), 1)
@@ -50,13 +59,12 @@ class Groups(unittest.TestCase):
         self.assertEqual(check_manifests.check_groups(check_manifests.groups()), [])
 
     def test_a_group_added_to_groups_toml_alone_lists_everything_else_it_needs(self):
-        tasks = {"name": "tasks", "crate": "tui-tasks", "binding": "TASKS", "routes": ["/v1/tasks"], "durable_objects": ["HUB"]}
-        problems = check_manifests.check_groups(check_manifests.groups() + [tasks])
+        widgets = {"name": "widgets", "crate": "tui-widgets", "binding": "WIDGETS", "routes": ["/v1/widgets/**"], "durable_objects": ["HUB"]}
+        problems = check_manifests.check_groups(check_manifests.groups() + [widgets])
         places = {path for path, _ in problems}
         expected = {
-            "functions/gateway/src/lib.rs",
             "wrangler.toml",
-            "functions/tasks/wrangler.toml",
+            "functions/widgets/wrangler.toml",
             "spin.toml",
             "Cargo.toml",
             "host/src/lib.rs",

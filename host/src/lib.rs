@@ -150,9 +150,14 @@ pub async fn grant_admin(options: &Options, login: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Each group's routes, by the group's name in groups.toml.
+pub fn group_routes() -> Vec<(&'static str, tui_shared::http::Routes)> {
+    vec![("auth", tui_auth::routes()), ("projects", tui_projects::routes()), ("tasks", tui_tasks::routes())]
+}
+
 /// Every group's routes together.
 fn all_routes() -> tui_shared::http::Routes {
-    tui_auth::routes().merge(tui_projects::routes()).merge(tui_tasks::routes())
+    group_routes().into_iter().fold(tui_shared::http::Routes::new(), |all, (_, routes)| all.merge(routes))
 }
 
 /// Every group, mounted in one router.
