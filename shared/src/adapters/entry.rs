@@ -35,8 +35,8 @@ macro_rules! spin_entry_point {
         #[expect(unsafe_code, reason = "spin's http_component macro exports the handler through FFI glue")]
         mod spin_entry {
             #[::spin_sdk::http_component]
-            async fn handle(request: ::axum::http::Request<::axum::body::Bytes>) -> ::axum::http::Response<::axum::body::Bytes> {
-                $crate::adapters::spin::serve($group, $app, request).await
+            async fn handle(request: ::axum::http::Request<::axum::body::Bytes>, out: ::spin_sdk::http::ResponseOutparam) {
+                $crate::adapters::spin::serve($group, $app, request, out).await
             }
         }
     };

@@ -10,7 +10,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use axum::{Router, body::Body};
 use bytes::Bytes;
-use spin_sdk::sqlite::{Connection, Value as SpinValue};
+use spin_sdk::{
+    http::{Fields, OutgoingResponse, ResponseOutparam},
+    sqlite::{Connection, Value as SpinValue},
+};
 
 use super::edge::{self, Local, LocalFuture};
 use crate::{
@@ -155,7 +158,9 @@ fn init_tracing() {
 }
 
 /// Serves one request with a group's application: the whole body of a component's handler.
-pub async fn serve(group: &'static str, build: fn(AppState) -> Router, request: http::Request<Bytes>) -> http::Response<Bytes> {
+/// The response's head is sent at once and its body streamed as it is produced, so a long or
+/// never-ending response (Server-Sent Events) is not held back until it ends.
+pub async fn serve(group: &'static str, build: fn(AppState) -> Router, request: http::Request<Bytes>, out: ResponseOutparam) {
     init_tracing();
     let mut request = request.map(Body::from);
     if let Some(addr) = request.headers().get("spin-client-addr").and_then(|v| v.to_str().ok()) {
@@ -164,6 +169,18 @@ pub async fn serve(group: &'static str, build: fn(AppState) -> Router, request: 
     }
     let response = edge::respond(edge::start(services(group), build).await, request).await;
     let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-    http::Response::from_parts(parts, bytes)
+    let headers: Vec<(String, Vec<u8>)> = parts.headers.iter().map(|(name, value)| (name.to_string(), value.as_bytes().to_vec())).collect();
+    let Ok(fields) = Fields::from_list(&headers) else {
+        tracing::error!("Spin refused the response's headers");
+        return;
+    };
+    let outgoing = OutgoingResponse::new(fields);
+    if outgoing.set_status_code(parts.status.as_u16()).is_err() {
+        tracing::error!(status = %parts.status, "Spin refused the response's status");
+    }
+    let mut sink = Box::pin(outgoing.take_body());
+    out.set(outgoing);
+    if let Err(reason) = crate::http::stream::pump(body, &mut sink).await {
+        tracing::debug!(reason, "the response ended early");
+    }
 }

@@ -7,6 +7,7 @@ pub mod health;
 pub mod json;
 pub mod middleware;
 pub mod openapi;
+pub mod stream;
 
 use std::sync::{Arc, OnceLock};
 
