@@ -12,10 +12,7 @@ use axum::{
 use tokio::net::TcpListener;
 use tui_shared::{
     AppState,
-    adapters::{
-        mail,
-        native::{self, BlockingPasswords, InProcessLimiter, Location, Reqwest},
-    },
+    adapters::native::{self, BlockingPasswords, InProcessLimiter, Location, Reqwest},
     auth::{password::Argon2id, tokens::random_token},
     config::Config,
     db::{Database, migrate},
@@ -24,7 +21,7 @@ use tui_shared::{
     ports::SystemClock,
     repo::{audit::Event, sessions::ClientInfo, users},
     services::maintenance,
-    state::Services,
+    state::{Platform, Services},
     time,
 };
 
@@ -123,18 +120,16 @@ pub async fn open_database(options: &Options) -> Result<Arc<dyn Database>, Strin
 pub async fn state(options: &Options, addr: SocketAddr) -> Result<AppState, String> {
     let config = config(options, addr)?;
     let db = open_database(options).await?;
-    let passwords = BlockingPasswords(Argon2id::new(&config.argon2)?);
-    let outbound = outbound(std::time::Duration::from_secs(30));
-    Ok(AppState::new(Services {
+    let passwords = Arc::new(BlockingPasswords(Argon2id::new(&config.argon2)?));
+    let platform = Platform {
+        config,
         db,
         clock: Arc::new(SystemClock),
-        passwords: Arc::new(passwords),
-        mailer: mail::from_config(config.mail.as_ref(), outbound.clone()),
-        outbound,
-        limiter: Arc::new(InProcessLimiter::default()),
-        config,
-        group: "all",
-    }))
+        outbound: outbound(std::time::Duration::from_secs(30)),
+        passwords: Some(passwords),
+        limiter: Some(Arc::new(InProcessLimiter::default())),
+    };
+    Ok(AppState::new(Services::assemble(platform, "all")?))
 }
 
 /// Makes the user who signs in as `login` an admin: how the first admin of a native

@@ -18,13 +18,12 @@ use super::{
 };
 use crate::{
     ApiError, AppState,
-    auth::password::Argon2id,
     config::Config,
     db::{Database, DbError, DbResult, Row, Statement, Value},
     http::extract::ClientAddr,
     ports::{Clock, Outbound, OutboundError},
-    ratelimit::{Decision, RateLimiter, Rule, SqlLimiter, Window},
-    state::Services,
+    ratelimit::{Decision, RateLimiter, Rule, Window},
+    state::{Platform, Services},
     time::{Timestamp, from_unix_ms},
 };
 
@@ -208,14 +207,13 @@ fn services(group: &'static str, env: &Env) -> Result<Services, String> {
         Some(url) => Arc::new(Hrana::new(&url, lookup(env, "TURSO_AUTH_TOKEN"), outbound.clone())),
         None => Arc::new(D1(Local(env.d1("DB").map_err(|e| format!("no D1 binding named DB: {e}"))?))),
     };
-    let passwords = Arc::new(Argon2id::new(&config.argon2)?);
-    let mailer = super::mail::from_config(config.mail.as_ref(), outbound.clone());
     // Workers that serve limited routes bind the counters' Durable Objects; others count in SQL.
-    let limiter: Arc<dyn RateLimiter> = match env.durable_object("RATE_LIMITER") {
-        Ok(namespace) => Arc::new(DurableLimiter(Local(namespace))),
-        Err(_) => Arc::new(SqlLimiter(db.clone())),
+    let limiter: Option<Arc<dyn RateLimiter>> = match env.durable_object("RATE_LIMITER") {
+        Ok(namespace) => Some(Arc::new(DurableLimiter(Local(namespace)))),
+        Err(_) => None,
     };
-    Ok(Services { db, clock: Arc::new(JsClock), passwords, mailer, outbound, limiter, config, group })
+    let platform = Platform { config, db, clock: Arc::new(JsClock), outbound, passwords: None, limiter };
+    Services::assemble(platform, group)
 }
 
 thread_local! {

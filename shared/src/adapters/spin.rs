@@ -18,13 +18,11 @@ use spin_sdk::{
 use super::edge::{self, Local, LocalFuture};
 use crate::{
     AppState,
-    auth::password::Argon2id,
     config::Config,
     db::{Database, DbError, DbResult, Row, Statement, Value},
     http::extract::ClientAddr,
     ports::{Outbound, OutboundError, SystemClock},
-    ratelimit::SqlLimiter,
-    state::Services,
+    state::{Platform, Services},
 };
 
 /// The `Database` port over Spin's SQLite interface.
@@ -141,11 +139,8 @@ fn lookup(name: &str) -> Option<String> {
 fn services(group: &'static str) -> Result<Services, String> {
     let config = Config::from_lookup(lookup).map_err(|e| e.to_string())?;
     let db: Arc<dyn Database> = Arc::new(SpinSqlite::open_default().map_err(|e| e.to_string())?);
-    let passwords = Arc::new(Argon2id::new(&config.argon2)?);
-    let outbound: Arc<dyn Outbound> = Arc::new(SpinHttp);
-    let mailer = super::mail::from_config(config.mail.as_ref(), outbound.clone());
-    let limiter = Arc::new(SqlLimiter(db.clone()));
-    Ok(Services { db, clock: Arc::new(SystemClock), passwords, mailer, outbound, limiter, config, group })
+    let platform = Platform { config, db, clock: Arc::new(SystemClock), outbound: Arc::new(SpinHttp), passwords: None, limiter: None };
+    Services::assemble(platform, group)
 }
 
 static TRACING: std::sync::Once = std::sync::Once::new();
