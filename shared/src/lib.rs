@@ -1,9 +1,13 @@
-//! The common crate of the Claude TUI backend.
+//! The kernel of the Claude TUI backend: what every endpoint group needs, and nothing that only
+//! one group does (a group's repositories, services and handlers live in its crate under
+//! `functions/`).
 //!
-//! Everything an endpoint group needs and that is not its own routes lives here: domain types,
-//! the ports each runtime implements once (`db`, `ports`), repositories and services, the HTTP
-//! conventions every group serves (`http`), and the runtime adapters (`adapters`), each behind the
-//! cargo feature of its runtime. Domain and service code never names a runtime.
+//! Here: domain types used across groups (`domain`), the ports each runtime implements once
+//! (`db`, `ports`) and their adapters (`adapters`, each behind the cargo feature of its
+//! runtime), the authenticated caller (`http::extract`, over the sessions, users and API keys
+//! in `repo`) and project membership (`membership`), the audit log, the HTTP conventions every
+//! group serves (`http`), configuration, migrations, and the pruning every deployment runs on a
+//! schedule (`services::maintenance`). Domain and service code never names a runtime.
 
 #[cfg(any(
     all(feature = "native", feature = "cloudflare"),

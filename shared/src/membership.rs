@@ -33,7 +33,7 @@ pub fn holds_at_least(project: &str, user: &str, role: ProjectRole) -> String {
 /// The role `user_id` holds in a project, if any.
 pub async fn role_of(db: &dyn Database, project: Uuid, user_id: Uuid) -> Result<Option<ProjectRole>, ApiError> {
     let row = db.query_opt(stmt!("SELECT role FROM project_members WHERE project_id = ?1 AND user_id = ?2", project, user_id)).await?;
-    Ok(row.map(|row| row.decode::<(ProjectRole,)>().map(|(role,)| role)).transpose().map_err(DbError::from)?)
+    Ok(row.map(|row| row.decode::<(ProjectRole,)>().map(|(role,)| role)).transpose()?)
 }
 
 /// Of `users`, those who are members of `project`.

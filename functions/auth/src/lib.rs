@@ -1,12 +1,11 @@
 //! The auth group: accounts, sessions, passwords, API keys and device login (`/v1/auth/*`, and
 //! the `/device` page), users and roles (`/v1/users/*`) and the audit log (`/v1/audit`).
 
-mod accounts;
-mod api_keys;
-mod device;
-mod passwords;
-mod sso;
-mod users;
+mod handlers;
+mod repo;
+mod service;
+
+use handlers::{accounts, api_keys, device, passwords, sso, users};
 
 use axum::Router;
 use tui_shared::{AppState, http::Routes};

@@ -31,6 +31,9 @@ fn json<T: serde::de::DeserializeOwned>(text: &str) -> DbResult<T> {
     serde_json::from_str(text).map_err(|e| DbError::decode(format!("stored JSON: {e}")))
 }
 
+/// A row of [`COLUMNS`], as stored.
+type TaskRow = (Uuid, Uuid, String, String, Status, i64, Option<Uuid>, String, Option<String>, i64, String, i64, i64, Uuid, String, String);
+
 fn task(row: &Row) -> DbResult<Task> {
     let (
         id,
@@ -49,8 +52,7 @@ fn task(row: &Row) -> DbResult<Task> {
         created_by,
         created_at,
         updated_at,
-    ): (Uuid, Uuid, String, String, Status, i64, Option<Uuid>, String, Option<String>, i64, String, i64, i64, Uuid, String, String) =
-        row.decode()?;
+    ): TaskRow = row.decode()?;
     let priority = Priority::from_rank(priority).ok_or_else(|| DbError::decode(format!("priority rank {priority}")))?;
     let mut depends_on: Vec<Dependency> = json(&depends_on)?;
     depends_on.sort_by_key(|d| d.task_id);

@@ -49,10 +49,10 @@ pub async fn create(state: &AppState, project: Uuid, user_id: Uuid, drafts: Vec<
 
     let mut keys: HashMap<String, usize> = HashMap::new();
     for (i, draft) in drafts.iter().enumerate() {
-        if let Some(key) = &draft.key {
-            if keys.insert(key.clone(), i).is_some() {
-                return Err(ApiError::field(format!("{}key", name(i)), "is used by another task of the batch"));
-            }
+        if let Some(key) = &draft.key
+            && keys.insert(key.clone(), i).is_some()
+        {
+            return Err(ApiError::field(format!("{}key", name(i)), "is used by another task of the batch"));
         }
     }
     // Resolve the batch's keys to indexes, and collect the existing tasks named.
@@ -136,7 +136,7 @@ pub async fn create(state: &AppState, project: Uuid, user_id: Uuid, drafts: Vec<
         }
         Err(error) => return Err(error.into()),
     };
-    if changed.iter().any(|n| *n == 0) {
+    if changed.contains(&0) {
         let refused = membership::why_refused(db, project, user_id, ProjectRole::Contributor).await?;
         return Err(refused.unwrap_or_else(|| ApiError::internal("a guarded task insert changed nothing")));
     }

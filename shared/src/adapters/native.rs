@@ -334,35 +334,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_login_gets_five_tries_a_window_and_an_abandoned_one_stays_taken() {
-        use crate::repo::logins;
-        let db = memory().await;
-        migrate::migrate(&db, "2026-01-01T00:00:00.000Z").await.unwrap();
-        let (now, window) = ("2026-01-01T00:10:00.000Z", "2026-01-01T00:00:00.000Z");
-        let mut taken = 0;
-        while db.query_opt(logins::attempt("k", now, window, 5)).await.unwrap().is_some() {
-            taken += 1;
-            assert!(taken <= 5, "more than five tries under way");
-        }
-        assert_eq!(taken, 5);
-        // Two of them come back as failures, one succeeds, two are never reported back: the
-        // success gives its try back and forgets the failures, the abandoned ones stay taken.
-        for _ in 0..2 {
-            db.execute(logins::failed("k", 5, "2026-01-01T00:40:00.000Z")).await.unwrap();
-        }
-        db.execute(logins::succeeded("k")).await.unwrap();
-        let mut more = 0;
-        for _ in 0..4 {
-            if db.query_opt(logins::attempt("k", now, window, 5)).await.unwrap().is_some() {
-                more += 1;
-            }
-        }
-        assert_eq!(more, 3, "five tries less the two abandoned ones");
-        // A new window gives every try back.
-        assert!(db.query_opt(logins::attempt("k", "2026-01-01T00:30:00.000Z", "2026-01-01T00:15:00.000Z", 5)).await.unwrap().is_some());
-    }
-
-    #[tokio::test]
     async fn sql_and_in_process_limiters_count_the_same_windows() {
         use crate::ratelimit::SqlLimiter;
         let dir = std::env::temp_dir().join(format!("tui-limits-{}", uuid::Uuid::now_v7()));

@@ -95,10 +95,10 @@ pub async fn verify(db: &dyn Database) -> Result<Schema, MigrateError> {
         }
     }
     let pending: Vec<u32> = MIGRATIONS.iter().map(|m| m.version).filter(|v| !applied.iter().any(|(a, ..)| a == v)).collect();
-    if let (Some(first_pending), Some(first_newer)) = (pending.first(), newer.first()) {
-        if first_pending < first_newer {
-            return Err(MigrateError::Behind { missing: *first_pending, found: *first_newer });
-        }
+    if let (Some(first_pending), Some(first_newer)) = (pending.first(), newer.first())
+        && first_pending < first_newer
+    {
+        return Err(MigrateError::Behind { missing: *first_pending, found: *first_newer });
     }
     let version = applied.iter().map(|(v, ..)| *v).filter(|v| *v <= latest_version()).max().unwrap_or(0);
     Ok(Schema { version, pending, newer })

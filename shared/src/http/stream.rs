@@ -11,10 +11,10 @@ use http_body_util::BodyExt;
 pub async fn pump<S: Sink<Vec<u8>> + Unpin>(mut body: Body, sink: &mut S) -> Result<(), &'static str> {
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| "the response body failed")?;
-        if let Ok(data) = frame.into_data() {
-            if !data.is_empty() {
-                sink.send(data.to_vec()).await.map_err(|_| "the client went away")?;
-            }
+        if let Ok(data) = frame.into_data()
+            && !data.is_empty()
+        {
+            sink.send(data.to_vec()).await.map_err(|_| "the client went away")?;
         }
     }
     sink.close().await.map_err(|_| "the client went away")

@@ -3,8 +3,6 @@
 
 pub mod api_keys;
 pub mod audit;
-pub mod email_tokens;
-pub mod logins;
 pub mod sessions;
 pub mod users;
 

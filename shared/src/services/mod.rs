@@ -1,8 +1,3 @@
-//! Services: the use cases, with their policy (who may do what), over repositories and ports.
+//! Services of the kernel: what runs on a schedule for every group.
 
-pub mod accounts;
-pub mod api_keys;
-pub mod device;
 pub mod maintenance;
-pub mod sso;
-pub mod users;

@@ -15,8 +15,9 @@ use tui_shared::{
         sessions::ClientInfo,
         users::User,
     },
-    services::users,
 };
+
+use crate::service::users;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 

@@ -28,10 +28,11 @@ use tui_shared::{
     },
     ratelimit::auth_routes,
     repo::sessions::ClientInfo,
-    services::{
-        accounts::Tokens,
-        device::{self, DeviceCode},
-    },
+};
+
+use crate::service::{
+    accounts::Tokens,
+    device::{self, DeviceCode},
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -287,7 +288,7 @@ pub async fn device_submit(
     if let Err(error) = auth_routes::login(&state, &client, login.as_str()).await {
         return retry(error.code.status(), &error.detail);
     }
-    let who = match tui_shared::services::accounts::authenticate(&state, login.as_str(), password, None, &client).await {
+    let who = match crate::service::accounts::authenticate(&state, login.as_str(), password, None, &client).await {
         Ok(who) => who,
         Err(error) => return retry(error.code.status(), &error.detail),
     };

@@ -11,7 +11,7 @@
 //! under its own id, apart from strangers' guesses, so a thief of one session can lock only that
 //! session, never its owner's others.
 
-use crate::{ApiError, auth::tokens::sha256_hex, db::Database, db::Statement, stmt};
+use tui_shared::{ApiError, auth::tokens::sha256_hex, db::Database, db::Statement, stmt};
 
 /// The counter of sign-ins with `login` (an email or username, in any case).
 pub fn login_key(login: &str) -> String {
@@ -84,4 +84,42 @@ pub fn succeeded(key: &str) -> Statement {
 pub async fn locked_until(db: &dyn Database, key: &str, now: &str) -> Result<Option<String>, ApiError> {
     let row = db.query_opt(stmt!("SELECT locked_until FROM login_attempts WHERE key = ?1 AND locked_until > ?2", key, now)).await?;
     Ok(row.map(|r| r.get(0)).transpose()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use tui_shared::{
+        adapters::native::Libsql,
+        db::{Database, migrate},
+    };
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_login_gets_five_tries_a_window_and_an_abandoned_one_stays_taken() {
+        let db = Libsql::open(":memory:", 4).await.unwrap();
+        migrate::migrate(&db, "2026-01-01T00:00:00.000Z").await.unwrap();
+        let (now, window) = ("2026-01-01T00:10:00.000Z", "2026-01-01T00:00:00.000Z");
+        let mut taken = 0;
+        while db.query_opt(attempt("k", now, window, 5)).await.unwrap().is_some() {
+            taken += 1;
+            assert!(taken <= 5, "more than five tries under way");
+        }
+        assert_eq!(taken, 5);
+        // Two of them come back as failures, one succeeds, two are never reported back: the
+        // success gives its try back and forgets the failures, the abandoned ones stay taken.
+        for _ in 0..2 {
+            db.execute(failed("k", 5, "2026-01-01T00:40:00.000Z")).await.unwrap();
+        }
+        db.execute(succeeded("k")).await.unwrap();
+        let mut more = 0;
+        for _ in 0..4 {
+            if db.query_opt(attempt("k", now, window, 5)).await.unwrap().is_some() {
+                more += 1;
+            }
+        }
+        assert_eq!(more, 3, "five tries less the two abandoned ones");
+        // A new window gives every try back.
+        assert!(db.query_opt(attempt("k", "2026-01-01T00:30:00.000Z", "2026-01-01T00:15:00.000Z", 5)).await.unwrap().is_some());
+    }
 }

@@ -15,9 +15,10 @@ use tui_shared::{
         sessions::{self, ClientInfo, Session},
         users::{self, User},
     },
-    services::accounts::{self, Tokens},
     time,
 };
+
+use crate::service::accounts::{self, Tokens};
 use utoipa::ToSchema;
 use uuid::Uuid;
 

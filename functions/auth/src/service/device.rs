@@ -7,13 +7,14 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{
+use tui_shared::{
     ApiError, AppState,
     auth::tokens::{random_token, sha256_hex},
     repo::{audit::Event, sessions::ClientInfo, users},
-    services::accounts::{self, Tokens},
     stmt, time,
 };
+
+use crate::service::accounts::{self, Tokens};
 
 const LIFETIME: Duration = Duration::from_secs(600);
 const INTERVAL_S: i64 = 5;
@@ -32,6 +33,7 @@ pub struct DeviceCode {
 
 /// Why a poll did not yield tokens, in RFC 8628's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[expect(clippy::enum_variant_names, reason = "the variants are RFC 8628's error codes")]
 pub enum Pending {
     AuthorizationPending,
     SlowDown,

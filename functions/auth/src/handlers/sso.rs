@@ -15,8 +15,9 @@ use tui_shared::{
     },
     ratelimit::auth_routes,
     repo::sessions::ClientInfo,
-    services::sso::{self, Outcome},
 };
+
+use crate::service::sso::{self, Outcome};
 
 /// Binds a sign-in to the browser that started it; `__Host-` keeps it to this exact origin,
 /// over HTTPS (browsers treat `localhost` as secure too). `Lax`, because the provider sends the

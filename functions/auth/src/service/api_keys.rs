@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use crate::{
+use tui_shared::{
     ApiError, AppState,
     auth::tokens::{random_token, sha256_hex},
     http::extract::API_KEY_PREFIX,
@@ -13,9 +13,10 @@ use crate::{
         sessions::ClientInfo,
         users,
     },
-    services::accounts,
     time,
 };
+
+use crate::service::accounts;
 
 /// A new key: the record, and the key itself, which is never shown again. Its owner is told
 /// by mail, so that a key minted by someone else does not go unnoticed.

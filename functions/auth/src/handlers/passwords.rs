@@ -12,8 +12,9 @@ use tui_shared::{
     },
     ratelimit::auth_routes,
     repo::sessions::ClientInfo,
-    services::accounts,
 };
+
+use crate::service::accounts;
 use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]

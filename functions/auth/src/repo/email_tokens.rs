@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use crate::{ApiError, db::Database, db::Statement, stmt};
+use tui_shared::{ApiError, db::Database, db::Statement, stmt};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {

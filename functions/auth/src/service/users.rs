@@ -2,20 +2,20 @@
 
 use uuid::Uuid;
 
-use crate::{
+use tui_shared::{
     ApiError, AppState,
     domain::{Email, Password, Role, Username},
     http::extract::AuthUser,
     repo::{
         Page,
         audit::{self, AuditEntry, Event},
-        logins,
         sessions::ClientInfo,
         users::{self, User},
     },
-    services::accounts,
     time,
 };
+
+use crate::{repo::logins, service::accounts};
 
 /// A user as `caller` may see them: themselves, or anyone for an admin; 404 otherwise.
 pub async fn visible(state: &AppState, caller: &AuthUser, id: Uuid) -> Result<User, ApiError> {

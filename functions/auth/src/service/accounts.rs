@@ -12,7 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{
+use tui_shared::{
     ApiError, AppState, ErrorCode,
     auth::tokens::{AccessGrant, random_token, sha256_hex},
     db::Statement,
@@ -21,13 +21,16 @@ use crate::{
     ports::Mail,
     repo::{
         audit::Event,
-        email_tokens::{self, Purpose},
-        logins,
         sessions::{self, ClientInfo, NewSession},
         users::{self, User},
     },
     stmt,
     time::{self, Timestamp},
+};
+
+use crate::repo::{
+    email_tokens::{self, Purpose},
+    logins,
 };
 
 /// A fresh token pair.
@@ -295,7 +298,7 @@ async fn check_own_password(
     password: Password,
     client: &ClientInfo,
 ) -> Result<String, ApiError> {
-    crate::ratelimit::auth_routes::password_change(state, user_id).await?;
+    tui_shared::ratelimit::auth_routes::password_change(state, user_id).await?;
     let key = logins::session_key(session_id);
     let now = state.clock.now();
     take_try(state, &key, now, Event::new("password.refused_locked", Some(user_id)).target(user_id), client).await?;
@@ -359,7 +362,7 @@ fn invalid_refresh() -> ApiError {
 }
 
 /// Trades a refresh token for a new pair. The successor of a token is fixed by it (see
-/// [`crate::auth::tokens::SigningKeys::child_refresh_token`]), so two racing refreshes of one
+/// [`tui_shared::auth::tokens::SigningKeys::child_refresh_token`]), so two racing refreshes of one
 /// token, or a client that lost the answer and asks again within the reuse interval, get the
 /// same successor. A spent token presented after that, or once its successor has been used,
 /// means someone else has it: the whole session is revoked (and that is committed although
@@ -414,7 +417,7 @@ pub async fn logout_all(state: &AppState, user_id: Uuid, api_keys: bool, client:
     let stamp = time::format(state.clock.now());
     let mut batch = vec![sessions::revoke_all(user_id, &stamp)];
     if api_keys {
-        batch.push(crate::repo::api_keys::revoke_all(user_id, &stamp));
+        batch.push(tui_shared::repo::api_keys::revoke_all(user_id, &stamp));
     }
     batch.extend(end_pending(user_id, &stamp, None));
     batch.push(
@@ -486,7 +489,7 @@ pub async fn change_password(
                 ),
                 Event::new("password.changed", Some(user_id)).target(user_id).record_if_changed(client, &stamp),
                 sessions::revoke_others_if(user_id, session_id, &stamp, new_hash.as_str()),
-                crate::repo::api_keys::revoke_all_if(user_id, &stamp, new_hash.as_str()),
+                tui_shared::repo::api_keys::revoke_all_if(user_id, &stamp, new_hash.as_str()),
             ]
             .into_iter()
             .chain(end_pending(user_id, &stamp, Some(new_hash.as_str())))
@@ -507,8 +510,8 @@ pub async fn change_password(
 fn end_pending(user_id: Uuid, stamp: &str, new_hash: Option<&str>) -> Vec<Statement> {
     let guard =
         |n: usize| new_hash.map_or(String::new(), |_| format!(" AND EXISTS (SELECT 1 FROM users WHERE id = ?1 AND password_hash = ?{n})"));
-    let bind = |mut params: Vec<crate::db::Value>| {
-        params.extend(new_hash.map(crate::db::Value::from));
+    let bind = |mut params: Vec<tui_shared::db::Value>| {
+        params.extend(new_hash.map(tui_shared::db::Value::from));
         params
     };
     vec![
@@ -601,7 +604,7 @@ pub async fn confirm_reset(state: &AppState, token: &str, new: NewPassword, clie
         ),
         Event::new("password.reset", Some(user_id)).target(user_id).record_if_changed(client, &stamp),
         sessions::revoke_all_if(user_id, &stamp, new_hash.as_str()),
-        crate::repo::api_keys::revoke_all_if(user_id, &stamp, new_hash.as_str()),
+        tui_shared::repo::api_keys::revoke_all_if(user_id, &stamp, new_hash.as_str()),
         stmt!(
             format!("UPDATE password_resets SET used_at = ?3 WHERE user_id = ?1 AND used_at IS NULL AND {if_reset}"),
             user_id,

@@ -12,17 +12,18 @@ use jwt_simple::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{
+use tui_shared::{
     ApiError, AppState,
     auth::tokens::{random_token, sha256_hex},
     config::OidcProvider,
     domain::{Email, Role},
     repo::{audit::Event, sessions::ClientInfo, users},
-    services::{
-        accounts::{self, Tokens},
-        device,
-    },
     stmt, time,
+};
+
+use crate::service::{
+    accounts::{self, Tokens},
+    device,
 };
 
 const STATE_TTL: Duration = Duration::from_secs(600);
@@ -260,7 +261,7 @@ pub async fn callback(
     accounts::sign_in(state, user_id, roles, client, event, Vec::new()).await.map(Outcome::Tokens)
 }
 
-async fn identity(db: &dyn crate::db::Database, provider: &str, subject: &str) -> Result<Option<Uuid>, ApiError> {
+async fn identity(db: &dyn tui_shared::db::Database, provider: &str, subject: &str) -> Result<Option<Uuid>, ApiError> {
     let row = db.query_opt(stmt!("SELECT user_id FROM user_identities WHERE provider = ?1 AND subject = ?2", provider, subject)).await?;
     Ok(row.map(|r| r.get(0)).transpose()?)
 }
@@ -305,7 +306,7 @@ async fn link(
             .await?;
         return Ok(user_id);
     }
-    let username = crate::domain::Username::try_from(username_for(email.as_str())).map_err(ApiError::internal)?;
+    let username = tui_shared::domain::Username::try_from(username_for(email.as_str())).map_err(ApiError::internal)?;
     let user_id = Uuid::now_v7();
     let mut batch = users::insert_without_password(user_id, email, &username, provider.trust_email, stamp);
     batch.push(identity(user_id));
@@ -328,7 +329,7 @@ mod tests {
     fn usernames_for_new_accounts_are_valid() {
         for email in ["ada.lovelace@example.com", "+++@example.com", "a@b.c"] {
             let name = username_for(email);
-            assert!(crate::domain::Username::try_from(name.clone()).is_ok(), "{name}");
+            assert!(tui_shared::domain::Username::try_from(name.clone()).is_ok(), "{name}");
         }
     }
 }

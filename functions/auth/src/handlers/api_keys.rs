@@ -13,9 +13,10 @@ use tui_shared::{
         api_keys::{self, ApiKey, Scope},
         sessions::ClientInfo,
     },
-    services::{accounts, api_keys as service},
     time,
 };
+
+use crate::service::{accounts, api_keys as service};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
