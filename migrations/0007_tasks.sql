@@ -30,7 +30,7 @@ CREATE TABLE tasks (
     changed_by TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
-);
+) STRICT;
 
 CREATE INDEX tasks_by_project ON tasks (project_id, created_at, id);
 CREATE INDEX tasks_by_status ON tasks (project_id, status, created_at, id);
@@ -49,20 +49,36 @@ CREATE TABLE task_dependencies (
     created_at TEXT NOT NULL,
     PRIMARY KEY (task_id, depends_on),
     CHECK (task_id != depends_on)
-) WITHOUT ROWID;
+) STRICT, WITHOUT ROWID;
 
 CREATE INDEX task_dependencies_downstream ON task_dependencies (depends_on, task_id);
 
+-- Numbered per task (`seq`), so that a page's cursor says nothing about anyone else's tasks.
 CREATE TABLE task_history (
-    id INTEGER PRIMARY KEY,
     task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
     actor TEXT,
     from_status TEXT,
     to_status TEXT NOT NULL,
-    at TEXT NOT NULL
-);
+    at TEXT NOT NULL,
+    PRIMARY KEY (task_id, seq)
+) STRICT, WITHOUT ROWID;
 
-CREATE INDEX task_history_by_task ON task_history (task_id, id);
+-- A task's assignee is a member of its project: decided in the write that assigns, so that a
+-- member removed a moment before cannot be assigned.
+CREATE TRIGGER task_assignee_is_member BEFORE INSERT ON tasks
+WHEN new.assignee IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM project_members WHERE project_id = new.project_id AND user_id = new.assignee)
+BEGIN
+    SELECT RAISE(ABORT, 'constraint failed: the assignee of a task is a member of its project');
+END;
+
+CREATE TRIGGER task_assignee_stays_a_member BEFORE UPDATE OF assignee ON tasks
+WHEN new.assignee IS NOT NULL AND new.assignee IS NOT old.assignee
+    AND NOT EXISTS (SELECT 1 FROM project_members WHERE project_id = new.project_id AND user_id = new.assignee)
+BEGIN
+    SELECT RAISE(ABORT, 'constraint failed: the assignee of a task is a member of its project');
+END;
 
 -- A dependency never leaves its project.
 CREATE TRIGGER task_dependency_same_project BEFORE INSERT ON task_dependencies
@@ -113,20 +129,22 @@ END;
 -- History: a row exactly when a status changed, whoever changed it, in the same transaction.
 CREATE TRIGGER task_created_history AFTER INSERT ON tasks
 BEGIN
-    INSERT INTO task_history (task_id, actor, from_status, to_status, at)
-    VALUES (new.id, new.created_by, NULL, new.status, new.created_at);
+    INSERT INTO task_history (task_id, seq, actor, from_status, to_status, at)
+    VALUES (new.id, 1, new.created_by, NULL, new.status, new.created_at);
 END;
 
 CREATE TRIGGER task_status_history AFTER UPDATE OF status ON tasks
 WHEN old.status != new.status
 BEGIN
-    INSERT INTO task_history (task_id, actor, from_status, to_status, at)
-    VALUES (new.id, new.changed_by, old.status, new.status, new.updated_at);
+    INSERT INTO task_history (task_id, seq, actor, from_status, to_status, at)
+    VALUES (new.id, (SELECT coalesce(max(seq), 0) + 1 FROM task_history WHERE task_id = new.id),
+            new.changed_by, old.status, new.status, new.updated_at);
 END;
 
 -- Full-text search over title, description and labels (FTS5: embedded libSQL, Turso, D1 and
 -- Spin's SQLite all carry it), kept in step by triggers.
-CREATE VIRTUAL TABLE tasks_search USING fts5 (title, description, labels, content = 'tasks', content_rowid = 'seq');
+-- Prefix indexes for the two- and three-letter starts of words, which search asks for most.
+CREATE VIRTUAL TABLE tasks_search USING fts5 (title, description, labels, content = 'tasks', content_rowid = 'seq', prefix = '2 3');
 
 CREATE TRIGGER tasks_search_insert AFTER INSERT ON tasks
 BEGIN

@@ -24,8 +24,14 @@ impl FromValue for ProjectRole {
 }
 
 /// SQL that holds when `user` holds at least `role` in `project`. Both are SQL expressions of
-/// the statement it goes into: a parameter (`"?3"`) or a column (`"tasks.project_id"`).
+/// the statement it goes into: a parameter (`"?3"`) or a column qualified by its table or alias
+/// (`"tasks.project_id"`). A bare column name is refused: inside the guard's own subquery it
+/// would name `project_members`' column and compare it with itself, a guard that always holds.
 pub fn holds_at_least(project: &str, user: &str, role: ProjectRole) -> String {
+    for expression in [project, user] {
+        let parameter = expression.strip_prefix('?').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        assert!(parameter || expression.contains('.'), "holds_at_least({expression}): use a parameter or a qualified column");
+    }
     let roles: Vec<String> = ProjectRole::ALL.iter().filter(|r| r.at_least(role)).map(|r| format!("'{}'", r.as_str())).collect();
     format!("EXISTS (SELECT 1 FROM project_members WHERE project_id = {project} AND user_id = {user} AND role IN ({}))", roles.join(", "))
 }
@@ -83,5 +89,11 @@ mod tests {
         assert!(sql.contains("project_id = tasks.project_id AND user_id = ?2"));
         assert!(sql.contains("role IN ('contributor', 'maintainer', 'owner')"), "{sql}");
         assert!(holds_at_least("?1", "?2", ProjectRole::Owner).contains("role IN ('owner')"));
+    }
+
+    #[test]
+    #[should_panic(expected = "qualified column")]
+    fn a_bare_column_is_refused_since_the_subquery_would_capture_it() {
+        holds_at_least("project_id", "?2", ProjectRole::Contributor);
     }
 }

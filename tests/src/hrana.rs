@@ -140,8 +140,9 @@ async fn pipeline(State(db): State<Arc<Db>>, headers: axum::http::HeaderMap, Jso
     let now = Instant::now();
     let connection = match body["baton"].as_str() {
         None => {
+            // A new stream is a new connection, with SQLite's defaults (foreign keys off): the
+            // client has to turn them on, as it has to with a real server.
             let Ok(connection) = db.database.connect() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
-            connection.execute("PRAGMA foreign_keys = ON", ()).await.ok();
             connection
         }
         Some(baton) => match streams.remove(baton) {

@@ -8,6 +8,7 @@ use tui_shared::{
     ApiError,
     db::{Database, DbResult, Row, Statement, Value},
     domain::{Description, Name, ProjectRole},
+    membership::holds_at_least,
     repo::{decode, sessions},
     stmt,
 };
@@ -137,27 +138,34 @@ pub struct Changes {
     pub archived: Option<bool>,
 }
 
-/// Applies `changes` if the project is still at `version`; returns whether it was.
-pub async fn update(db: &dyn Database, id: Uuid, version: i64, changes: &Changes, now: &str) -> Result<bool, ApiError> {
+/// Applies `changes` as `caller` (a maintainer or more) if the project is still at `version`;
+/// returns whether it did. The role is decided in the update itself.
+pub async fn update(db: &dyn Database, id: Uuid, version: i64, changes: &Changes, now: &str, caller: Uuid) -> Result<bool, ApiError> {
+    let may = holds_at_least("projects.id", "?7", ProjectRole::Maintainer);
     let changed = db
         .execute(stmt!(
-            "UPDATE projects SET name = coalesce(?3, name), description = coalesce(?4, description), \
-             archived = coalesce(?5, archived), version = version + 1, updated_at = ?6 \
-             WHERE id = ?1 AND version = ?2",
+            format!(
+                "UPDATE projects SET name = coalesce(?3, name), description = coalesce(?4, description), \
+                 archived = coalesce(?5, archived), version = version + 1, updated_at = ?6 \
+                 WHERE id = ?1 AND version = ?2 AND {may}"
+            ),
             id,
             version,
             changes.name.as_ref().map(|n| n.as_str().to_owned()),
             changes.description.as_ref().map(|d| d.as_str().to_owned()),
             changes.archived,
             now,
+            caller,
         ))
         .await?;
-    Ok(changed == 1)
+    Ok(changed > 0)
 }
 
-/// Deletes a project; members go with it (foreign keys cascade).
-pub async fn delete(db: &dyn Database, id: Uuid) -> Result<bool, ApiError> {
-    Ok(db.execute(stmt!("DELETE FROM projects WHERE id = ?1", id)).await? == 1)
+/// Deletes a project as `caller` (an owner); its members and everything in it go with it
+/// (foreign keys cascade). The role is decided in the delete itself.
+pub async fn delete(db: &dyn Database, id: Uuid, caller: Uuid) -> Result<bool, ApiError> {
+    let may = holds_at_least("projects.id", "?2", ProjectRole::Owner);
+    Ok(db.execute(stmt!(format!("DELETE FROM projects WHERE id = ?1 AND {may}"), id, caller)).await? > 0)
 }
 
 const MEMBERS: &str = "SELECT m.user_id, u.username, m.role, m.added_at FROM project_members m JOIN users u ON u.id = m.user_id";
@@ -206,7 +214,7 @@ pub async fn put_member(db: &dyn Database, id: Uuid, user_id: Uuid, role: Projec
             caller,
         ))
         .await?;
-    Ok(changed == 1)
+    Ok(changed > 0)
 }
 
 /// Removes a member, as `caller`: anyone may leave, maintainers remove members below owner,
@@ -225,5 +233,5 @@ pub async fn remove_member(db: &dyn Database, id: Uuid, user_id: Uuid, caller: U
             caller,
         ))
         .await?;
-    Ok(changed == 1)
+    Ok(changed > 0)
 }

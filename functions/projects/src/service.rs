@@ -65,7 +65,10 @@ pub async fn update(state: &AppState, id: Uuid, user_id: Uuid, if_match: Option<
     if if_match.is_some_and(|v| v != current.version) {
         return Err(stale());
     }
-    if !projects::update(state.db.as_ref(), id, version, &changes, &time::format(state.clock.now())).await? {
+    if !projects::update(state.db.as_ref(), id, version, &changes, &time::format(state.clock.now()), user_id).await? {
+        if let Some(refused) = membership::why_refused(state.db.as_ref(), id, user_id, ProjectRole::Maintainer).await? {
+            return Err(refused);
+        }
         return Err(if if_match.is_some() {
             stale()
         } else {
@@ -81,7 +84,9 @@ fn stale() -> ApiError {
 
 pub async fn delete(state: &AppState, id: Uuid, user_id: Uuid) -> Result<(), ApiError> {
     require(state, id, user_id, ProjectRole::Owner).await?;
-    projects::delete(state.db.as_ref(), id).await?;
+    if !projects::delete(state.db.as_ref(), id, user_id).await? {
+        return Err(membership::why_refused(state.db.as_ref(), id, user_id, ProjectRole::Owner).await?.unwrap_or_else(ApiError::not_found));
+    }
     Ok(())
 }
 

@@ -429,20 +429,28 @@ pub async fn transition(
 #[derive(Serialize, ToSchema)]
 pub struct Graph {
     task_id: Uuid,
-    /// Every task this one depends on, directly or not.
+    /// Every task this one depends on, directly or not (at most 1,000).
     upstream: Vec<Node>,
-    /// Every task that depends on this one, directly or not.
+    /// Every task that depends on this one, directly or not (at most 1,000).
     downstream: Vec<Node>,
-    /// The dependencies among all of them.
+    /// The dependencies among all of them (at most 5,000).
     edges: Vec<Edge>,
+    /// Whether a limit left some of the graph out.
+    truncated: bool,
 }
 
 /// A task's dependency graph: its upstream and downstream closure.
 #[utoipa::path(get, path = "/v1/tasks/{id}/graph", tag = "tasks", security(("bearer" = [])),
     responses((status = 200, body = Graph)))]
 pub async fn graph(State(state): State<AppState>, caller: AuthUser, Ids(id): Ids<Uuid>) -> Result<axum::Json<Graph>, ApiError> {
-    let (task, upstream, downstream, edges) = service::graph(&state, id, caller.id).await?;
-    Ok(axum::Json(Graph { task_id: task.id, upstream, downstream, edges }))
+    let graph = service::graph(&state, id, caller.id).await?;
+    Ok(axum::Json(Graph {
+        task_id: id,
+        upstream: graph.upstream,
+        downstream: graph.downstream,
+        edges: graph.edges,
+        truncated: graph.truncated,
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -299,7 +299,7 @@ pub async fn update(
          version = version + 1, changed_by = ?3, updated_at = ?4 \
          WHERE id = ?1 AND (?2 IS NULL OR version = ?2) AND {may}"
     );
-    let changed = db
+    let outcome = db
         .execute(Statement::new(
             sql,
             vec![
@@ -318,8 +318,13 @@ pub async fn update(
                 changes.progress.into(),
             ],
         ))
-        .await?;
-    Ok(changed == 1)
+        .await;
+    match outcome {
+        Ok(changed) => Ok(changed > 0),
+        // The schema's trigger: the assignee is not (or no longer) a member of the project.
+        Err(DbError::Constraint(_)) => Err(ApiError::field("assignee", "is not a member of the project")),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Moves the task from `from` to `to` as `user_id` (a contributor or more), if it is still in
@@ -344,7 +349,7 @@ pub async fn transition(
          WHERE id = ?1 AND status = ?2 AND (?6 IS NULL OR version = ?6){unblocked} AND {may}"
     );
     let changed = db.execute(stmt!(sql, id, from.as_str(), user_id, now, to.as_str(), version)).await?;
-    Ok(changed == 1)
+    Ok(changed > 0)
 }
 
 /// Deletes a task as `user_id` (a maintainer or more). Unless `force`, only a task nothing
@@ -354,7 +359,17 @@ pub async fn delete(db: &dyn Database, id: Uuid, user_id: Uuid, force: bool) -> 
     let may = holds_at_least("tasks.project_id", "?2", ProjectRole::Maintainer);
     let sql =
         format!("DELETE FROM tasks WHERE id = ?1 AND {may} AND (?3 OR NOT EXISTS (SELECT 1 FROM task_dependencies WHERE depends_on = ?1))");
-    Ok(db.execute(stmt!(sql, id, user_id, force)).await? == 1)
+    Ok(db.execute(stmt!(sql, id, user_id, force)).await? > 0)
+}
+
+/// The most tasks one task depends on directly.
+pub const MAX_DEPENDENCIES: usize = 100;
+
+/// How many tasks `id` depends on directly.
+pub async fn dependency_count(db: &dyn Database, id: Uuid) -> Result<usize, ApiError> {
+    let row = db.query_opt(stmt!("SELECT count(*) FROM task_dependencies WHERE task_id = ?1", id)).await?;
+    let count: i64 = row.map(|r| r.decode().map(|(n,)| n)).transpose()?.unwrap_or(0);
+    Ok(usize::try_from(count).unwrap_or(0))
 }
 
 /// Whether anything depends on the task.
@@ -362,10 +377,14 @@ pub async fn has_dependents(db: &dyn Database, id: Uuid) -> Result<bool, ApiErro
     Ok(db.query_opt(stmt!("SELECT 1 FROM task_dependencies WHERE depends_on = ?1 LIMIT 1", id)).await?.is_some())
 }
 
-/// `?1`'s dependencies, transitively, and the task itself: what a dependency of a task on `?1`
-/// must not reach back to.
-fn upstream_of(task: &str) -> String {
-    format!("WITH RECURSIVE up(id) AS (SELECT {task} UNION SELECT d.depends_on FROM task_dependencies d JOIN up ON d.task_id = up.id)")
+/// `task`'s dependencies, transitively, and the task itself: what a dependency of a task on it
+/// must not reach back to. `limit` stops the walk after that many tasks (for display only: the
+/// cycle check walks it all).
+fn upstream_of(task: &str, limit: Option<usize>) -> String {
+    let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+    format!(
+        "WITH RECURSIVE up(id) AS (SELECT {task} UNION SELECT d.depends_on FROM task_dependencies d JOIN up ON d.task_id = up.id{limit})"
+    )
 }
 
 /// Makes `id` depend on `depends_on` as `user_id` (a contributor or more), unless that would
@@ -384,12 +403,13 @@ pub async fn add_dependency(
     let sql = format!(
         "INSERT INTO task_dependencies (task_id, depends_on, kind, project_id, created_at) \
          SELECT t.id, ?2, ?3, t.project_id, ?5 FROM tasks t \
-         WHERE t.id = ?1 AND {may} AND NOT EXISTS ({} SELECT 1 FROM up WHERE up.id = ?1) \
+         WHERE t.id = ?1 AND {may} AND (SELECT count(*) FROM task_dependencies WHERE task_id = ?1) < {MAX_DEPENDENCIES} \
+         AND NOT EXISTS ({} SELECT 1 FROM up WHERE up.id = ?1) \
          ON CONFLICT (task_id, depends_on) DO NOTHING",
-        upstream_of("?2")
+        upstream_of("?2", None)
     );
     match db.execute(stmt!(sql, id, depends_on, kind.as_str(), user_id, now)).await {
-        Ok(changed) => Ok(changed == 1),
+        Ok(changed) => Ok(changed > 0),
         // One of the two was deleted a moment ago (the deferred foreign keys say so at commit).
         Err(DbError::Constraint(_)) => Ok(false),
         Err(error) => Err(error.into()),
@@ -404,16 +424,16 @@ pub async fn dependency(db: &dyn Database, id: Uuid, depends_on: Uuid) -> Result
 
 /// Every dependency among `id`'s upstream tasks: (task, the task it depends on).
 pub async fn upstream_edges(db: &dyn Database, id: Uuid) -> Result<Vec<(Uuid, Uuid)>, ApiError> {
-    let sql = format!("{} SELECT d.task_id, d.depends_on FROM task_dependencies d JOIN up ON d.task_id = up.id", upstream_of("?1"));
+    let sql = format!("{} SELECT d.task_id, d.depends_on FROM task_dependencies d JOIN up ON d.task_id = up.id", upstream_of("?1", None));
     let rows = db.query(stmt!(sql, id)).await?;
     rows.iter().map(Row::decode).collect::<DbResult<_>>().map_err(ApiError::from)
 }
 
 /// Removes the dependency of `id` on `depends_on`, as `user_id` (a contributor or more).
 pub async fn remove_dependency(db: &dyn Database, id: Uuid, depends_on: Uuid, user_id: Uuid) -> Result<bool, ApiError> {
-    let may = holds_at_least("project_id", "?3", ProjectRole::Contributor);
+    let may = holds_at_least("task_dependencies.project_id", "?3", ProjectRole::Contributor);
     let sql = format!("DELETE FROM task_dependencies WHERE task_id = ?1 AND depends_on = ?2 AND {may}");
-    Ok(db.execute(stmt!(sql, id, depends_on, user_id)).await? == 1)
+    Ok(db.execute(stmt!(sql, id, depends_on, user_id)).await? > 0)
 }
 
 /// A task as a graph shows it.
@@ -433,12 +453,25 @@ pub struct Edge {
     pub kind: DependencyKind,
 }
 
-/// The tasks `id` depends on transitively (upstream), those that depend on it (downstream),
-/// and every dependency among them.
-pub async fn graph(db: &dyn Database, id: Uuid) -> Result<(Vec<Node>, Vec<Node>, Vec<Edge>), ApiError> {
+/// The most tasks a graph shows on each side, and the most dependencies it lists.
+pub const GRAPH_NODES: usize = 1_000;
+pub const GRAPH_EDGES: usize = 5_000;
+
+/// A task's neighbourhood: the tasks it depends on transitively (upstream), those that depend
+/// on it (downstream), the dependencies among them, and whether a limit cut any of it short.
+pub struct Graph {
+    pub upstream: Vec<Node>,
+    pub downstream: Vec<Node>,
+    pub edges: Vec<Edge>,
+    pub truncated: bool,
+}
+
+pub async fn graph(db: &dyn Database, id: Uuid) -> Result<Graph, ApiError> {
+    // One more than shown on each side (the task itself is in both walks): a full side is cut.
     let closures = format!(
-        "{}, down(id) AS (SELECT ?1 UNION SELECT d.task_id FROM task_dependencies d JOIN down ON d.depends_on = down.id)",
-        upstream_of("?1")
+        "{}, down(id) AS (SELECT ?1 UNION SELECT d.task_id FROM task_dependencies d JOIN down ON d.depends_on = down.id LIMIT {})",
+        upstream_of("?1", Some(GRAPH_NODES + 2)),
+        GRAPH_NODES + 2
     );
     let nodes = format!(
         "{closures} SELECT 'up', t.id, t.title, t.status FROM up JOIN tasks t ON t.id = up.id WHERE up.id != ?1 \
@@ -446,7 +479,8 @@ pub async fn graph(db: &dyn Database, id: Uuid) -> Result<(Vec<Node>, Vec<Node>,
     );
     let edges = format!(
         "{closures} SELECT d.task_id, d.depends_on, d.kind FROM task_dependencies d JOIN up ON d.task_id = up.id \
-         UNION SELECT d.task_id, d.depends_on, d.kind FROM task_dependencies d JOIN down ON d.depends_on = down.id ORDER BY 1, 2"
+         UNION SELECT d.task_id, d.depends_on, d.kind FROM task_dependencies d JOIN down ON d.depends_on = down.id ORDER BY 1, 2 LIMIT {}",
+        GRAPH_EDGES + 1
     );
     let (mut upstream, mut downstream) = (Vec::new(), Vec::new());
     for row in db.query(stmt!(nodes, id)).await? {
@@ -454,20 +488,24 @@ pub async fn graph(db: &dyn Database, id: Uuid) -> Result<(Vec<Node>, Vec<Node>,
         let node = Node { id, title, status };
         if side == "up" { upstream.push(node) } else { downstream.push(node) }
     }
-    let edges = db
+    let mut edges: Vec<Edge> = db
         .query(stmt!(edges, id))
         .await?
         .iter()
         .map(|row| row.decode().map(|(task_id, depends_on, kind)| Edge { task_id, depends_on, kind }))
         .collect::<DbResult<_>>()?;
-    Ok((upstream, downstream, edges))
+    let truncated = upstream.len() > GRAPH_NODES || downstream.len() > GRAPH_NODES || edges.len() > GRAPH_EDGES;
+    upstream.truncate(GRAPH_NODES);
+    downstream.truncate(GRAPH_NODES);
+    edges.truncate(GRAPH_EDGES);
+    Ok(Graph { upstream, downstream, edges, truncated })
 }
 
-/// A task's history, oldest first, after the entry numbered `after`, fetching one more than `limit`.
+/// A task's history, oldest first, after its entry numbered `after`, fetching one more than `limit`.
 pub async fn history(db: &dyn Database, id: Uuid, after: i64, limit: usize) -> Result<Vec<(i64, HistoryEntry)>, ApiError> {
     let rows = db
         .query(stmt!(
-            "SELECT id, actor, from_status, to_status, at FROM task_history WHERE task_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+            "SELECT seq, actor, from_status, to_status, at FROM task_history WHERE task_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
             id,
             after,
             i64::try_from(limit + 1).unwrap_or(i64::MAX),
@@ -477,4 +515,77 @@ pub async fn history(db: &dyn Database, id: Uuid, after: i64, limit: usize) -> R
         .map(|row| row.decode().map(|(n, actor, from, to, at)| (n, HistoryEntry { actor, from, to, at })))
         .collect::<DbResult<_>>()
         .map_err(ApiError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use tui_shared::{adapters::native::Libsql, db::migrate};
+
+    use super::*;
+
+    /// A database with a project `p`, its owner `o` and an outsider `x` who owns another project.
+    async fn world() -> (Libsql, Uuid, Uuid, Uuid) {
+        let db = Libsql::open(":memory:", 1).await.unwrap();
+        migrate::migrate(&db, "2026-01-01T00:00:00.000Z").await.unwrap();
+        let (p, other, o, x) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        for (user, name) in [(o, "owner"), (x, "outsider")] {
+            db.execute(stmt!(
+                "INSERT INTO users (id, email, username, password_hash, created_at, updated_at) VALUES (?1, ?2, ?2, 'x', 'now', 'now')",
+                user,
+                name,
+            ))
+            .await
+            .unwrap();
+        }
+        for (project, owner) in [(p, o), (other, x)] {
+            db.batch(vec![
+                stmt!(
+                    "INSERT INTO projects (id, name, created_by, created_at, updated_at) VALUES (?1, 'p', ?2, 'now', 'now')",
+                    project,
+                    owner
+                ),
+                stmt!("INSERT INTO project_members (project_id, user_id, role, added_at) VALUES (?1, ?2, 'owner', 'now')", project, owner),
+            ])
+            .await
+            .unwrap();
+        }
+        (db, p, o, x)
+    }
+
+    fn new_task(depends_on: Vec<Dependency>, assignee: Option<Uuid>) -> NewTask {
+        NewTask {
+            id: Uuid::now_v7(),
+            title: "t".into(),
+            description: String::new(),
+            priority: Priority::Medium,
+            assignee,
+            labels: Vec::new(),
+            due_at: None,
+            progress: 0,
+            depends_on,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_non_member_is_never_assigned_whatever_was_read_before() {
+        let (db, p, o, x) = world().await;
+        let refused = db.batch(create(p, o, "now", &[new_task(vec![], Some(x))])).await;
+        assert!(matches!(refused, Err(DbError::Constraint(_))), "{refused:?}");
+        let task = new_task(vec![], Some(o));
+        db.batch(create(p, o, "now", std::slice::from_ref(&task))).await.unwrap();
+        let changes = Changes { assignee: Some(Some(x)), ..Changes::default() };
+        let refused = update(&db, task.id, o, None, &changes, "now").await.unwrap_err();
+        assert_eq!(refused.errors[0].field, "assignee");
+    }
+
+    #[tokio::test]
+    async fn only_a_role_in_the_tasks_own_project_removes_a_dependency() {
+        let (db, p, o, x) = world().await;
+        let up = new_task(vec![], None);
+        let down = new_task(vec![Dependency { task_id: up.id, kind: DependencyKind::Requires }], None);
+        let (up_id, down_id) = (up.id, down.id);
+        db.batch(create(p, o, "now", &[up, down])).await.unwrap();
+        assert!(!remove_dependency(&db, down_id, up_id, x).await.unwrap(), "an owner of another project");
+        assert!(remove_dependency(&db, down_id, up_id, o).await.unwrap());
+    }
 }

@@ -10,11 +10,14 @@ use uuid::Uuid;
 use crate::{
     graph,
     model::{Dependency, DependencyKind, HistoryEntry, Status, Task},
-    repo::{self, Changes, Edge, ListFilter, NewTask, Node},
+    repo::{self, Changes, Graph, ListFilter, NewTask},
 };
 
 /// The most tasks one batch creates.
 pub const MAX_BATCH: usize = 500;
+
+/// The most dependencies one batch creates: each is a statement of the batch's transaction.
+pub const MAX_BATCH_DEPENDENCIES: usize = 2_000;
 
 /// Where a new task's dependency points: a task that exists, or one of the same batch by its key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -47,6 +50,9 @@ pub async fn create(state: &AppState, project: Uuid, user_id: Uuid, drafts: Vec<
     membership::require(db, project, user_id, ProjectRole::Contributor).await?;
     let name = |i: usize| if field.is_empty() { String::new() } else { format!("{field}[{i}].") };
 
+    if drafts.iter().map(|d| d.depends_on.len()).sum::<usize>() > MAX_BATCH_DEPENDENCIES {
+        return Err(ApiError::field(field.to_owned(), format!("at most {MAX_BATCH_DEPENDENCIES} dependencies in one batch")));
+    }
     let mut keys: HashMap<String, usize> = HashMap::new();
     for (i, draft) in drafts.iter().enumerate() {
         if let Some(key) = &draft.key
@@ -130,9 +136,12 @@ pub async fn create(state: &AppState, project: Uuid, user_id: Uuid, drafts: Vec<
     let ordered: Vec<NewTask> = ordered.into_iter().map(|(_, task)| task).collect();
     let changed = match db.batch(repo::create(project, user_id, &now(state), &ordered)).await {
         Ok(changed) => changed,
-        // A task named a moment ago was deleted since, or moved out of reach.
+        // Checked a moment ago, changed since: a task depended on was deleted, or an assignee
+        // left the project. The schema refused it in the write; nothing was created.
         Err(DbError::Constraint(_)) => {
-            return Err(ApiError::conflict("A task this depends on was deleted meanwhile; nothing was created."));
+            return Err(ApiError::conflict(
+                "A task depended on was deleted, or an assignee left the project, meanwhile; nothing was created.",
+            ));
         }
         Err(error) => return Err(error.into()),
     };
@@ -182,6 +191,7 @@ pub async fn update(state: &AppState, id: Uuid, user_id: Uuid, version: Option<i
     let db = state.db.as_ref();
     if let Some(Some(assignee)) = changes.assignee {
         let task = visible(state, id, user_id).await?;
+        membership::require(db, task.project_id, user_id, ProjectRole::Contributor).await?;
         if membership::members_among(db, task.project_id, &[assignee]).await?.is_empty() {
             return Err(ApiError::field("assignee", "is not a member of the project"));
         }
@@ -206,6 +216,7 @@ fn illegal(from: Status, to: Status) -> ApiError {
 /// Moves a task to `to`, if the state machine allows it from where the task is.
 pub async fn transition(state: &AppState, id: Uuid, user_id: Uuid, to: Status, version: Option<i64>) -> Result<Task, ApiError> {
     let current = visible(state, id, user_id).await?;
+    membership::require(state.db.as_ref(), current.project_id, user_id, ProjectRole::Contributor).await?;
     if version.is_some_and(|v| v != current.version) {
         return Err(stale());
     }
@@ -265,6 +276,7 @@ pub async fn add_dependency(
 ) -> Result<(Task, bool), ApiError> {
     let db = state.db.as_ref();
     let task = visible(state, id, user_id).await?;
+    membership::require(db, task.project_id, user_id, ProjectRole::Contributor).await?;
     if depends_on == id {
         return Err(ApiError::field("depends_on", "a task cannot depend on itself"));
     }
@@ -284,6 +296,9 @@ pub async fn add_dependency(
         }
         if let Some(error) = membership::why_refused(db, task.project_id, user_id, ProjectRole::Contributor).await? {
             return Err(error);
+        }
+        if repo::dependency_count(db, id).await? >= repo::MAX_DEPENDENCIES {
+            return Err(ApiError::field("depends_on", format!("a task depends on at most {} tasks", repo::MAX_DEPENDENCIES)));
         }
         let edges = repo::upstream_edges(db, depends_on).await?;
         if let Some(path) = graph::path(&edges, depends_on, id) {
@@ -307,10 +322,9 @@ pub async fn remove_dependency(state: &AppState, id: Uuid, user_id: Uuid, depend
 }
 
 /// A task's upstream and downstream closure.
-pub async fn graph(state: &AppState, id: Uuid, user_id: Uuid) -> Result<(Task, Vec<Node>, Vec<Node>, Vec<Edge>), ApiError> {
-    let task = visible(state, id, user_id).await?;
-    let (upstream, downstream, edges) = repo::graph(state.db.as_ref(), id).await?;
-    Ok((task, upstream, downstream, edges))
+pub async fn graph(state: &AppState, id: Uuid, user_id: Uuid) -> Result<Graph, ApiError> {
+    visible(state, id, user_id).await?;
+    repo::graph(state.db.as_ref(), id).await
 }
 
 pub async fn history(state: &AppState, id: Uuid, user_id: Uuid, after: i64, limit: usize) -> Result<Page<HistoryEntry>, ApiError> {

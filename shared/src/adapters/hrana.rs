@@ -90,13 +90,16 @@ impl Hrana {
             .collect()
     }
 
-    /// Sends one request and closes the stream: the result of that request.
+    /// Sends one request on a new stream and closes it: the result of that request. Each stream
+    /// is a new connection on the server, with SQLite's defaults, so foreign keys (which the
+    /// schema's cascades rely on) are turned on first, in the same HTTP request.
     async fn single(&self, request: Json) -> DbResult<Json> {
-        let mut results = self.pipeline(vec![request, json!({"type": "close"})]).await?;
-        if results.is_empty() {
-            return Err(DbError::Backend("hrana: empty pipeline result".into()));
+        let foreign_keys = json!({"type": "execute", "stmt": {"sql": "PRAGMA foreign_keys = ON", "want_rows": false}});
+        let mut results = self.pipeline(vec![foreign_keys, request, json!({"type": "close"})]).await?;
+        if results.len() < 2 {
+            return Err(DbError::Backend("hrana: short pipeline result".into()));
         }
-        Ok(results.swap_remove(0)["result"].take())
+        Ok(results.swap_remove(1)["result"].take())
     }
 
     async fn execute_one(&self, stmt: &Statement, want_rows: bool) -> DbResult<Json> {

@@ -294,10 +294,14 @@ pub trait Database: Send + Sync + 'static {
     /// Runs a statement and returns its rows.
     async fn query(&self, stmt: Statement) -> DbResult<Vec<Row>>;
 
-    /// Runs a statement and returns how many rows it changed.
+    /// Runs a statement and returns how many rows it changed: 0 exactly when the statement
+    /// itself changed none. D1 also counts the rows its triggers and cascades changed, SQLite's
+    /// own count does not; so a statement that changes at most one row itself is asked `> 0`,
+    /// never `== 1`.
     async fn execute(&self, stmt: Statement) -> DbResult<u64>;
 
-    /// Runs every statement in one transaction: all of them or none. Returns the rows each changed.
+    /// Runs every statement in one transaction: all of them or none. Returns the rows each
+    /// changed, counted as [`Database::execute`] counts them.
     async fn batch(&self, stmts: Vec<Statement>) -> DbResult<Vec<u64>>;
 
     /// What kind of database this is, and how reaching it last went.
