@@ -3,7 +3,9 @@
 #   - the native host: an authenticated project read at 64 connections, login at 8,
 #     beside the bare baseline (examples/bare_read.rs) measured in the same run;
 #   - resident memory of the native host, idle and under the read load;
-#   - the workers under `wrangler dev`: the read at 16 connections, login at 8.
+#   - the workers under `wrangler dev`: the read at 16 connections, login at 8;
+#   - the tasks group on both (tests/src/bin/tasks-bench.rs): 1,000 tasks created in batches,
+#     filtered lists and searches on 10,000 tasks, the cycle check on a 1,000-edge chain.
 # Default argon2id cost (19 MiB, t=2) everywhere. Prints one line per measurement.
 # Usage: scripts/bench.sh [seconds per run, default 15]
 set -euo pipefail
@@ -18,7 +20,7 @@ work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-cargo build --release --locked -p tui-host --bin tui-server --example bare_read >/dev/null 2>&1
+cargo build --release --locked -p tui-host --bin tui-server --example bare_read -p tui-blackbox --bin tasks-bench >/dev/null 2>&1
 
 # Waits until a URL answers 2xx (or, with "any", answers at all).
 wait_for() {
@@ -80,6 +82,7 @@ wait $sampler; cat "$work/rss"
 echo -n "native host, login, 8 connections:     "
 login_body() { printf '{"login":"%s","password":"violet-staple-orbit-42"}' "$1"; }
 WRK_BODIES=$(login_bodies http://127.0.0.1:8801) wrk -t2 -c8 -d"${seconds}s" -s scripts/wrk-post.lua http://127.0.0.1:8801/v1/auth/login | tail -1
+target/release/tasks-bench http://127.0.0.1:8801 50 | sed 's/^/native host, tasks: /'
 kill "${pids[@]}"; pids=()
 
 # The workers under wrangler dev (workerd, local D1), default argon2 cost.
@@ -110,3 +113,4 @@ WRK_BODY='{"device_code":"'$(printf 'x%.0s' $(seq 1 300))'"}' wrk -t1 -c1 -d5s -
 echo -n "wrangler dev, 422 after the token and session check, 1 connection: "
 WRK_METHOD=PATCH WRK_BODY='{}' wrk -t1 -c1 -d5s -H "authorization: Bearer $token" -s scripts/wrk-post.lua \
   http://127.0.0.1:8803/v1/users/00000000-0000-7000-8000-000000000000 | tail -1
+target/release/tasks-bench http://127.0.0.1:8803 30 | sed 's/^/wrangler dev, tasks: /'

@@ -5,6 +5,7 @@
 //!   - on a project of 10,000 tasks, filtered and sorted lists and full-text searches;
 //!   - the cycle check on a 1,000-edge chain: a dependency that would close the cycle (refused,
 //!     the whole chain walked and named) and one that would not (the whole chain walked).
+//!
 //! Usage: tasks-bench BASE_URL [ROUNDS, default 50]. Prints one line per figure.
 
 use std::time::{Duration, Instant};
