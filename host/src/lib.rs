@@ -14,14 +14,14 @@ use tui_shared::{
     AppState,
     adapters::native::{self, BlockingPasswords, InProcessLimiter, Location, Reqwest},
     auth::{password::Argon2id, tokens::random_token},
-    config::Config,
+    config::{Config, Lookup, Section},
     db::{Database, migrate},
     domain::Role,
     http::{client_ip::client_ip, extract::ClientAddr},
     ports::SystemClock,
     repo::{audit::Event, sessions::ClientInfo, users},
     services::maintenance,
-    state::{Platform, Services},
+    state::{Platform, Services, Settings},
     time,
 };
 
@@ -41,14 +41,15 @@ pub struct Options {
     pub settings: Vec<(String, String)>,
 }
 
-/// The configuration from the environment; without `JWT_SECRET`, a secret generated on first
-/// start and kept in the data directory, so that sessions survive restarts. Without
-/// `PUBLIC_URL`, a host listening on loopback (`addr`) uses its own address for links; one that
-/// listens beyond loopback refuses to start, since links that carry tokens must not point
-/// wherever a request's `Host` header says.
-pub fn config(options: &Options, addr: SocketAddr) -> Result<Config, String> {
-    let setting = |name: &str| {
-        let set = options.settings.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value.clone());
+/// The settings from the options and the environment; without `JWT_SECRET`, a secret
+/// generated on first start and kept in the data directory, so that sessions survive restarts.
+/// Without `PUBLIC_URL`, a host listening on loopback (`addr`) uses its own address for links;
+/// one that listens beyond loopback refuses to start, since links that carry tokens must not
+/// point wherever a request's `Host` header says.
+pub fn settings(options: &Options, addr: SocketAddr) -> Result<Settings, String> {
+    let given = options.settings.clone();
+    let setting = move |name: &str| {
+        let set = given.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value.clone());
         set.or_else(|| std::env::var(name).ok()).filter(|value| !value.is_empty())
     };
     let generated = match setting("JWT_SECRET") {
@@ -60,12 +61,11 @@ pub fn config(options: &Options, addr: SocketAddr) -> Result<Config, String> {
         None if addr.ip().is_loopback() => format!("http://{addr}"),
         None => return Err(format!("PUBLIC_URL is not set: it must name where users reach this host, which listens on {addr}")),
     };
-    Config::from_lookup(|name| match (name, &generated) {
+    Ok(Arc::new(move |name: &str| match (name, &generated) {
         ("JWT_SECRET", Some(secret)) => Some(secret.clone()),
         ("PUBLIC_URL", _) => Some(public_url.clone()),
         _ => setting(name),
-    })
-    .map_err(|e| e.to_string())
+    }))
 }
 
 fn stored_secret(path: &std::path::Path) -> Result<String, String> {
@@ -116,13 +116,16 @@ pub async fn open_database(options: &Options) -> Result<Arc<dyn Database>, Strin
     Ok(db)
 }
 
-/// Everything a request needs, for a host reached at `addr`.
+/// Everything a request needs, for a host reached at `addr`. Every group's own settings are
+/// read now, so that a bad one stops the host from starting rather than failing its requests.
 pub async fn state(options: &Options, addr: SocketAddr) -> Result<AppState, String> {
-    let config = config(options, addr)?;
+    let settings = settings(options, addr)?;
+    let config = Config::from_lookup(|name| settings(name)).map_err(|e| e.to_string())?;
+    tui_auth::config::AuthConfig::read(&Lookup(&|name| settings(name))).map_err(|e| e.to_string())?;
     let db = open_database(options).await?;
     let passwords = Arc::new(BlockingPasswords(Argon2id::new(&config.argon2)?));
     let platform = Platform {
-        config,
+        settings,
         db,
         clock: Arc::new(SystemClock),
         outbound: outbound(std::time::Duration::from_secs(30)),

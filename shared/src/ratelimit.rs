@@ -97,33 +97,6 @@ pub trait RateLimiter: Send + Sync + 'static {
     async fn hit(&self, key: &str, rule: Rule, now_ms: i64) -> Result<Decision, String>;
 }
 
-/// The limits of the auth routes, from configuration (defaults are the contract's).
-#[derive(Debug, Clone, Copy)]
-pub struct AuthLimits {
-    pub login_per_ip: Rule,
-    pub login_per_account: Rule,
-    pub register_per_ip: Rule,
-    pub reset_per_email: Rule,
-    pub reset_per_ip: Rule,
-    /// Unauthenticated starts that insert a row (device codes, SSO sign-ins).
-    pub starts_per_ip: Rule,
-}
-
-impl Default for AuthLimits {
-    fn default() -> Self {
-        let minute = Duration::from_secs(60);
-        let hour = Duration::from_secs(3600);
-        Self {
-            login_per_ip: Rule { limit: 10, window: minute },
-            login_per_account: Rule { limit: 10, window: minute },
-            register_per_ip: Rule { limit: 3, window: hour },
-            reset_per_email: Rule { limit: 3, window: hour },
-            reset_per_ip: Rule { limit: 10, window: hour },
-            starts_per_ip: Rule { limit: 10, window: minute },
-        }
-    }
-}
-
 /// The `ratelimit-*` headers of the tightest decision.
 pub fn headers(decision: &Decision) -> Vec<(&'static str, String)> {
     vec![
@@ -159,72 +132,6 @@ pub async fn check(limiter: &dyn RateLimiter, hits: &[(String, Rule)], now_ms: i
         return Err(error);
     }
     Ok(decision)
-}
-
-/// The limits of each limited route, keyed as the contract says.
-pub mod auth_routes {
-    use super::{Decision, check};
-    use crate::{ApiError, AppState, repo::sessions::ClientInfo};
-
-    fn now_ms(state: &AppState) -> i64 {
-        crate::time::to_unix_ms(state.clock.now())
-    }
-
-    /// The client's address as a limit counts it: an IPv6 client is its /64, which one
-    /// subscriber usually holds whole and could otherwise rotate through.
-    fn ip(client: &ClientInfo) -> String {
-        match client.ip.as_deref().map(|ip| ip.parse::<std::net::IpAddr>().map(|ip| ip.to_canonical())) {
-            Some(Ok(std::net::IpAddr::V6(v6))) => ipnet::Ipv6Net::new_assert(v6, 64).trunc().to_string(),
-            Some(Ok(v4)) => v4.to_string(),
-            Some(Err(_)) => client.ip.clone().unwrap_or_default(),
-            None => "unknown".to_owned(),
-        }
-    }
-
-    /// Sign-ins: per client address and per account name.
-    pub async fn login(state: &AppState, client: &ClientInfo, login: &str) -> Result<Decision, ApiError> {
-        let limits = &state.config.limits;
-        let hits = [
-            (format!("login:ip:{}", ip(client)), limits.login_per_ip),
-            (format!("login:account:{}", login.to_lowercase()), limits.login_per_account),
-        ];
-        check(state.limiter.as_ref(), &hits, now_ms(state)).await
-    }
-
-    /// Sign-ups: per client address.
-    pub async fn register(state: &AppState, client: &ClientInfo) -> Result<Decision, ApiError> {
-        let hits = [(format!("register:ip:{}", ip(client)), state.config.limits.register_per_ip)];
-        check(state.limiter.as_ref(), &hits, now_ms(state)).await
-    }
-
-    /// Password-reset mail: per client address, and per email address.
-    pub async fn reset(state: &AppState, client: &ClientInfo, email: &str) -> Result<Decision, ApiError> {
-        let limits = &state.config.limits;
-        let hits = [(format!("reset:ip:{}", ip(client)), limits.reset_per_ip), (format!("reset:email:{email}"), limits.reset_per_email)];
-        check(state.limiter.as_ref(), &hits, now_ms(state)).await
-    }
-
-    /// Password changes: as sign-ins are limited per account, since both check a password.
-    pub async fn password_change(state: &AppState, user_id: uuid::Uuid) -> Result<Decision, ApiError> {
-        per_account(state, "password", user_id).await
-    }
-
-    /// Device approvals by a signed-in user: a user code is short, so guessing one must be slow.
-    pub async fn approve(state: &AppState, user_id: uuid::Uuid) -> Result<Decision, ApiError> {
-        per_account(state, "approve", user_id).await
-    }
-
-    /// `what` a signed-in user does, at the sign-in rate.
-    async fn per_account(state: &AppState, what: &str, user_id: uuid::Uuid) -> Result<Decision, ApiError> {
-        let hits = [(format!("{what}:account:{user_id}"), state.config.limits.login_per_account)];
-        check(state.limiter.as_ref(), &hits, now_ms(state)).await
-    }
-
-    /// Unauthenticated requests that store something (a device code, an SSO state): per address.
-    pub async fn start(state: &AppState, client: &ClientInfo) -> Result<Decision, ApiError> {
-        let hits = [(format!("start:ip:{}", ip(client)), state.config.limits.starts_per_ip)];
-        check(state.limiter.as_ref(), &hits, now_ms(state)).await
-    }
 }
 
 #[cfg(test)]

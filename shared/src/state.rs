@@ -1,19 +1,29 @@
 //! The one shared context every handler gets: the ports and the configuration.
 
-use std::{ops::Deref, sync::Arc};
+use std::{
+    any::{Any, TypeId},
+    collections::HashMap,
+    ops::Deref,
+    sync::{Arc, Mutex},
+};
 
 use crate::{
+    ApiError,
     auth::password::Argon2id,
-    config::Config,
+    config::{Config, Lookup, Section},
     db::Database,
     ports::{Clock, Mailer, Outbound, PasswordHasher},
     ratelimit::{RateLimiter, SqlLimiter},
 };
 
+/// A runtime's settings by name: environment variables natively, vars and secrets on Workers,
+/// variables on Spin.
+pub type Settings = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// What a runtime brings; everything else a request needs follows from it, the same way on
 /// every runtime ([`Services::assemble`]).
 pub struct Platform {
-    pub config: Config,
+    pub settings: Settings,
     pub db: Arc<dyn Database>,
     pub clock: Arc<dyn Clock>,
     pub outbound: Arc<dyn Outbound>,
@@ -35,19 +45,36 @@ pub struct Services {
     pub config: Config,
     /// Which endpoint group this process serves, as reported by `/v1/health`.
     pub group: &'static str,
+    settings: Settings,
+    /// The groups' own settings, each read on first use.
+    sections: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 impl Services {
     /// The services of `group` on a platform: the one place they are put together.
     pub fn assemble(platform: Platform, group: &'static str) -> Result<Self, String> {
-        let Platform { config, db, clock, outbound, passwords, limiter } = platform;
+        let Platform { settings, db, clock, outbound, passwords, limiter } = platform;
+        let config = Config::from_lookup(|name| settings(name)).map_err(|e| e.to_string())?;
         let passwords = match passwords {
             Some(passwords) => passwords,
             None => Arc::new(Argon2id::new(&config.argon2)?),
         };
         let mailer = crate::adapters::mail::from_config(config.mail.as_ref(), outbound.clone());
         let limiter = limiter.unwrap_or_else(|| Arc::new(SqlLimiter(db.clone())));
-        Ok(Self { db, clock, passwords, mailer, outbound, limiter, config, group })
+        Ok(Self { db, clock, passwords, mailer, outbound, limiter, config, group, settings, sections: Mutex::default() })
+    }
+
+    /// A group's own settings, read from the runtime's settings the first time they are asked
+    /// for; a setting that does not parse is a 503 until it is fixed (the native host asks at
+    /// start-up, so that it refuses to start instead).
+    pub fn section<T: Section>(&self) -> Result<Arc<T>, ApiError> {
+        let mut sections = self.sections.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(found) = sections.get(&TypeId::of::<T>()).and_then(|any| any.clone().downcast::<T>().ok()) {
+            return Ok(found);
+        }
+        let read = Arc::new(T::read(&Lookup(&|name| (self.settings)(name))).map_err(ApiError::unavailable)?);
+        sections.insert(TypeId::of::<T>(), read.clone());
+        Ok(read)
     }
 }
 

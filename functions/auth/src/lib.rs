@@ -1,7 +1,9 @@
 //! The auth group: accounts, sessions, passwords, API keys and device login (`/v1/auth/*`, and
 //! the `/device` page), users and roles (`/v1/users/*`) and the audit log (`/v1/audit`).
 
+pub mod config;
 mod handlers;
+mod limits;
 mod repo;
 mod service;
 

@@ -18,7 +18,6 @@ use super::{
 };
 use crate::{
     ApiError, AppState,
-    config::Config,
     db::{Database, DbError, DbResult, Row, Statement, Value},
     http::extract::ClientAddr,
     ports::{Clock, Outbound, OutboundError},
@@ -201,7 +200,6 @@ fn lookup(env: &Env, name: &str) -> Option<String> {
 /// The services of a group, from the worker's bindings: Turso when `TURSO_DATABASE_URL` is
 /// set, the `DB` D1 binding otherwise.
 fn services(group: &'static str, env: &Env) -> Result<Services, String> {
-    let config = Config::from_lookup(|name| lookup(env, name)).map_err(|e| e.to_string())?;
     let outbound: Arc<dyn Outbound> = Arc::new(Fetch);
     let db: Arc<dyn Database> = match lookup(env, "TURSO_DATABASE_URL").filter(|u| !u.is_empty()) {
         Some(url) => Arc::new(Hrana::new(&url, lookup(env, "TURSO_AUTH_TOKEN"), outbound.clone())),
@@ -212,7 +210,9 @@ fn services(group: &'static str, env: &Env) -> Result<Services, String> {
         Ok(namespace) => Some(Arc::new(DurableLimiter(Local(namespace)))),
         Err(_) => None,
     };
-    let platform = Platform { config, db, clock: Arc::new(JsClock), outbound, passwords: None, limiter };
+    let env = Local(env.clone());
+    let settings = Arc::new(move |name: &str| lookup(&env.0, name));
+    let platform = Platform { settings, db, clock: Arc::new(JsClock), outbound, passwords: None, limiter };
     Services::assemble(platform, group)
 }
 

@@ -18,7 +18,6 @@ use spin_sdk::{
 use super::edge::{self, Local, LocalFuture};
 use crate::{
     AppState,
-    config::Config,
     db::{Database, DbError, DbResult, Row, Statement, Value},
     http::extract::ClientAddr,
     ports::{Outbound, OutboundError, SystemClock},
@@ -137,9 +136,15 @@ fn lookup(name: &str) -> Option<String> {
 }
 
 fn services(group: &'static str) -> Result<Services, String> {
-    let config = Config::from_lookup(lookup).map_err(|e| e.to_string())?;
     let db: Arc<dyn Database> = Arc::new(SpinSqlite::open_default().map_err(|e| e.to_string())?);
-    let platform = Platform { config, db, clock: Arc::new(SystemClock), outbound: Arc::new(SpinHttp), passwords: None, limiter: None };
+    let platform = Platform {
+        settings: Arc::new(lookup),
+        db,
+        clock: Arc::new(SystemClock),
+        outbound: Arc::new(SpinHttp),
+        passwords: None,
+        limiter: None,
+    };
     Services::assemble(platform, group)
 }
 

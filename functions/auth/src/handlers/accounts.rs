@@ -10,7 +10,6 @@ use tui_shared::{
         extract::{AuthUser, BaseUrl, Ids, KnownDevice},
         json::{Json, OptionalJson},
     },
-    ratelimit::auth_routes,
     repo::{
         sessions::{self, ClientInfo, Session},
         users::{self, User},
@@ -18,7 +17,10 @@ use tui_shared::{
     time,
 };
 
-use crate::service::accounts::{self, Tokens};
+use crate::{
+    limits,
+    service::accounts::{self, Tokens},
+};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -51,7 +53,7 @@ pub async fn register(
     BaseUrl(base): BaseUrl,
     Json(body): Json<RegisterRequest>,
 ) -> Result<Limited<(StatusCode, axum::Json<Registered>)>, ApiError> {
-    let limit = auth_routes::register(&state, &client).await?;
+    let limit = limits::register(&state, &client).await?;
     let (user, tokens) = accounts::register(&state, body.email, body.username, body.password, &base, &client).await?;
     Ok(Limited(limit, (StatusCode::CREATED, axum::Json(Registered { user, tokens }))))
 }
@@ -79,7 +81,7 @@ pub async fn login(
     KnownDevice(device): KnownDevice,
     Json(body): Json<LoginRequest>,
 ) -> Result<Limited<axum::Json<Tokens>>, ApiError> {
-    let limit = auth_routes::login(&state, &client, body.login.as_str()).await?;
+    let limit = limits::login(&state, &client, body.login.as_str()).await?;
     let tokens = accounts::login(&state, body.login.as_str(), body.password, device, &client).await?;
     Ok(Limited(limit, axum::Json(tokens)))
 }
@@ -154,7 +156,7 @@ pub async fn request_verification(
     BaseUrl(base): BaseUrl,
 ) -> Result<StatusCode, ApiError> {
     caller.session()?;
-    auth_routes::start(&state, &client).await?;
+    limits::start(&state, &client).await?;
     accounts::request_verification(&state, caller.id, &base, &client).await?;
     Ok(StatusCode::ACCEPTED)
 }

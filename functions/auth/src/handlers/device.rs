@@ -9,6 +9,7 @@
 //! [`confirmation_page`]) that shows the code and who asked for it (address, client, time);
 //! only an explicit POST from that browser, carrying the cookie the sign-in set, approves it.
 
+use crate::limits;
 use axum::{
     Form,
     extract::State,
@@ -26,7 +27,6 @@ use tui_shared::{
         json::Json,
         over_https,
     },
-    ratelimit::auth_routes,
     repo::sessions::ClientInfo,
 };
 
@@ -44,7 +44,7 @@ pub async fn device_code(
     client: ClientInfo,
     BaseUrl(base): BaseUrl,
 ) -> Result<Limited<axum::Json<DeviceCode>>, ApiError> {
-    let limit = auth_routes::start(&state, &client).await?;
+    let limit = limits::start(&state, &client).await?;
     device::start(&state, &base, &client).await.map(|code| Limited(limit, axum::Json(code)))
 }
 
@@ -99,7 +99,7 @@ pub async fn approve_device(
     Json(body): Json<DeviceDecision>,
 ) -> Result<StatusCode, ApiError> {
     caller.session()?;
-    auth_routes::approve(&state, caller.id).await?;
+    limits::approve(&state, caller.id).await?;
     device::decide(&state, caller.id, &body.user_code, body.approve, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -285,7 +285,7 @@ pub async fn device_submit(
         return retry(StatusCode::UNPROCESSABLE_ENTITY, "Enter your email or username and your password.");
     };
     // The form checks passwords as sign-in does, so it counts against the same limits.
-    if let Err(error) = auth_routes::login(&state, &client, login.as_str()).await {
+    if let Err(error) = limits::login(&state, &client, login.as_str()).await {
         return retry(error.code.status(), &error.detail);
     }
     let who = match crate::service::accounts::authenticate(&state, login.as_str(), password, None, &client).await {

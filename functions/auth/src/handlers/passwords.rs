@@ -10,11 +10,10 @@ use tui_shared::{
         extract::{AuthUser, BaseUrl},
         json::Json,
     },
-    ratelimit::auth_routes,
     repo::sessions::ClientInfo,
 };
 
-use crate::service::accounts;
+use crate::{limits, service::accounts};
 use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]
@@ -55,7 +54,7 @@ pub async fn request_reset(
     BaseUrl(base): BaseUrl,
     Json(body): Json<ResetRequest>,
 ) -> Result<Limited<StatusCode>, ApiError> {
-    let limit = auth_routes::reset(&state, &client, body.email.as_str()).await?;
+    let limit = limits::reset(&state, &client, body.email.as_str()).await?;
     accounts::request_reset(&state, &body.email, &base, &client).await?;
     Ok(Limited(limit, StatusCode::ACCEPTED))
 }

@@ -13,11 +13,13 @@ use tui_shared::{
         extract::{BaseUrl, Ids, Query},
         over_https,
     },
-    ratelimit::auth_routes,
     repo::sessions::ClientInfo,
 };
 
-use crate::service::sso::{self, Outcome};
+use crate::{
+    limits,
+    service::sso::{self, Outcome},
+};
 
 /// Binds a sign-in to the browser that started it; `__Host-` keeps it to this exact origin,
 /// over HTTPS (browsers treat `localhost` as secure too). `Lax`, because the provider sends the
@@ -53,7 +55,7 @@ pub async fn oauth_start(
     if query.login_hint.as_ref().is_some_and(|h| h.chars().count() > 254 || h.chars().any(char::is_control)) {
         return Err(ApiError::field("login_hint", "must be one line of at most 254 characters"));
     }
-    let limit = auth_routes::start(&state, &client).await?;
+    let limit = limits::start(&state, &client).await?;
     let started = sso::start(&state, &provider, &base, query.device_user_code.as_deref(), query.login_hint.as_deref()).await?;
     let location = HeaderValue::from_str(&started.location).map_err(ApiError::internal)?;
     let cookie = format!("{SSO_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=600", started.browser_secret);

@@ -28,9 +28,12 @@ use tui_shared::{
     time::{self, Timestamp},
 };
 
-use crate::repo::{
-    email_tokens::{self, Purpose},
-    logins,
+use crate::{
+    config::AuthConfig,
+    repo::{
+        email_tokens::{self, Purpose},
+        logins,
+    },
 };
 
 /// A fresh token pair.
@@ -64,8 +67,9 @@ fn issue(
     now: Timestamp,
 ) -> Result<Tokens, ApiError> {
     let grant = AccessGrant { user_id, session_id, roles };
-    let access_token = state.config.keys.issue(&grant, now, state.config.access_ttl).map_err(ApiError::internal)?;
-    Ok(Tokens { access_token, refresh_token, token_type: "Bearer", expires_in: state.config.access_ttl.as_secs() })
+    let ttl = state.section::<AuthConfig>()?.access_ttl;
+    let access_token = state.config.keys.issue(&grant, now, ttl).map_err(ApiError::internal)?;
+    Ok(Tokens { access_token, refresh_token, token_type: "Bearer", expires_in: ttl.as_secs() })
 }
 
 /// The statements of a new session and the tokens that go with it; the caller batches the
@@ -97,7 +101,7 @@ fn new_session_with(
         refresh_hash: &sha256_hex(refresh_token.as_bytes()),
         client,
         now: &time::format(now),
-        expires_at: &time::format(now + state.config.refresh_ttl),
+        expires_at: &time::format(now + state.section::<AuthConfig>()?.refresh_ttl),
         authenticated_at,
     });
     Ok((statements, issue(state, user_id, session_id, roles, refresh_token, now)?))
@@ -298,7 +302,7 @@ async fn check_own_password(
     password: Password,
     client: &ClientInfo,
 ) -> Result<String, ApiError> {
-    tui_shared::ratelimit::auth_routes::password_change(state, user_id).await?;
+    crate::limits::password_change(state, user_id).await?;
     let key = logins::session_key(session_id);
     let now = state.clock.now();
     take_try(state, &key, now, Event::new("password.refused_locked", Some(user_id)).target(user_id), client).await?;
@@ -385,7 +389,7 @@ pub async fn refresh(state: &AppState, token: &str, client: &ClientInfo) -> Resu
             return issue_child(child);
         }
     }
-    let since = time::format(now - state.config.refresh_reuse_interval);
+    let since = time::format(now - state.section::<AuthConfig>()?.refresh_reuse_interval);
     if sessions::lost_answer(db, &old, &child_hash, &since).await? {
         return issue_child(child);
     }
@@ -453,7 +457,7 @@ pub async fn require_recent_sign_in(
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
     let session_id = caller.session()?;
-    if caller.signed_in_recently(state.clock.now(), state.config.sudo_window) {
+    if caller.signed_in_recently(state.clock.now(), state.section::<AuthConfig>()?.sudo_window) {
         return Ok(());
     }
     let Some(password) = current_password else {
@@ -698,7 +702,7 @@ pub async fn confirm_email(state: &AppState, token: &str, client: &ClientInfo) -
         Purpose::Verify => {
             // Only through a verification link this very request spent, for the account's own
             // registered email (never an email change, nor a stale link).
-            batch.extend(bootstrap_admin(state, user_id, Some(hash.as_str()), client, &stamp));
+            batch.extend(bootstrap_admin(state, user_id, Some(hash.as_str()), client, &stamp)?);
         }
     }
     let changed = db.batch(batch).await.map_err(users::insert_conflict)?;
@@ -719,14 +723,20 @@ pub async fn confirm_email(state: &AppState, token: &str, client: &ClientInfo) -
 
 /// The grant of the first admin (see [`users::grant_bootstrap_admin`]) and its audit entry,
 /// written only if the grant happened.
-pub(crate) fn bootstrap_admin(state: &AppState, user_id: Uuid, proof: Option<&str>, client: &ClientInfo, stamp: &str) -> [Statement; 2] {
-    [
-        users::grant_bootstrap_admin(user_id, state.config.bootstrap_admin_email.as_deref(), stamp, proof),
+pub(crate) fn bootstrap_admin(
+    state: &AppState,
+    user_id: Uuid,
+    proof: Option<&str>,
+    client: &ClientInfo,
+    stamp: &str,
+) -> Result<[Statement; 2], ApiError> {
+    Ok([
+        users::grant_bootstrap_admin(user_id, state.section::<AuthConfig>()?.bootstrap_admin_email.as_deref(), stamp, proof),
         Event::new("role.granted", None)
             .target(user_id)
             .detail(serde_json::json!({"role": "admin", "bootstrap": true}))
             .record_if_changed(client, stamp),
-    ]
+    ])
 }
 
 /// Whether `email` can become the account's: not its own already, nor anyone else's.

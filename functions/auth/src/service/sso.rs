@@ -15,12 +15,12 @@ use uuid::Uuid;
 use tui_shared::{
     ApiError, AppState,
     auth::tokens::{random_token, sha256_hex},
-    config::OidcProvider,
     domain::{Email, Role},
     repo::{audit::Event, sessions::ClientInfo, users},
     stmt, time,
 };
 
+use crate::config::{AuthConfig, OidcProvider};
 use crate::service::{
     accounts::{self, Tokens},
     device,
@@ -45,8 +45,8 @@ pub struct Started {
     pub browser_secret: String,
 }
 
-fn provider<'a>(state: &'a AppState, name: &str) -> Result<&'a OidcProvider, ApiError> {
-    state.config.oidc.iter().find(|p| p.name == name).ok_or_else(ApiError::not_found)
+fn provider(state: &AppState, name: &str) -> Result<OidcProvider, ApiError> {
+    state.section::<AuthConfig>()?.oidc.iter().find(|p| p.name == name).cloned().ok_or_else(ApiError::not_found)
 }
 
 fn upstream(detail: impl std::fmt::Display) -> ApiError {
@@ -98,7 +98,7 @@ pub async fn start(
     device_user_code: Option<&str>,
     login_hint: Option<&str>,
 ) -> Result<Started, ApiError> {
-    let provider = provider(state, name)?;
+    let provider = &provider(state, name)?;
     let device_user_code = device_user_code
         .map(|code| device::normalize_user_code(code).ok_or_else(|| ApiError::field("device_user_code", "is not a user code")))
         .transpose()?;
@@ -201,7 +201,7 @@ pub async fn callback(
     browser_secret: &str,
     client: &ClientInfo,
 ) -> Result<Outcome, ApiError> {
-    let provider = provider(state, name)?;
+    let provider = &provider(state, name)?;
     let db = state.db.as_ref();
     let stamp = time::format(state.clock.now());
     // Spent as it is read: a state works once, and only in the browser that started it.
@@ -311,7 +311,7 @@ async fn link(
     let mut batch = users::insert_without_password(user_id, email, &username, provider.trust_email, stamp);
     batch.push(identity(user_id));
     batch.push(Event::new("user.registered", Some(user_id)).target(user_id).detail(detail).record(client, stamp));
-    batch.extend(accounts::bootstrap_admin(state, user_id, None, client, stamp));
+    batch.extend(accounts::bootstrap_admin(state, user_id, None, client, stamp)?);
     db.batch(batch).await.map_err(users::insert_conflict)?;
     Ok(user_id)
 }
