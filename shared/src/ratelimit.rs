@@ -84,8 +84,7 @@ impl RateLimiter for SqlLimiter {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("the upsert returned no row")?;
-        let start_ms: i64 = row.get(0).map_err(|e| e.to_string())?;
-        let count: i64 = row.get(1).map_err(|e| e.to_string())?;
+        let (start_ms, count): (i64, i64) = row.decode().map_err(|e| e.to_string())?;
         let window = Window { start_ms, count: u32::try_from(count).unwrap_or(u32::MAX) };
         Ok(window.decision(now_ms, rule))
     }

@@ -54,8 +54,8 @@ async fn applied(db: &dyn Database) -> Result<Vec<(u32, String, String)>, Migrat
     let rows = db.query(stmt!("SELECT version, name, checksum FROM schema_migrations ORDER BY version")).await?;
     rows.iter()
         .map(|row| {
-            let version = u32::try_from(row.get::<i64>(0)?).map_err(|e| DbError::decode(e.to_string()))?;
-            Ok((version, row.get(1)?, row.get(2)?))
+            let (version, name, checksum): (i64, _, _) = row.decode()?;
+            Ok((u32::try_from(version).map_err(|e| DbError::decode(e.to_string()))?, name, checksum))
         })
         .collect::<Result<_, DbError>>()
         .map_err(MigrateError::from)

@@ -120,7 +120,9 @@ macro_rules! stmt {
 pub struct Row(pub Vec<Value>);
 
 impl Row {
-    pub fn get<T: FromValue>(&self, index: usize) -> DbResult<T> {
+    /// One column by position: only for [`Row::decode`], so that repositories name columns in
+    /// bindings rather than count them.
+    fn get<T: FromValue>(&self, index: usize) -> DbResult<T> {
         let value = self.0.get(index).ok_or_else(|| DbError::decode(format!("no column {index}")))?;
         T::from_value(value).map_err(|expected| DbError::decode(format!("column {index}: expected {expected}, found {value:?}")))
     }

@@ -85,15 +85,8 @@ pub async fn list(db: &dyn Database, user_id: Uuid) -> Result<Vec<ApiKey>, ApiEr
         ))
         .await?;
     decode(rows, |row| {
-        let scopes: String = row.get(3)?;
-        Ok(ApiKey {
-            id: row.get(0)?,
-            name: row.get(1)?,
-            prefix: row.get(2)?,
-            scopes: Scope::parse_list(&scopes),
-            created_at: row.get(4)?,
-            expires_at: row.get(5)?,
-        })
+        let (id, name, prefix, scopes, created_at, expires_at): (_, _, _, String, _, _) = row.decode()?;
+        Ok(ApiKey { id, name, prefix, scopes: Scope::parse_list(&scopes), created_at, expires_at })
     })
 }
 
@@ -128,6 +121,6 @@ pub async fn authenticate(db: &dyn Database, hash: &str, now: &str) -> Result<Op
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let scopes: String = row.get(2)?;
-    Ok(Some((row.get(0)?, row.get(1)?, Scope::parse_list(&scopes), super::users::parse_roles(row.get(3)?))))
+    let (key, user, scopes, roles): (_, _, String, _) = row.decode()?;
+    Ok(Some((key, user, Scope::parse_list(&scopes), super::users::parse_roles(roles))))
 }

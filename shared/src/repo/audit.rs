@@ -105,16 +105,7 @@ pub async fn list(db: &dyn Database, filter: &Filter) -> Result<Vec<AuditEntry>,
     params.push(i64::try_from(filter.limit + 1).unwrap_or(i64::MAX).into());
     sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", params.len()));
     decode(db.query(Statement::new(sql, params)).await?, |row| {
-        let detail: String = row.get(7)?;
-        Ok(AuditEntry {
-            id: row.get(0)?,
-            at: row.get(1)?,
-            actor_id: row.get(2)?,
-            action: row.get(3)?,
-            target: row.get(4)?,
-            ip: row.get(5)?,
-            request_id: row.get(6)?,
-            detail: serde_json::from_str(&detail).unwrap_or_default(),
-        })
+        let (id, at, actor_id, action, target, ip, request_id, detail): (_, _, _, _, _, _, _, String) = row.decode()?;
+        Ok(AuditEntry { id, at, actor_id, action, target, ip, request_id, detail: serde_json::from_str(&detail).unwrap_or_default() })
     })
 }

@@ -95,13 +95,8 @@ pub async fn presented(db: &dyn Database, token_hash: &str, now: &str) -> Result
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    Ok(Some(Presented {
-        session_id: row.get(0)?,
-        user_id: row.get(1)?,
-        spent: row.get(2)?,
-        session_over: row.get(3)?,
-        roles: super::users::parse_roles(row.get(4)?),
-    }))
+    let (session_id, user_id, spent, session_over, roles) = row.decode()?;
+    Ok(Some(Presented { session_id, user_id, spent, session_over, roles: super::users::parse_roles(roles) }))
 }
 
 /// Spends `old` and adds `new` in its place. The child is inserted only if this rotation is
@@ -207,9 +202,9 @@ pub async fn live(db: &dyn Database, session_id: Uuid, user_id: Uuid, now: &str)
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let created: String = row.get(0)?;
+    let (created, roles): (String, _) = row.decode()?;
     let signed_in_at = crate::time::parse(&created).ok_or_else(|| ApiError::internal(format!("unreadable session time {created}")))?;
-    Ok(Some(Live { signed_in_at, roles: super::users::parse_roles(row.get(1)?) }))
+    Ok(Some(Live { signed_in_at, roles: super::users::parse_roles(roles) }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -235,15 +230,7 @@ pub async fn list(db: &dyn Database, user_id: Uuid, current: Uuid, now: &str) ->
         ))
         .await?;
     decode(rows, |row| {
-        let id: Uuid = row.get(0)?;
-        Ok(Session {
-            id,
-            user_agent: row.get(1)?,
-            ip: row.get(2)?,
-            created_at: row.get(3)?,
-            last_seen_at: row.get(4)?,
-            expires_at: row.get(5)?,
-            current: id == current,
-        })
+        let (id, user_agent, ip, created_at, last_seen_at, expires_at): (Uuid, _, _, _, _, _) = row.decode()?;
+        Ok(Session { id, user_agent, ip, created_at, last_seen_at, expires_at, current: id == current })
     })
 }

@@ -30,18 +30,10 @@ const SELECT_USER: &str = "SELECT u.id, u.email, u.username, u.created_at, u.upd
      (SELECT group_concat(role) FROM user_roles r WHERE r.user_id = u.id), u.email_verified, u.pending_email FROM users u";
 
 fn user(row: &Row) -> crate::db::DbResult<User> {
-    let mut roles = parse_roles(row.get(5)?);
+    let (id, email, username, created_at, updated_at, roles, email_verified, pending_email) = row.decode()?;
+    let mut roles = parse_roles(roles);
     roles.sort_by_key(|r| r.as_str());
-    Ok(User {
-        id: row.get(0)?,
-        email: row.get(1)?,
-        email_verified: row.get(6)?,
-        pending_email: row.get(7)?,
-        username: row.get(2)?,
-        roles,
-        created_at: row.get(3)?,
-        updated_at: row.get(4)?,
-    })
+    Ok(User { id, email, email_verified, pending_email, username, roles, created_at, updated_at })
 }
 
 pub async fn get(db: &dyn Database, id: Uuid) -> Result<Option<User>, ApiError> {
@@ -116,26 +108,26 @@ pub async fn credentials(db: &dyn Database, login: &str) -> Result<Option<Creden
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    Ok(Some(Credentials { id: row.get(0)?, password_hash: row.get(1)?, roles: parse_roles(row.get(2)?) }))
+    let (id, password_hash, roles) = row.decode()?;
+    Ok(Some(Credentials { id, password_hash, roles: parse_roles(roles) }))
 }
 
 /// The stored password hash of a user.
 pub async fn password_hash(db: &dyn Database, id: Uuid) -> Result<Option<String>, ApiError> {
     let row = db.query_opt(stmt!("SELECT password_hash FROM users WHERE id = ?1", id)).await?;
-    Ok(row.map(|r| r.get(0)).transpose()?.flatten())
+    Ok(row.map(|r| r.decode().map(|(hash,)| hash)).transpose()?.flatten())
 }
 
 /// The current site-wide roles of a user (tokens carry a snapshot; admin checks read these).
 pub async fn current_roles(db: &dyn Database, id: Uuid) -> Result<Vec<Role>, ApiError> {
     let row = db.query_opt(stmt!("SELECT group_concat(role) FROM user_roles WHERE user_id = ?1", id)).await?;
-    Ok(parse_roles(row.map(|r| r.get(0)).transpose()?.flatten()))
+    Ok(parse_roles(row.map(|r| r.decode().map(|(roles,)| roles)).transpose()?.flatten()))
 }
 
 /// The account whose email this is, and whether that email is verified.
 pub async fn by_email(db: &dyn Database, email: &str) -> Result<Option<(Uuid, bool)>, ApiError> {
     let row = db.query_opt(stmt!("SELECT id, email_verified FROM users WHERE email = ?1", email)).await?;
-    let Some(row) = row else { return Ok(None) };
-    Ok(Some((row.get(0)?, row.get(1)?)))
+    Ok(row.map(|r| r.decode()).transpose()?)
 }
 
 /// Users, newest first, one more than `limit`.

@@ -35,7 +35,7 @@ async fn a_batch_commits_whole_or_not_at_all() {
     let failed = db.batch(vec![stmt!("INSERT INTO t VALUES (3, 'c')"), stmt!("INSERT INTO t VALUES (1, 'again')")]).await;
     assert!(matches!(failed, Err(DbError::Unique(ref c)) if c == "t.id"), "{failed:?}");
     let rows = db.query(stmt!("SELECT count(*) FROM t")).await.unwrap();
-    assert_eq!(rows[0].get::<i64>(0).unwrap(), 2, "the failed batch left a row behind");
+    assert_eq!(rows[0].decode::<(i64,)>().unwrap().0, 2, "the failed batch left a row behind");
     assert_eq!(db.execute(stmt!("UPDATE t SET v = 'z'")).await.unwrap(), 2);
 }
 

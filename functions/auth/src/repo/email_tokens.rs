@@ -42,9 +42,9 @@ pub async fn find(db: &dyn Database, hash: &str, now: &str) -> Result<Option<(Uu
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let purpose: String = row.get(1)?;
+    let (user, purpose, email): (_, String, _) = row.decode()?;
     let purpose = if purpose == "change" { Purpose::Change } else { Purpose::Verify };
-    Ok(Some((row.get(0)?, purpose, row.get(2)?)))
+    Ok(Some((user, purpose, email)))
 }
 
 /// Spends the token; the statements after it in a batch go on only if this one changed a row

@@ -83,7 +83,7 @@ pub fn succeeded(key: &str) -> Statement {
 /// Until when `key` is locked, if it is.
 pub async fn locked_until(db: &dyn Database, key: &str, now: &str) -> Result<Option<String>, ApiError> {
     let row = db.query_opt(stmt!("SELECT locked_until FROM login_attempts WHERE key = ?1 AND locked_until > ?2", key, now)).await?;
-    Ok(row.map(|r| r.get(0)).transpose()?)
+    Ok(row.map(|r| r.decode().map(|(value,)| value)).transpose()?)
 }
 
 #[cfg(test)]

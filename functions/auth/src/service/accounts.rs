@@ -587,7 +587,7 @@ pub async fn confirm_reset(state: &AppState, token: &str, new: NewPassword, clie
         ))
         .await?
         .ok_or_else(invalid)?;
-    let user_id: Uuid = row.get(0)?;
+    let (user_id,): (Uuid,) = row.decode()?;
     let user = users::get(db, user_id).await?.ok_or_else(invalid)?;
     let new_hash = state.passwords.hash(new.into()).await.map_err(ApiError::internal)?;
     // The token is spent first, and everything after it happens only if this request spent

@@ -116,8 +116,7 @@ pub async fn poll(state: &AppState, device_code: &str, client: &ClientInfo) -> R
         ))
         .await?;
     let Some(row) = row else { return Ok(Err(Pending::InvalidGrant)) };
-    let (status, user_id, interval, last_polled, expires): (String, Option<Uuid>, i64, Option<String>, String) =
-        (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
+    let (status, user_id, interval, last_polled, expires): (String, Option<Uuid>, i64, Option<String>, String) = row.decode()?;
     if expires <= stamp {
         return Ok(Err(Pending::ExpiredToken));
     }
@@ -214,7 +213,8 @@ pub async fn await_confirmation(state: &AppState, user_id: Uuid, user_code: &str
         ))
         .await?
         .ok_or_else(|| ApiError::field("user_code", "is not a code waiting for approval, or it expired"))?;
-    Ok(Request { user_code: row.get(0)?, ip: row.get(1)?, user_agent: row.get(2)?, requested_at: row.get(3)? })
+    let (user_code, ip, user_agent, requested_at) = row.decode()?;
+    Ok(Request { user_code, ip, user_agent, requested_at })
 }
 
 /// The explicit confirmation, from the browser that finished single sign-on for the code.

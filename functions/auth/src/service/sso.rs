@@ -216,8 +216,7 @@ pub async fn callback(
         ))
         .await?
         .ok_or_else(|| ApiError::unauthorized("The sign-in expired, was already used, or was started in another browser; start again."))?;
-    let (nonce, verifier, redirect_uri, device_user_code): (String, String, String, Option<String>) =
-        (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+    let (nonce, verifier, redirect_uri, device_user_code): (String, String, String, Option<String>) = row.decode()?;
 
     let document = discover(state, provider).await?;
     let form = query(&[
@@ -263,7 +262,7 @@ pub async fn callback(
 
 async fn identity(db: &dyn tui_shared::db::Database, provider: &str, subject: &str) -> Result<Option<Uuid>, ApiError> {
     let row = db.query_opt(stmt!("SELECT user_id FROM user_identities WHERE provider = ?1 AND subject = ?2", provider, subject)).await?;
-    Ok(row.map(|r| r.get(0)).transpose()?)
+    Ok(row.map(|r| r.decode().map(|(user,)| user)).transpose()?)
 }
 
 /// Links the identity to the account with this email, or to a new account. An existing account
