@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Load benchmark with a real client (wrk), all on this machine over loopback:
-#   - the native host: an authenticated project read at 64 connections, login at 8,
-#     beside the bare baseline (examples/bare_read.rs) measured in the same run;
-#   - resident memory of the native host, idle and under the read load;
-#   - the workers under `wrangler dev`: the read at 16 connections, login at 8;
-#   - the tasks group on both (tests/src/bin/tasks-bench.rs): 1,000 tasks created in batches,
-#     filtered lists and searches on 10,000 tasks, the cycle check on a 1,000-edge chain.
-# Default argon2id cost (19 MiB, t=2) everywhere. Prints one line per measurement.
+# Load benchmarks with real clients (wrk, and tests/src/bin/tasks-bench.rs), all on this machine
+# over loopback, each beside its yardstick in the same run (../shared/bench, used as it is):
+#   - natively: the authenticated project read at 64 connections against the physical limit
+#     (ceiling: hyper, HS256, one rusqlite point read), with logging off and with the README's
+#     default (info, a line per request); login at 4 connections against the argon2id bound
+#     (host/examples/argon2_bound.rs: what the cores verify per second); resident memory;
+#   - under `wrangler dev`: the read at 16 connections and at 1 against a plain JS worker doing
+#     the same (workerd-ceiling), login, and single-request costs;
+#   - the tasks group on both: 1,000 tasks created in batches, filtered lists and searches on
+#     10,000 tasks, the cycle check on a 1,000-edge chain.
+# Default argon2id cost (19 MiB, t=2) everywhere. Prints one line per measurement, then one
+# line per ratio (the regression guard: a change that loses ground shows there).
 # Usage: scripts/bench.sh [seconds per run, default 15]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,12 +19,16 @@ export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRI
 seconds=${1:-15}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 export WRK_REPORT="$root/scripts/wrk-report.lua"
+yardsticks=$root/../shared/bench
 secret=bench-secret-0123456789abcdef0123456789
 work=$(mktemp -d)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; for g in "${groups[@]}"; do kill -- "-$g" 2>/dev/null || true; done; rm -rf "$work"; }
+groups=()
+trap cleanup EXIT
 
-cargo build --release --locked -p tui-host --bin tui-server --example bare_read -p tui-blackbox --bin tasks-bench >/dev/null 2>&1
+cargo build --release --locked -p tui-host --bin tui-server --example argon2_bound -p tui-blackbox --bin tasks-bench >/dev/null 2>&1
+cargo build --release --locked --manifest-path "$yardsticks/ceiling/Cargo.toml" --target-dir target/ceiling >/dev/null 2>&1
 
 # Waits until a URL answers 2xx (or, with "any", answers at all).
 wait_for() {
@@ -45,7 +53,7 @@ setup() {
 rss_kib() { ps -o rss= -p "$1" | tr -d ' '; }
 
 # Login bodies of eight accounts registered on $1, one for each connection of the login runs:
-# eight sign-ins of one account at once would be refused beyond the lockout's five tries under
+# many sign-ins of one account at once would be refused beyond the lockout's five tries under
 # way, which is not what a login benchmark measures.
 login_bodies() {
   local base=$1 bodies="" name
@@ -58,59 +66,83 @@ login_bodies() {
   echo "$bodies"
 }
 
-# Native host, and the baseline reading the same file.
-# Rate limits lifted: the load is one client hammering one account from one address.
+# run NAME wrk-arguments...: one wrk run, printed and kept under NAME for the ratios.
+declare -A rps p50 p95
+run() {
+  local name=$1 line
+  shift
+  line=$(wrk "$@" | tail -1)
+  printf '%-44s %s\n' "$name:" "$line"
+  rps[$name]=$(sed -E 's/.*requests\/s=([0-9.]+).*/\1/' <<<"$line")
+  p50[$name]=$(sed -E 's/.*p50=([0-9.]+)ms.*/\1/' <<<"$line")
+  p95[$name]=$(sed -E 's/.*p95=([0-9.]+)ms.*/\1/' <<<"$line")
+}
+ratio() { awk -v a="$2" -v b="$3" -v what="$1" 'BEGIN { printf "ratio %-52s %5.1f %%\n", what ":", 100 * a / b }'; }
+difference() { awk -v a="$2" -v b="$3" -v what="$1" 'BEGIN { printf "difference %-47s %+5.1f ms\n", what ":", a - b }'; }
+
 lifted=(RATE_LIMIT_LOGIN_PER_MINUTE_PER_IP=100000000 RATE_LIMIT_LOGIN_PER_MINUTE_PER_ACCOUNT=100000000
   RATE_LIMIT_REGISTER_PER_HOUR_PER_IP=100000000)
-env "${lifted[@]}" JWT_SECRET=$secret target/release/tui-server --listen 127.0.0.1:8801 --data-dir "$work" --log error &
+
+# The yardsticks.
+(cd "$work" && PORT=8790 "$root/target/ceiling/release/ceiling" >/dev/null 2>&1) &
+pids+=($!)
+wait_for http://127.0.0.1:8790/const
+ceiling_token=$(target/ceiling/release/ceiling token)
+bound=$(target/release/examples/argon2_bound 5)
+echo "argon2id bound (default cost, every core): $bound"
+
+# The native host, logging off, then with the README's default logging.
+env "${lifted[@]}" JWT_SECRET=$secret target/release/tui-server --listen 127.0.0.1:8801 --data-dir "$work/native" --log error &
 pids+=($!); server=$!
 wait_for http://127.0.0.1:8801/v1/health/ready
-read -r token project login < <(setup http://127.0.0.1:8801)
-target/release/examples/bare_read 127.0.0.1:8802 "$work/tui.db" "$secret" &
-pids+=($!)
-wait_for http://127.0.0.1:8802/v1/projects/none any
-sleep 2
+read -r token project _ < <(setup http://127.0.0.1:8801)
+sleep 1
 echo "native idle rss: $(( $(rss_kib $server) / 1024 )) MiB"
-
-echo -n "bare baseline, read, 64 connections:  "
-wrk -t2 -c64 -d"${seconds}s" -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8802/v1/projects/$project" | tail -1
-echo -n "native host, project read, 64 conns:  "
+run "ceiling, read, 64 connections" -t2 -c64 -d"${seconds}s" -H "authorization: Bearer $ceiling_token" -s "$WRK_REPORT" http://127.0.0.1:8790/read/p1
 ( sleep $(( seconds / 2 )); echo "native rss under read load: $(( $(rss_kib $server) / 1024 )) MiB" >"$work/rss" ) &
 sampler=$!
-wrk -t2 -c64 -d"${seconds}s" -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8801/v1/projects/$project" | tail -1
+run "native, project read, 64 connections" -t2 -c64 -d"${seconds}s" -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8801/v1/projects/$project"
 wait $sampler; cat "$work/rss"
-echo -n "native host, login, 8 connections:     "
-login_body() { printf '{"login":"%s","password":"violet-staple-orbit-42"}' "$1"; }
-WRK_BODIES=$(login_bodies http://127.0.0.1:8801) wrk -t2 -c8 -d"${seconds}s" -s scripts/wrk-post.lua http://127.0.0.1:8801/v1/auth/login | tail -1
-target/release/tasks-bench http://127.0.0.1:8801 50 | sed 's/^/native host, tasks: /'
-kill "${pids[@]}"; pids=()
+WRK_BODIES=$(login_bodies http://127.0.0.1:8801) run "native, login, 4 connections" -t2 -c4 -d"${seconds}s" -s scripts/wrk-post.lua http://127.0.0.1:8801/v1/auth/login
+target/release/tasks-bench http://127.0.0.1:8801 50 | sed 's/^/native, tasks: /'
+kill "$server"
+env "${lifted[@]}" JWT_SECRET=$secret target/release/tui-server --listen 127.0.0.1:8802 --data-dir "$work/logged" >"$work/access.log" &
+pids+=($!)
+wait_for http://127.0.0.1:8802/v1/health/ready
+read -r token project _ < <(setup http://127.0.0.1:8802)
+run "native, project read, info logging" -t2 -c64 -d"${seconds}s" -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8802/v1/projects/$project"
+echo "lines logged: $(wc -l <"$work/access.log")"
+kill "${pids[@]}" 2>/dev/null || true; pids=()
 
-# The workers under wrangler dev (workerd, local D1), default argon2 cost.
+# Under wrangler dev (workerd, local D1): the plain JS worker, then our workers.
+cp -r "$yardsticks/workerd-ceiling" "$work/workerd-ceiling"
+(cd "$work/workerd-ceiling" && setsid wrangler dev --ip 127.0.0.1 --port 8795 --persist-to "$work/workerd-ceiling/state" \
+  --show-interactive-dev-session=false >"$work/workerd-ceiling.log" 2>&1 </dev/null) &
+groups+=($!)
+wait_for http://127.0.0.1:8795/const
+curl -sf -o /dev/null -H "authorization: Bearer $ceiling_token" http://127.0.0.1:8795/read/p1
+run "workerd ceiling, read, 16 connections" -t2 -c16 -d"${seconds}s" -H "authorization: Bearer $ceiling_token" -s "$WRK_REPORT" http://127.0.0.1:8795/read/p1
+run "workerd ceiling, read, 1 connection" -t1 -c1 -d"${seconds}s" -H "authorization: Bearer $ceiling_token" -s "$WRK_REPORT" http://127.0.0.1:8795/read/p1
+kill -- "-${groups[0]}" 2>/dev/null || true; groups=()
+
 scripts/worker-build.sh all >/dev/null 2>&1
 printf '%s\n' "JWT_SECRET=$secret" "PUBLIC_URL=http://127.0.0.1:8803" "${lifted[@]}" >"$work/vars"
-wrangler=$(scripts/wrangler-local.sh "$work/wr" 8803 "$work/vars")
-trap 'kill -- "-$wrangler" 2>/dev/null || true; rm -rf "$work"' EXIT
+groups+=("$(scripts/wrangler-local.sh "$work/wr" 8803 "$work/vars")")
 read -r token project login < <(setup http://127.0.0.1:8803)
-echo -n "wrangler dev, project read, 16 conns:  "
-wrk -t2 -c16 -d"${seconds}s" -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8803/v1/projects/$project" | tail -1
-echo -n "wrangler dev, login, 8 connections:    "
-WRK_BODIES=$(login_bodies http://127.0.0.1:8803) wrk -t2 -c8 -d"${seconds}s" -s scripts/wrk-post.lua http://127.0.0.1:8803/v1/auth/login | tail -1
-
-# One connection at a time: what a single request costs under workerd. Against the health
-# check, `me` adds a token check, a service-binding hop and one D1 read, and login adds
-# argon2id's verify.
+run "wrangler dev, project read, 16 connections" -t2 -c16 -d"${seconds}s" -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8803/v1/projects/$project"
+run "wrangler dev, project read, 1 connection" -t1 -c1 -d"${seconds}s" -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8803/v1/projects/$project"
+WRK_BODIES=$(login_bodies http://127.0.0.1:8803) run "wrangler dev, login, 8 connections" -t2 -c8 -d"${seconds}s" -s scripts/wrk-post.lua http://127.0.0.1:8803/v1/auth/login
+# What one request costs under workerd: against the health check (the gateway alone), `me`
+# adds a token check, a service-binding hop and one D1 read.
 for route in /v1/health /v1/auth/me; do
-  echo -n "wrangler dev, GET $route, 1 connection: "
-  wrk -t1 -c1 -d5s -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8803$route" | tail -1
+  run "wrangler dev, GET $route, 1 connection" -t1 -c1 -d5s -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8803$route"
 done
-echo -n "wrangler dev, login, 1 connection:      "
-WRK_BODY=$(login_body "$login") wrk -t1 -c1 -d10s -s scripts/wrk-post.lua http://127.0.0.1:8803/v1/auth/login | tail -1
-# Two 422s that differ only in the caller's check: a malformed device code from anyone (no
-# database), and an empty user change from a signed-in caller (the token's signature, then its
-# session and roles in one D1 read): the difference is what checking a caller costs.
-echo -n "wrangler dev, 422 without a token, 1 connection: "
-WRK_BODY='{"device_code":"'$(printf 'x%.0s' $(seq 1 300))'"}' wrk -t1 -c1 -d5s -s scripts/wrk-post.lua http://127.0.0.1:8803/v1/auth/device/token | tail -1
-echo -n "wrangler dev, 422 after the token and session check, 1 connection: "
-WRK_METHOD=PATCH WRK_BODY='{}' wrk -t1 -c1 -d5s -H "authorization: Bearer $token" -s scripts/wrk-post.lua \
-  http://127.0.0.1:8803/v1/users/00000000-0000-7000-8000-000000000000 | tail -1
 target/release/tasks-bench http://127.0.0.1:8803 30 | sed 's/^/wrangler dev, tasks: /'
+
+echo
+ratio "native read / ceiling, 64 connections (goal >= 60)" "${rps[native, project read, 64 connections]}" "${rps[ceiling, read, 64 connections]}"
+ratio "native read with info logging / without (goal >= 90)" "${rps[native, project read, info logging]}" "${rps[native, project read, 64 connections]}"
+ratio "native login / argon2id bound, 4 connections (goal >= 85)" "${rps[native, login, 4 connections]}" "$(sed -E 's/verifies\/s=([0-9.]+).*/\1/' <<<"$bound")"
+echo "native login p95, 4 connections (goal < 100 ms): ${p95[native, login, 4 connections]} ms"
+ratio "wrangler dev read / workerd ceiling, 16 connections (goal >= 80)" "${rps[wrangler dev, project read, 16 connections]}" "${rps[workerd ceiling, read, 16 connections]}"
+difference "wrangler dev read p50 - workerd ceiling, 1 connection (goal <= 3)" "${p50[wrangler dev, project read, 1 connection]}" "${p50[workerd ceiling, read, 1 connection]}"

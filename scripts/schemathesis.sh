@@ -56,12 +56,26 @@ else
   [ -n "$admin" ] || { echo "could not sign in as the bootstrap admin: $reply" >&2; exit 1; }
 fi
 
+# Under workerd, an empty header never reaches a worker (workerd drops it), so an empty If-Match
+# arrives as none, which the operations that take one accept; natively it is a 422. Against
+# workerd those operations are checked in a run of their own, without the check that a
+# schema-violating request is refused; every other check, and every other operation, as natively.
+if_match='update_project|update_task|transition'
+st() {
+  .venv/bin/st --config-file scripts/schemathesis.toml run "$base/v1/openapi.json" \
+    -H "Authorization: Bearer $key" --max-examples 30 --seed 20261126 \
+    --generation-database none --no-color --warnings off "$@"
+}
+
 status=0
 for who in member admin; do
   key=$(key_for "${!who}")
   echo "schemathesis against $base as $who"
-  .venv/bin/st --config-file scripts/schemathesis.toml run "$base/v1/openapi.json" \
-    -H "Authorization: Bearer $key" --checks all --max-examples 30 --seed 20261126 \
-    --generation-database none --no-color --warnings off || status=1
+  if [ "$target" = native ]; then
+    st --checks all || status=1
+  else
+    st --checks all --exclude-operation-id-regex "^($if_match)\$" || status=1
+    st --checks all --exclude-checks negative_data_rejection --include-operation-id-regex "^($if_match)\$" || status=1
+  fi
 done
 exit $status

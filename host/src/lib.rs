@@ -123,7 +123,7 @@ pub async fn state(options: &Options, addr: SocketAddr) -> Result<AppState, Stri
     let config = Config::from_lookup(|name| settings(name)).map_err(|e| e.to_string())?;
     tui_auth::config::AuthConfig::read(&Lookup(&|name| settings(name))).map_err(|e| e.to_string())?;
     let db = open_database(options).await?;
-    let passwords = Arc::new(BlockingPasswords(Argon2id::new(&config.argon2)?));
+    let passwords = Arc::new(BlockingPasswords::new(Argon2id::new(&config.argon2)?));
     let platform = Platform {
         settings,
         db,

@@ -57,7 +57,11 @@ async fn main() -> ExitCode {
         println!("{}", tui_host::openapi_document());
         return ExitCode::SUCCESS;
     }
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log)).init();
+    // Log lines go to stdout from a thread of their own: a request only queues its line (a
+    // full queue drops lines rather than stall requests), and the guard flushes what is
+    // queued when the server stops.
+    let (stdout, _flush) = tracing_appender::non_blocking(std::io::stdout());
+    tracing_subscriber::fmt().with_writer(stdout).with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log)).init();
     let options = Options {
         listen: cli.listen,
         database: cli.database.database.unwrap_or_else(|| cli.data_dir.join("tui.db").display().to_string()),

@@ -1,4 +1,4 @@
-//! A Hrana-over-HTTP server (`POST /v2/pipeline`) over an embedded libSQL database, standing in
+//! A Hrana-over-HTTP server (`POST /v2/pipeline`) over an embedded SQLite database, standing in
 //! for sqld / Turso, which cannot be installed on the machines this project is built on. It
 //! behaves like the real one where a client can tell: a pipeline without `close` leaves its
 //! stream open under a baton, an idle stream expires (10 s by default, as sqld's do) and is
@@ -29,12 +29,12 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 struct Stream {
-    connection: libsql::Connection,
+    connection: rusqlite::Connection,
     last_used: Instant,
 }
 
 struct Db {
-    database: libsql::Database,
+    path: std::path::PathBuf,
     token: String,
     idle_expiry: Duration,
     /// Open streams by baton. Held across a whole pipeline: a batch's BEGIN ... COMMIT must
@@ -66,8 +66,8 @@ impl HranaServer {
     /// A server on `addr` (port 0: any free one).
     pub async fn listen(addr: SocketAddr, token: &str, idle_expiry: Duration) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let database = libsql::Builder::new_local(dir.path().join("hrana.db")).build().await.expect("a database");
-        let db = Arc::new(Db { database, token: token.to_owned(), idle_expiry, streams: Mutex::default(), pipelines: AtomicU64::new(0) });
+        let path = dir.path().join("hrana.db");
+        let db = Arc::new(Db { path, token: token.to_owned(), idle_expiry, streams: Mutex::default(), pipelines: AtomicU64::new(0) });
         let listener = tokio::net::TcpListener::bind(addr).await.expect("a port");
         let addr = listener.local_addr().expect("an address");
         let server = Self { url: format!("http://{addr}"), addr, db: db.clone(), task: std::sync::Mutex::new(None), _dir: dir };
@@ -142,7 +142,8 @@ async fn pipeline(State(db): State<Arc<Db>>, headers: axum::http::HeaderMap, Jso
         None => {
             // A new stream is a new connection, with SQLite's defaults (foreign keys off): the
             // client has to turn them on, as it has to with a real server.
-            let Ok(connection) = db.database.connect() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+            let Ok(connection) = rusqlite::Connection::open(&db.path) else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+            connection.busy_timeout(Duration::from_secs(5)).ok();
             connection
         }
         Some(baton) => match streams.remove(baton) {
@@ -156,12 +157,12 @@ async fn pipeline(State(db): State<Arc<Db>>, headers: axum::http::HeaderMap, Jso
     let mut closed = false;
     for request in requests {
         let result = match request["type"].as_str() {
-            Some("execute") => match execute(&connection, &request["stmt"]).await {
+            Some("execute") => match execute(&connection, &request["stmt"]) {
                 Ok(result) => json!({"type": "ok", "response": {"type": "execute", "result": result}}),
                 Err(error) => json!({"type": "error", "error": error}),
             },
             Some("batch") => {
-                let result = batch(&connection, &request["batch"]["steps"]).await;
+                let result = batch(&connection, &request["batch"]["steps"]);
                 json!({"type": "ok", "response": {"type": "batch", "result": result}})
             }
             Some("close") => {
@@ -182,24 +183,26 @@ async fn pipeline(State(db): State<Arc<Db>>, headers: axum::http::HeaderMap, Jso
     Json(json!({"baton": baton, "base_url": null, "results": results})).into_response()
 }
 
-fn arg(value: &Value) -> Result<libsql::Value, String> {
+fn arg(value: &Value) -> Result<rusqlite::types::Value, String> {
+    use rusqlite::types::Value as Sql;
     Ok(match value["type"].as_str() {
-        Some("null") => libsql::Value::Null,
-        Some("integer") => libsql::Value::Integer(value["value"].as_str().and_then(|v| v.parse().ok()).ok_or("integers are strings")?),
-        Some("float") => libsql::Value::Real(value["value"].as_f64().ok_or("bad float")?),
-        Some("text") => libsql::Value::Text(value["value"].as_str().ok_or("bad text")?.to_owned()),
-        Some("blob") => libsql::Value::Blob(STANDARD.decode(value["base64"].as_str().ok_or("bad blob")?).map_err(|e| e.to_string())?),
+        Some("null") => Sql::Null,
+        Some("integer") => Sql::Integer(value["value"].as_str().and_then(|v| v.parse().ok()).ok_or("integers are strings")?),
+        Some("float") => Sql::Real(value["value"].as_f64().ok_or("bad float")?),
+        Some("text") => Sql::Text(value["value"].as_str().ok_or("bad text")?.to_owned()),
+        Some("blob") => Sql::Blob(STANDARD.decode(value["base64"].as_str().ok_or("bad blob")?).map_err(|e| e.to_string())?),
         other => return Err(format!("unknown value type {other:?}")),
     })
 }
 
-fn encode(value: libsql::Value) -> Value {
+fn encode(value: rusqlite::types::ValueRef<'_>) -> Value {
+    use rusqlite::types::ValueRef as Sql;
     match value {
-        libsql::Value::Null => json!({"type": "null"}),
-        libsql::Value::Integer(i) => json!({"type": "integer", "value": i.to_string()}),
-        libsql::Value::Real(r) => json!({"type": "float", "value": r}),
-        libsql::Value::Text(t) => json!({"type": "text", "value": t}),
-        libsql::Value::Blob(b) => json!({"type": "blob", "base64": STANDARD.encode(b)}),
+        Sql::Null => json!({"type": "null"}),
+        Sql::Integer(i) => json!({"type": "integer", "value": i.to_string()}),
+        Sql::Real(r) => json!({"type": "float", "value": r}),
+        Sql::Text(t) => json!({"type": "text", "value": String::from_utf8_lossy(t)}),
+        Sql::Blob(b) => json!({"type": "blob", "base64": STANDARD.encode(b)}),
     }
 }
 
@@ -217,22 +220,20 @@ fn sql_error(message: String) -> Value {
     json!({"message": message, "code": code})
 }
 
-async fn execute(conn: &libsql::Connection, stmt: &Value) -> Result<Value, Value> {
+fn execute(conn: &rusqlite::Connection, stmt: &Value) -> Result<Value, Value> {
     let sql = stmt["sql"].as_str().ok_or_else(|| sql_error("no sql".into()))?;
     let args = stmt["args"].as_array().map(|a| a.iter().map(arg).collect::<Result<Vec<_>, _>>()).transpose().map_err(sql_error)?;
-    let args = args.unwrap_or_default();
-    let statement = conn.prepare(sql).await.map_err(|e| sql_error(e.to_string()))?;
-    let columns: Vec<Value> = statement.columns().iter().map(|c| json!({"name": c.name(), "decltype": c.decl_type()})).collect();
+    let args = rusqlite::params_from_iter(args.unwrap_or_default());
+    let mut statement = conn.prepare(sql).map_err(|e| sql_error(e.to_string()))?;
+    let columns: Vec<Value> = statement.column_names().iter().map(|name| json!({"name": name, "decltype": null})).collect();
     let mut rows = Vec::new();
     if columns.is_empty() {
-        statement.execute(args).await.map_err(|e| sql_error(e.to_string()))?;
+        statement.execute(args).map_err(|e| sql_error(e.to_string()))?;
     } else {
-        let mut result = statement.query(args).await.map_err(|e| sql_error(e.to_string()))?;
-        while let Some(row) = result.next().await.map_err(|e| sql_error(e.to_string()))? {
-            let values: Vec<Value> = (0..columns.len() as i32)
-                .map(|i| row.get_value(i).map(encode))
-                .collect::<Result<_, _>>()
-                .map_err(|e| sql_error(e.to_string()))?;
+        let mut result = statement.query(args).map_err(|e| sql_error(e.to_string()))?;
+        while let Some(row) = result.next().map_err(|e| sql_error(e.to_string()))? {
+            let values: Vec<Value> =
+                (0..columns.len()).map(|i| row.get_ref(i).map(encode)).collect::<Result<_, _>>().map_err(|e| sql_error(e.to_string()))?;
             rows.push(Value::Array(values));
         }
     }
@@ -256,7 +257,7 @@ fn holds(condition: &Value, outcomes: &[Option<bool>]) -> bool {
     }
 }
 
-async fn batch(conn: &libsql::Connection, steps: &Value) -> Value {
+fn batch(conn: &rusqlite::Connection, steps: &Value) -> Value {
     let mut outcomes: Vec<Option<bool>> = Vec::new();
     let mut step_results = Vec::new();
     let mut step_errors = Vec::new();
@@ -268,7 +269,7 @@ async fn batch(conn: &libsql::Connection, steps: &Value) -> Value {
             step_errors.push(Value::Null);
             continue;
         }
-        match execute(conn, &step["stmt"]).await {
+        match execute(conn, &step["stmt"]) {
             Ok(result) => {
                 outcomes.push(Some(true));
                 step_results.push(result);

@@ -519,13 +519,13 @@ pub async fn history(db: &dyn Database, id: Uuid, after: i64, limit: usize) -> R
 
 #[cfg(test)]
 mod tests {
-    use tui_shared::{adapters::native::Libsql, db::migrate};
+    use tui_shared::{adapters::native::Sqlite, db::migrate};
 
     use super::*;
 
     /// A database with a project `p`, its owner `o` and an outsider `x` who owns another project.
-    async fn world() -> (Libsql, Uuid, Uuid, Uuid) {
-        let db = Libsql::open(":memory:", 1).await.unwrap();
+    async fn world() -> (Sqlite, Uuid, Uuid, Uuid) {
+        let db = Sqlite::open(":memory:", 1).unwrap();
         migrate::migrate(&db, "2026-01-01T00:00:00.000Z").await.unwrap();
         let (p, other, o, x) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         for (user, name) in [(o, "owner"), (x, "outsider")] {

@@ -1,22 +1,23 @@
-//! The native runtime: libSQL (an embedded file), a remote Turso database through the same
-//! Hrana client the Workers use (over reqwest here), reqwest for outbound HTTP, and password
-//! hashing on tokio's blocking threads.
+//! The native runtime: SQLite (an embedded file, through rusqlite), a remote Turso database
+//! through the same Hrana client the Workers use (over reqwest here), reqwest for outbound
+//! HTTP, and password hashing on a pool as wide as the machine.
 //!
-//! Connection pooling: an embedded file gets a bounded pool of connections (SQLite in WAL mode
-//! serves readers in parallel with one writer, and a transaction needs a connection of its
-//! own). A remote database needs none: each call is one stateless HTTP request that closes its
-//! stream, so no connection or stream is ever handed out dead (the libsql crate's remote
-//! connection kept a stream open between statements, which the server expires after 10 s of
-//! quiet, and cost two round trips per read).
+//! Connections: an embedded file gets one writer and a few readers ([`Sqlite`]). A remote
+//! database needs none: each call is one stateless HTTP request that closes its stream, so no
+//! connection or stream is ever handed out dead.
+
+use std::sync::{
+    Arc, Mutex, PoisonError,
+    atomic::{AtomicUsize, Ordering},
+};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use deadpool::managed::{self, Metrics, Pool, RecycleResult};
-use libsql::TransactionBehavior;
+use rusqlite::{OpenFlags, TransactionBehavior, types::ValueRef};
 
 use crate::{
     auth::password::Argon2id,
-    db::{Backend, Database, DbError, DbResult, Row, Statement, Value},
+    db::{Backend, Database, DbError, DbResult, Row, Statement, Value, reads_only},
     ports::{Outbound, OutboundError, PasswordHasher},
     ratelimit::{Decision, RateLimiter, Rule, Window},
 };
@@ -40,105 +41,136 @@ impl Location {
     }
 }
 
-struct Manager {
-    database: libsql::Database,
-}
-
-impl managed::Manager for Manager {
-    type Type = libsql::Connection;
-    type Error = libsql::Error;
-
-    async fn create(&self) -> Result<libsql::Connection, libsql::Error> {
-        let connection = self.database.connect()?;
-        // The one place the SQLite pragmas are set.
-        for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 5000", "PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL"]
-        {
-            connection.query(pragma, ()).await?;
-        }
-        Ok(connection)
-    }
-
-    async fn recycle(&self, _: &mut libsql::Connection, _: &Metrics) -> RecycleResult<libsql::Error> {
-        Ok(())
-    }
-}
-
 /// Opens the database at `location`: the embedded file, or the remote server over Hrana.
-pub async fn open(location: &Location, pool_size: usize, outbound: std::sync::Arc<dyn Outbound>) -> DbResult<std::sync::Arc<dyn Database>> {
+pub async fn open(location: &Location, pool_size: usize, outbound: Arc<dyn Outbound>) -> DbResult<Arc<dyn Database>> {
     Ok(match location {
-        Location::File(path) => std::sync::Arc::new(Libsql::open(path, pool_size).await?),
+        Location::File(path) => Arc::new(Sqlite::open(path, pool_size)?),
         Location::Remote { url, token } => {
             let token = Some(token.clone()).filter(|t| !t.is_empty());
-            std::sync::Arc::new(super::hrana::Hrana::new(url, token, outbound))
+            Arc::new(super::hrana::Hrana::new(url, token, outbound))
         }
     })
 }
 
-/// The `Database` port over an embedded libSQL file.
-pub struct Libsql {
-    pool: Pool<Manager>,
+/// Statements each connection keeps prepared: every statement the groups make, with room over.
+const PREPARED_STATEMENTS: usize = 256;
+
+/// The `Database` port over an embedded SQLite file (SQLite compiled in, through rusqlite).
+///
+/// SQLite in WAL mode reads in parallel with one writer, so the connections are split that
+/// way: one writer, on which every write and transaction runs in turn, off the async threads
+/// (a write may wait for the disk); and read-only readers, on which a read runs at once, on
+/// the calling thread, as the call it is (a point read costs microseconds, less than handing
+/// it to another thread would). Each connection keeps its statements prepared.
+pub struct Sqlite {
+    writer: Arc<Mutex<rusqlite::Connection>>,
+    readers: Arc<Vec<Mutex<rusqlite::Connection>>>,
+    next: AtomicUsize,
 }
 
-impl Libsql {
-    pub async fn open(path: &str, pool_size: usize) -> DbResult<Self> {
+fn connect(path: &str, flags: OpenFlags) -> DbResult<rusqlite::Connection> {
+    let connection = rusqlite::Connection::open_with_flags(path, flags).map_err(backend)?;
+    connection.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS);
+    // The one place the SQLite pragmas are set.
+    connection.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;").map_err(backend)?;
+    Ok(connection)
+}
+
+impl Sqlite {
+    /// Opens (creating) the file at `path` with one writer and `pool_size - 1` readers. An
+    /// in-memory database is one connection: every connection to `:memory:` is a database of
+    /// its own.
+    pub fn open(path: &str, pool_size: usize) -> DbResult<Self> {
         if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| DbError::Backend(e.to_string()))?;
         }
-        // Every connection to ":memory:" would be a database of its own.
-        let pool_size = if path == ":memory:" { 1 } else { pool_size };
-        let database = libsql::Builder::new_local(path).build().await.map_err(backend)?;
-        let pool = Pool::builder(Manager { database }).max_size(pool_size.max(1)).build().map_err(|e| DbError::Backend(e.to_string()))?;
-        Ok(Self { pool })
+        let writer = connect(path, OpenFlags::default())?;
+        let mut readers = Vec::new();
+        if path != ":memory:" {
+            writer.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+            for _ in 1..pool_size.max(2) {
+                readers.push(Mutex::new(connect(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?));
+            }
+        }
+        Ok(Self { writer: Arc::new(Mutex::new(writer)), readers: Arc::new(readers), next: AtomicUsize::new(0) })
     }
 
-    async fn connection(&self) -> DbResult<managed::Object<Manager>> {
-        self.pool.get().await.map_err(|e| DbError::Backend(format!("no database connection: {e}")))
+    /// Runs `f` on a reader now: the first free one, or else one in turn.
+    fn read<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> T) -> T {
+        if self.readers.is_empty() {
+            return f(&self.writer.lock().unwrap_or_else(PoisonError::into_inner));
+        }
+        for reader in self.readers.iter() {
+            if let Ok(connection) = reader.try_lock() {
+                return f(&connection);
+            }
+        }
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        f(&self.readers[turn].lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Runs `f` on the writer, on a blocking thread.
+    async fn write<T: Send + 'static>(&self, f: impl FnOnce(&mut rusqlite::Connection) -> DbResult<T> + Send + 'static) -> DbResult<T> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || f(&mut writer.lock().unwrap_or_else(PoisonError::into_inner)))
+            .await
+            .map_err(|e| DbError::Backend(format!("the database task failed: {e}")))?
     }
 }
 
-fn backend(error: libsql::Error) -> DbError {
+fn backend(error: rusqlite::Error) -> DbError {
     DbError::from_message(error.to_string())
 }
 
-fn params(values: Vec<Value>) -> Vec<libsql::Value> {
-    values
-        .into_iter()
-        .map(|v| match v {
-            Value::Null => libsql::Value::Null,
-            Value::Integer(i) => libsql::Value::Integer(i),
-            Value::Real(r) => libsql::Value::Real(r),
-            Value::Text(t) => libsql::Value::Text(t),
-            Value::Blob(b) => libsql::Value::Blob(b),
-        })
-        .collect()
+fn bind(values: Vec<Value>) -> impl rusqlite::Params {
+    rusqlite::params_from_iter(values.into_iter().map(|v| match v {
+        Value::Null => rusqlite::types::Value::Null,
+        Value::Integer(i) => rusqlite::types::Value::Integer(i),
+        Value::Real(r) => rusqlite::types::Value::Real(r),
+        Value::Text(t) => rusqlite::types::Value::Text(t),
+        Value::Blob(b) => rusqlite::types::Value::Blob(b),
+    }))
 }
 
-fn value(v: libsql::Value) -> Value {
+fn value(v: ValueRef<'_>) -> Value {
     match v {
-        libsql::Value::Null => Value::Null,
-        libsql::Value::Integer(i) => Value::Integer(i),
-        libsql::Value::Real(r) => Value::Real(r),
-        libsql::Value::Text(t) => Value::Text(t),
-        libsql::Value::Blob(b) => Value::Blob(b),
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(r) => Value::Real(r),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
     }
+}
+
+/// Runs a statement that returns rows on `connection`.
+fn rows(connection: &rusqlite::Connection, stmt: Statement) -> DbResult<Vec<Row>> {
+    let mut prepared = connection.prepare_cached(&stmt.sql).map_err(backend)?;
+    let columns = prepared.column_count();
+    let mut rows = prepared.query(bind(stmt.params)).map_err(backend)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(backend)? {
+        out.push(Row((0..columns).map(|i| row.get_ref(i).map(value)).collect::<Result<_, _>>().map_err(backend)?));
+    }
+    Ok(out)
+}
+
+fn execute(connection: &rusqlite::Connection, stmt: Statement) -> DbResult<u64> {
+    let mut prepared = connection.prepare_cached(&stmt.sql).map_err(backend)?;
+    prepared.execute(bind(stmt.params)).map(|n| n as u64).map_err(backend)
 }
 
 #[async_trait]
-impl Database for Libsql {
+impl Database for Sqlite {
     async fn query(&self, stmt: Statement) -> DbResult<Vec<Row>> {
-        let connection = self.connection().await?;
-        let mut rows = connection.query(&stmt.sql, params(stmt.params)).await.map_err(backend)?;
-        let columns = rows.column_count();
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().await.map_err(backend)? {
-            out.push(Row((0..columns).map(|i| row.get_value(i).map(value)).collect::<Result<_, _>>().map_err(backend)?));
+        if reads_only(&stmt.sql) {
+            return self.read(|connection| rows(connection, stmt));
         }
-        Ok(out)
+        // INSERT ... RETURNING and the like: a write that answers with rows.
+        self.write(move |connection| rows(connection, stmt)).await
     }
 
     async fn execute(&self, stmt: Statement) -> DbResult<u64> {
-        let connection = self.connection().await?;
-        connection.execute(&stmt.sql, params(stmt.params)).await.map_err(backend)
+        self.write(move |connection| execute(connection, stmt)).await
     }
 
     fn status(&self) -> Backend {
@@ -146,25 +178,15 @@ impl Database for Libsql {
     }
 
     async fn batch(&self, stmts: Vec<Statement>) -> DbResult<Vec<u64>> {
-        let connection = self.connection().await?;
-        // IMMEDIATE takes the write lock up front, so two writers wait on busy_timeout instead
-        // of deadlocking on a lock upgrade.
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).await.map_err(backend)?;
-        let mut changed = Vec::with_capacity(stmts.len());
-        for stmt in stmts {
-            match tx.execute(&stmt.sql, params(stmt.params)).await {
-                Ok(n) => changed.push(n),
-                Err(error) => {
-                    let error = backend(error);
-                    if let Err(rollback) = tx.rollback().await {
-                        tracing::error!(%rollback, "rollback failed");
-                    }
-                    return Err(error);
-                }
-            }
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(changed)
+        self.write(move |connection| {
+            // IMMEDIATE takes the write lock up front, so that another process writing the same
+            // file makes this one wait on busy_timeout instead of failing a lock upgrade.
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let changed = stmts.into_iter().map(|stmt| execute(&tx, stmt)).collect::<DbResult<Vec<u64>>>()?;
+            tx.commit().map_err(backend)?;
+            Ok(changed)
+        })
+        .await
     }
 }
 
@@ -272,19 +294,41 @@ impl RateLimiter for InProcessLimiter {
     }
 }
 
-/// argon2id on tokio's blocking pool, so that hashing never stalls the async workers.
-pub struct BlockingPasswords(pub Argon2id);
+/// argon2id off the async workers, at most as many at once as the machine has cores: more
+/// would only share the cores and make every sign-in as slow as the slowest; the rest wait
+/// their turn, first come first served.
+pub struct BlockingPasswords {
+    hasher: Argon2id,
+    cores: Arc<tokio::sync::Semaphore>,
+}
+
+impl BlockingPasswords {
+    pub fn new(hasher: Argon2id) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self { hasher, cores: Arc::new(tokio::sync::Semaphore::new(cores)) }
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce(Argon2id) -> T + Send + 'static) -> Result<T, String> {
+        let core = self.cores.clone().acquire_owned().await.map_err(|e| e.to_string())?;
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || {
+            let done = work(hasher);
+            drop(core);
+            done
+        })
+        .await
+        .map_err(|e| e.to_string())
+    }
+}
 
 #[async_trait]
 impl PasswordHasher for BlockingPasswords {
     async fn hash(&self, password: String) -> Result<String, String> {
-        let hasher = self.0.clone();
-        tokio::task::spawn_blocking(move || hasher.hash(&password)).await.map_err(|e| e.to_string())?
+        self.run(move |hasher| hasher.hash(&password)).await?
     }
 
     async fn verify(&self, password: String, phc: String) -> bool {
-        let hasher = self.0.clone();
-        tokio::task::spawn_blocking(move || hasher.verify(&password, &phc)).await.unwrap_or(false)
+        self.run(move |hasher| hasher.verify(&password, &phc)).await.unwrap_or(false)
     }
 }
 
@@ -293,8 +337,8 @@ mod tests {
     use super::*;
     use crate::{db::migrate, stmt};
 
-    async fn memory() -> Libsql {
-        Libsql::open(":memory:", 4).await.unwrap()
+    async fn memory() -> Sqlite {
+        Sqlite::open(":memory:", 4).unwrap()
     }
 
     #[tokio::test]
@@ -337,7 +381,7 @@ mod tests {
     async fn sql_and_in_process_limiters_count_the_same_windows() {
         use crate::ratelimit::SqlLimiter;
         let dir = std::env::temp_dir().join(format!("tui-limits-{}", uuid::Uuid::now_v7()));
-        let db = std::sync::Arc::new(Libsql::open(&dir.join("db").display().to_string(), 2).await.unwrap());
+        let db = std::sync::Arc::new(Sqlite::open(&dir.join("db").display().to_string(), 2).unwrap());
         migrate::migrate(db.as_ref(), "2026-01-01T00:00:00.000Z").await.unwrap();
         let rule = Rule { limit: 2, window: std::time::Duration::from_secs(10) };
         let limiters: [Box<dyn RateLimiter>; 2] = [Box::new(SqlLimiter(db)), Box::new(InProcessLimiter::default())];
@@ -356,7 +400,7 @@ mod tests {
     #[tokio::test]
     async fn migrations_apply_once_tolerate_a_newer_schema_and_refuse_a_changed_one() {
         let dir = std::env::temp_dir().join(format!("tui-migrate-{}", uuid::Uuid::now_v7()));
-        let db = Libsql::open(&dir.join("db").display().to_string(), 2).await.unwrap();
+        let db = Sqlite::open(&dir.join("db").display().to_string(), 2).unwrap();
         let now = "2026-01-01T00:00:00.000Z";
         assert_eq!(migrate::migrate(&db, now).await.unwrap().version, migrate::latest_version());
         assert!(migrate::migrate(&db, now).await.unwrap().current());

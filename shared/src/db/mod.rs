@@ -314,6 +314,15 @@ pub trait Database: Send + Sync + 'static {
     }
 }
 
+/// Whether a statement only reads, told by its keywords (whole words: a column named
+/// `updated_at` is no UPDATE): what may be retried after a lost answer, or run on a read-only
+/// connection.
+pub fn reads_only(sql: &str) -> bool {
+    let mut words = sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty());
+    let reads = words.next().is_some_and(|first| first.eq_ignore_ascii_case("SELECT") || first.eq_ignore_ascii_case("WITH"));
+    reads && !words.any(|w| ["INSERT", "UPDATE", "DELETE", "REPLACE", "RETURNING"].iter().any(|k| w.eq_ignore_ascii_case(k)))
+}
+
 /// Splits a migration file into single statements, because D1's batch and Spin's execute take
 /// one statement at a time. Semicolons inside quotes, comments and `BEGIN ... END` bodies
 /// (triggers, which may hold `CASE ... END`) do not split.
@@ -388,6 +397,16 @@ mod tests {
         let pair = DbError::from_message("UNIQUE constraint failed: members.project_id, members.user_id");
         assert!(pair.is_unique("members.user_id"));
         assert!(matches!(DbError::from_message("disk I/O error"), DbError::Backend(_)));
+    }
+
+    #[test]
+    fn only_plain_reads_count_as_reads() {
+        assert!(reads_only("  select 1"));
+        assert!(reads_only("WITH x AS (SELECT 1) SELECT * FROM x"));
+        assert!(reads_only("SELECT p.updated_at, s.created_at FROM projects p"), "a column is not a keyword");
+        assert!(!reads_only("INSERT INTO t VALUES (1) RETURNING id"));
+        assert!(!reads_only("DELETE FROM oauth_states WHERE 1 RETURNING nonce"));
+        assert!(!reads_only("UPDATE t SET a = 1"));
     }
 
     #[test]

@@ -89,7 +89,7 @@ pub async fn locked_until(db: &dyn Database, key: &str, now: &str) -> Result<Opt
 #[cfg(test)]
 mod tests {
     use tui_shared::{
-        adapters::native::Libsql,
+        adapters::native::Sqlite,
         db::{Database, migrate},
     };
 
@@ -97,7 +97,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_login_gets_five_tries_a_window_and_an_abandoned_one_stays_taken() {
-        let db = Libsql::open(":memory:", 4).await.unwrap();
+        let db = Sqlite::open(":memory:", 4).unwrap();
         migrate::migrate(&db, "2026-01-01T00:00:00.000Z").await.unwrap();
         let (now, window) = ("2026-01-01T00:10:00.000Z", "2026-01-01T00:00:00.000Z");
         let mut taken = 0;
