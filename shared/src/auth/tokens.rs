@@ -1,6 +1,11 @@
 //! Access tokens (HS256 JWTs, short-lived, carrying a `kid` so keys can rotate) and opaque
 //! refresh tokens (random, stored only as SHA-256 hashes).
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use jwt_simple::prelude::*;
@@ -23,7 +28,25 @@ pub struct SigningKeys {
     keys: Vec<Key>,
     /// Derives each refresh token's successor (see [`SigningKeys::child_refresh_token`]).
     refresh_key: [u8; 32],
+    verified: Arc<Mutex<HashMap<String, Verified>>>,
 }
+
+/// A token whose signature and claims checked out, and until when it is good.
+#[derive(Clone)]
+struct Verified {
+    grant: AccessGrant,
+    until_s: u64,
+}
+
+/// How many verified tokens are remembered. A client sends the same access token with every
+/// request until it expires, and checking its signature again (base64, HMAC, JSON) was the
+/// largest share of an authenticated read's own work; remembering it by its exact text gives
+/// the same answer, since the same text carries the same signature and claims. Only tokens
+/// that checked out are remembered, and the table is emptied when full.
+const VERIFIED_CAPACITY: usize = 10_000;
+
+/// The leeway on token times (clock skew between instances).
+const TOLERANCE_S: u64 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct AccessClaims {
@@ -55,7 +78,7 @@ impl SigningKeys {
             .collect::<Result<_, _>>()?;
         let refresh_key =
             Sha256::new().chain_update(b"claude-tui refresh-token successor\0").chain_update(active.as_bytes()).finalize().into();
-        Ok(Self { keys, refresh_key })
+        Ok(Self { keys, refresh_key, verified: Arc::default() })
     }
 
     pub fn active_kid(&self) -> &str {
@@ -79,6 +102,21 @@ impl SigningKeys {
     /// Checks signature, algorithm, key id, issuer and expiry. Anything else (`alg: none`, a
     /// token signed with an unknown key, a forged header) is simply not a grant.
     pub fn verify(&self, token: &str, now: Timestamp) -> Option<AccessGrant> {
+        let now_s = now.unix_timestamp().max(0) as u64;
+        let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(known) = verified.get(token) {
+            return (now_s <= known.until_s).then(|| known.grant.clone());
+        }
+        let (grant, expires_s) = self.check(token, now_s)?;
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.clear();
+        }
+        verified.insert(token.to_owned(), Verified { grant: grant.clone(), until_s: expires_s + TOLERANCE_S });
+        Some(grant)
+    }
+
+    /// The whole check of a token not seen before: the grant, and when the token expires.
+    fn check(&self, token: &str, now_s: u64) -> Option<(AccessGrant, u64)> {
         let metadata = Token::decode_metadata(token).ok()?;
         if metadata.algorithm() != "HS256" {
             return None;
@@ -86,15 +124,17 @@ impl SigningKeys {
         let kid = metadata.key_id()?;
         let key = self.keys.iter().find(|k| k.kid == kid)?;
         let options = VerificationOptions {
-            artificial_time: Some(Duration::from_secs(now.unix_timestamp().max(0) as u64)),
-            time_tolerance: Some(Duration::from_secs(5)),
+            artificial_time: Some(Duration::from_secs(now_s)),
+            time_tolerance: Some(Duration::from_secs(TOLERANCE_S)),
             allowed_issuers: Some(HashSet::from_strings(&[ISSUER])),
             required_key_id: Some(kid.to_owned()),
             max_token_length: Some(4096),
             ..Default::default()
         };
         let claims = key.key.verify_token::<AccessClaims>(token, Some(options)).ok()?;
-        Some(AccessGrant { user_id: claims.subject?.parse().ok()?, session_id: claims.custom.sid, roles: claims.custom.roles })
+        let expires_s = claims.expires_at?.as_secs();
+        let grant = AccessGrant { user_id: claims.subject?.parse().ok()?, session_id: claims.custom.sid, roles: claims.custom.roles };
+        Some((grant, expires_s))
     }
 }
 

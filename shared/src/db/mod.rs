@@ -319,8 +319,15 @@ pub trait Database: Send + Sync + 'static {
 /// connection.
 pub fn reads_only(sql: &str) -> bool {
     let mut words = sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty());
-    let reads = words.next().is_some_and(|first| first.eq_ignore_ascii_case("SELECT") || first.eq_ignore_ascii_case("WITH"));
-    reads && !words.any(|w| ["INSERT", "UPDATE", "DELETE", "REPLACE", "RETURNING"].iter().any(|k| w.eq_ignore_ascii_case(k)))
+    match words.next() {
+        // A SELECT cannot write (only a statement that starts otherwise can), whatever it names.
+        Some(first) if first.eq_ignore_ascii_case("SELECT") => true,
+        // A common table expression may lead into an INSERT, UPDATE or DELETE.
+        Some(first) if first.eq_ignore_ascii_case("WITH") => {
+            !words.any(|w| ["INSERT", "UPDATE", "DELETE", "REPLACE", "RETURNING"].iter().any(|k| w.eq_ignore_ascii_case(k)))
+        }
+        _ => false,
+    }
 }
 
 /// Splits a migration file into single statements, because D1's batch and Spin's execute take
