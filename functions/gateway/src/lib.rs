@@ -77,17 +77,11 @@ pub fn app(state: AppState) -> Router {
 #[cfg(feature = "cloudflare")]
 #[worker::event(fetch)]
 async fn fetch(
-    request: worker::HttpRequest,
+    request: worker::worker_sys::web_sys::Request,
     env: worker::Env,
     _: worker::Context,
-) -> worker::Result<axum::http::Response<axum::body::Body>> {
-    // A body declared over the limit is refused here, before it travels to a group that would
-    // refuse it unread (which workerd reports to the gateway as a lost connection).
-    let too_large = tui_shared::http::middleware::declares_too_large(request.headers());
-    match owner(request.uri().path()) {
-        Some(binding) if !too_large => tui_shared::adapters::cloudflare::forward(binding, request, env).await,
-        _ => tui_shared::adapters::cloudflare::serve("gateway", app, request, env).await,
-    }
+) -> worker::Result<worker::worker_sys::web_sys::Response> {
+    tui_shared::adapters::cloudflare::gateway(owner, app, request, env).await
 }
 
 tui_shared::spin_entry_point!("gateway", crate::app);

@@ -9,8 +9,8 @@ use std::{cell::RefCell, sync::Arc};
 use async_trait::async_trait;
 use axum::{Router, body::Body, response::IntoResponse};
 use bytes::Bytes;
-use wasm_bindgen::JsValue;
-use worker::{D1Database, Env, HttpRequest};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{D1Database, Env, HttpRequest, worker_sys::web_sys};
 
 use super::{
     edge::{self, Local, LocalFuture},
@@ -278,18 +278,45 @@ pub async fn scheduled(group: &'static str, env: Env) {
     }
 }
 
-/// Forwards a request to another worker through its service binding (the gateway's job). A
-/// GET or HEAD goes without a body, which has no meaning there and which fetch refuses to
-/// carry: the group answers it as it would any other (405 for a route that takes no GET).
-pub async fn forward(binding: &str, request: HttpRequest, env: Env) -> worker::Result<http::Response<Body>> {
-    let request =
-        if matches!(*request.method(), http::Method::GET | http::Method::HEAD) { request.map(|_| worker::Body::empty()) } else { request };
-    let forwarded = match env.service(binding) {
-        Ok(service) => service.fetch_request(request).await,
-        Err(error) => Err(error),
-    };
-    Ok(match forwarded {
-        Ok(response) => response.map(Body::new),
-        Err(error) => ApiError::unavailable(format!("service binding {binding}: {error}")).into_response(),
-    })
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// A service binding as JavaScript sees it: the one method the gateway calls.
+    #[wasm_bindgen(extends = js_sys::Object)]
+    type Service;
+
+    #[wasm_bindgen(method, catch)]
+    fn fetch(this: &Service, request: &web_sys::Request) -> Result<js_sys::Promise, wasm_bindgen::JsValue>;
+}
+
+/// The gateway's fetch handler: a request for a group goes on to that group's worker through its
+/// service binding as the very request that came in, JavaScript object to JavaScript object,
+/// and its answer comes back the same way, so that the hop costs no conversion into Rust and
+/// back; anything else (health, the OpenAPI document, a 404, a body declared too large, which
+/// a group would refuse unread, and workerd report to the gateway as a lost connection) the
+/// gateway answers itself.
+pub async fn gateway(
+    route: fn(&str) -> Option<&'static str>,
+    build: fn(AppState) -> Router,
+    request: web_sys::Request,
+    env: Env,
+) -> worker::Result<web_sys::Response> {
+    let declared = request.headers().get("content-length").ok().flatten();
+    let too_large = declared.and_then(|n| n.parse::<usize>().ok()).is_some_and(|n| n > crate::http::MAX_BODY_BYTES);
+    if let Some(binding) = route(crate::http::path_of(&request.url())).filter(|_| !too_large) {
+        let forwarded = async {
+            let service: Service = env.service(binding)?.into_rpc();
+            let answer = js_sys::futures::JsFuture::from(service.fetch(&request)?).await?;
+            Ok::<_, worker::Error>(answer.dyn_into::<web_sys::Response>()?)
+        };
+        return match forwarded.await {
+            Ok(response) => Ok(response),
+            Err(error) => into_raw(ApiError::unavailable(format!("service binding {binding}: {error}")).into_response()),
+        };
+    }
+    let request = <HttpRequest as worker::FromRequest>::from_raw(request).map_err(|e| worker::Error::RustError(e.into().to_string()))?;
+    into_raw(serve("gateway", build, request, env).await?)
+}
+
+fn into_raw(response: http::Response<Body>) -> worker::Result<web_sys::Response> {
+    worker::IntoResponse::into_raw(response).map_err(|e| worker::Error::RustError(e.into().to_string()))
 }

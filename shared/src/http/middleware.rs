@@ -20,7 +20,7 @@ fn sane_request_id(value: Option<&HeaderValue>) -> Option<String> {
 }
 
 /// Whether a request declares a body over the limit: answered 413 before anything reads it.
-pub fn declares_too_large(headers: &http::HeaderMap) -> bool {
+fn declares_too_large(headers: &http::HeaderMap) -> bool {
     headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -46,6 +46,13 @@ pub fn over_https(uri: &http::Uri, headers: &http::HeaderMap) -> bool {
     forwarded.or(uri.scheme_str()) == Some("https")
 }
 
+/// The path of an absolute URL (`https://host/path?query`): what routing looks at.
+pub fn path_of(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme.find('/').map_or("/", |at| &after_scheme[at..]);
+    path.split(['?', '#']).next().unwrap_or("/")
+}
+
 /// The answer to a body over [`MAX_BODY_BYTES`], whether its length was declared or counted.
 fn too_large() -> ApiError {
     ApiError::new(ErrorCode::PayloadTooLarge, "Request bodies are limited to 1 MiB.")
@@ -116,4 +123,17 @@ fn finish(state: AppState, router: Router<AppState>, document: impl Fn() -> Byte
         .layer(axum::middleware::from_fn(middleware::conventions))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_of;
+
+    #[test]
+    fn the_path_is_what_lies_between_the_host_and_the_query() {
+        assert_eq!(path_of("https://api.example.com/v1/projects/1?x=2#y"), "/v1/projects/1");
+        assert_eq!(path_of("http://127.0.0.1:8787/v1/health"), "/v1/health");
+        assert_eq!(path_of("http://127.0.0.1:8787"), "/");
+        assert_eq!(path_of("http://host/?q"), "/");
+    }
 }
