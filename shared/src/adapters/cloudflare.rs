@@ -301,7 +301,7 @@ pub async fn gateway(
     env: Env,
 ) -> worker::Result<web_sys::Response> {
     let declared = request.headers().get("content-length").ok().flatten();
-    let too_large = declared.and_then(|n| n.parse::<usize>().ok()).is_some_and(|n| n > crate::http::MAX_BODY_BYTES);
+    let too_large = declared.and_then(|n| n.trim().parse::<u64>().ok()).is_some_and(|n| n > crate::http::MAX_BODY_BYTES as u64);
     if let Some(binding) = route(crate::http::path_of(&request.url())).filter(|_| !too_large) {
         let forwarded = async {
             let service: Service = env.service(binding)?.into_rpc();

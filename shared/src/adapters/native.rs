@@ -68,11 +68,15 @@ pub struct Sqlite {
     next: AtomicUsize,
 }
 
-fn connect(path: &str, flags: OpenFlags) -> DbResult<rusqlite::Connection> {
+/// Opens one connection. `busy_ms`: how long it waits for a lock another connection holds (in
+/// WAL mode a reader waits only in rare recoveries, and briefly, since it waits on an async
+/// thread).
+fn connect(path: &str, flags: OpenFlags, busy_ms: u32) -> DbResult<rusqlite::Connection> {
     let connection = rusqlite::Connection::open_with_flags(path, flags).map_err(backend)?;
     connection.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS);
     // The one place the SQLite pragmas are set.
-    connection.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;").map_err(backend)?;
+    let pragmas = format!("PRAGMA busy_timeout = {busy_ms}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;");
+    connection.execute_batch(&pragmas).map_err(backend)?;
     Ok(connection)
 }
 
@@ -84,12 +88,15 @@ impl Sqlite {
         if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| DbError::Backend(e.to_string()))?;
         }
-        let writer = connect(path, OpenFlags::default())?;
+        let writer = connect(path, OpenFlags::default(), 5000)?;
         let mut readers = Vec::new();
         if path != ":memory:" {
             writer.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
-            for _ in 1..pool_size.max(2) {
-                readers.push(Mutex::new(connect(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?));
+            // At least one reader per thread that may read at once, so that a read does not
+            // wait for a reader on an async thread.
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            for _ in 0..pool_size.saturating_sub(1).max(cores) {
+                readers.push(Mutex::new(connect(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX, 250)?));
             }
         }
         Ok(Self { writer: Arc::new(Mutex::new(writer)), readers: Arc::new(readers), next: AtomicUsize::new(0) })
@@ -154,9 +161,14 @@ fn rows(connection: &rusqlite::Connection, stmt: Statement) -> DbResult<Vec<Row>
     Ok(out)
 }
 
+/// Runs a statement that returns no rows; the rows it changed, for an INSERT, UPDATE or DELETE
+/// (SQLite's count after a statement of any other kind is an earlier statement's).
 fn execute(connection: &rusqlite::Connection, stmt: Statement) -> DbResult<u64> {
     let mut prepared = connection.prepare_cached(&stmt.sql).map_err(backend)?;
-    prepared.execute(bind(stmt.params)).map(|n| n as u64).map_err(backend)
+    let changed = prepared.execute(bind(stmt.params)).map_err(backend)?;
+    let first = stmt.sql.split_whitespace().next().unwrap_or_default();
+    let counts = ["INSERT", "UPDATE", "DELETE", "REPLACE", "WITH"].iter().any(|k| first.eq_ignore_ascii_case(k));
+    Ok(if counts { changed as u64 } else { 0 })
 }
 
 #[async_trait]

@@ -48,6 +48,9 @@ const VERIFIED_CAPACITY: usize = 10_000;
 /// The leeway on token times (clock skew between instances).
 const TOLERANCE_S: u64 = 5;
 
+/// The longest token looked at; ours are about 400 bytes.
+const MAX_TOKEN_BYTES: usize = 4096;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct AccessClaims {
     sid: Uuid,
@@ -102,12 +105,18 @@ impl SigningKeys {
     /// Checks signature, algorithm, key id, issuer and expiry. Anything else (`alg: none`, a
     /// token signed with an unknown key, a forged header) is simply not a grant.
     pub fn verify(&self, token: &str, now: Timestamp) -> Option<AccessGrant> {
-        let now_s = now.unix_timestamp().max(0) as u64;
-        let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(known) = verified.get(token) {
-            return (now_s <= known.until_s).then(|| known.grant.clone());
+        if token.len() > MAX_TOKEN_BYTES {
+            return None;
         }
+        let now_s = now.unix_timestamp().max(0) as u64;
+        let known = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(token).cloned();
+        if let Some(known) = known {
+            return (now_s <= known.until_s).then_some(known.grant);
+        }
+        // Checked without the table's lock: a flood of junk tokens must not queue everyone
+        // else's lookups behind its signature checks.
         let (grant, expires_s) = self.check(token, now_s)?;
+        let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if verified.len() >= VERIFIED_CAPACITY {
             verified.clear();
         }
@@ -128,7 +137,7 @@ impl SigningKeys {
             time_tolerance: Some(Duration::from_secs(TOLERANCE_S)),
             allowed_issuers: Some(HashSet::from_strings(&[ISSUER])),
             required_key_id: Some(kid.to_owned()),
-            max_token_length: Some(4096),
+            max_token_length: Some(MAX_TOKEN_BYTES),
             ..Default::default()
         };
         let claims = key.key.verify_token::<AccessClaims>(token, Some(options)).ok()?;

@@ -373,6 +373,8 @@ fn invalid_refresh() -> ApiError {
 /// the request fails).
 pub async fn refresh(state: &AppState, token: &str, client: &ClientInfo) -> Result<Tokens, ApiError> {
     let db = state.db.as_ref();
+    // The settings before any write: a refresh never stops half-way for want of them.
+    let settings = state.section::<AuthConfig>()?;
     let now = state.clock.now();
     let stamp = time::format(now);
     let old = sha256_hex(token.as_bytes());
@@ -389,7 +391,7 @@ pub async fn refresh(state: &AppState, token: &str, client: &ClientInfo) -> Resu
             return issue_child(child);
         }
     }
-    let since = time::format(now - state.section::<AuthConfig>()?.refresh_reuse_interval);
+    let since = time::format(now - settings.refresh_reuse_interval);
     if sessions::lost_answer(db, &old, &child_hash, &since).await? {
         return issue_child(child);
     }
