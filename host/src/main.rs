@@ -68,7 +68,13 @@ async fn main() -> ExitCode {
     // queued when the server stops.
     let (stdout, _flush) = tracing_appender::non_blocking(std::io::stdout());
     let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    tracing_subscriber::fmt().with_writer(stdout).with_ansi(colour).with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log)).init();
+    tracing_subscriber::fmt()
+        .compact()
+        .with_target(false)
+        .with_writer(stdout)
+        .with_ansi(colour)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
+        .init();
     let options = Options {
         listen: cli.listen,
         database: cli.database.database.unwrap_or_else(|| cli.data_dir.join("tui.db").display().to_string()),
