@@ -64,6 +64,11 @@ CREATE TABLE task_history (
     PRIMARY KEY (task_id, seq)
 ) STRICT, WITHOUT ROWID;
 
+-- The one statement of when a dependency is satisfied: what a task still waits on.
+CREATE VIEW task_unsatisfied_dependencies AS
+SELECT d.task_id, d.depends_on FROM task_dependencies d JOIN tasks u ON u.id = d.depends_on
+WHERE u.status != 'completed' AND (d.kind = 'requires' OR u.status NOT IN ('failed', 'cancelled'));
+
 -- A task's assignee is a member of its project: decided in the write that assigns, so that a
 -- member removed a moment before cannot be assigned.
 CREATE TRIGGER task_assignee_is_member BEFORE INSERT ON tasks
@@ -89,31 +94,19 @@ END;
 
 CREATE TRIGGER task_dependency_added AFTER INSERT ON task_dependencies
 BEGIN
-    UPDATE tasks SET waiting_on = (
-        SELECT count(*) FROM task_dependencies d JOIN tasks u ON u.id = d.depends_on
-        WHERE d.task_id = tasks.id AND u.status != 'completed'
-          AND (d.kind = 'requires' OR u.status NOT IN ('failed', 'cancelled'))
-    ) WHERE id = new.task_id;
+    UPDATE tasks SET waiting_on = (SELECT count(*) FROM task_unsatisfied_dependencies WHERE task_id = tasks.id) WHERE id = new.task_id;
 END;
 
 CREATE TRIGGER task_dependency_removed AFTER DELETE ON task_dependencies
 BEGIN
-    UPDATE tasks SET waiting_on = (
-        SELECT count(*) FROM task_dependencies d JOIN tasks u ON u.id = d.depends_on
-        WHERE d.task_id = tasks.id AND u.status != 'completed'
-          AND (d.kind = 'requires' OR u.status NOT IN ('failed', 'cancelled'))
-    ) WHERE id = old.task_id;
+    UPDATE tasks SET waiting_on = (SELECT count(*) FROM task_unsatisfied_dependencies WHERE task_id = tasks.id) WHERE id = old.task_id;
 END;
 
 -- A task that finished (or was retried) recounts the tasks that depend on it, and only those.
 CREATE TRIGGER task_status_changed AFTER UPDATE OF status ON tasks
 WHEN old.status != new.status
 BEGIN
-    UPDATE tasks SET waiting_on = (
-        SELECT count(*) FROM task_dependencies d JOIN tasks u ON u.id = d.depends_on
-        WHERE d.task_id = tasks.id AND u.status != 'completed'
-          AND (d.kind = 'requires' OR u.status NOT IN ('failed', 'cancelled'))
-    ) WHERE id IN (SELECT task_id FROM task_dependencies WHERE depends_on = new.id);
+    UPDATE tasks SET waiting_on = (SELECT count(*) FROM task_unsatisfied_dependencies WHERE task_id = tasks.id) WHERE id IN (SELECT task_id FROM task_dependencies WHERE depends_on = new.id);
 END;
 
 -- Readiness follows the count for a task that has not started.

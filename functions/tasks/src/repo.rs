@@ -19,12 +19,9 @@ const COLUMNS: &str = "t.id, t.project_id, t.title, t.description, t.status, t.p
      (SELECT json_group_array(json_object('task_id', d.depends_on, 'type', d.kind)) FROM task_dependencies d WHERE d.task_id = t.id), \
      t.waiting_on, t.version, t.created_by, t.created_at, t.updated_at";
 
-/// What a task waits on now: its dependencies not yet satisfied (the triggers' count).
+/// What a task waits on now: its dependencies not yet satisfied (as the schema's triggers count).
 fn waiting_on(task: &str) -> String {
-    format!(
-        "(SELECT count(*) FROM task_dependencies d JOIN tasks u ON u.id = d.depends_on \
-         WHERE d.task_id = {task} AND u.status != 'completed' AND (d.kind = 'requires' OR u.status NOT IN ('failed', 'cancelled')))"
-    )
+    format!("(SELECT count(*) FROM task_unsatisfied_dependencies WHERE task_id = {task})")
 }
 
 fn json<T: serde::de::DeserializeOwned>(text: &str) -> DbResult<T> {
