@@ -10,12 +10,17 @@ use axum::{
     response::Response,
 };
 use tokio::net::TcpListener;
+use tui_realtime::{
+    native::{Hub, wake_after_writes},
+    service::RealtimeConfig,
+};
 use tui_shared::{
     AppState,
     adapters::native::{self, BlockingPasswords, InProcessLimiter, Location, Reqwest},
     auth::{password::Argon2id, tokens::random_token},
     config::{Config, Lookup, Section},
     db::{Database, migrate},
+    events::Retention,
     domain::Role,
     http::{client_ip::client_ip, extract::ClientAddr},
     ports::SystemClock,
@@ -121,7 +126,10 @@ pub async fn open_database(options: &Options) -> Result<Arc<dyn Database>, Strin
 pub async fn state(options: &Options, addr: SocketAddr) -> Result<AppState, String> {
     let settings = settings(options, addr)?;
     let config = Config::from_lookup(|name| settings(name)).map_err(|e| e.to_string())?;
-    tui_auth::config::AuthConfig::read(&Lookup(&|name| settings(name))).map_err(|e| e.to_string())?;
+    let lookup = Lookup(&|name| settings(name));
+    tui_auth::config::AuthConfig::read(&lookup).map_err(|e| e.to_string())?;
+    RealtimeConfig::read(&lookup).map_err(|e| e.to_string())?;
+    Retention::read(&lookup).map_err(|e| e.to_string())?;
     let db = open_database(options).await?;
     let passwords = Arc::new(BlockingPasswords::new(Argon2id::new(&config.argon2)?));
     let platform = Platform {
@@ -150,7 +158,12 @@ pub async fn grant_admin(options: &Options, login: &str) -> Result<(), String> {
 
 /// Each group's routes, by the group's name in groups.toml.
 pub fn group_routes() -> Vec<(&'static str, tui_shared::http::Routes)> {
-    vec![("auth", tui_auth::routes()), ("projects", tui_projects::routes()), ("tasks", tui_tasks::routes())]
+    vec![
+        ("auth", tui_auth::routes()),
+        ("projects", tui_projects::routes()),
+        ("tasks", tui_tasks::routes()),
+        ("realtime", tui_realtime::routes()),
+    ]
 }
 
 /// Every group's routes together.
@@ -158,10 +171,13 @@ fn all_routes() -> tui_shared::http::Routes {
     group_routes().into_iter().fold(tui_shared::http::Routes::new(), |all, (_, routes)| all.merge(routes))
 }
 
-/// Every group, mounted in one router.
-pub fn app(state: AppState) -> Router {
+/// Every group, mounted in one router, with the real-time hub that fans out their writes.
+pub fn app(state: AppState, hub: Arc<Hub>) -> Router {
     let proxies: Arc<[ipnet::IpNet]> = state.config.trusted_proxies.clone().into();
+    let woken = hub.clone();
     tui_shared::http::app(state, all_routes())
+        .layer(axum::middleware::from_fn(move |request: Request, next: Next| wake_after_writes(woken.clone(), request, next)))
+        .layer(axum::Extension(hub))
         .layer(axum::middleware::from_fn(move |request: Request, next: Next| client_addr(proxies.clone(), request, next)))
 }
 
@@ -182,12 +198,12 @@ async fn client_addr(proxies: Arc<[ipnet::IpNet]>, mut request: Request, next: N
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Prunes expired rows now and then on, for as long as the server runs.
-fn prune_on_schedule(state: AppState) {
+fn prune_on_schedule(state: AppState, retention: Retention) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(PRUNE_EVERY);
         loop {
             ticks.tick().await;
-            match maintenance::prune(state.db.as_ref(), state.clock.now()).await {
+            match maintenance::prune(state.db.as_ref(), state.clock.now(), retention).await {
                 Ok(rows) => tracing::debug!(rows, "pruned expired rows"),
                 Err(error) => tracing::warn!(%error, "pruning failed; retried at the next tick"),
             }
@@ -206,8 +222,11 @@ pub async fn start(options: &Options) -> Result<Running, String> {
     let listener = TcpListener::bind(options.listen).await.map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let state = state(options, addr).await?;
-    prune_on_schedule(state.clone());
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let retention = *state.section::<Retention>().map_err(|e| e.to_string())?;
+    prune_on_schedule(state.clone(), retention);
+    let realtime = *state.section::<RealtimeConfig>().map_err(|e| e.to_string())?;
+    let hub = Hub::start(state.db.clone(), realtime).await?;
+    let service = app(state, hub).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move { axum::serve(listener, service).with_graceful_shutdown(shutdown()).await });
     Ok(Running { addr, task })
 }

@@ -24,6 +24,7 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     AccountLocked,
     RateLimited,
+    UpgradeRequired,
     Internal,
     UpstreamUnavailable,
 }
@@ -43,6 +44,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::AccountLocked => StatusCode::LOCKED,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::UpstreamUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -63,6 +65,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::AccountLocked => "account_locked",
             Self::RateLimited => "rate_limited",
+            Self::UpgradeRequired => "upgrade_required",
             Self::Internal => "internal",
             Self::UpstreamUnavailable => "upstream_unavailable",
         }
@@ -83,6 +86,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "The request body must be application/json",
             Self::AccountLocked => "The account is locked",
             Self::RateLimited => "Too many requests",
+            Self::UpgradeRequired => "Upgrade required",
             Self::Internal => "Internal error",
             Self::UpstreamUnavailable => "A service this depends on is unavailable",
         }
@@ -102,6 +106,7 @@ impl ErrorCode {
             415 => Self::UnsupportedMediaType,
             422 => Self::ValidationFailed,
             423 => Self::AccountLocked,
+            426 => Self::UpgradeRequired,
             429 => Self::RateLimited,
             502..=504 => Self::UpstreamUnavailable,
             _ => Self::Internal,

@@ -64,6 +64,11 @@ impl Services {
         Ok(Self { db, clock, passwords, mailer, outbound, limiter, config, group, settings, sections: Mutex::default() })
     }
 
+    /// The database as `actor` writes to it: the events its changes log name them.
+    pub fn acting(&self, actor: uuid::Uuid) -> crate::events::Acting {
+        crate::events::Acting::new(self.db.clone(), actor, &crate::time::format(self.clock.now()))
+    }
+
     /// A group's own settings, read from the runtime's settings the first time they are asked
     /// for; a setting that does not parse is a 503 until it is fixed (the native host asks at
     /// start-up, so that it refuses to start instead).

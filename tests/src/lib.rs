@@ -10,6 +10,7 @@
 pub mod hrana;
 pub mod mail;
 pub mod oidc;
+pub mod realtime;
 
 use std::time::Duration;
 
@@ -177,6 +178,14 @@ impl Server {
         };
         let running = tui_host::start(&options).await.expect("the native host starts");
         Self { base: format!("http://{}", running.addr), http, oidc_issuer: Some(issuer), mail: Some(sink), hrana, _data: Some(data) }
+    }
+
+    /// The embedded database file of a native host on its own file; `None` for any other.
+    pub fn database_path(&self) -> Option<std::path::PathBuf> {
+        if self.hrana.is_some() {
+            return None;
+        }
+        self._data.as_ref().map(|data| data.path().join("tui.db"))
     }
 
     pub async fn raw(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Reply {

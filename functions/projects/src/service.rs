@@ -48,7 +48,7 @@ pub async fn require(state: &AppState, id: Uuid, user_id: Uuid, needed: ProjectR
 
 pub async fn create(state: &AppState, owner: Uuid, name: Name, description: Description) -> Result<Project, ApiError> {
     let id = Uuid::now_v7();
-    projects::create(state.db.as_ref(), id, &name, &description, owner, &time::format(state.clock.now())).await?;
+    projects::create(&state.acting(owner), id, &name, &description, owner, &time::format(state.clock.now())).await?;
     visible(state, id, owner).await
 }
 
@@ -65,7 +65,7 @@ pub async fn update(state: &AppState, id: Uuid, user_id: Uuid, if_match: Option<
     if if_match.is_some_and(|v| v != current.version) {
         return Err(stale());
     }
-    if !projects::update(state.db.as_ref(), id, version, &changes, &time::format(state.clock.now()), user_id).await? {
+    if !projects::update(&state.acting(user_id), id, version, &changes, &time::format(state.clock.now()), user_id).await? {
         if let Some(refused) = membership::why_refused(state.db.as_ref(), id, user_id, ProjectRole::Maintainer).await? {
             return Err(refused);
         }
@@ -84,7 +84,7 @@ fn stale() -> ApiError {
 
 pub async fn delete(state: &AppState, id: Uuid, user_id: Uuid) -> Result<(), ApiError> {
     require(state, id, user_id, ProjectRole::Owner).await?;
-    if !projects::delete(state.db.as_ref(), id, user_id).await? {
+    if !projects::delete(&state.acting(user_id), id, user_id).await? {
         return Err(membership::why_refused(state.db.as_ref(), id, user_id, ProjectRole::Owner).await?.unwrap_or_else(ApiError::not_found));
     }
     Ok(())
@@ -113,7 +113,7 @@ pub async fn put_member(state: &AppState, id: Uuid, user_id: Uuid, member_id: Uu
     if current.is_none() && !users::exists(db, member_id).await? {
         return Err(ApiError::field("user_id", "no such user"));
     }
-    if !projects::put_member(db, id, member_id, role, &time::format(state.clock.now()), user_id).await? {
+    if !projects::put_member(&state.acting(user_id), id, member_id, role, &time::format(state.clock.now()), user_id).await? {
         return Err(refused(state, id, user_id).await);
     }
     projects::member(db, id, member_id).await?.ok_or_else(|| ApiError::internal("member vanished"))
@@ -133,7 +133,7 @@ pub async fn remove_member(state: &AppState, id: Uuid, user_id: Uuid, member_id:
             return Err(ApiError::forbidden("Only owners remove an owner."));
         }
     }
-    if !projects::remove_member(db, id, member_id, user_id).await? {
+    if !projects::remove_member(&state.acting(user_id), id, member_id, user_id).await? {
         return Err(refused(state, id, user_id).await);
     }
     Ok(())

@@ -251,7 +251,7 @@ fn waiting(n: i64) -> ApiError {
 
 pub async fn delete(state: &AppState, id: Uuid, user_id: Uuid, force: bool) -> Result<(), ApiError> {
     let db = state.db.as_ref();
-    if !repo::delete(db, id, user_id, force).await? {
+    if !repo::delete(&state.acting(user_id), id, user_id, force).await? {
         let has_dependents = repo::has_dependents(db, id).await?;
         return Err(refused(state, id, user_id, ProjectRole::Maintainer, |_, _, _| {
             if has_dependents {
@@ -283,7 +283,7 @@ pub async fn add_dependency(
     if repo::in_project(db, task.project_id, &[depends_on]).await?.is_empty() {
         return Err(ApiError::field("depends_on", "names no task of this project"));
     }
-    if !repo::add_dependency(db, id, depends_on, kind, user_id, &now(state)).await? {
+    if !repo::add_dependency(&state.acting(user_id), id, depends_on, kind, user_id, &now(state)).await? {
         match repo::dependency(db, id, depends_on).await? {
             Some(existing) if existing == kind => return Ok((visible(state, id, user_id).await?, false)),
             Some(existing) => {
@@ -313,7 +313,7 @@ pub async fn add_dependency(
 pub async fn remove_dependency(state: &AppState, id: Uuid, user_id: Uuid, depends_on: Uuid) -> Result<Task, ApiError> {
     let db = state.db.as_ref();
     let task = visible(state, id, user_id).await?;
-    if !repo::remove_dependency(db, id, depends_on, user_id).await? {
+    if !repo::remove_dependency(&state.acting(user_id), id, depends_on, user_id).await? {
         return Err(membership::why_refused(db, task.project_id, user_id, ProjectRole::Contributor)
             .await?
             .unwrap_or_else(ApiError::not_found));

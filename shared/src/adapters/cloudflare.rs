@@ -270,7 +270,10 @@ pub async fn scheduled(group: &'static str, env: Env) {
         Err(error) => return tracing::error!(%error, "scheduled run without its configuration"),
     };
     let pruned = match edge::ensure_migrated(&state).await {
-        Ok(()) => crate::services::maintenance::prune(state.db.as_ref(), state.clock.now()).await.map(drop),
+        Ok(()) => match state.section::<crate::events::Retention>() {
+            Ok(retention) => crate::services::maintenance::prune(state.db.as_ref(), state.clock.now(), *retention).await.map(drop),
+            Err(error) => Err(error),
+        },
         Err(error) => Err(ApiError::unavailable(error)),
     };
     if let Err(error) = pruned {

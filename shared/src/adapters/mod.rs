@@ -12,3 +12,20 @@ pub mod mail;
 pub mod native;
 #[cfg(feature = "spin")]
 pub mod spin;
+
+/// Waits `duration` on the runtime's own timer (tokio natively, a JavaScript timer on Workers,
+/// a WASI clock pollable on Spin).
+#[cfg(feature = "native")]
+pub async fn sleep(duration: std::time::Duration) {
+    tokio::time::sleep(duration).await;
+}
+
+#[cfg(feature = "cloudflare")]
+pub async fn sleep(duration: std::time::Duration) {
+    edge::LocalFuture(worker::Delay::from(duration)).await;
+}
+
+#[cfg(feature = "spin")]
+pub async fn sleep(duration: std::time::Duration) {
+    edge::LocalFuture(spin::Sleep::after(duration)).await;
+}

@@ -184,3 +184,27 @@ pub async fn serve(group: &'static str, build: fn(AppState) -> Router, request: 
         tracing::debug!(reason, "the response ended early");
     }
 }
+
+/// A timer on the WASI monotonic clock, woken by Spin's executor through a clock pollable.
+pub struct Sleep {
+    deadline: wasi::clocks::monotonic_clock::Instant,
+}
+
+impl Sleep {
+    pub fn after(duration: std::time::Duration) -> Self {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        Self { deadline: wasi::clocks::monotonic_clock::now().saturating_add(nanos) }
+    }
+}
+
+impl std::future::Future for Sleep {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if wasi::clocks::monotonic_clock::now() >= self.deadline {
+            return std::task::Poll::Ready(());
+        }
+        spin_executor::push_waker(wasi::clocks::monotonic_clock::subscribe_instant(self.deadline), cx.waker().clone());
+        std::task::Poll::Pending
+    }
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::{
     ApiError,
     db::Database,
+    events::{self, Retention},
     stmt,
     time::{self, Timestamp},
 };
@@ -17,13 +18,13 @@ const KEEP_ENDED: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Rate-limit windows are at most an hour; a day covers any configured one.
 const KEEP_WINDOWS: Duration = Duration::from_secs(24 * 3600);
 
-/// Deletes what has expired as of `now`; returns how many rows went.
-pub async fn prune(db: &dyn Database, now: Timestamp) -> Result<u64, ApiError> {
+/// Deletes what has expired as of `now`, and the events beyond `retention`; returns how many
+/// rows went.
+pub async fn prune(db: &dyn Database, now: Timestamp, retention: Retention) -> Result<u64, ApiError> {
     let stamp = time::format(now);
     let ended = time::format(now - KEEP_ENDED);
     let windows_ms = time::to_unix_ms(now - KEEP_WINDOWS);
-    let counts = db
-        .batch(vec![
+    let mut statements = vec![
             stmt!("DELETE FROM device_codes WHERE expires_at <= ?1", stamp.as_str()),
             stmt!("DELETE FROM oauth_states WHERE expires_at <= ?1", stamp.as_str()),
             // A used link expires within a day of its use anyway: expiry alone finds them all.
@@ -37,7 +38,9 @@ pub async fn prune(db: &dyn Database, now: Timestamp) -> Result<u64, ApiError> {
             ),
             stmt!("DELETE FROM sessions WHERE expires_at <= ?1", ended.as_str()),
             stmt!("DELETE FROM sessions WHERE revoked_at <= ?1", ended.as_str()),
-        ])
-        .await?;
+            stmt!("DELETE FROM realtime_tickets WHERE expires_at <= ?1", stamp.as_str()),
+    ];
+    statements.extend(events::prune(now, retention));
+    let counts = db.batch(statements).await?;
     Ok(counts.iter().sum())
 }

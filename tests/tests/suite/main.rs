@@ -12,6 +12,7 @@ mod lockout;
 mod passwords;
 mod projects;
 mod ratelimits;
+mod realtime;
 mod roles;
 mod sessions;
 mod sso;

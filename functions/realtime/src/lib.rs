@@ -1,0 +1,38 @@
+//! The real-time group (`/v1/realtime/**`): tickets, topics and who may read them, replay from
+//! the event log, WebSocket hubs, and Server-Sent Events on every runtime.
+//!
+//! The event log itself is the kernel's (`tui_shared::events`), written by triggers with every
+//! change. Here: the protocol (`protocol`), topics and their authorization (`topics`), one
+//! connection's state whatever carries it (`connection`), serving its messages (`service`), and
+//! the fan-out of each runtime: an in-process hub natively (`native`).
+
+mod connection;
+mod handlers;
+#[cfg(feature = "native")]
+pub mod native;
+#[cfg(not(feature = "native"))]
+mod poll;
+mod protocol;
+pub mod service;
+mod sse;
+mod tickets;
+mod topics;
+
+use axum::Router;
+use tui_shared::{AppState, http::Routes};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// This group's routes, as every host mounts them.
+pub fn routes() -> Routes {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::issue_ticket))
+        .routes(routes!(handlers::transport::open_socket))
+        .routes(routes!(handlers::transport::stream))
+}
+
+/// This group served on its own, with health, OpenAPI and the shared middleware.
+pub fn app(state: AppState) -> Router {
+    tui_shared::http::app(state, routes())
+}
+
+tui_shared::entry_points!("realtime", crate::app);

@@ -1,0 +1,75 @@
+//! Tickets: a WebSocket cannot carry an `Authorization` header from a browser or many clients,
+//! so a signed-in client trades its access token for a ticket that opens one socket. A ticket
+//! is single use, lives 30 seconds, and is bound to the session that asked for it; only its
+//! hash is stored.
+
+use std::time::Duration;
+
+use tui_shared::{
+    ApiError,
+    auth::tokens::{random_token, sha256_hex},
+    db::Database,
+    repo::sessions,
+    stmt,
+    time::{self, Timestamp},
+};
+use uuid::Uuid;
+
+pub const TICKET_TTL: Duration = Duration::from_secs(30);
+
+/// Who a redeemed ticket lets in, and until when their session lives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Holder {
+    pub user: Uuid,
+    pub session: Uuid,
+    pub session_expires_at: String,
+}
+
+/// A new ticket for `session` of `user`.
+pub async fn issue(db: &dyn Database, user: Uuid, session: Uuid, now: Timestamp) -> Result<String, ApiError> {
+    let ticket = random_token("rt_");
+    let written = db
+        .execute(stmt!(
+            "INSERT INTO realtime_tickets (hash, user_id, session_id, expires_at) SELECT ?1, ?2, ?3, ?4 \
+             WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?3 AND user_id = ?2 AND revoked_at IS NULL AND expires_at > ?5)",
+            sha256_hex(ticket.as_bytes()),
+            user,
+            session,
+            time::format(now + TICKET_TTL),
+            time::format(now),
+        ))
+        .await?;
+    if written == 0 {
+        return Err(tui_shared::http::extract::session_revoked());
+    }
+    Ok(ticket)
+}
+
+/// Spends `ticket`: whose it was, if it was unspent, unexpired and its session still lives.
+/// Decided in the one statement that spends it, so two sockets racing with one ticket cannot
+/// both get in.
+pub async fn redeem(db: &dyn Database, ticket: &str, now: Timestamp) -> Result<Option<Holder>, ApiError> {
+    let now = time::format(now);
+    let row = db
+        .query_opt(stmt!(
+            format!(
+                "DELETE FROM realtime_tickets WHERE hash = ?1 AND expires_at > ?2 \
+                 AND EXISTS (SELECT 1 FROM (SELECT 1) AS one {} WHERE s.id IS NOT NULL) \
+                 RETURNING user_id, session_id, (SELECT expires_at FROM sessions WHERE id = realtime_tickets.session_id)",
+                sessions::live_join("realtime_tickets.user_id", "realtime_tickets.session_id", "?2")
+            ),
+            sha256_hex(ticket.as_bytes()),
+            now.as_str(),
+        ))
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let (user, session, session_expires_at) = row.decode()?;
+    Ok(Some(Holder { user, session, session_expires_at }))
+}
+
+/// The holder of a live `session` of `user`, for a stream opened with an access token.
+pub async fn holder(db: &dyn Database, user: Uuid, session: Uuid) -> Result<Holder, ApiError> {
+    let row = db.query_opt(stmt!("SELECT expires_at FROM sessions WHERE id = ?1 AND user_id = ?2", session, user)).await?;
+    let (session_expires_at,) = row.ok_or_else(tui_shared::http::extract::session_revoked)?.decode()?;
+    Ok(Holder { user, session, session_expires_at })
+}

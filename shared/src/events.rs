@@ -1,0 +1,185 @@
+//! The event log, a transactional outbox. Triggers on the watched tables write each change's
+//! event in the change's own transaction (migration 0008), so a crash between a commit and its
+//! fan-out loses nothing; fan-out and replay both read this log afterwards. Here: who made a
+//! change ([`Acting`]), reading the log (replay, tail), and retention.
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::{
+    ApiError,
+    config::{ConfigError, Lookup, Section},
+    db::{Backend, Database, DbResult, Row, Statement, Value},
+    stmt,
+    time::{self, Timestamp},
+};
+
+/// One event as the log holds it. `data` is the JSON object the trigger wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: i64,
+    pub topic: String,
+    pub event: String,
+    pub data: String,
+    pub actor: Option<String>,
+    pub created_at: String,
+}
+
+fn event(row: &Row) -> DbResult<Event> {
+    let (id, topic, event, data, actor, created_at) = row.decode()?;
+    Ok(Event { id, topic, event, data, actor, created_at })
+}
+
+const COLUMNS: &str = "id, topic, event, data, actor, created_at";
+
+/// A database whose writes are made by `actor` at `at`: each batch first states who is acting
+/// (`change_context`) for the triggers that write events, and clears it as its last statement,
+/// inside the same transaction, so no other batch ever sees it.
+pub struct Acting {
+    db: Arc<dyn Database>,
+    actor: Uuid,
+    at: String,
+}
+
+impl Acting {
+    pub fn new(db: Arc<dyn Database>, actor: Uuid, at: &str) -> Self {
+        Self { db, actor, at: at.to_owned() }
+    }
+
+    fn wrapped(&self, stmts: Vec<Statement>) -> Vec<Statement> {
+        let mut all = Vec::with_capacity(stmts.len() + 2);
+        all.push(stmt!("INSERT OR REPLACE INTO change_context (one, actor, at) VALUES (1, ?1, ?2)", self.actor, self.at.as_str()));
+        all.extend(stmts);
+        all.push(stmt!("DELETE FROM change_context"));
+        all
+    }
+}
+
+#[async_trait]
+impl Database for Acting {
+    async fn query(&self, stmt: Statement) -> DbResult<Vec<Row>> {
+        self.db.query(stmt).await
+    }
+
+    async fn execute(&self, stmt: Statement) -> DbResult<u64> {
+        let counts = self.db.batch(self.wrapped(vec![stmt])).await?;
+        Ok(counts.get(1).copied().unwrap_or(0))
+    }
+
+    async fn batch(&self, stmts: Vec<Statement>) -> DbResult<Vec<u64>> {
+        let given = stmts.len();
+        let counts = self.db.batch(self.wrapped(stmts)).await?;
+        Ok(counts.into_iter().skip(1).take(given).collect())
+    }
+
+    fn status(&self) -> Backend {
+        self.db.status()
+    }
+}
+
+/// The placeholders `?first, ?first+1, ...` for `count` values.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|n| format!("?{n}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The events of `topics` after `after`, oldest first, at most `limit`.
+pub async fn since(db: &dyn Database, topics: &[String], after: i64, limit: u32) -> Result<Vec<Event>, ApiError> {
+    if topics.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE topic IN ({}) AND id > ?1 ORDER BY id LIMIT ?2",
+        placeholders(3, topics.len())
+    );
+    let mut params: Vec<Value> = vec![after.into(), i64::from(limit).into()];
+    params.extend(topics.iter().map(Value::from));
+    Ok(crate::repo::decode(db.query(Statement::new(sql, params)).await?, event)?)
+}
+
+/// Every event after `after`, oldest first, at most `limit`: what a hub fans out.
+pub async fn tail(db: &dyn Database, after: i64, limit: u32) -> Result<Vec<Event>, ApiError> {
+    let rows = db.query(stmt!(format!("SELECT {COLUMNS} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2"), after, i64::from(limit))).await?;
+    Ok(crate::repo::decode(rows, event)?)
+}
+
+/// The id of the newest event (0 for an empty log).
+pub async fn latest(db: &dyn Database) -> Result<i64, ApiError> {
+    let row = db.query_opt(stmt!("SELECT coalesce(max(id), 0) FROM events")).await?;
+    Ok(row.map(|row| row.decode::<(i64,)>()).transpose()?.map_or(0, |(id,)| id))
+}
+
+/// The first of `topics` whose retained log no longer reaches back to `after`: a replay from
+/// there would miss events that retention pruned. A replay from 0 asks for what is retained.
+pub async fn gap(db: &dyn Database, topics: &[String], after: i64) -> Result<Option<String>, ApiError> {
+    if after <= 0 || topics.is_empty() {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT topic FROM event_horizons WHERE topic IN ({}) AND pruned_through > ?1 ORDER BY topic LIMIT 1",
+        placeholders(2, topics.len())
+    );
+    let mut params: Vec<Value> = vec![after.into()];
+    params.extend(topics.iter().map(Value::from));
+    let row = db.query_opt(Statement::new(sql, params)).await?;
+    Ok(row.map(|row| row.decode::<(String,)>()).transpose()?.map(|(topic,)| topic))
+}
+
+/// How much of each topic's log is kept: the newest `per_topic` events, none older than `age`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub per_topic: u32,
+    pub age: Duration,
+}
+
+impl Section for Retention {
+    /// `EVENTS_KEEP_PER_TOPIC` (default 1000) and `EVENTS_KEEP_DAYS` (default 7).
+    fn read(lookup: &Lookup<'_>) -> Result<Self, ConfigError> {
+        let per_topic = lookup.number("EVENTS_KEEP_PER_TOPIC", 1000)?;
+        let days = lookup.number("EVENTS_KEEP_DAYS", 7)?;
+        if per_topic == 0 || days == 0 {
+            return Err(ConfigError::Invalid { name: "EVENTS_KEEP_PER_TOPIC", reason: "keep at least one event for a day".into() });
+        }
+        Ok(Self { per_topic, age: Duration::from_secs(u64::from(days) * 24 * 3600) })
+    }
+}
+
+/// Statements that cut every topic's log to `retention` as of `now`, recording per topic the
+/// newest id cut, first, so that a replay from before it reports the gap. One condition for
+/// both, run in one batch: nothing between them can change which rows it selects.
+pub fn prune(now: Timestamp, retention: Retention) -> Vec<Statement> {
+    let cut = time::format(now - retention.age);
+    let doomed = "created_at < ?1 OR id IN (SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY topic ORDER BY id DESC) AS n \
+                  FROM events) WHERE n > ?2)";
+    vec![
+        stmt!(
+            format!(
+                "INSERT INTO event_horizons (topic, pruned_through) SELECT topic, max(id) FROM events WHERE {doomed} GROUP BY topic \
+                 ON CONFLICT (topic) DO UPDATE SET pruned_through = max(pruned_through, excluded.pruned_through)"
+            ),
+            cut.as_str(),
+            retention.per_topic,
+        ),
+        stmt!(format!("DELETE FROM events WHERE {doomed}"), cut.as_str(), retention.per_topic),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_number_from_where_they_start() {
+        assert_eq!(placeholders(3, 2), "?3, ?4");
+        assert_eq!(placeholders(2, 1), "?2");
+    }
+
+    #[test]
+    fn retention_needs_something_kept() {
+        let none = |_: &str| None;
+        assert_eq!(Retention::read(&Lookup(&none)).unwrap(), Retention { per_topic: 1000, age: Duration::from_secs(7 * 86400) });
+        let zero = |name: &str| (name == "EVENTS_KEEP_PER_TOPIC").then(|| "0".to_owned());
+        assert!(Retention::read(&Lookup(&zero)).is_err());
+    }
+}
