@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the black-box suite against every worker under `wrangler dev` (workerd, local D1), on a
-# fresh database. The workers must be built (scripts/worker-build.sh).
+# fresh database. The workers must be built (scripts/worker-build.sh). Arguments filter the
+# tests (as cargo test's do) and skip schemathesis: scripts/wrangler-test.sh realtime
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -42,11 +43,12 @@ group=$(scripts/wrangler-local.sh "$work" "$port" "$work/vars")
 trap 'kill -- "-$group" 2>/dev/null || true; kill $sink $oidc 2>/dev/null || true' EXIT
 export TUI_TEST_MAIL_LOG=$work/mail.jsonl TUI_TEST_OIDC_ISSUER=http://127.0.0.1:$oidc_port
 
-if ! TUI_TEST_BASE_URL="http://127.0.0.1:$port" cargo test --workspace --locked --test suite; then
+if ! TUI_TEST_BASE_URL="http://127.0.0.1:$port" cargo test --workspace --locked --test suite -- "$@"; then
   echo "--- the last lines wrangler logged:" >&2
   tail -40 "$work/wrangler.log" >&2
   exit 1
 fi
 
 # The OpenAPI document against the workers (the suite has made and verified the bootstrap admin).
+[ $# -eq 0 ] || exit 0
 scripts/schemathesis.sh "http://127.0.0.1:$port"

@@ -89,19 +89,16 @@ pub async fn since(db: &dyn Database, topics: &[String], after: i64, limit: u32)
     if topics.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!(
-        "SELECT {COLUMNS} FROM events WHERE topic IN ({}) AND id > ?1 ORDER BY id LIMIT ?2",
-        placeholders(3, topics.len())
-    );
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE topic IN ({}) AND id > ?1 ORDER BY id LIMIT ?2", placeholders(3, topics.len()));
     let mut params: Vec<Value> = vec![after.into(), i64::from(limit).into()];
     params.extend(topics.iter().map(Value::from));
-    Ok(crate::repo::decode(db.query(Statement::new(sql, params)).await?, event)?)
+    crate::repo::decode(db.query(Statement::new(sql, params)).await?, event)
 }
 
 /// Every event after `after`, oldest first, at most `limit`: what a hub fans out.
 pub async fn tail(db: &dyn Database, after: i64, limit: u32) -> Result<Vec<Event>, ApiError> {
     let rows = db.query(stmt!(format!("SELECT {COLUMNS} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2"), after, i64::from(limit))).await?;
-    Ok(crate::repo::decode(rows, event)?)
+    crate::repo::decode(rows, event)
 }
 
 /// The id of the newest event (0 for an empty log).

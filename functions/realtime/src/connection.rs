@@ -7,6 +7,7 @@ use std::{
     sync::Arc,
 };
 
+use serde::{Deserialize, Serialize};
 use tui_shared::events::Event;
 use uuid::Uuid;
 
@@ -21,7 +22,7 @@ pub enum Delivery {
 
 /// Close codes, as the contract gives them.
 pub const CLOSE_SESSION_REVOKED: u16 = 4001;
-pub const CLOSE_TOO_SLOW: u16 = 1013;
+#[cfg_attr(feature = "spin", expect(dead_code, reason = "Spin serves no WebSockets: only the sockets of the other runtimes use this"))]
 pub const CLOSE_POLICY: u16 = 1008;
 
 /// What a delivery asks of the transport.
@@ -33,6 +34,7 @@ pub struct Step {
     pub close: Option<(u16, &'static str)>,
 }
 
+#[derive(Serialize, Deserialize)]
 struct Subscription {
     /// The project whose membership grants the topic; `None` for the user's own topic.
     project: Option<Uuid>,
@@ -46,13 +48,16 @@ struct Subscription {
 }
 
 /// Subscribe messages a connection may send: a burst, then a steady rate.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Limits {
     pub max_subscriptions: usize,
     pub subscribe_burst: u32,
     pub subscribes_per_minute: u32,
 }
 
+/// Serializable, so that a hub that sleeps between messages (a hibernating Durable Object) can
+/// keep it in storage.
+#[derive(Serialize, Deserialize)]
 pub struct Connection {
     pub user: Uuid,
     pub session: Uuid,
@@ -158,8 +163,12 @@ impl Connection {
             _ => None,
         };
         if let Some(project) = lost_project {
-            let revoked: Vec<String> =
-                self.subscriptions.iter().filter(|(_, s)| s.project == Some(project) && event.id > s.granted_at).map(|(topic, _)| topic.clone()).collect();
+            let revoked: Vec<String> = self
+                .subscriptions
+                .iter()
+                .filter(|(_, s)| s.project == Some(project) && event.id > s.granted_at)
+                .map(|(topic, _)| topic.clone())
+                .collect();
             for topic in &revoked {
                 self.subscriptions.remove(topic);
                 step.frames.push(frame::revoked(topic));
@@ -234,7 +243,8 @@ mod tests {
     fn only_this_connections_session_being_revoked_closes_it() {
         let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
         let mut connection = Connection::new(user, session, LIMITS, 0);
-        let other = connection.deliver(&event(1, &format!("user:{user}"), "session.revoked", serde_json::json!({"session_id": Uuid::now_v7()})));
+        let other =
+            connection.deliver(&event(1, &format!("user:{user}"), "session.revoked", serde_json::json!({"session_id": Uuid::now_v7()})));
         assert_eq!(other.close, None);
         let own = connection.deliver(&event(2, &format!("user:{user}"), "session.revoked", serde_json::json!({"session_id": session})));
         assert_eq!(own.close, Some((CLOSE_SESSION_REVOKED, "the session was revoked")));

@@ -36,6 +36,7 @@ pub async fn issue_ticket(State(state): State<AppState>, caller: AuthUser) -> Re
 pub struct SocketQuery {
     /// A ticket from `POST /v1/realtime/ticket`.
     #[param(pattern = "^rt_[A-Za-z0-9_-]{20,100}$")]
+    #[cfg_attr(feature = "spin", expect(dead_code, reason = "Spin serves no WebSockets: only the sockets of the other runtimes use this"))]
     pub ticket: String,
 }
 
@@ -87,11 +88,11 @@ fn upgrade_required() -> ApiError {
     ApiError::new(tui_shared::ErrorCode::UpgradeRequired, "This endpoint speaks WebSocket: send an upgrade request.")
 }
 
+#[cfg(not(feature = "native"))]
+pub use edge_transport as transport;
 /// The socket and the stream, as this runtime carries them.
 #[cfg(feature = "native")]
 pub use native_transport as transport;
-#[cfg(not(feature = "native"))]
-pub use edge_transport as transport;
 
 #[cfg(feature = "native")]
 pub mod native_transport {
@@ -115,7 +116,11 @@ pub mod native_transport {
         responses((status = 101, description = "Switching to the WebSocket protocol"),
             (status = 401, description = "The ticket is unknown, spent or expired"),
             (status = 426, description = "Not a WebSocket upgrade request")))]
-    pub async fn open_socket(State(state): State<AppState>, Query(query): Query<SocketQuery>, request: Request) -> Result<Response, ApiError> {
+    pub async fn open_socket(
+        State(state): State<AppState>,
+        Query(query): Query<SocketQuery>,
+        request: Request,
+    ) -> Result<Response, ApiError> {
         let hub = request.extensions().get::<Arc<Hub>>().cloned().ok_or_else(|| ApiError::unavailable("no real-time hub"))?;
         let (mut parts, _) = request.into_parts();
         // Checked before the ticket is spent, so that a request that cannot upgrade wastes none.
@@ -124,7 +129,10 @@ pub mod native_transport {
             .await?
             .ok_or_else(|| ApiError::unauthorized("The ticket is unknown, spent or expired."))?;
         let max = crate::protocol::MAX_MESSAGE_BYTES * 2;
-        Ok(upgrade.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| crate::native::serve_socket(state, hub, holder, socket)))
+        Ok(upgrade
+            .max_message_size(max)
+            .max_frame_size(max)
+            .on_upgrade(move |socket| crate::native::serve_socket(state, hub, holder, socket)))
     }
 
     /// The events of `topics` as Server-Sent Events; `Last-Event-ID` resumes after an event.
@@ -168,16 +176,44 @@ pub mod edge_transport {
     use super::{SocketQuery, StreamQuery, StreamRequest, event_stream, upgrade_required};
     use crate::{service::RealtimeConfig, tickets};
 
-    /// Opens a WebSocket with a ticket (see the contract for its messages). On Workers the
-    /// upgrade is taken by the hub before it gets here; Spin has no WebSockets (use the stream).
+    /// Opens a WebSocket with a ticket (see the contract for its messages): on Workers, on the
+    /// caller's hub Durable Object; Spin has no inbound WebSockets, so there it says to use the
+    /// stream.
     #[utoipa::path(get, path = "/v1/realtime", tag = "realtime", params(SocketQuery),
         responses((status = 101, description = "Switching to the WebSocket protocol"),
             (status = 401, description = "The ticket is unknown, spent or expired"),
             (status = 426, description = "Not a WebSocket upgrade request")))]
-    pub async fn open_socket(Query(_): Query<SocketQuery>, request: Request) -> Result<Response, ApiError> {
+    pub async fn open_socket(
+        State(state): State<AppState>,
+        Query(query): Query<SocketQuery>,
+        request: Request,
+    ) -> Result<Response, ApiError> {
         if !request.headers().get("upgrade").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket")) {
             return Err(upgrade_required());
         }
+        let (parts, _) = request.into_parts();
+        socket_on_this_runtime(&state, &query, parts).await
+    }
+
+    #[cfg(feature = "cloudflare")]
+    async fn socket_on_this_runtime(
+        state: &AppState,
+        query: &SocketQuery,
+        request: axum::http::request::Parts,
+    ) -> Result<Response, ApiError> {
+        let env = request
+            .extensions
+            .get::<tui_shared::adapters::cloudflare::WorkerEnv>()
+            .cloned()
+            .ok_or_else(|| ApiError::unavailable("no worker bindings"))?;
+        let holder = tickets::redeem(state.db.as_ref(), &query.ticket, state.clock.now())
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("The ticket is unknown, spent or expired."))?;
+        crate::cloudflare::connect(&env, &holder).await
+    }
+
+    #[cfg(not(feature = "cloudflare"))]
+    async fn socket_on_this_runtime(_: &AppState, _: &SocketQuery, _: axum::http::request::Parts) -> Result<Response, ApiError> {
         Err(ApiError::new(
             tui_shared::ErrorCode::UpgradeRequired,
             "This runtime serves real-time events as Server-Sent Events: GET /v1/realtime/sse.",
@@ -189,7 +225,12 @@ pub mod edge_transport {
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
         responses((status = 200, content_type = "text/event-stream", description = "Frames of the real-time protocol, one per `data:` line"),
             (status = 403, description = "An API key has no session to follow")))]
-    pub async fn stream(State(state): State<AppState>, caller: AuthUser, Query(query): Query<StreamQuery>, headers: HeaderMap) -> Result<Response, ApiError> {
+    pub async fn stream(
+        State(state): State<AppState>,
+        caller: AuthUser,
+        Query(query): Query<StreamQuery>,
+        headers: HeaderMap,
+    ) -> Result<Response, ApiError> {
         let config = *state.section::<RealtimeConfig>()?;
         let wanted = StreamRequest::read(query, &headers, &config)?;
         let holder = tickets::holder(state.db.as_ref(), caller.id, caller.session()?).await?;

@@ -6,6 +6,8 @@
 //! connection's state whatever carries it (`connection`), serving its messages (`service`), and
 //! the fan-out of each runtime: an in-process hub natively (`native`).
 
+#[cfg(feature = "cloudflare")]
+pub mod cloudflare;
 mod connection;
 mod handlers;
 #[cfg(feature = "native")]

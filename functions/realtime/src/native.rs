@@ -10,7 +10,10 @@ use std::{
 };
 
 use axum::{
-    extract::{Request, ws::{CloseFrame, Message, WebSocket}},
+    extract::{
+        Request,
+        ws::{CloseFrame, Message, WebSocket},
+    },
     middleware::Next,
     response::Response,
 };
@@ -20,12 +23,14 @@ use tui_shared::{AppState, db::Database, events};
 use uuid::Uuid;
 
 use crate::{
-    connection::{CLOSE_POLICY, CLOSE_TOO_SLOW, Connection, Delivery, Step},
+    connection::{CLOSE_POLICY, Connection, Delivery, Step},
     protocol::{Refusal, frame},
     service::{self, Listener, RealtimeConfig},
     tickets::Holder,
 };
 
+/// The close code of a consumer cut off for falling behind.
+const CLOSE_TOO_SLOW: u16 = 1013;
 /// How many events one read of the log hands out.
 const TAIL_PAGE: u32 = 1000;
 /// How often the log is read when no write of this host woke the hub.
@@ -66,7 +71,8 @@ impl Registry {
     }
 
     fn broadcast(&mut self, topic: &str, delivery: &Delivery, except: Option<u64>, cut: &mut Vec<u64>) {
-        let ids: Vec<u64> = self.by_topic.get(topic).map(|ids| ids.iter().copied().filter(|id| Some(*id) != except).collect()).unwrap_or_default();
+        let ids: Vec<u64> =
+            self.by_topic.get(topic).map(|ids| ids.iter().copied().filter(|id| Some(*id) != except).collect()).unwrap_or_default();
         for id in ids {
             self.offer(id, delivery.clone(), cut);
         }
@@ -253,7 +259,8 @@ impl Listener for Member {
                 let count = registry.presence.entry(topic.clone()).or_default().entry(self.user).or_default();
                 *count += 1;
                 if *count == 1 {
-                    let change = Delivery::Presence { topic: topic.as_str().into(), frame: frame::presence_change(topic, self.user, true).into() };
+                    let change =
+                        Delivery::Presence { topic: topic.as_str().into(), frame: frame::presence_change(topic, self.user, true).into() };
                     registry.broadcast(topic, &change, Some(self.id), &mut cut);
                 }
             }

@@ -58,7 +58,8 @@ pub async fn stream(state: AppState, holder: Holder, wanted: StreamRequest, conf
         }),
     };
     let done = last == i64::MAX;
-    let polling = Polling { state, connection, holder, config, pending: first.into(), last, quiet_ms: 0, done };
+    let pending = first.iter().map(|frame| sse::data(frame)).collect();
+    let polling = Polling { state, connection, holder, config, pending, last, quiet_ms: 0, done };
     futures_util::stream::unfold(polling, |mut polling| async move {
         loop {
             if let Some(frame) = polling.pending.pop_front() {

@@ -31,7 +31,10 @@ mod tests {
 
     #[test]
     fn event_frames_carry_their_id_for_resumption() {
-        assert_eq!(data(r#"{"type":"event","id":"41","topic":"t"}"#), "id: 41\ndata: {\"type\":\"event\",\"id\":\"41\",\"topic\":\"t\"}\n\n");
+        assert_eq!(
+            data(r#"{"type":"event","id":"41","topic":"t"}"#),
+            "id: 41\ndata: {\"type\":\"event\",\"id\":\"41\",\"topic\":\"t\"}\n\n"
+        );
         assert_eq!(data(r#"{"type":"pong"}"#), "data: {\"type\":\"pong\"}\n\n");
     }
 }

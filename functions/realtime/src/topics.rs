@@ -64,7 +64,9 @@ pub async fn readable(db: &dyn Database, user: Uuid, topics: &[Topic]) -> Result
         }
     }
     if !projects.is_empty() {
-        for (project,) in ids_query(db, "SELECT project_id FROM project_members WHERE user_id = ?1 AND project_id IN", user, &projects).await? {
+        for (project,) in
+            ids_query(db, "SELECT project_id FROM project_members WHERE user_id = ?1 AND project_id IN", user, &projects).await?
+        {
             readable.insert(Topic::Project(project), Some(project));
         }
     }

@@ -199,7 +199,9 @@ fn lookup(env: &Env, name: &str) -> Option<String> {
 
 /// The services of a group, from the worker's bindings: Turso when `TURSO_DATABASE_URL` is
 /// set, the `DB` D1 binding otherwise.
-fn services(group: &'static str, env: &Env) -> Result<Services, String> {
+/// The services of `group` over a worker's bindings (also what a Durable Object of the group
+/// assembles).
+pub fn services(group: &'static str, env: &Env) -> Result<Services, String> {
     let outbound: Arc<dyn Outbound> = Arc::new(Fetch);
     let db: Arc<dyn Database> = match lookup(env, "TURSO_DATABASE_URL").filter(|u| !u.is_empty()) {
         Some(url) => Arc::new(Hrana::new(&url, lookup(env, "TURSO_AUTH_TOKEN"), outbound.clone())),
@@ -246,20 +248,65 @@ fn init_tracing() {
     });
 }
 
+/// The worker's bindings, in each request's extensions, for a group's own Workers adapter (the
+/// real-time group reaches its hub Durable Objects through them).
+#[derive(Clone)]
+pub struct WorkerEnv(pub Local<Env>);
+
+/// The binding of the real-time hubs, which every worker that writes binds, and how many shards
+/// of hubs there are (`REALTIME_HUB_SHARDS`, default 1): connections are spread over them by
+/// user, and every write wakes each.
+pub const HUB_BINDING: &str = "HUB";
+
+pub fn hub_shards(env: &Env) -> u32 {
+    lookup(env, "REALTIME_HUB_SHARDS").and_then(|n| n.parse().ok()).filter(|n| *n > 0).unwrap_or(1)
+}
+
+pub fn hub_name(shard: u32) -> String {
+    format!("hub-{shard}")
+}
+
+/// Tells every hub that the event log may have grown. The hubs read the log themselves (and on
+/// an alarm), so a wake that fails delays events; it loses none.
+async fn wake_hubs(env: Env) {
+    let Ok(namespace) = env.durable_object(HUB_BINDING) else { return };
+    for shard in 0..hub_shards(&env) {
+        let woke = match namespace.id_from_name(&hub_name(shard)).and_then(|id| id.get_stub()) {
+            Ok(stub) => stub.fetch_with_str("https://hub/wake").await.map(drop),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = woke {
+            tracing::warn!(%error, shard, "waking a real-time hub failed");
+        }
+    }
+}
+
 /// Serves one request with a group's application: the whole body of a worker's fetch handler.
+/// A write that succeeded wakes the real-time hubs after the response is on its way.
 pub async fn serve(
     group: &'static str,
     build: fn(AppState) -> Router,
     request: HttpRequest,
     env: Env,
+    context: worker::Context,
 ) -> worker::Result<http::Response<Body>> {
+    let writes = !matches!(request.method().as_str(), "GET" | "HEAD" | "OPTIONS");
+    let response = answer(group, build, request, &env).await;
+    if writes && response.status().is_success() {
+        context.wait_until(wake_hubs(env));
+    }
+    Ok(response)
+}
+
+async fn answer(group: &'static str, build: fn(AppState) -> Router, request: HttpRequest, env: &Env) -> http::Response<Body> {
     init_tracing();
     let mut request = request.map(Body::new);
     if let Some(ip) = request.headers().get("cf-connecting-ip").and_then(|v| v.to_str().ok()) {
         let ip = ClientAddr(ip.to_owned());
         request.extensions_mut().insert(ip);
     }
-    Ok(edge::respond(app(group, build, &env).await, request).await)
+    request.extensions_mut().insert(WorkerEnv(Local(env.clone())));
+    edge::respond(app(group, build, env).await, request).await
 }
 
 /// A cron trigger's run: prunes expired rows (see [`crate::services::maintenance`]).
@@ -317,7 +364,7 @@ pub async fn gateway(
         };
     }
     let request = <HttpRequest as worker::FromRequest>::from_raw(request).map_err(|e| worker::Error::RustError(e.into().to_string()))?;
-    into_raw(serve("gateway", build, request, env).await?)
+    into_raw(answer("gateway", build, request, &env).await)
 }
 
 fn into_raw(response: http::Response<Body>) -> worker::Result<web_sys::Response> {

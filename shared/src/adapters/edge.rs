@@ -15,6 +15,7 @@ use tower::ServiceExt;
 use crate::{ApiError, AppState, db::migrate, state::Services, time};
 
 /// A value bound to the one thread a wasm32 instance has (a JS object, a WIT resource).
+#[derive(Clone)]
 pub struct Local<T>(pub T);
 
 /// A future over such values (a JS promise, a WASI pollable).

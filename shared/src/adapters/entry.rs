@@ -12,9 +12,9 @@ macro_rules! entry_points {
         async fn fetch(
             request: ::worker::HttpRequest,
             env: ::worker::Env,
-            _: ::worker::Context,
+            context: ::worker::Context,
         ) -> ::worker::Result<::axum::http::Response<::axum::body::Body>> {
-            $crate::adapters::cloudflare::serve($group, $app, request, env).await
+            $crate::adapters::cloudflare::serve($group, $app, request, env, context).await
         }
 
         #[cfg(feature = "cloudflare")]

@@ -4,7 +4,7 @@
 #[cfg(feature = "cloudflare")]
 pub mod cloudflare;
 #[cfg(any(feature = "cloudflare", feature = "spin"))]
-mod edge;
+pub mod edge;
 mod entry;
 pub mod hrana;
 pub mod mail;

@@ -25,20 +25,20 @@ pub async fn prune(db: &dyn Database, now: Timestamp, retention: Retention) -> R
     let ended = time::format(now - KEEP_ENDED);
     let windows_ms = time::to_unix_ms(now - KEEP_WINDOWS);
     let mut statements = vec![
-            stmt!("DELETE FROM device_codes WHERE expires_at <= ?1", stamp.as_str()),
-            stmt!("DELETE FROM oauth_states WHERE expires_at <= ?1", stamp.as_str()),
-            // A used link expires within a day of its use anyway: expiry alone finds them all.
-            stmt!("DELETE FROM password_resets WHERE expires_at <= ?1", stamp.as_str()),
-            stmt!("DELETE FROM email_tokens WHERE expires_at <= ?1", stamp.as_str()),
-            stmt!("DELETE FROM rate_limits WHERE window_start <= ?1", windows_ms),
-            stmt!(
-                "DELETE FROM login_attempts WHERE (locked_until IS NULL OR locked_until <= ?1) AND window_start <= ?2",
-                stamp.as_str(),
-                time::format(now - KEEP_WINDOWS),
-            ),
-            stmt!("DELETE FROM sessions WHERE expires_at <= ?1", ended.as_str()),
-            stmt!("DELETE FROM sessions WHERE revoked_at <= ?1", ended.as_str()),
-            stmt!("DELETE FROM realtime_tickets WHERE expires_at <= ?1", stamp.as_str()),
+        stmt!("DELETE FROM device_codes WHERE expires_at <= ?1", stamp.as_str()),
+        stmt!("DELETE FROM oauth_states WHERE expires_at <= ?1", stamp.as_str()),
+        // A used link expires within a day of its use anyway: expiry alone finds them all.
+        stmt!("DELETE FROM password_resets WHERE expires_at <= ?1", stamp.as_str()),
+        stmt!("DELETE FROM email_tokens WHERE expires_at <= ?1", stamp.as_str()),
+        stmt!("DELETE FROM rate_limits WHERE window_start <= ?1", windows_ms),
+        stmt!(
+            "DELETE FROM login_attempts WHERE (locked_until IS NULL OR locked_until <= ?1) AND window_start <= ?2",
+            stamp.as_str(),
+            time::format(now - KEEP_WINDOWS),
+        ),
+        stmt!("DELETE FROM sessions WHERE expires_at <= ?1", ended.as_str()),
+        stmt!("DELETE FROM sessions WHERE revoked_at <= ?1", ended.as_str()),
+        stmt!("DELETE FROM realtime_tickets WHERE expires_at <= ?1", stamp.as_str()),
     ];
     statements.extend(events::prune(now, retention));
     let counts = db.batch(statements).await?;

@@ -30,9 +30,9 @@ fn id_of(event: &Value) -> i64 {
     event["id"].as_str().unwrap().parse().unwrap()
 }
 
-/// Real-time runs where the host under test carries it: natively for now.
+/// Every host under test carries real-time (WebSockets natively and on Workers).
 async fn server() -> Option<Server> {
-    Server::native_with(&[]).await
+    Some(Server::start().await)
 }
 
 #[tokio::test]
@@ -41,9 +41,7 @@ async fn a_subscriber_gets_exactly_its_topics_events_in_order_and_filtered() {
     let owner = server.user().await;
     let (watched, other) = (server.project(&owner, "watched").await, server.project(&owner, "other").await);
     let mut socket = Socket::open(&server, &owner).await;
-    socket
-        .send(json!({"type": "subscribe", "topics": [format!("project:{watched}")], "events": ["task.created", "task.updated"]}))
-        .await;
+    socket.send(json!({"type": "subscribe", "topics": [format!("project:{watched}")], "events": ["task.created", "task.updated"]})).await;
     let subscribed = socket.next_of("subscribed").await;
     assert_eq!(subscribed["topics"], json!([format!("project:{watched}")]));
 
@@ -180,7 +178,10 @@ async fn reconnecting_with_the_last_event_id_misses_nothing_and_repeats_nothing(
     let mut from_start = Socket::open(&server, &owner).await;
     from_start.subscribe(&[&topic], Some("0")).await;
     let all = from_start.events(7).await;
-    assert_eq!(names(&all), ["project.created", "member.added", "task.created", "task.created", "task.created", "task.created", "task.created"]);
+    assert_eq!(
+        names(&all),
+        ["project.created", "member.added", "task.created", "task.created", "task.created", "task.created", "task.created"]
+    );
     assert_eq!(all[6]["data"]["title"], "five");
     from_start.send(json!({"type": "subscribe", "topics": [&topic], "last_event_id": "-1"})).await;
     assert_eq!(from_start.next_of("error").await["code"], "bad_message");
