@@ -107,20 +107,33 @@ pub async fn latest(db: &dyn Database) -> Result<i64, ApiError> {
     Ok(row.map(|row| row.decode::<(i64,)>()).transpose()?.map_or(0, |(id,)| id))
 }
 
-/// The first of `topics` whose retained log no longer reaches back to `after`: a replay from
-/// there would miss events that retention pruned. A replay from 0 asks for what is retained.
-pub async fn gap(db: &dyn Database, topics: &[String], after: i64) -> Result<Option<String>, ApiError> {
+/// Those of `topics` whose retained log no longer reaches back to `after`: a replay from there
+/// would miss events that retention pruned. A replay from 0 asks for what is retained.
+pub async fn gaps(db: &dyn Database, topics: &[String], after: i64) -> Result<Vec<String>, ApiError> {
     if after <= 0 || topics.is_empty() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT topic FROM event_horizons WHERE topic IN ({}) AND pruned_through > ?1 ORDER BY topic LIMIT 1",
+        "SELECT topic FROM event_horizons WHERE topic IN ({}) AND pruned_through > ?1 ORDER BY topic",
         placeholders(2, topics.len())
     );
     let mut params: Vec<Value> = vec![after.into()];
     params.extend(topics.iter().map(Value::from));
+    let rows = db.query(Statement::new(sql, params)).await?;
+    Ok(rows.iter().map(|row| row.decode::<(String,)>().map(|(topic,)| topic)).collect::<DbResult<_>>()?)
+}
+
+/// How many events `topics` logged after `after`, counted up to `cap` at most.
+pub async fn count_since(db: &dyn Database, topics: &[String], after: i64, cap: i64) -> Result<i64, ApiError> {
+    if topics.is_empty() {
+        return Ok(0);
+    }
+    let sql =
+        format!("SELECT count(*) FROM (SELECT 1 FROM events WHERE topic IN ({}) AND id > ?1 LIMIT ?2)", placeholders(3, topics.len()));
+    let mut params: Vec<Value> = vec![after.into(), cap.into()];
+    params.extend(topics.iter().map(Value::from));
     let row = db.query_opt(Statement::new(sql, params)).await?;
-    Ok(row.map(|row| row.decode::<(String,)>()).transpose()?.map(|(topic,)| topic))
+    Ok(row.map(|row| row.decode::<(i64,)>()).transpose()?.map_or(0, |(n,)| n))
 }
 
 /// How much of each topic's log is kept: the newest `per_topic` events, none older than `age`.

@@ -37,6 +37,11 @@ use crate::{
 const ALARM_MS: i64 = 10_000;
 const PAGE: u32 = 1000;
 const CURSOR: &str = "cursor";
+/// Messages a client may send while its previous one is still being served.
+const MAX_INBOX: usize = 32;
+/// Events a connection may fall behind by while one of its messages is served.
+const MAX_PENDING: usize = 1024;
+const CLOSE_TOO_SLOW: u16 = 1013;
 
 fn key(id: &str) -> String {
     format!("conn:{id}")
@@ -138,8 +143,12 @@ impl DurableObject for RealtimeHub {
             let Some(entry) = open.get_mut(&id) else { return Ok(()) };
             match entry.connection.take() {
                 Some(connection) => Some(connection),
-                None => {
+                None if entry.inbox.len() < MAX_INBOX => {
                     entry.inbox.push(text.clone());
+                    None
+                }
+                None => {
+                    let _ = socket.close(Some(CLOSE_POLICY), Some("too many messages at once"));
                     None
                 }
             }
@@ -281,8 +290,11 @@ impl RealtimeHub {
             let mut frames = match service::handle(&app, &mut connection, &hub, &text).await {
                 Ok(frames) => frames,
                 Err(error) => {
-                    tracing::warn!(%error, "a real-time message failed");
-                    let _ = socket.close(Some(1011), Some("the server failed"));
+                    if error.code != tui_shared::ErrorCode::SessionRevoked {
+                        tracing::warn!(%error, "a real-time message failed");
+                    }
+                    let (code, reason) = service::closing(&error);
+                    let _ = socket.close(Some(code), Some(reason));
                     return self.forget_connection(id).await;
                 }
             };
@@ -308,11 +320,13 @@ impl RealtimeHub {
                 None => break,
             }
         }
-        self.state.storage().put(&key(id), &connection).await?;
+        // Handed back whether or not storing it worked: a connection left out would queue
+        // forever.
+        let stored = self.state.storage().put(&key(id), &connection).await;
         if let Some(entry) = self.open.borrow_mut().get_mut(id) {
             entry.connection = Some(connection);
         }
-        Ok(())
+        stored
     }
 
     async fn forget_connection(&self, id: &str) -> worker::Result<()> {
@@ -386,7 +400,12 @@ impl RealtimeHub {
         let (mut changed, mut closed, mut left) = (Vec::new(), Vec::new(), Vec::new());
         for (id, entry) in self.open.borrow_mut().iter_mut() {
             let Some(connection) = entry.connection.as_mut() else {
-                entry.pending.push(delivery.clone());
+                if entry.pending.len() < MAX_PENDING {
+                    entry.pending.push(delivery.clone());
+                } else {
+                    let _ = entry.socket.close(Some(CLOSE_TOO_SLOW), Some("too slow: the queue of events overflowed"));
+                    closed.push(id.clone());
+                }
                 continue;
             };
             let step = connection.deliver(delivery);

@@ -158,7 +158,12 @@ impl Connection {
                 }
                 None
             }
-            "member.removed" if event.topic == self.own_topic => data()["project_id"].as_str().and_then(|id| Uuid::parse_str(id).ok()),
+            "member.removed" => {
+                // On the project's topic or the user's own: whichever comes first revokes.
+                let data = data();
+                let this_user = data["user_id"].as_str() == Some(self.user.to_string().as_str());
+                data["project_id"].as_str().filter(|_| this_user).and_then(|id| Uuid::parse_str(id).ok())
+            }
             "project.deleted" => event.topic.strip_prefix("project:").and_then(|id| Uuid::parse_str(id).ok()),
             _ => None,
         };

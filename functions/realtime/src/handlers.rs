@@ -23,7 +23,8 @@ pub struct Ticket {
 
 /// A single-use ticket for one WebSocket, valid for 30 seconds, bound to the caller's session.
 #[utoipa::path(post, path = "/v1/realtime/ticket", tag = "realtime", security(("bearer" = [])),
-    responses((status = 200, body = Ticket), (status = 403, description = "An API key has no session to bind a ticket to")))]
+    responses((status = 200, body = Ticket), (status = 403, description = "An API key has no session to bind a ticket to"),
+        (status = 429, description = "The session holds ten unspent tickets already")))]
 pub async fn issue_ticket(State(state): State<AppState>, caller: AuthUser) -> Result<Response, ApiError> {
     let session = caller.session()?;
     let ticket = tickets::issue(state.db.as_ref(), caller.id, session, state.clock.now()).await?;
@@ -66,6 +67,7 @@ impl StreamRequest {
             return Err(ApiError::field("topics", format!("name 1 to {} topics", config.limits.max_subscriptions)));
         }
         let events = query.events.map(|events| events.split(',').filter(|e| !e.is_empty()).map(str::to_owned).collect());
+        let events = crate::service::filter(events).map_err(|message| ApiError::field("events", message))?;
         let after = match headers.get("last-event-id").map(|value| value.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok())) {
             None => None,
             Some(Some(id)) if id >= 0 => Some(id),

@@ -12,7 +12,8 @@ mod connection;
 mod handlers;
 #[cfg(feature = "native")]
 pub mod native;
-#[cfg(not(feature = "native"))]
+// Natively too under test: the Spin component streams through it, and is tested here.
+#[cfg(any(test, not(feature = "native")))]
 mod poll;
 mod protocol;
 pub mod service;

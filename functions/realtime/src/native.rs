@@ -308,37 +308,12 @@ pub async fn serve_socket(state: AppState, hub: Arc<Hub>, holder: Holder, socket
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut silent_beats = 0;
     loop {
+        // Biased: being cut off first, then the heartbeat, then what the hub delivered, and only
+        // then the client's next message, so that a client that keeps talking cannot hold back
+        // the removal or revocation waiting in its queue.
         let step = tokio::select! {
             biased;
             () = member.cut.notified() => Step { close: Some((CLOSE_TOO_SLOW, "too slow: the queue of events overflowed")), ..Step::default() },
-            message = incoming.next() => match message {
-                Some(Ok(Message::Text(text))) => {
-                    silent_beats = 0;
-                    match service::handle(&state, &mut connection, &member, text.as_str()).await {
-                        Ok(frames) => Step { frames, ..Step::default() },
-                        Err(error) => {
-                            tracing::warn!(%error, "a real-time message failed");
-                            Step { close: Some((1011, "the server failed")), ..Step::default() }
-                        }
-                    }
-                }
-                Some(Ok(Message::Binary(_))) => {
-                    Step { frames: vec![frame::error(Refusal::BadMessage, "Messages are JSON text.", None)], ..Step::default() }
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
-                    silent_beats = 0;
-                    Step::default()
-                }
-                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
-            },
-            delivery = member.deliveries.recv() => match delivery {
-                Some(delivery) => {
-                    let step = connection.deliver(&delivery);
-                    member.forget(&step.forget);
-                    step
-                }
-                None => break,
-            },
             _ = heartbeat.tick() => {
                 silent_beats += 1;
                 if silent_beats > 3 {
@@ -351,6 +326,36 @@ pub async fn serve_socket(state: AppState, hub: Arc<Hub>, holder: Holder, socket
                     break;
                 }
             }
+            delivery = member.deliveries.recv() => match delivery {
+                Some(delivery) => {
+                    let step = connection.deliver(&delivery);
+                    member.forget(&step.forget);
+                    step
+                }
+                None => break,
+            },
+            message = incoming.next() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    silent_beats = 0;
+                    match service::handle(&state, &mut connection, &member, text.as_str()).await {
+                        Ok(frames) => Step { frames, ..Step::default() },
+                        Err(error) => {
+                            if error.code != tui_shared::ErrorCode::SessionRevoked {
+                                tracing::warn!(%error, "a real-time message failed");
+                            }
+                            Step { close: Some(service::closing(&error)), ..Step::default() }
+                        }
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    Step { frames: vec![frame::error(Refusal::BadMessage, "Messages are JSON text.", None)], ..Step::default() }
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                    silent_beats = 0;
+                    Step::default()
+                }
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+            },
         };
         for text in step.frames {
             if !send(&mut outgoing, Message::Text(text.into())).await {
@@ -395,8 +400,12 @@ pub async fn serve_stream(
     let mut connection = Connection::new(holder.user, holder.session, hub.config.limits, now);
     member.listen(&[connection.own_topic().to_owned()]);
     let first = match service::subscribe(&state, &mut connection, &member, &topics, events, after).await {
-        Ok(frames) => frames,
-        Err(error) => return tracing::warn!(%error, "a real-time stream failed to start"),
+        Ok(subscribed) => subscribed.frames,
+        Err(error) => {
+            let (code, reason) = service::closing(&error);
+            let _ = out.send(crate::sse::closing(code, reason)).await;
+            return;
+        }
     };
     if !write(&out, &first).await {
         return;
@@ -406,14 +415,6 @@ pub async fn serve_stream(
         let step = tokio::select! {
             biased;
             () = member.cut.notified() => Step { close: Some((CLOSE_TOO_SLOW, "too slow: the queue of events overflowed")), ..Step::default() },
-            delivery = member.deliveries.recv() => match delivery {
-                Some(delivery) => {
-                    let step = connection.deliver(&delivery);
-                    member.forget(&step.forget);
-                    step
-                }
-                None => return,
-            },
             () = out.closed() => return,
             _ = heartbeat.tick() => {
                 if holder.session_expires_at.as_str() <= tui_shared::time::format(state.clock.now()).as_str() {
@@ -425,6 +426,14 @@ pub async fn serve_stream(
                     Step::default()
                 }
             }
+            delivery = member.deliveries.recv() => match delivery {
+                Some(delivery) => {
+                    let step = connection.deliver(&delivery);
+                    member.forget(&step.forget);
+                    step
+                }
+                None => return,
+            },
         };
         if !write(&out, &step.frames).await {
             return;

@@ -60,8 +60,40 @@ pub trait Listener: Send + Sync {
     fn join(&self, topics: &[String]) -> Vec<(String, Vec<Uuid>)>;
 }
 
-/// The most events one replay sends: retention keeps fewer per topic than this in practice.
+/// Replays are read in pages of this many events.
 const REPLAY_PAGE: u32 = 500;
+/// The most events one subscribe replays; a client further behind is told to fetch the state
+/// again (`replay_gap`), as if retention had cut the log, rather than have it all sent at once.
+const REPLAY_MAX: i64 = 2000;
+/// An event filter names at most this many events.
+const MAX_FILTER: usize = 32;
+
+/// An event filter, as a client gives it: a few event names (`task.updated`).
+pub fn filter(events: Option<Vec<String>>) -> Result<Option<HashSet<String>>, String> {
+    let Some(events) = events else { return Ok(None) };
+    let valid =
+        |name: &String| !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_');
+    if events.len() > MAX_FILTER || !events.iter().all(valid) {
+        return Err(format!("events names at most {MAX_FILTER} event names such as task.updated."));
+    }
+    Ok(Some(events.into_iter().collect()))
+}
+
+/// How a connection ends when serving it failed: a session found dead closes as revoked.
+pub fn closing(error: &ApiError) -> (u16, &'static str) {
+    if error.code == tui_shared::ErrorCode::SessionRevoked {
+        (crate::connection::CLOSE_SESSION_REVOKED, "the session was revoked")
+    } else {
+        (1011, "the server failed")
+    }
+}
+
+/// What a subscribe answers, and the newest event id when its topics were authorized: a
+/// connection that reads the log itself reads on from there.
+pub struct Subscribed {
+    pub frames: Vec<String>,
+    pub latest: i64,
+}
 
 /// Answers one client message with the frames to send.
 pub async fn handle(state: &AppState, connection: &mut Connection, hub: &dyn Listener, text: &str) -> Result<Vec<String>, ApiError> {
@@ -72,7 +104,9 @@ pub async fn handle(state: &AppState, connection: &mut Connection, hub: &dyn Lis
             let names: Vec<String> =
                 topics.iter().filter_map(|topic| Topic::parse(topic, connection.user).ok()).map(|topic| topic.name()).collect();
             let dropped = connection.drop_topics(&names);
-            hub.forget(&dropped);
+            // The user's own topic stays listened to: removals and revocations arrive on it.
+            let forgotten: Vec<String> = dropped.iter().filter(|topic| *topic != connection.own_topic()).cloned().collect();
+            hub.forget(&forgotten);
             Ok(vec![frame::unsubscribed(&dropped)])
         }
         Ok(ClientMessage::Subscribe { topics, events, last_event_id }) => {
@@ -84,13 +118,18 @@ pub async fn handle(state: &AppState, connection: &mut Connection, hub: &dyn Lis
                 Some(Ok(id)) if id >= 0 => Some(id),
                 Some(_) => return Ok(vec![frame::error(Refusal::BadMessage, "last_event_id is a decimal event id.", None)]),
             };
-            subscribe(state, connection, hub, &topics, events.map(HashSet::from_iter), after).await
+            let events = match filter(events) {
+                Ok(events) => events,
+                Err(message) => return Ok(vec![frame::error(Refusal::BadMessage, &message, None)]),
+            };
+            Ok(subscribe(state, connection, hub, &topics, events, after).await?.frames)
         }
     }
 }
 
 /// Takes what `topics` the caller may read, replays from `after` when asked, and says what was
-/// refused, topic by topic.
+/// refused, topic by topic. The connection's session must still live: a socket that outlived its
+/// session learns so here at the latest.
 pub async fn subscribe(
     state: &AppState,
     connection: &mut Connection,
@@ -98,7 +137,11 @@ pub async fn subscribe(
     topics: &[String],
     events: Option<HashSet<String>>,
     after: Option<i64>,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Subscribed, ApiError> {
+    let now = time::format(state.clock.now());
+    if tui_shared::repo::sessions::live(state.db.as_ref(), connection.session, connection.user, &now).await?.is_none() {
+        return Err(tui_shared::http::extract::session_revoked());
+    }
     let mut frames = Vec::new();
     let mut wanted: Vec<(String, Topic)> = Vec::new();
     for text in topics {
@@ -141,23 +184,32 @@ pub async fn subscribe(
     }
     hub.forget(&refused);
     let names: Vec<String> = taken.iter().map(|(name, _)| name.clone()).collect();
-    let replay_from = match after {
-        Some(after) => match events::gap(state.db.as_ref(), &names, after).await? {
-            Some(topic) => {
-                frames.push(frame::error(Refusal::ReplayGap, "Events after this id were pruned; fetch the state again.", Some(&topic)));
-                None
-            }
-            None => Some(after),
-        },
-        None => None,
+    // Topics whose log retention cut after `after`, or that are too far behind, are not
+    // replayed: the client fetches their state again and follows them live from here.
+    let mut gapped = match after {
+        Some(after) => events::gaps(state.db.as_ref(), &names, after).await?,
+        None => Vec::new(),
     };
+    let mut replayed: Vec<String> = match after {
+        Some(_) => names.iter().filter(|name| !gapped.contains(name)).cloned().collect(),
+        None => Vec::new(),
+    };
+    if let Some(after) = after
+        && events::count_since(state.db.as_ref(), &replayed, after, REPLAY_MAX + 1).await? > REPLAY_MAX
+    {
+        gapped.append(&mut replayed);
+    }
+    for topic in &gapped {
+        frames.push(frame::error(Refusal::ReplayGap, "Events after this id are no longer all kept; fetch the state again.", Some(topic)));
+    }
     for (name, project) in &taken {
-        connection.accept(name.clone(), *project, events.clone(), replay_from.unwrap_or(latest), latest);
+        let delivered = if replayed.contains(name) { after.unwrap_or(latest) } else { latest };
+        connection.accept(name.clone(), *project, events.clone(), delivered, latest);
     }
     frames.push(frame::subscribed(&names, latest));
-    if let Some(mut from) = replay_from {
+    if let Some(mut from) = after.filter(|_| !replayed.is_empty()) {
         loop {
-            let page = events::since(state.db.as_ref(), &names, from, REPLAY_PAGE).await?;
+            let page = events::since(state.db.as_ref(), &replayed, from, REPLAY_PAGE).await?;
             for event in &page {
                 let step = connection.deliver(&crate::connection::Delivery::Event(std::sync::Arc::new(event.clone())));
                 frames.extend(step.frames);
@@ -172,5 +224,5 @@ pub async fn subscribe(
     for (topic, users) in hub.join(&projects) {
         frames.push(frame::presence(&topic, &users));
     }
-    Ok(frames)
+    Ok(Subscribed { frames, latest })
 }

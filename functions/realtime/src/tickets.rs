@@ -16,6 +16,9 @@ use tui_shared::{
 use uuid::Uuid;
 
 pub const TICKET_TTL: Duration = Duration::from_secs(30);
+/// Unspent tickets a session may hold at once: enough for a TUI reconnecting several sockets,
+/// not enough to fill the table.
+const LIVE_TICKETS: i64 = 10;
 
 /// Who a redeemed ticket lets in, and until when their session lives.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,16 +34,22 @@ pub async fn issue(db: &dyn Database, user: Uuid, session: Uuid, now: Timestamp)
     let written = db
         .execute(stmt!(
             "INSERT INTO realtime_tickets (hash, user_id, session_id, expires_at) SELECT ?1, ?2, ?3, ?4 \
-             WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?3 AND user_id = ?2 AND revoked_at IS NULL AND expires_at > ?5)",
+             WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?3 AND user_id = ?2 AND revoked_at IS NULL AND expires_at > ?5) \
+             AND (SELECT count(*) FROM realtime_tickets WHERE session_id = ?3 AND expires_at > ?5) < ?6",
             sha256_hex(ticket.as_bytes()),
             user,
             session,
             time::format(now + TICKET_TTL),
             time::format(now),
+            LIVE_TICKETS,
         ))
         .await?;
     if written == 0 {
-        return Err(tui_shared::http::extract::session_revoked());
+        if sessions::live(db, session, user, &time::format(now)).await?.is_none() {
+            return Err(tui_shared::http::extract::session_revoked());
+        }
+        return Err(ApiError::new(tui_shared::ErrorCode::RateLimited, "This session holds as many unspent tickets as it may.")
+            .with_retry_after(TICKET_TTL.as_secs()));
     }
     Ok(ticket)
 }

@@ -193,6 +193,7 @@ fn problem_for(status: &str) -> Value {
         "415" => &["unsupported_media_type"],
         "422" => &["validation_failed"],
         "423" => &["account_locked"],
+        "426" => &["upgrade_required"],
         "429" => &["rate_limited"],
         "500" => &["internal"],
         "502" | "503" | "504" => &["upstream_unavailable"],

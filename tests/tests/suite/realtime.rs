@@ -124,6 +124,9 @@ async fn a_member_removed_mid_stream_is_revoked_at_once() {
     socket.subscribe(&[&format!("project:{project}"), &format!("task:{item}"), "user:me"], None).await;
     rename(&server, &owner, &item, "seen").await;
     assert_eq!(names(&socket.events(2).await), ["task.updated", "task.updated"]);
+    // Leaving the user's own topic does not stop the removal from reaching the socket.
+    socket.send(json!({"type": "unsubscribe", "topics": ["user:me"]})).await;
+    assert_eq!(socket.next_of("unsubscribed").await["topics"], json!([format!("user:{}", member.id)]));
 
     let removed = server.call(Method::DELETE, &format!("/v1/projects/{project}/members/{}", member.id), Some(&owner.token), None).await;
     assert_eq!(removed.status, 204, "{}", removed.body);
@@ -133,6 +136,7 @@ async fn a_member_removed_mid_stream_is_revoked_at_once() {
         match frame["type"].as_str() {
             Some("revoked") => revoked.push(frame["topic"].as_str().unwrap().to_owned()),
             Some("event") => assert_eq!(frame["event"], "member.removed", "only the removal itself: {frame}"),
+            Some("unsubscribed") => {}
             Some("presence") => {}
             _ => panic!("unexpected {frame}"),
         }
@@ -254,6 +258,17 @@ async fn tickets_are_single_use_bound_to_a_session_and_only_open_sockets() {
     let key = key.body["key"].as_str().unwrap();
     server.post("/v1/realtime/ticket", Some(key), json!({})).await.problem(403, "forbidden");
     server.post("/v1/realtime/ticket", None, json!({})).await.problem(401, "unauthorized");
+
+    // A session holds ten unspent tickets at most.
+    let mut refused = None;
+    for _ in 0..11 {
+        let reply = server.post("/v1/realtime/ticket", Some(&user.token), json!({})).await;
+        if reply.status != 200 {
+            refused = Some(reply);
+            break;
+        }
+    }
+    refused.expect("the eleventh is refused").problem(429, "rate_limited");
 }
 
 #[tokio::test]

@@ -1,0 +1,158 @@
+//! The real-time benchmark, against any host (scripts/bench.sh runs it natively and under
+//! `wrangler dev`): SUBSCRIBERS WebSockets on one project (spread over members, 20 sockets each,
+//! the default per-user limit), then one change at a time (a task renamed to its sequence
+//! number), and for each event the time from just before the write was sent to its arrival on
+//! every socket. Reports p50/p95/p99 over all arrivals, how many arrived, and with `--pid` the
+//! server's resident memory per connection (the difference the sockets made, over their count).
+//!
+//! Usage: realtime-bench BASE_URL [SUBSCRIBERS, default 1000] [CHANGES, default 50] [--pid PID ...]
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message;
+
+const PASSWORD: &str = "violet-staple-orbit-42";
+const PER_USER: usize = 20;
+
+async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
+    let mut request = http.post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("the host answers");
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{status}: {body}");
+    body
+}
+
+async fn register(http: &reqwest::Client, base: &str) -> (String, String) {
+    let name = format!("rt{}", &uuid::Uuid::now_v7().simple().to_string()[16..]);
+    let body = json!({"email": format!("{name}@example.com"), "username": name, "password": PASSWORD});
+    let reply = post(http, format!("{base}/v1/auth/register"), None, body).await;
+    (reply["user"]["id"].as_str().unwrap().to_owned(), reply["access_token"].as_str().unwrap().to_owned())
+}
+
+/// Resident memory of these processes together, in KiB.
+fn rss_kib(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .filter_map(|status| status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let base =
+        args.first().expect("usage: realtime-bench BASE_URL [SUBSCRIBERS] [CHANGES] [--pid PID ...]").trim_end_matches('/').to_owned();
+    let numbers: Vec<usize> = args.iter().skip(1).take_while(|a| *a != "--pid").filter_map(|a| a.parse().ok()).collect();
+    let subscribers = numbers.first().copied().unwrap_or(1000);
+    let changes = numbers.get(1).copied().unwrap_or(50);
+    let pids: Vec<u32> = args.iter().skip_while(|a| *a != "--pid").skip(1).filter_map(|a| a.parse().ok()).collect();
+    let http = reqwest::Client::new();
+
+    let (_, owner) = register(&http, &base).await;
+    let project =
+        post(&http, format!("{base}/v1/projects"), Some(&owner), json!({"name": "fan-out"})).await["id"].as_str().unwrap().to_owned();
+    let task = post(&http, format!("{base}/v1/projects/{project}/tasks"), Some(&owner), json!({"title": "0"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut members = Vec::new();
+    for _ in 0..subscribers.div_ceil(PER_USER) {
+        let (id, token) = register(&http, &base).await;
+        let url = format!("{base}/v1/projects/{project}/members/{id}");
+        let reply = http.put(url).bearer_auth(&owner).json(&json!({"role": "viewer"})).send().await.expect("answers");
+        assert!(reply.status().is_success());
+        members.push(token);
+    }
+
+    let before = rss_kib(&pids);
+    let topic = format!("project:{project}");
+    let sent: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; changes + 1]));
+    let (arrivals, mut arrived) = tokio::sync::mpsc::unbounded_channel::<Duration>();
+    let ws_base = base.replacen("http", "ws", 1);
+    let mut readers = Vec::new();
+    for n in 0..subscribers {
+        let token = &members[n / PER_USER];
+        let ticket = post(&http, format!("{base}/v1/realtime/ticket"), Some(token), json!({})).await["ticket"].as_str().unwrap().to_owned();
+        let (mut socket, _) = tokio_tungstenite::connect_async(format!("{ws_base}/v1/realtime?ticket={ticket}")).await.expect("a socket");
+        socket
+            .send(Message::Text(json!({"type": "subscribe", "topics": [&topic], "events": ["task.updated"]}).to_string().into()))
+            .await
+            .unwrap();
+        loop {
+            let Some(Ok(Message::Text(text))) = socket.next().await else { panic!("no answer to subscribe") };
+            if text.contains(r#""type":"subscribed""#) {
+                break;
+            }
+        }
+        let (sent, arrivals) = (sent.clone(), arrivals.clone());
+        readers.push(tokio::spawn(async move {
+            while let Some(Ok(message)) = socket.next().await {
+                let Message::Text(text) = message else { continue };
+                let now = Instant::now();
+                let Ok(frame) = serde_json::from_str::<Value>(&text) else { continue };
+                let Some(seq) = frame["data"]["title"].as_str().and_then(|t| t.parse::<usize>().ok()) else { continue };
+                if let Some(Some(at)) = sent.lock().await.get(seq) {
+                    let _ = arrivals.send(now - *at);
+                }
+            }
+        }));
+    }
+    drop(arrivals);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let connected = rss_kib(&pids);
+
+    for seq in 1..=changes {
+        sent.lock().await[seq] = Some(Instant::now());
+        let reply = http
+            .patch(format!("{base}/v1/tasks/{task}"))
+            .bearer_auth(&owner)
+            .json(&json!({"title": seq.to_string()}))
+            .send()
+            .await
+            .expect("answers");
+        assert!(reply.status().is_success(), "{}", reply.status());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for reader in &readers {
+        reader.abort();
+    }
+    let mut latencies = Vec::new();
+    while let Ok(latency) = arrived.try_recv() {
+        latencies.push(latency);
+    }
+    latencies.sort();
+    let expected = subscribers * changes;
+    println!(
+        "realtime {base}: {subscribers} subscribers on one project, {changes} changes, {} of {expected} events arrived",
+        latencies.len()
+    );
+    if !latencies.is_empty() {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "realtime publish->receive: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            ms(percentile(&latencies, 0.50)),
+            ms(percentile(&latencies, 0.95)),
+            ms(percentile(&latencies, 0.99)),
+            ms(*latencies.last().unwrap())
+        );
+    }
+    if !pids.is_empty() {
+        let per = (connected.saturating_sub(before)) as f64 / subscribers as f64;
+        println!("realtime server memory: {before} KiB before, {connected} KiB with the sockets: {per:.1} KiB per connection");
+    }
+}
