@@ -8,7 +8,9 @@
 #   - under `wrangler dev`: the read at 16 connections and at 1 against a plain JS worker doing
 #     the same (workerd-ceiling), login, and single-request costs;
 #   - the tasks group on both: 1,000 tasks created in batches, filtered lists and searches on
-#     10,000 tasks, the cycle check on a 1,000-edge chain.
+#     10,000 tasks, the cycle check on a 1,000-edge chain;
+#   - real-time on both: 1,000 WebSockets on one project, publish -> receipt latency, and the
+#     server's memory per connection (tests/src/bin/realtime-bench.rs).
 # Default argon2id cost (19 MiB, t=2) everywhere. Prints one line per measurement, then one
 # line per ratio (the regression guard: a change that loses ground shows there).
 # Usage: scripts/bench.sh [seconds per run, default 15]
@@ -27,7 +29,7 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; for g in "${groups[@]}"; do k
 groups=()
 trap cleanup EXIT
 
-cargo build --release --locked -p tui-host --bin tui-server --example argon2_bound -p tui-blackbox --bin tasks-bench >/dev/null 2>&1
+cargo build --release --locked -p tui-host --bin tui-server --example argon2_bound -p tui-blackbox --bin tasks-bench --bin realtime-bench >/dev/null 2>&1
 cargo build --release --locked --manifest-path "$yardsticks/ceiling/Cargo.toml" --target-dir target/ceiling >/dev/null 2>&1
 
 # Waits until a URL answers 2xx (or, with "any", answers at all).
@@ -105,6 +107,7 @@ run "native, project read, 64 connections" -t2 -c64 -d"${seconds}s" -H "authoriz
 wait $sampler; cat "$work/rss"
 WRK_BODIES=$(login_bodies http://127.0.0.1:8801) run "native, login, 4 connections" -t2 -c4 -d"${seconds}s" -s scripts/wrk-post.lua http://127.0.0.1:8801/v1/auth/login
 target/release/tasks-bench http://127.0.0.1:8801 50 | sed 's/^/native, tasks: /'
+target/release/realtime-bench http://127.0.0.1:8801 1000 50 --pid "$server" | tee "$work/realtime-native" | sed 's/^/native, /'
 kill "$server"
 env "${lifted[@]}" JWT_SECRET=$secret target/release/tui-server --listen 127.0.0.1:8802 --data-dir "$work/logged" >"$work/access.log" &
 pids+=($!)
@@ -138,6 +141,8 @@ for route in /v1/health /v1/auth/me; do
   run "wrangler dev, GET $route, 1 connection" -t1 -c1 -d5s -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8803$route"
 done
 target/release/tasks-bench http://127.0.0.1:8803 30 | sed 's/^/wrangler dev, tasks: /'
+# shellcheck disable=SC2046
+target/release/realtime-bench http://127.0.0.1:8803 1000 50 --pid $(pgrep -d' ' workerd) | tee "$work/realtime-workerd" | sed 's/^/wrangler dev, /'
 
 echo
 ratio "native read / ceiling, 64 connections (goal >= 60)" "${rps[native, project read, 64 connections]}" "${rps[ceiling, read, 64 connections]}"
@@ -146,3 +151,5 @@ ratio "native login / argon2id bound, 4 connections (goal >= 85)" "${rps[native,
 echo "native login p95, 4 connections (goal < 100 ms): ${p95[native, login, 4 connections]} ms"
 ratio "wrangler dev read / workerd ceiling, 16 connections (goal >= 80)" "${rps[wrangler dev, project read, 16 connections]}" "${rps[workerd ceiling, read, 16 connections]}"
 difference "wrangler dev read p50 - workerd ceiling, 1 connection (goal <= 3)" "${p50[wrangler dev, project read, 1 connection]}" "${p50[workerd ceiling, read, 1 connection]}"
+echo "native real-time fan-out to 1,000 (goal p95 < 10 ms): $(grep -o 'p50.*' "$work/realtime-native")"
+echo "wrangler dev real-time fan-out to 1,000 (goal p95 < 50 ms): $(grep -o 'p50.*' "$work/realtime-workerd")"

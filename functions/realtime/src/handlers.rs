@@ -37,7 +37,6 @@ pub async fn issue_ticket(State(state): State<AppState>, caller: AuthUser) -> Re
 pub struct SocketQuery {
     /// A ticket from `POST /v1/realtime/ticket`.
     #[param(pattern = "^rt_[A-Za-z0-9_-]{20,100}$")]
-    #[cfg_attr(feature = "spin", expect(dead_code, reason = "Spin serves no WebSockets: only the sockets of the other runtimes use this"))]
     pub ticket: String,
 }
 
@@ -49,7 +48,7 @@ pub struct StreamQuery {
     #[param(min_length = 1, max_length = 8000, pattern = "^[a-z]+:[A-Za-z0-9-]+(,[a-z]+:[A-Za-z0-9-]+)*$")]
     topics: String,
     /// Comma-separated event names to pass (all when absent).
-    #[param(max_length = 2000, pattern = "^[a-z_.]+(,[a-z_.]+)*$")]
+    #[param(max_length = 2000, pattern = "^[a-z_.]{1,64}(,[a-z_.]{1,64}){0,31}$")]
     events: Option<String>,
 }
 
@@ -68,7 +67,9 @@ impl StreamRequest {
         }
         let events = query.events.map(|events| events.split(',').filter(|e| !e.is_empty()).map(str::to_owned).collect());
         let events = crate::service::filter(events).map_err(|message| ApiError::field("events", message))?;
-        let after = match headers.get("last-event-id").map(|value| value.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok())) {
+        // An empty header is no header (workerd drops empty ones before a worker sees them).
+        let given = headers.get("last-event-id").filter(|value| !value.as_bytes().trim_ascii().is_empty());
+        let after = match given.map(|value| value.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok())) {
             None => None,
             Some(Some(id)) if id >= 0 => Some(id),
             Some(_) => return Err(ApiError::field("Last-Event-ID", "is a decimal event id")),
@@ -84,6 +85,15 @@ fn event_stream(body: axum::body::Body) -> Response {
         (axum::http::HeaderName::from_static("x-accel-buffering"), "no"),
     ];
     (StatusCode::OK, headers, body).into_response()
+}
+
+impl SocketQuery {
+    /// The ticket, if it has a ticket's shape: the pattern the document gives, enforced.
+    fn ticket(&self) -> Result<&str, ApiError> {
+        let body = self.ticket.strip_prefix("rt_").unwrap_or_default();
+        let shaped = (20..=100).contains(&body.len()) && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if shaped { Ok(&self.ticket) } else { Err(ApiError::field("ticket", "is not a ticket")) }
+    }
 }
 
 fn upgrade_required() -> ApiError {
@@ -123,11 +133,12 @@ pub mod native_transport {
         Query(query): Query<SocketQuery>,
         request: Request,
     ) -> Result<Response, ApiError> {
+        let ticket = query.ticket()?.to_owned();
         let hub = request.extensions().get::<Arc<Hub>>().cloned().ok_or_else(|| ApiError::unavailable("no real-time hub"))?;
         let (mut parts, _) = request.into_parts();
         // Checked before the ticket is spent, so that a request that cannot upgrade wastes none.
         let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state).await.map_err(|_| upgrade_required())?;
-        let holder = tickets::redeem(state.db.as_ref(), &query.ticket, state.clock.now())
+        let holder = tickets::redeem(state.db.as_ref(), &ticket, state.clock.now())
             .await?
             .ok_or_else(|| ApiError::unauthorized("The ticket is unknown, spent or expired."))?;
         let max = crate::protocol::MAX_MESSAGE_BYTES * 2;
@@ -139,7 +150,7 @@ pub mod native_transport {
 
     /// The events of `topics` as Server-Sent Events; `Last-Event-ID` resumes after an event.
     #[utoipa::path(get, path = "/v1/realtime/sse", tag = "realtime", security(("bearer" = [])), params(StreamQuery,
-        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id", pattern = "^[0-9]{1,18}$")),
         responses((status = 200, content_type = "text/event-stream", description = "Frames of the real-time protocol, one per `data:` line"),
             (status = 403, description = "An API key has no session to follow")))]
     pub async fn stream(
@@ -190,6 +201,7 @@ pub mod edge_transport {
         Query(query): Query<SocketQuery>,
         request: Request,
     ) -> Result<Response, ApiError> {
+        query.ticket()?;
         if !request.headers().get("upgrade").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket")) {
             return Err(upgrade_required());
         }
@@ -208,7 +220,7 @@ pub mod edge_transport {
             .get::<tui_shared::adapters::cloudflare::WorkerEnv>()
             .cloned()
             .ok_or_else(|| ApiError::unavailable("no worker bindings"))?;
-        let holder = tickets::redeem(state.db.as_ref(), &query.ticket, state.clock.now())
+        let holder = tickets::redeem(state.db.as_ref(), query.ticket()?, state.clock.now())
             .await?
             .ok_or_else(|| ApiError::unauthorized("The ticket is unknown, spent or expired."))?;
         crate::cloudflare::connect(&env, &holder).await
@@ -224,7 +236,7 @@ pub mod edge_transport {
 
     /// The events of `topics` as Server-Sent Events; `Last-Event-ID` resumes after an event.
     #[utoipa::path(get, path = "/v1/realtime/sse", tag = "realtime", security(("bearer" = [])), params(StreamQuery,
-        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id", pattern = "^[0-9]{1,18}$")),
         responses((status = 200, content_type = "text/event-stream", description = "Frames of the real-time protocol, one per `data:` line"),
             (status = 403, description = "An API key has no session to follow")))]
     pub async fn stream(
