@@ -115,6 +115,12 @@ macro_rules! stmt {
     };
 }
 
+/// Whether statement `index` of a batch changed anything, by the counts the batch returned (see
+/// [`Database::execute`] for why that is `> 0`, never `== 1`).
+pub fn changed(counts: &[u64], index: usize) -> bool {
+    counts.get(index).is_some_and(|n| *n > 0)
+}
+
 /// A row, read by column position in the order the query selected them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row(pub Vec<Value>);

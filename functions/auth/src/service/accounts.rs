@@ -125,7 +125,7 @@ pub async fn sign_in_if(
     batch.extend(session);
     batch.push(event.record_if_changed(client, &time::format(now)));
     let changed = state.db.batch(batch).await?;
-    Ok((changed.first() == Some(&1) && changed.get(1) == Some(&1)).then_some(tokens))
+    Ok((tui_shared::db::changed(&changed, 0) && tui_shared::db::changed(&changed, 1)).then_some(tokens))
 }
 
 /// Sends a mail; a mail API that fails is logged, not the request's failure: the change the
@@ -387,7 +387,7 @@ pub async fn refresh(state: &AppState, token: &str, client: &ClientInfo) -> Resu
     let issue_child = |child: String| issue(state, presented.user_id, presented.session_id, presented.roles.clone(), child, now);
     if !presented.spent {
         let changed = db.batch(sessions::rotate(presented.session_id, &old, &child_hash, &stamp)).await?;
-        if changed.last() == Some(&1) {
+        if changed.last().is_some_and(|n| *n > 0) {
             return issue_child(child);
         }
     }
@@ -443,7 +443,7 @@ pub async fn revoke_session(state: &AppState, user_id: Uuid, session_id: Uuid, c
             Event::new("session.revoked", Some(user_id)).target(session_id).record_if_changed(client, &stamp),
         ])
         .await?;
-    if changed.first() != Some(&1) {
+    if !tui_shared::db::changed(&changed, 0) {
         return Err(ApiError::not_found());
     }
     Ok(())
@@ -502,7 +502,7 @@ pub async fn change_password(
             .collect::<Vec<_>>(),
         )
         .await?;
-    if changed.first() != Some(&1) {
+    if !tui_shared::db::changed(&changed, 0) {
         return Err(ApiError::conflict("The password changed meanwhile; sign in again."));
     }
     Ok(())
@@ -623,7 +623,7 @@ pub async fn confirm_reset(state: &AppState, token: &str, new: NewPassword, clie
     batch.push(logins::clear_user_if_password(user_id, &user.email, &user.username, &new_hash));
     batch.extend(end_pending(user_id, &stamp, Some(new_hash.as_str())));
     let changed = db.batch(batch).await?;
-    if changed.first() != Some(&1) {
+    if !tui_shared::db::changed(&changed, 0) {
         return Err(invalid());
     }
     Ok(())
@@ -708,7 +708,7 @@ pub async fn confirm_email(state: &AppState, token: &str, client: &ClientInfo) -
         }
     }
     let changed = db.batch(batch).await.map_err(users::insert_conflict)?;
-    if changed.get(1) != Some(&1) {
+    if !tui_shared::db::changed(&changed, 1) {
         return Err(invalid());
     }
     if let Some(before) = before {

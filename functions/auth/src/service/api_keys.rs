@@ -76,7 +76,7 @@ pub async fn revoke(state: &AppState, user_id: Uuid, id: Uuid, client: &ClientIn
             Event::new("api_key.revoked", Some(user_id)).target(id).record_if_changed(client, &stamp),
         ])
         .await?;
-    if changed.first() != Some(&1) {
+    if !tui_shared::db::changed(&changed, 0) {
         return Err(ApiError::not_found());
     }
     Ok(())

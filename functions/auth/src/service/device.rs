@@ -179,7 +179,7 @@ pub async fn decide(state: &AppState, user_id: Uuid, user_code: &str, approve: b
             Event::new(action, Some(user_id)).target(code.as_str()).record_if_changed(client, &stamp),
         ])
         .await?;
-    if changed.first() != Some(&1) {
+    if !tui_shared::db::changed(&changed, 0) {
         return Err(unknown());
     }
     Ok(())
@@ -249,7 +249,7 @@ pub async fn confirm(state: &AppState, user_code: &str, browser_secret: &str, ap
             ),
         ])
         .await?;
-    if changed.first() != Some(&1) {
+    if !tui_shared::db::changed(&changed, 0) {
         return Err(unknown());
     }
     Ok(())

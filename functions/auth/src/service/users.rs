@@ -102,7 +102,7 @@ pub async fn revoke_role(state: &AppState, admin: Uuid, id: Uuid, role: Role, cl
             Event::new("role.revoked", Some(admin)).target(id).detail(serde_json::json!({"role": role})).record_if_changed(client, &stamp),
         ])
         .await?;
-    if changed.first() != Some(&1) {
+    if !tui_shared::db::changed(&changed, 0) {
         return Err(ApiError::conflict("The last admin keeps the admin role."));
     }
     users::get(db, id).await?.ok_or_else(ApiError::not_found)
