@@ -9,7 +9,6 @@
 use std::{
     cell::{Cell, RefCell},
     collections::HashMap,
-    sync::Arc,
 };
 
 use serde::{Deserialize, Serialize};
@@ -27,7 +26,7 @@ use worker::{
 };
 
 use crate::{
-    connection::{CLOSE_POLICY, CLOSE_SESSION_REVOKED, Connection, Delivery},
+    connection::{CLOSE_POLICY, CLOSE_SESSION_REVOKED, Connection, Delivery, Published},
     protocol::{Refusal, frame},
     service::{self, Listener, RealtimeConfig},
     tickets::Holder,
@@ -371,7 +370,7 @@ impl RealtimeHub {
             let (mut changed, mut closed) = (Vec::new(), Vec::new());
             for event in page {
                 last = event.id;
-                let (state_changed, closing) = self.dispatch(&Delivery::Event(Arc::new(event)));
+                let (state_changed, closing) = self.dispatch(&Delivery::Event(Published::new(event)));
                 changed.extend(state_changed);
                 closed.extend(closing);
             }

@@ -4,7 +4,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::Arc,
+    sync::{Arc, OnceLock},
 };
 
 use serde::{Deserialize, Serialize};
@@ -16,8 +16,25 @@ use crate::protocol::frame;
 /// What a hub hands a connection: an event of the log, or a presence frame of a topic.
 #[derive(Debug, Clone)]
 pub enum Delivery {
-    Event(Arc<Event>),
+    Event(Arc<Published>),
     Presence { topic: Arc<str>, frame: Arc<str> },
+}
+
+/// An event of the log with its frame, written once however many connections it goes to.
+#[derive(Debug)]
+pub struct Published {
+    pub event: Event,
+    frame: OnceLock<String>,
+}
+
+impl Published {
+    pub fn new(event: Event) -> Arc<Self> {
+        Arc::new(Self { event, frame: OnceLock::new() })
+    }
+
+    fn frame(&self) -> &str {
+        self.frame.get_or_init(|| frame::event(&self.event))
+    }
 }
 
 /// Close codes, as the contract gives them.
@@ -136,18 +153,19 @@ impl Connection {
                 let frames = if self.is_subscribed(topic) { vec![frame.to_string()] } else { Vec::new() };
                 Step { frames, ..Step::default() }
             }
-            Delivery::Event(event) => self.deliver_event(event),
+            Delivery::Event(published) => self.deliver_event(published),
         }
     }
 
-    fn deliver_event(&mut self, event: &Event) -> Step {
+    fn deliver_event(&mut self, published: &Published) -> Step {
+        let event = &published.event;
         let mut step = Step::default();
         if let Some(subscription) = self.subscriptions.get_mut(&event.topic)
             && event.id > subscription.delivered
         {
             subscription.delivered = event.id;
             if subscription.events.as_ref().is_none_or(|wanted| wanted.contains(&event.event)) {
-                step.frames.push(frame::event(event));
+                step.frames.push(published.frame().to_owned());
             }
         }
         let data = || serde_json::from_str::<serde_json::Value>(&event.data).unwrap_or_default();
@@ -191,7 +209,7 @@ mod tests {
     const LIMITS: Limits = Limits { max_subscriptions: 3, subscribe_burst: 2, subscribes_per_minute: 60 };
 
     fn event(id: i64, topic: &str, name: &str, data: serde_json::Value) -> Delivery {
-        Delivery::Event(Arc::new(Event {
+        Delivery::Event(Published::new(Event {
             id,
             topic: topic.into(),
             event: name.into(),

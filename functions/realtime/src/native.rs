@@ -23,7 +23,7 @@ use tui_shared::{AppState, db::Database, events};
 use uuid::Uuid;
 
 use crate::{
-    connection::{CLOSE_POLICY, Connection, Delivery, Step},
+    connection::{CLOSE_POLICY, Connection, Delivery, Published, Step},
     protocol::{Refusal, frame},
     service::{self, Listener, RealtimeConfig},
     tickets::Holder,
@@ -186,7 +186,7 @@ impl Hub {
                 for event in page {
                     last = event.id;
                     let topic = event.topic.clone();
-                    registry.broadcast(&topic, &Delivery::Event(Arc::new(event)), None, &mut cut);
+                    registry.broadcast(&topic, &Delivery::Event(Published::new(event)), None, &mut cut);
                 }
                 registry.cut_off(cut);
                 drop(registry);

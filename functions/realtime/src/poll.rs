@@ -2,7 +2,7 @@
 //! event log itself every `poll`, through the same connection logic as a socket, so that
 //! replay, filters, revocation and session ends behave the same.
 
-use std::{collections::VecDeque, sync::Arc};
+use std::collections::VecDeque;
 
 use futures_util::Stream;
 use tui_shared::{AppState, events, time};
@@ -10,7 +10,7 @@ use tui_shared::{AppState, events, time};
 use uuid::Uuid;
 
 use crate::{
-    connection::{Connection, Delivery},
+    connection::{Connection, Delivery, Published},
     handlers::StreamRequest,
     service::{self, Listener, RealtimeConfig},
     sse,
@@ -87,7 +87,7 @@ impl Polling {
         };
         for event in page {
             self.last = event.id;
-            let step = self.connection.deliver(&Delivery::Event(Arc::new(event)));
+            let step = self.connection.deliver(&Delivery::Event(Published::new(event)));
             self.pending.extend(step.frames.iter().map(|frame| sse::data(frame)));
             if let Some((code, reason)) = step.close {
                 self.pending.push_back(sse::closing(code, reason));

@@ -211,7 +211,7 @@ pub async fn subscribe(
         loop {
             let page = events::since(state.db.as_ref(), &replayed, from, REPLAY_PAGE).await?;
             for event in &page {
-                let step = connection.deliver(&crate::connection::Delivery::Event(std::sync::Arc::new(event.clone())));
+                let step = connection.deliver(&crate::connection::Delivery::Event(crate::connection::Published::new(event.clone())));
                 frames.extend(step.frames);
             }
             match page.last() {
