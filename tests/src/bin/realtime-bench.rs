@@ -110,7 +110,8 @@ async fn main() {
             while let Some(Ok(message)) = socket.next().await {
                 let Message::Text(text) = message else { continue };
                 let now = start.elapsed();
-                let Some(seq) = text.split(r#""title":""#).nth(1).and_then(|rest| rest.split('"').next()).and_then(|t| t.parse::<usize>().ok())
+                let Some(seq) =
+                    text.split(r#""title":""#).nth(1).and_then(|rest| rest.split('"').next()).and_then(|t| t.parse::<usize>().ok())
                 else {
                     continue;
                 };
