@@ -173,3 +173,6 @@ CREATE TABLE realtime_tickets (
     session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
     expires_at TEXT NOT NULL
 ) STRICT, WITHOUT ROWID;
+
+-- How many unspent tickets a session holds is counted with every new one.
+CREATE INDEX realtime_tickets_by_session ON realtime_tickets (session_id, expires_at);

@@ -79,9 +79,10 @@ impl Database for Acting {
     }
 }
 
-/// The placeholders `?first, ?first+1, ...` for `count` values.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count).map(|n| format!("?{n}")).collect::<Vec<_>>().join(", ")
+/// A list of topics as one bound value, a JSON array read with `json_each`: one parameter
+/// however many topics (D1 binds at most 100 per statement).
+pub fn json_list(items: &[String]) -> Value {
+    Value::Text(serde_json::to_string(items).unwrap_or_else(|_| "[]".into()))
 }
 
 /// The events of `topics` after `after`, oldest first, at most `limit`.
@@ -89,10 +90,8 @@ pub async fn since(db: &dyn Database, topics: &[String], after: i64, limit: u32)
     if topics.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!("SELECT {COLUMNS} FROM events WHERE topic IN ({}) AND id > ?1 ORDER BY id LIMIT ?2", placeholders(3, topics.len()));
-    let mut params: Vec<Value> = vec![after.into(), i64::from(limit).into()];
-    params.extend(topics.iter().map(Value::from));
-    crate::repo::decode(db.query(Statement::new(sql, params)).await?, event)
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE topic IN (SELECT value FROM json_each(?3)) AND id > ?1 ORDER BY id LIMIT ?2");
+    crate::repo::decode(db.query(stmt!(sql, after, i64::from(limit), json_list(topics))).await?, event)
 }
 
 /// Every event after `after`, oldest first, at most `limit`: what a hub fans out.
@@ -113,13 +112,8 @@ pub async fn gaps(db: &dyn Database, topics: &[String], after: i64) -> Result<Ve
     if after <= 0 || topics.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!(
-        "SELECT topic FROM event_horizons WHERE topic IN ({}) AND pruned_through > ?1 ORDER BY topic",
-        placeholders(2, topics.len())
-    );
-    let mut params: Vec<Value> = vec![after.into()];
-    params.extend(topics.iter().map(Value::from));
-    let rows = db.query(Statement::new(sql, params)).await?;
+    let sql = "SELECT topic FROM event_horizons WHERE topic IN (SELECT value FROM json_each(?2)) AND pruned_through > ?1 ORDER BY topic";
+    let rows = db.query(stmt!(sql, after, json_list(topics))).await?;
     Ok(rows.iter().map(|row| row.decode::<(String,)>().map(|(topic,)| topic)).collect::<DbResult<_>>()?)
 }
 
@@ -128,11 +122,8 @@ pub async fn count_since(db: &dyn Database, topics: &[String], after: i64, cap: 
     if topics.is_empty() {
         return Ok(0);
     }
-    let sql =
-        format!("SELECT count(*) FROM (SELECT 1 FROM events WHERE topic IN ({}) AND id > ?1 LIMIT ?2)", placeholders(3, topics.len()));
-    let mut params: Vec<Value> = vec![after.into(), cap.into()];
-    params.extend(topics.iter().map(Value::from));
-    let row = db.query_opt(Statement::new(sql, params)).await?;
+    let sql = "SELECT count(*) FROM (SELECT 1 FROM events WHERE topic IN (SELECT value FROM json_each(?3)) AND id > ?1 LIMIT ?2)";
+    let row = db.query_opt(stmt!(sql, after, cap, json_list(topics))).await?;
     Ok(row.map(|row| row.decode::<(i64,)>()).transpose()?.map_or(0, |(n,)| n))
 }
 
@@ -180,9 +171,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_number_from_where_they_start() {
-        assert_eq!(placeholders(3, 2), "?3, ?4");
-        assert_eq!(placeholders(2, 1), "?2");
+    fn a_list_is_one_json_array() {
+        assert_eq!(json_list(&["project:a".into(), "user:b".into()]), Value::Text(r#"["project:a","user:b"]"#.into()));
+        assert_eq!(json_list(&[]), Value::Text("[]".into()));
     }
 
     #[test]

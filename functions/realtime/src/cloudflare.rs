@@ -137,6 +137,12 @@ impl DurableObject for RealtimeHub {
                 return Ok(());
             }
         };
+        // Refused before it is queued: a message waiting its turn must not hold memory the limit
+        // would not allow (the runtime accepts far larger ones).
+        if text.len() > crate::protocol::MAX_MESSAGE_BYTES {
+            let _ = socket.send_with_str(frame::error(Refusal::MessageTooLarge, "Messages are at most 64 KiB.", None));
+            return Ok(());
+        }
         let taken = {
             let mut open = self.open.borrow_mut();
             let Some(entry) = open.get_mut(&id) else { return Ok(()) };
@@ -306,6 +312,7 @@ impl RealtimeHub {
                 let step = connection.deliver(delivery);
                 frames.extend(step.frames);
                 close = close.or(step.close);
+                self.leave(connection.user, id, &step.forget);
             }
             for frame in &frames {
                 let _ = socket.send_with_str(frame);
@@ -319,13 +326,20 @@ impl RealtimeHub {
                 None => break,
             }
         }
-        // Handed back whether or not storing it worked: a connection left out would queue
-        // forever.
-        let stored = self.state.storage().put(&key(id), &connection).await;
-        if let Some(entry) = self.open.borrow_mut().get_mut(id) {
-            entry.connection = Some(connection);
+        // Handed back before anything is awaited, so that what is dispatched meanwhile goes
+        // straight through it; then stored, unless the connection was closed meanwhile.
+        let value = serde_json::to_value(&connection).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let still_open = match self.open.borrow_mut().get_mut(id) {
+            Some(entry) => {
+                entry.connection = Some(connection);
+                true
+            }
+            None => false,
+        };
+        if still_open {
+            self.state.storage().put(&key(id), value).await?;
         }
-        stored
+        Ok(())
     }
 
     async fn forget_connection(&self, id: &str) -> worker::Result<()> {
@@ -377,14 +391,18 @@ impl RealtimeHub {
             for id in closed {
                 let _ = self.forget_connection(&id).await;
             }
-            if self.state.storage().put(CURSOR, last).await.is_err() {
-                break;
-            }
+            // Revoked subscriptions are stored before the cursor passes the events that revoked
+            // them: a hub woken from hibernation must not reload a subscription whose removal
+            // it has already read past.
+            let mut stored = true;
             for id in changed {
                 let connection = self.open.borrow().get(&id).and_then(|open| open.connection.as_ref().map(serde_json::to_value));
                 if let Some(Ok(value)) = connection {
-                    let _ = self.state.storage().put(&key(&id), value).await;
+                    stored &= self.state.storage().put(&key(&id), value).await.is_ok();
                 }
+            }
+            if !stored || self.state.storage().put(CURSOR, last).await.is_err() {
+                break;
             }
             if !full && !self.again.get() {
                 break;

@@ -327,11 +327,18 @@ pub async fn serve_socket(state: AppState, hub: Arc<Hub>, holder: Holder, socket
     // The client's messages are read by a task of their own, woken only when the socket has
     // something: polling the socket afresh after every delivery made tungstenite clear its read
     // buffer each time (a fifth of the fan-out's CPU time).
-    let (heard, mut messages) = mpsc::channel(4);
-    let reader = tokio::spawn(async move {
-        while let Some(message) = incoming.next().await {
-            if heard.send(message).await.is_err() {
-                break;
+    // It also notes that the client was heard from (any frame, a pong too), which the heartbeat
+    // reads: a client is alive even while its messages wait behind a busy queue.
+    let (forward, mut messages) = mpsc::channel(4);
+    let heard = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let reader = tokio::spawn({
+        let heard = heard.clone();
+        async move {
+            while let Some(message) = incoming.next().await {
+                heard.store(true, std::sync::atomic::Ordering::Relaxed);
+                if forward.send(message).await.is_err() {
+                    break;
+                }
             }
         }
     });
@@ -351,6 +358,9 @@ pub async fn serve_socket(state: AppState, hub: Arc<Hub>, holder: Holder, socket
         let step = match input {
             Input::Cut => Step { close: Some((CLOSE_TOO_SLOW, "too slow: the queue of events overflowed")), ..Step::default() },
             Input::Beat => {
+                if heard.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                    silent_beats = 0;
+                }
                 silent_beats += 1;
                 if silent_beats > 3 {
                     Step { close: Some((1001, "no answer to heartbeats")), ..Step::default() }
@@ -370,25 +380,19 @@ pub async fn serve_socket(state: AppState, hub: Arc<Hub>, holder: Holder, socket
                 step
             }
             Input::Delivery(None) => break,
-            Input::Message(Some(Ok(Message::Text(text)))) => {
-                silent_beats = 0;
-                match service::handle(&state, &mut connection, &member, text.as_str()).await {
-                    Ok(frames) => Step { frames, ..Step::default() },
-                    Err(error) => {
-                        if error.code != tui_shared::ErrorCode::SessionRevoked {
-                            tracing::warn!(%error, "a real-time message failed");
-                        }
-                        Step { close: Some(service::closing(&error)), ..Step::default() }
+            Input::Message(Some(Ok(Message::Text(text)))) => match service::handle(&state, &mut connection, &member, text.as_str()).await {
+                Ok(frames) => Step { frames, ..Step::default() },
+                Err(error) => {
+                    if error.code != tui_shared::ErrorCode::SessionRevoked {
+                        tracing::warn!(%error, "a real-time message failed");
                     }
+                    Step { close: Some(service::closing(&error)), ..Step::default() }
                 }
-            }
+            },
             Input::Message(Some(Ok(Message::Binary(_)))) => {
                 Step { frames: vec![frame::error(Refusal::BadMessage, "Messages are JSON text.", None)], ..Step::default() }
             }
-            Input::Message(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {
-                silent_beats = 0;
-                Step::default()
-            }
+            Input::Message(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => Step::default(),
             Input::Message(Some(Ok(Message::Close(_)) | Err(_)) | None) => break,
         };
         for text in step.frames {

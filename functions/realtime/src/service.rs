@@ -138,10 +138,6 @@ pub async fn subscribe(
     events: Option<HashSet<String>>,
     after: Option<i64>,
 ) -> Result<Subscribed, ApiError> {
-    let now = time::format(state.clock.now());
-    if tui_shared::repo::sessions::live(state.db.as_ref(), connection.session, connection.user, &now).await?.is_none() {
-        return Err(tui_shared::http::extract::session_revoked());
-    }
     let mut frames = Vec::new();
     let mut wanted: Vec<(String, Topic)> = Vec::new();
     for text in topics {
@@ -165,8 +161,13 @@ pub async fn subscribe(
     });
     let names: Vec<String> = wanted.iter().map(|(_, topic)| topic.name()).collect();
     hub.listen(&names);
-    // Read before the check: every event up to it is reflected in what the check finds.
+    // Read before the checks: every event up to it (a removal, a revocation) is reflected in what
+    // they find, and whatever comes after it is read afterwards.
     let latest = events::latest(state.db.as_ref()).await?;
+    let now = time::format(state.clock.now());
+    if tui_shared::repo::sessions::live(state.db.as_ref(), connection.session, connection.user, &now).await?.is_none() {
+        return Err(tui_shared::http::extract::session_revoked());
+    }
     let allowed = readable(state.db.as_ref(), connection.user, &wanted.iter().map(|(_, topic)| *topic).collect::<Vec<_>>()).await?;
     let mut taken = Vec::new();
     let mut refused = Vec::new();

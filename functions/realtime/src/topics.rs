@@ -81,10 +81,9 @@ pub async fn readable(db: &dyn Database, user: Uuid, topics: &[Topic]) -> Result
 }
 
 async fn ids_query<T: tui_shared::db::FromRow>(db: &dyn Database, sql: &str, user: Uuid, ids: &[Uuid]) -> Result<Vec<T>, ApiError> {
-    let list = (2..ids.len() + 2).map(|n| format!("?{n}")).collect::<Vec<_>>().join(", ");
-    let mut params: Vec<Value> = vec![user.into()];
-    params.extend(ids.iter().map(Value::from));
-    let rows = db.query(Statement::new(format!("{sql} ({list})"), params)).await?;
+    let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    let params: Vec<Value> = vec![user.into(), tui_shared::events::json_list(&ids)];
+    let rows = db.query(Statement::new(format!("{sql} (SELECT value FROM json_each(?2))"), params)).await?;
     Ok(rows.iter().map(|row| row.decode::<T>()).collect::<Result<_, _>>()?)
 }
 
