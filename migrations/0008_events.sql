@@ -176,3 +176,13 @@ CREATE TABLE realtime_tickets (
 
 -- How many unspent tickets a session holds is counted with every new one.
 CREATE INDEX realtime_tickets_by_session ON realtime_tickets (session_id, expires_at);
+
+-- The event streams open where no hub counts connections (Server-Sent Events on Workers and
+-- Spin): each refreshes `seen_at` while it runs, and one not seen for a while counts as gone.
+CREATE TABLE realtime_streams (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    seen_at TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX realtime_streams_by_user ON realtime_streams (user_id, seen_at);

@@ -39,7 +39,6 @@ impl Published {
 
 /// Close codes, as the contract gives them.
 pub const CLOSE_SESSION_REVOKED: u16 = 4001;
-#[cfg_attr(feature = "spin", expect(dead_code, reason = "Spin serves no WebSockets: only the sockets of the other runtimes use this"))]
 pub const CLOSE_POLICY: u16 = 1008;
 
 /// What a delivery asks of the transport.

@@ -18,6 +18,8 @@ mod poll;
 mod protocol;
 pub mod service;
 mod sse;
+#[cfg(any(test, not(feature = "native")))]
+mod streams;
 mod tickets;
 mod topics;
 

@@ -10,10 +10,11 @@ use tui_shared::{AppState, events, time};
 use uuid::Uuid;
 
 use crate::{
-    connection::{Connection, Delivery, Published},
+    connection::{CLOSE_POLICY, Connection, Delivery, Published},
     handlers::StreamRequest,
+    protocol::{Refusal, frame},
     service::{self, Listener, RealtimeConfig},
-    sse,
+    sse, streams,
     tickets::Holder,
 };
 
@@ -41,6 +42,9 @@ struct Polling {
     pending: VecDeque<String>,
     last: i64,
     quiet_ms: u64,
+    /// This stream's row among the user's open streams, and how long since it was refreshed.
+    id: Uuid,
+    unseen_ms: u64,
     done: bool,
 }
 
@@ -48,6 +52,14 @@ struct Polling {
 pub async fn stream(state: AppState, holder: Holder, wanted: StreamRequest, config: RealtimeConfig) -> impl Stream<Item = String> + Send {
     let now = time::to_unix_ms(state.clock.now());
     let mut connection = Connection::new(holder.user, holder.session, config.limits, now);
+    let id = Uuid::now_v7();
+    let counted = streams::open(state.db.as_ref(), id, holder.user, state.clock.now(), config.connections_per_user).await;
+    if !matches!(counted, Ok(true)) {
+        let refusal = frame::error(Refusal::TooManyConnections, "You hold as many connections as you may.", None);
+        let pending = VecDeque::from([sse::data(&refusal), sse::closing(CLOSE_POLICY, "too many connections")]);
+        let polling = Polling { state, connection, holder, config, pending, last: 0, quiet_ms: 0, id, unseen_ms: 0, done: true };
+        return polling.into_stream();
+    }
     // Polling goes on from the id the subscription was authorized at: what came after it is
     // read, once (each topic's connection state drops what the replay already sent).
     let (pending, last, done) = match service::subscribe(&state, &mut connection, &Alone, &wanted.topics, wanted.events, wanted.after).await
@@ -58,24 +70,45 @@ pub async fn stream(state: AppState, holder: Holder, wanted: StreamRequest, conf
             (VecDeque::from([sse::closing(code, reason)]), 0, true)
         }
     };
-    let polling = Polling { state, connection, holder, config, pending, last, quiet_ms: 0, done };
-    futures_util::stream::unfold(polling, |mut polling| async move {
-        loop {
-            if let Some(frame) = polling.pending.pop_front() {
-                return Some((frame, polling));
-            }
-            if polling.done {
-                return None;
-            }
-            polling.poll().await;
-        }
-    })
+    let polling = Polling { state, connection, holder, config, pending, last, quiet_ms: 0, id, unseen_ms: 0, done };
+    if done {
+        polling.end().await;
+    }
+    polling.into_stream()
 }
 
 impl Polling {
+    fn into_stream(self) -> impl Stream<Item = String> + Send {
+        futures_util::stream::unfold(self, |mut polling| async move {
+            loop {
+                if let Some(frame) = polling.pending.pop_front() {
+                    return Some((frame, polling));
+                }
+                if polling.done {
+                    return None;
+                }
+                polling.poll().await;
+            }
+        })
+    }
+
+    /// The stream ends: it no longer counts among the user's.
+    async fn end(&self) {
+        if let Err(error) = streams::close(self.state.db.as_ref(), self.id).await {
+            tracing::warn!(%error, "an ended stream is still counted until it goes stale");
+        }
+    }
+
     /// Waits one interval, then queues what the log got meanwhile (or a heartbeat).
     async fn poll(&mut self) {
         tui_shared::adapters::sleep(self.config.poll).await;
+        self.unseen_ms += self.config.poll.as_millis() as u64;
+        if self.unseen_ms >= streams::REFRESH.as_millis() as u64 {
+            self.unseen_ms = 0;
+            if let Err(error) = streams::refresh(self.state.db.as_ref(), self.id, self.state.clock.now()).await {
+                tracing::warn!(%error, "a stream could not say it is still open");
+            }
+        }
         let mut topics: Vec<String> = self.connection.topics().cloned().collect();
         topics.push(self.connection.own_topic().to_owned());
         let page = match events::since(self.state.db.as_ref(), &topics, self.last, PAGE).await {
@@ -92,12 +125,13 @@ impl Polling {
             if let Some((code, reason)) = step.close {
                 self.pending.push_back(sse::closing(code, reason));
                 self.done = true;
-                return;
+                return self.end().await;
             }
         }
         if self.holder.session_expires_at.as_str() <= time::format(self.state.clock.now()).as_str() {
             self.pending.push_back(sse::closing(crate::connection::CLOSE_SESSION_REVOKED, "the session expired"));
             self.done = true;
+            self.end().await;
         } else if self.pending.is_empty() {
             self.quiet_ms += self.config.poll.as_millis() as u64;
             if self.quiet_ms >= HEARTBEAT_MS {
@@ -143,10 +177,18 @@ mod tests {
         serde_json::from_str(data).expect("JSON")
     }
 
-    /// The stream Spin serves, over a real database: subscribed, then what the log gets, then
-    /// the end when the session is revoked.
-    #[tokio::test]
-    async fn the_polling_stream_follows_the_log_and_ends_with_the_session() {
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        db: Arc<dyn Database>,
+        state: AppState,
+        config: RealtimeConfig,
+        holder: Holder,
+        project: Uuid,
+        now: String,
+    }
+
+    /// A database with a user, their live session and their project, and the state over it.
+    async fn fixture() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let db: Arc<dyn Database> = Arc::new(Sqlite::open(&dir.path().join("poll.db").display().to_string(), 2).unwrap());
         let now = time::format(time::Timestamp::now_utc());
@@ -198,8 +240,20 @@ mod tests {
         let mut config = *state.section::<RealtimeConfig>().unwrap();
         config.poll = Duration::from_millis(20);
         let holder = Holder { user, session, session_expires_at: later };
-        let wanted = StreamRequest { topics: vec![format!("project:{project}")], events: None, after: None };
-        let mut frames = Box::pin(stream(state, holder, wanted, config).await);
+        Fixture { _dir: dir, db, state, config, holder, project, now }
+    }
+
+    fn wanted(project: Uuid) -> StreamRequest {
+        StreamRequest { topics: vec![format!("project:{project}")], events: None, after: None }
+    }
+
+    /// The stream Spin serves, over a real database: subscribed, then what the log gets, then
+    /// the end when the session is revoked.
+    #[tokio::test]
+    async fn the_polling_stream_follows_the_log_and_ends_with_the_session() {
+        let Fixture { _dir, db, state, config, holder, project, now } = fixture().await;
+        let session = holder.session;
+        let mut frames = Box::pin(stream(state, holder, wanted(project), config).await);
 
         assert_eq!(next(&mut frames).await["type"], "subscribed");
         db.execute(stmt!("UPDATE projects SET name = 'renamed', version = 2 WHERE id = ?1", project)).await.unwrap();
@@ -209,5 +263,20 @@ mod tests {
         let closing = next(&mut frames).await;
         assert_eq!((closing["type"].as_str(), closing["code"].as_u64()), (Some("closed"), Some(4001)));
         assert!(frames.next().await.is_none(), "the stream ends");
+    }
+
+    /// Where no hub counts connections, the streams a user holds open are counted in the
+    /// database: one over the limit is refused, and one that ended frees its place.
+    #[tokio::test]
+    async fn streams_beyond_the_users_limit_are_refused() {
+        let Fixture { _dir, state, mut config, holder, project, .. } = fixture().await;
+        config.connections_per_user = 1;
+        let mut first = Box::pin(stream(state.clone(), holder.clone(), wanted(project), config).await);
+        assert_eq!(next(&mut first).await["type"], "subscribed");
+        let mut second = Box::pin(stream(state.clone(), holder.clone(), wanted(project), config).await);
+        assert_eq!(next(&mut second).await["code"], "too_many_connections");
+        let closing = next(&mut second).await;
+        assert_eq!((closing["type"].as_str(), closing["code"].as_u64()), (Some("closed"), Some(1008)));
+        assert!(second.next().await.is_none());
     }
 }

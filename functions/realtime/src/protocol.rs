@@ -37,7 +37,6 @@ pub enum Refusal {
     UnsupportedTopic,
     Forbidden,
     TooManySubscriptions,
-    #[cfg_attr(feature = "spin", expect(dead_code, reason = "Spin serves no WebSockets: only the sockets of the other runtimes use this"))]
     TooManyConnections,
     RateLimited,
     ReplayGap,
@@ -127,7 +126,10 @@ pub mod frame {
     }
 
     /// Someone joined or left a project's topic: sent to the others on it.
-    #[cfg_attr(feature = "spin", expect(dead_code, reason = "Spin serves no WebSockets: only the sockets of the other runtimes use this"))]
+    #[cfg_attr(
+        not(any(feature = "native", feature = "cloudflare")),
+        expect(dead_code, reason = "Spin serves no WebSockets: only the sockets of the other runtimes use this")
+    )]
     pub fn presence_change(topic: &str, user: Uuid, joined: bool) -> String {
         let what = if joined { "joined" } else { "left" };
         json!({"type": "presence", "topic": topic, what: user}).to_string()
