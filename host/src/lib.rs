@@ -227,6 +227,12 @@ pub async fn start(options: &Options) -> Result<Running, String> {
     let realtime = *state.section::<RealtimeConfig>().map_err(|e| e.to_string())?;
     let hub = Hub::start(state.db.clone(), realtime).await?;
     let service = app(state, hub).into_make_service_with_connect_info::<SocketAddr>();
+    // Replies and real-time frames are small writes each; none should wait on Nagle's algorithm.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream: &mut tokio::net::TcpStream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY not set");
+        }
+    });
     let task = tokio::spawn(async move { axum::serve(listener, service).with_graceful_shutdown(shutdown()).await });
     Ok(Running { addr, task })
 }
