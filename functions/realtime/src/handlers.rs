@@ -2,13 +2,18 @@
 
 use std::collections::HashSet;
 
+#[cfg(not(feature = "native"))]
+use axum::http::request::Parts;
 use axum::{
-    extract::State,
+    extract::{Request, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
-use tui_shared::{ApiError, AppState, http::extract::AuthUser};
+use tui_shared::{
+    ApiError, AppState,
+    http::extract::{AuthUser, Query},
+};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{service::RealtimeConfig, tickets};
@@ -100,42 +105,67 @@ fn upgrade_required() -> ApiError {
     ApiError::new(tui_shared::ErrorCode::UpgradeRequired, "This endpoint speaks WebSocket: send an upgrade request.")
 }
 
-#[cfg(not(feature = "native"))]
-pub use edge_transport as transport;
-/// The socket and the stream, as this runtime carries them.
-#[cfg(feature = "native")]
-pub use native_transport as transport;
+/// Opens a WebSocket with a ticket (see the contract for its messages).
+///
+/// Natively on the host's hub, on Workers on the caller's hub Durable Object; Spin has no
+/// inbound WebSockets, so there it says to use the stream.
+#[utoipa::path(get, path = "/v1/realtime", tag = "realtime", params(SocketQuery),
+    responses((status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 401, description = "The ticket is unknown, spent or expired"),
+        (status = 426, description = "Not a WebSocket upgrade request")))]
+pub async fn open_socket(State(state): State<AppState>, Query(query): Query<SocketQuery>, request: Request) -> Result<Response, ApiError> {
+    let ticket = query.ticket()?.to_owned();
+    let (parts, _) = request.into_parts();
+    transport::open_socket(state, ticket, parts).await
+}
 
+/// The events of `topics` as Server-Sent Events; `Last-Event-ID` resumes after an event.
+#[utoipa::path(get, path = "/v1/realtime/sse", tag = "realtime", security(("bearer" = [])), params(StreamQuery,
+    ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id", pattern = "^[0-9]{1,18}$")),
+    responses((status = 200, content_type = "text/event-stream", description = "Frames of the real-time protocol, one per `data:` line"),
+        (status = 403, description = "An API key has no session to follow")))]
+pub async fn stream(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Query(query): Query<StreamQuery>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let config = *state.section::<RealtimeConfig>()?;
+    let wanted = StreamRequest::read(query, &headers, &config)?;
+    let holder = tickets::holder(state.db.as_ref(), caller.id, caller.session()?).await?;
+    let (parts, _) = request.into_parts();
+    Ok(event_stream(transport::stream(state, holder, wanted, config, &parts.extensions).await?))
+}
+
+/// Whether a request asks to become a WebSocket.
+#[cfg(not(feature = "native"))]
+fn is_upgrade(parts: &Parts) -> bool {
+    parts.headers.get("upgrade").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+}
+
+/// How this runtime carries the socket and the stream.
 #[cfg(feature = "native")]
-pub mod native_transport {
+mod transport {
     use std::sync::Arc;
 
     use axum::{
-        extract::{FromRequestParts, Request, State, ws::WebSocketUpgrade},
-        http::HeaderMap,
-        response::{IntoResponse, Response},
+        body::Body,
+        extract::{FromRequestParts, ws::WebSocketUpgrade},
+        http::{Extensions, request::Parts},
+        response::Response,
     };
-    use tui_shared::{
-        ApiError, AppState,
-        http::extract::{AuthUser, Query},
-    };
+    use tui_shared::{ApiError, AppState};
 
-    use super::{SocketQuery, StreamQuery, StreamRequest, event_stream, upgrade_required};
+    use super::{StreamRequest, upgrade_required};
     use crate::{native::Hub, service::RealtimeConfig, tickets};
 
-    /// Opens a WebSocket with a ticket (see the contract for its messages).
-    #[utoipa::path(get, path = "/v1/realtime", tag = "realtime", params(SocketQuery),
-        responses((status = 101, description = "Switching to the WebSocket protocol"),
-            (status = 401, description = "The ticket is unknown, spent or expired"),
-            (status = 426, description = "Not a WebSocket upgrade request")))]
-    pub async fn open_socket(
-        State(state): State<AppState>,
-        Query(query): Query<SocketQuery>,
-        request: Request,
-    ) -> Result<Response, ApiError> {
-        let ticket = query.ticket()?.to_owned();
-        let hub = request.extensions().get::<Arc<Hub>>().cloned().ok_or_else(|| ApiError::unavailable("no real-time hub"))?;
-        let (mut parts, _) = request.into_parts();
+    fn hub(extensions: &Extensions) -> Result<Arc<Hub>, ApiError> {
+        extensions.get::<Arc<Hub>>().cloned().ok_or_else(|| ApiError::unavailable("no real-time hub"))
+    }
+
+    pub async fn open_socket(state: AppState, ticket: String, mut parts: Parts) -> Result<Response, ApiError> {
+        let hub = hub(&parts.extensions)?;
         // Checked before the ticket is spent, so that a request that cannot upgrade wastes none.
         let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state).await.map_err(|_| upgrade_required())?;
         let holder = tickets::redeem(state.db.as_ref(), &ticket, state.clock.now())
@@ -148,108 +178,72 @@ pub mod native_transport {
             .on_upgrade(move |socket| crate::native::serve_socket(state, hub, holder, socket)))
     }
 
-    /// The events of `topics` as Server-Sent Events; `Last-Event-ID` resumes after an event.
-    #[utoipa::path(get, path = "/v1/realtime/sse", tag = "realtime", security(("bearer" = [])), params(StreamQuery,
-        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id", pattern = "^[0-9]{1,18}$")),
-        responses((status = 200, content_type = "text/event-stream", description = "Frames of the real-time protocol, one per `data:` line"),
-            (status = 403, description = "An API key has no session to follow")))]
     pub async fn stream(
-        State(state): State<AppState>,
-        caller: AuthUser,
-        Query(query): Query<StreamQuery>,
-        headers: HeaderMap,
-        request: Request,
-    ) -> Result<Response, ApiError> {
-        let hub = request.extensions().get::<Arc<Hub>>().cloned().ok_or_else(|| ApiError::unavailable("no real-time hub"))?;
-        let config = state.section::<RealtimeConfig>()?;
-        let wanted = StreamRequest::read(query, &headers, &config)?;
-        let holder = tickets::holder(state.db.as_ref(), caller.id, caller.session()?).await?;
+        state: AppState,
+        holder: tickets::Holder,
+        wanted: StreamRequest,
+        _: RealtimeConfig,
+        extensions: &Extensions,
+    ) -> Result<Body, ApiError> {
+        let hub = hub(extensions)?;
         let (out, frames) = tokio::sync::mpsc::channel::<String>(64);
         tokio::spawn(crate::native::serve_stream(state, hub, holder, wanted.topics, wanted.events, wanted.after, out));
         let body = futures_util::stream::unfold(frames, |mut frames| async move {
             frames.recv().await.map(|text| (Ok::<_, std::convert::Infallible>(bytes::Bytes::from(text)), frames))
         });
-        Ok(event_stream(axum::body::Body::from_stream(body)).into_response())
+        Ok(Body::from_stream(body))
     }
 }
 
+/// How this runtime carries the socket and the stream.
 #[cfg(not(feature = "native"))]
-pub mod edge_transport {
+mod transport {
     use axum::{
-        extract::{Request, State},
-        http::HeaderMap,
+        body::Body,
+        http::{Extensions, request::Parts},
         response::Response,
     };
     use futures_util::StreamExt;
-    use tui_shared::{
-        ApiError, AppState,
-        http::extract::{AuthUser, Query},
-    };
+    use tui_shared::{ApiError, AppState};
 
-    use super::{SocketQuery, StreamQuery, StreamRequest, event_stream, upgrade_required};
+    use super::{StreamRequest, is_upgrade, upgrade_required};
     use crate::{service::RealtimeConfig, tickets};
 
-    /// Opens a WebSocket with a ticket (see the contract for its messages): on Workers, on the
-    /// caller's hub Durable Object; Spin has no inbound WebSockets, so there it says to use the
-    /// stream.
-    #[utoipa::path(get, path = "/v1/realtime", tag = "realtime", params(SocketQuery),
-        responses((status = 101, description = "Switching to the WebSocket protocol"),
-            (status = 401, description = "The ticket is unknown, spent or expired"),
-            (status = 426, description = "Not a WebSocket upgrade request")))]
-    pub async fn open_socket(
-        State(state): State<AppState>,
-        Query(query): Query<SocketQuery>,
-        request: Request,
-    ) -> Result<Response, ApiError> {
-        query.ticket()?;
-        if !request.headers().get("upgrade").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket")) {
+    #[cfg(feature = "cloudflare")]
+    pub async fn open_socket(state: AppState, ticket: String, parts: Parts) -> Result<Response, ApiError> {
+        if !is_upgrade(&parts) {
             return Err(upgrade_required());
         }
-        let (parts, _) = request.into_parts();
-        socket_on_this_runtime(&state, &query, parts).await
-    }
-
-    #[cfg(feature = "cloudflare")]
-    async fn socket_on_this_runtime(
-        state: &AppState,
-        query: &SocketQuery,
-        request: axum::http::request::Parts,
-    ) -> Result<Response, ApiError> {
-        let env = request
+        let env = parts
             .extensions
             .get::<tui_shared::adapters::cloudflare::WorkerEnv>()
             .cloned()
             .ok_or_else(|| ApiError::unavailable("no worker bindings"))?;
-        let holder = tickets::redeem(state.db.as_ref(), query.ticket()?, state.clock.now())
+        let holder = tickets::redeem(state.db.as_ref(), &ticket, state.clock.now())
             .await?
             .ok_or_else(|| ApiError::unauthorized("The ticket is unknown, spent or expired."))?;
         crate::cloudflare::connect(&env, &holder).await
     }
 
     #[cfg(not(feature = "cloudflare"))]
-    async fn socket_on_this_runtime(_: &AppState, _: &SocketQuery, _: axum::http::request::Parts) -> Result<Response, ApiError> {
+    pub async fn open_socket(_: AppState, _: String, parts: Parts) -> Result<Response, ApiError> {
+        if !is_upgrade(&parts) {
+            return Err(upgrade_required());
+        }
         Err(ApiError::new(
             tui_shared::ErrorCode::UpgradeRequired,
             "This runtime serves real-time events as Server-Sent Events: GET /v1/realtime/sse.",
         ))
     }
 
-    /// The events of `topics` as Server-Sent Events; `Last-Event-ID` resumes after an event.
-    #[utoipa::path(get, path = "/v1/realtime/sse", tag = "realtime", security(("bearer" = [])), params(StreamQuery,
-        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id", pattern = "^[0-9]{1,18}$")),
-        responses((status = 200, content_type = "text/event-stream", description = "Frames of the real-time protocol, one per `data:` line"),
-            (status = 403, description = "An API key has no session to follow")))]
     pub async fn stream(
-        State(state): State<AppState>,
-        caller: AuthUser,
-        Query(query): Query<StreamQuery>,
-        headers: HeaderMap,
-    ) -> Result<Response, ApiError> {
-        let config = *state.section::<RealtimeConfig>()?;
-        let wanted = StreamRequest::read(query, &headers, &config)?;
-        let holder = tickets::holder(state.db.as_ref(), caller.id, caller.session()?).await?;
+        state: AppState,
+        holder: tickets::Holder,
+        wanted: StreamRequest,
+        config: RealtimeConfig,
+        _: &Extensions,
+    ) -> Result<Body, ApiError> {
         let frames = crate::poll::stream(state, holder, wanted, config).await;
-        let body = frames.map(|text| Ok::<_, std::convert::Infallible>(bytes::Bytes::from(text)));
-        Ok(event_stream(axum::body::Body::from_stream(body)))
+        Ok(Body::from_stream(frames.map(|text| Ok::<_, std::convert::Infallible>(bytes::Bytes::from(text)))))
     }
 }

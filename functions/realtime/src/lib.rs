@@ -29,10 +29,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// This group's routes, as every host mounts them.
 pub fn routes() -> Routes {
-    OpenApiRouter::new()
-        .routes(routes!(handlers::issue_ticket))
-        .routes(routes!(handlers::transport::open_socket))
-        .routes(routes!(handlers::transport::stream))
+    OpenApiRouter::new().routes(routes!(handlers::issue_ticket)).routes(routes!(handlers::open_socket)).routes(routes!(handlers::stream))
 }
 
 /// This group served on its own, with health, OpenAPI and the shared middleware.

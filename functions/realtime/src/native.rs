@@ -273,12 +273,12 @@ impl Listener for Member {
     }
 }
 
-/// After a request that may have written (any method but GET, HEAD and OPTIONS, answered
-/// without error), wakes the hub, so that the write's events go out at once.
+/// After a request that may have written and succeeded, wakes the hub, so that the write's
+/// events go out at once.
 pub async fn wake_after_writes(hub: Arc<Hub>, request: Request, next: Next) -> Response {
-    let reads = matches!(request.method().as_str(), "GET" | "HEAD" | "OPTIONS");
+    let writes = tui_shared::http::may_write(request.method());
     let response = next.run(request).await;
-    if !reads && !response.status().is_client_error() && !response.status().is_server_error() {
+    if writes && response.status().is_success() {
         hub.wake();
     }
     response

@@ -290,7 +290,7 @@ pub async fn serve(
     env: Env,
     context: worker::Context,
 ) -> worker::Result<http::Response<Body>> {
-    let writes = !matches!(request.method().as_str(), "GET" | "HEAD" | "OPTIONS");
+    let writes = crate::http::may_write(request.method());
     let response = answer(group, build, request, &env).await;
     if writes && response.status().is_success() {
         context.wait_until(wake_hubs(env));

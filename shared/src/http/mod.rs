@@ -60,6 +60,12 @@ fn too_large() -> ApiError {
 
 pub type Routes = OpenApiRouter<AppState>;
 
+/// Whether a request of `method` may have written, so that a runtime wakes its real-time hubs
+/// once it succeeded.
+pub fn may_write(method: &http::Method) -> bool {
+    !matches!(*method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS)
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Claude TUI API", description = "The backend the Claude TUI talks to. Errors are RFC 9457 problem details."),
