@@ -38,6 +38,9 @@ OIDC_FAKE_ISSUER=http://127.0.0.1:$oidc_port
 OIDC_FAKE_CLIENT_ID=claude-tui-test
 OIDC_FAKE_CLIENT_SECRET=fake-provider-client-secret
 OIDC_FAKE_TRUST_EMAIL=true
+WORKFLOWS_HTTP_PRIVATE=127.0.0.1/32
+WORKFLOWS_TICK_SECRET=tick-secret-for-the-black-box-tests-0123
+WORKFLOWS_LEASE_S=3
 VARS
 group=$(scripts/wrangler-local.sh "$work" "$port" "$work/vars")
 trap 'kill -- "-$group" 2>/dev/null || true; kill $sink $oidc 2>/dev/null || true' EXIT

@@ -10,12 +10,14 @@ use axum::{
     response::Response,
 };
 use tokio::net::TcpListener;
+use tui_workflows::{WorkflowsConfig, native::PoolWaker};
 use tui_realtime::{
     native::{Hub, wake_after_writes},
     service::RealtimeConfig,
 };
 use tui_shared::{
     AppState,
+    ports::JobWaker,
     adapters::native::{self, BlockingPasswords, InProcessLimiter, Location, Reqwest},
     auth::{password::Argon2id, tokens::random_token},
     config::{Config, Lookup, Section},
@@ -97,9 +99,10 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
     std::fs::write(path, contents)
 }
 
-/// Outbound HTTP, cut off after `timeout` rather than holding a client's request open forever.
+/// Outbound HTTP, cut off after `timeout` rather than holding a client's request open forever,
+/// and never following a redirect (see the port).
 fn outbound(timeout: std::time::Duration) -> Arc<dyn tui_shared::ports::Outbound> {
-    let client = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
+    let client = reqwest::Client::builder().timeout(timeout).redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
     Arc::new(Reqwest(client))
 }
 
@@ -123,12 +126,13 @@ pub async fn open_database(options: &Options) -> Result<Arc<dyn Database>, Strin
 
 /// Everything a request needs, for a host reached at `addr`. Every group's own settings are
 /// read now, so that a bad one stops the host from starting rather than failing its requests.
-pub async fn state(options: &Options, addr: SocketAddr) -> Result<AppState, String> {
+pub async fn state(options: &Options, addr: SocketAddr, jobs: Arc<dyn JobWaker>) -> Result<AppState, String> {
     let settings = settings(options, addr)?;
     let config = Config::from_lookup(|name| settings(name)).map_err(|e| e.to_string())?;
     let lookup = Lookup(&|name| settings(name));
     tui_auth::config::AuthConfig::read(&lookup).map_err(|e| e.to_string())?;
     RealtimeConfig::read(&lookup).map_err(|e| e.to_string())?;
+    WorkflowsConfig::read(&lookup).map_err(|e| e.to_string())?;
     Retention::read(&lookup).map_err(|e| e.to_string())?;
     let db = open_database(options).await?;
     let passwords = Arc::new(BlockingPasswords::new(Argon2id::new(&config.argon2)?));
@@ -139,6 +143,7 @@ pub async fn state(options: &Options, addr: SocketAddr) -> Result<AppState, Stri
         outbound: outbound(std::time::Duration::from_secs(30)),
         passwords: Some(passwords),
         limiter: Some(Arc::new(InProcessLimiter::default())),
+        jobs: Some(jobs),
     };
     Ok(AppState::new(Services::assemble(platform, "all")?))
 }
@@ -163,6 +168,7 @@ pub fn group_routes() -> Vec<(&'static str, tui_shared::http::Routes)> {
         ("projects", tui_projects::routes()),
         ("tasks", tui_tasks::routes()),
         ("realtime", tui_realtime::routes()),
+        ("workflows", tui_workflows::routes()),
     ]
 }
 
@@ -171,14 +177,26 @@ fn all_routes() -> tui_shared::http::Routes {
     group_routes().into_iter().fold(tui_shared::http::Routes::new(), |all, (_, routes)| all.merge(routes))
 }
 
-/// Every group, mounted in one router, with the real-time hub that fans out their writes.
+/// Every group, mounted in one router, with the real-time hub that fans out their writes and
+/// the workflow pool, which a write may have given work (a task a step tracks finished).
 pub fn app(state: AppState, hub: Arc<Hub>) -> Router {
     let proxies: Arc<[ipnet::IpNet]> = state.config.trusted_proxies.clone().into();
     let woken = hub.clone();
+    let jobs = state.jobs.clone();
     tui_shared::http::app(state, all_routes())
         .layer(axum::middleware::from_fn(move |request: Request, next: Next| wake_after_writes(woken.clone(), request, next)))
+        .layer(axum::middleware::from_fn(move |request: Request, next: Next| wake_jobs_after_writes(jobs.clone(), request, next)))
         .layer(axum::Extension(hub))
         .layer(axum::middleware::from_fn(move |request: Request, next: Next| client_addr(proxies.clone(), request, next)))
+}
+
+async fn wake_jobs_after_writes(jobs: Arc<dyn JobWaker>, request: Request, next: Next) -> Response {
+    let writes = tui_shared::http::may_write(request.method());
+    let response = next.run(request).await;
+    if writes && response.status().is_success() {
+        jobs.wake(std::time::Duration::ZERO).await;
+    }
+    response
 }
 
 /// The OpenAPI document of every group, as the host serves it and the gateway embeds it.
@@ -221,7 +239,10 @@ pub struct Running {
 pub async fn start(options: &Options) -> Result<Running, String> {
     let listener = TcpListener::bind(options.listen).await.map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let state = state(options, addr).await?;
+    let waker = Arc::new(PoolWaker::default());
+    let state = state(options, addr, waker.clone()).await?;
+    let workflows = state.section::<WorkflowsConfig>().map_err(|e| e.to_string())?;
+    tui_workflows::native::start(state.clone(), &waker, &workflows);
     let retention = *state.section::<Retention>().map_err(|e| e.to_string())?;
     prune_on_schedule(state.clone(), retention);
     let realtime = *state.section::<RealtimeConfig>().map_err(|e| e.to_string())?;

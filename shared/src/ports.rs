@@ -23,6 +23,8 @@ pub trait PasswordHasher: Send + Sync + 'static {
 pub struct OutboundError(pub String);
 
 /// HTTP to the outside world (Turso over Hrana, the Claude API, OAuth providers, webhooks).
+/// Redirects come back as they are, never followed: a target checked before the call (a
+/// workflow's `http` step) must not be able to send the call somewhere else.
 #[async_trait]
 pub trait Outbound: Send + Sync + 'static {
     async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, OutboundError>;
@@ -53,4 +55,22 @@ pub struct Mail {
 #[async_trait]
 pub trait Mailer: Send + Sync + 'static {
     async fn send(&self, mail: Mail) -> Result<(), OutboundError>;
+}
+
+/// Wakes what drains the durable jobs table (the workflow engine's steps) when a job falls due:
+/// the worker pool natively, a queue message on Workers. Spin has neither; there a scheduler
+/// calls the tick endpoint. A lost wake delays a job and loses nothing: the table is the truth,
+/// and every runtime also drains it on a schedule.
+#[async_trait]
+pub trait JobWaker: Send + Sync + 'static {
+    async fn wake(&self, after: std::time::Duration);
+}
+
+/// For a runtime whose scheduler drains the jobs table on its own (Spin).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ScheduledOnly;
+
+#[async_trait]
+impl JobWaker for ScheduledOnly {
+    async fn wake(&self, _after: std::time::Duration) {}
 }

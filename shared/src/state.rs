@@ -12,7 +12,7 @@ use crate::{
     auth::password::Argon2id,
     config::{Config, Lookup, Section},
     db::Database,
-    ports::{Clock, Mailer, Outbound, PasswordHasher},
+    ports::{Clock, JobWaker, Mailer, Outbound, PasswordHasher, ScheduledOnly},
     ratelimit::{RateLimiter, SqlLimiter},
 };
 
@@ -32,6 +32,8 @@ pub struct Platform {
     pub passwords: Option<Arc<dyn PasswordHasher>>,
     /// Rate-limit counters, where the runtime keeps them its own way; otherwise in SQL.
     pub limiter: Option<Arc<dyn RateLimiter>>,
+    /// What drains the jobs table when a job falls due; otherwise only the runtime's schedule.
+    pub jobs: Option<Arc<dyn JobWaker>>,
 }
 
 pub struct Services {
@@ -42,6 +44,7 @@ pub struct Services {
     /// HTTP to the outside: identity providers, the mail API.
     pub outbound: Arc<dyn Outbound>,
     pub limiter: Arc<dyn RateLimiter>,
+    pub jobs: Arc<dyn JobWaker>,
     pub config: Config,
     /// Which endpoint group this process serves, as reported by `/v1/health`.
     pub group: &'static str,
@@ -53,7 +56,7 @@ pub struct Services {
 impl Services {
     /// The services of `group` on a platform: the one place they are put together.
     pub fn assemble(platform: Platform, group: &'static str) -> Result<Self, String> {
-        let Platform { settings, db, clock, outbound, passwords, limiter } = platform;
+        let Platform { settings, db, clock, outbound, passwords, limiter, jobs } = platform;
         let config = Config::from_lookup(|name| settings(name)).map_err(|e| e.to_string())?;
         let passwords = match passwords {
             Some(passwords) => passwords,
@@ -61,7 +64,8 @@ impl Services {
         };
         let mailer = crate::adapters::mail::from_config(config.mail.as_ref(), outbound.clone());
         let limiter = limiter.unwrap_or_else(|| Arc::new(SqlLimiter(db.clone())));
-        Ok(Self { db, clock, passwords, mailer, outbound, limiter, config, group, settings, sections: Mutex::default() })
+        let jobs = jobs.unwrap_or_else(|| Arc::new(ScheduledOnly));
+        Ok(Self { db, clock, passwords, mailer, outbound, limiter, jobs, config, group, settings, sections: Mutex::default() })
     }
 
     /// The database as `actor` writes to it: the events its changes log name them.

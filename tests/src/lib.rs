@@ -11,6 +11,7 @@ pub mod hrana;
 pub mod mail;
 pub mod oidc;
 pub mod realtime;
+pub mod sink;
 
 use std::time::Duration;
 
@@ -22,6 +23,22 @@ use uuid::Uuid;
 /// The signing secret the test hosts are configured with, so that tests can forge and expire
 /// tokens the way an attacker or a clock would.
 pub const TEST_JWT_SECRET: &str = "black-box-test-secret-0123456789abcdef";
+
+/// The secret of the workflow tick endpoint on the hosts under test.
+pub const TEST_TICK_SECRET: &str = "tick-secret-for-the-black-box-tests-0123";
+
+/// What every native host under test is configured with.
+const BASE_SETTINGS: &[(&str, &str)] = &[
+    ("JWT_SECRET", TEST_JWT_SECRET),
+    // Cheap hashing in tests only; production uses the configured default.
+    ("ARGON2_MEMORY_KIB", "64"),
+    ("ARGON2_ITERATIONS", "1"),
+    // Workflow steps may call the tests' own services on loopback, and a killed worker's job
+    // is taken over within seconds.
+    ("WORKFLOWS_HTTP_PRIVATE", "127.0.0.1/32"),
+    ("WORKFLOWS_TICK_SECRET", TEST_TICK_SECRET),
+    ("WORKFLOWS_LEASE_S", "3"),
+];
 
 /// The token the test Hrana servers accept.
 pub const HRANA_TOKEN: &str = "hrana-test-token";
@@ -157,11 +174,9 @@ impl Server {
             database_token: hrana.as_ref().map(|_| HRANA_TOKEN.to_owned()),
             data_dir: data.path().to_owned(),
             pool_size: 4,
-            settings: [
-                ("JWT_SECRET", TEST_JWT_SECRET),
-                // Cheap hashing in tests only; production uses the configured default.
-                ("ARGON2_MEMORY_KIB", "64"),
-                ("ARGON2_ITERATIONS", "1"),
+            settings: BASE_SETTINGS
+                .iter()
+                .chain(&[
                 ("BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL),
                 ("MAIL_API_URL", &sink.url),
                 ("MAIL_API_KEY", mail::KEY),
@@ -170,14 +185,24 @@ impl Server {
                 ("OIDC_FAKE_CLIENT_ID", oidc::CLIENT_ID),
                 ("OIDC_FAKE_CLIENT_SECRET", oidc::CLIENT_SECRET),
                 ("OIDC_FAKE_TRUST_EMAIL", "true"),
-            ]
-            .iter()
+            ])
             .chain(extra)
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
         };
         let running = tui_host::start(&options).await.expect("the native host starts");
         Self { base: format!("http://{}", running.addr), http, oidc_issuer: Some(issuer), mail: Some(sink), hrana, _data: Some(data) }
+    }
+
+    /// A host that is already running at `base` (its mail and identity provider unseen).
+    pub fn at(base: &str) -> Self {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("a client");
+        Self { base: base.to_owned(), http, oidc_issuer: None, mail: None, hrana: None, _data: None }
+    }
+
+    /// Whether this suite runs against a native host it started itself.
+    pub fn is_native() -> bool {
+        std::env::var("TUI_TEST_BASE_URL").is_err()
     }
 
     /// The embedded database file of a native host on its own file; `None` for any other.
@@ -340,4 +365,72 @@ pub fn session_of(token: &str) -> Uuid {
     let claims: Value =
         serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64")).expect("json");
     claims["sid"].as_str().expect("a sid").parse().expect("a uuid")
+}
+
+/// A native host in a process of its own, for tests that kill it: this very test binary, run
+/// again with only the test named `entry` selected, which serves through [`serve_as_child`].
+pub struct HostProcess {
+    child: std::process::Child,
+    pub server: Server,
+}
+
+const CHILD_DATABASE: &str = "TUI_TEST_CHILD_DATABASE";
+const CHILD_LISTEN: &str = "TUI_TEST_CHILD_LISTEN";
+
+impl HostProcess {
+    /// Starts a host on `listen` over the embedded database at `database`, and waits until it
+    /// answers.
+    pub async fn start(entry: &str, database: &std::path::Path, listen: std::net::SocketAddr) -> Self {
+        let child = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+            .args(["--exact", entry, "--ignored", "--nocapture", "--test-threads=1"])
+            .env(CHILD_DATABASE, database)
+            .env(CHILD_LISTEN, listen.to_string())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the test binary starts again");
+        // Owned at once, so that the child is killed and reaped whatever happens next.
+        let host = Self { child, server: Server::at(&format!("http://{listen}")) };
+        for _ in 0..200 {
+            if let Ok(response) = host.server.http.get(format!("{}/v1/health", host.server.base)).send().await
+                && response.status().is_success()
+            {
+                return host;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the host process did not start on {listen}");
+    }
+
+    /// Kills the host with SIGKILL: no shutdown, no flush, as a crash or the OOM killer would.
+    pub fn kill(self) {
+        drop(self);
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The body of the test that [`HostProcess`] runs: serves until killed when it is run as a
+/// child, and returns at once when the suite runs it itself.
+pub async fn serve_as_child() {
+    let (Ok(database), Ok(listen)) = (std::env::var(CHILD_DATABASE), std::env::var(CHILD_LISTEN)) else { return };
+    let database = std::path::PathBuf::from(database);
+    let options = tui_host::Options {
+        listen: listen.parse().expect("an address"),
+        database: database.display().to_string(),
+        database_token: None,
+        data_dir: database.parent().expect("a directory").to_owned(),
+        pool_size: 4,
+        settings: BASE_SETTINGS
+            .iter()
+            .chain(&[("RATE_LIMIT_REGISTER_PER_HOUR_PER_IP", "1000000"), ("RATE_LIMIT_LOGIN_PER_MINUTE_PER_IP", "1000000")])
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    };
+    let running = tui_host::start(&options).await.expect("the host starts");
+    let _ = running.task.await;
 }

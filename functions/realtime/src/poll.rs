@@ -235,6 +235,7 @@ mod tests {
             outbound: Arc::new(Offline),
             passwords: None,
             limiter: None,
+            jobs: None,
         };
         let state = AppState::new(Services::assemble(platform, "realtime").unwrap());
         let mut config = *state.section::<RealtimeConfig>().unwrap();

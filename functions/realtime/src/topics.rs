@@ -1,6 +1,7 @@
-//! Topics and who may read them: `project:ID` and `task:ID` for the project's members,
-//! `user:me` (written `user:ID` in the log) for the user alone. `run:ID` and `swarm:ID` name
-//! groups that do not exist yet, and are refused as unsupported rather than as forbidden.
+//! Topics and who may read them: `project:ID`, `task:ID` and `run:ID` (a workflow run) for
+//! the project's members, `user:me` (written `user:ID` in the log) for the user alone.
+//! `swarm:ID` names a group that does not exist yet, and is refused as unsupported rather than
+//! as forbidden.
 
 use std::collections::HashMap;
 
@@ -16,6 +17,7 @@ use crate::protocol::Refusal;
 pub enum Topic {
     Project(Uuid),
     Task(Uuid),
+    Run(Uuid),
     User(Uuid),
 }
 
@@ -30,9 +32,10 @@ impl Topic {
         match kind {
             "project" => Ok(Self::Project(id)),
             "task" => Ok(Self::Task(id)),
+            "run" => Ok(Self::Run(id)),
             "user" if id == user => Ok(Self::User(id)),
             "user" => Err(Refusal::Forbidden),
-            "run" | "swarm" => Err(Refusal::UnsupportedTopic),
+            "swarm" => Err(Refusal::UnsupportedTopic),
             _ => Err(Refusal::InvalidTopic),
         }
     }
@@ -42,6 +45,7 @@ impl Topic {
         match self {
             Self::Project(id) => format!("project:{id}"),
             Self::Task(id) => format!("task:{id}"),
+            Self::Run(id) => format!("run:{id}"),
             Self::User(id) => format!("user:{id}"),
         }
     }
@@ -52,7 +56,7 @@ impl Topic {
 /// the number of topics.
 pub async fn readable(db: &dyn Database, user: Uuid, topics: &[Topic]) -> Result<HashMap<Topic, Option<Uuid>>, ApiError> {
     let mut readable = HashMap::new();
-    let (mut projects, mut tasks) = (Vec::new(), Vec::new());
+    let (mut projects, mut tasks, mut runs) = (Vec::new(), Vec::new(), Vec::new());
     for topic in topics {
         match topic {
             Topic::User(id) if *id == user => {
@@ -61,6 +65,7 @@ pub async fn readable(db: &dyn Database, user: Uuid, topics: &[Topic]) -> Result
             Topic::User(_) => {}
             Topic::Project(id) => projects.push(*id),
             Topic::Task(id) => tasks.push(*id),
+            Topic::Run(id) => runs.push(*id),
         }
     }
     if !projects.is_empty() {
@@ -75,6 +80,13 @@ pub async fn readable(db: &dyn Database, user: Uuid, topics: &[Topic]) -> Result
                    WHERE t.id IN";
         for (task, project) in ids_query::<(Uuid, Uuid)>(db, sql, user, &tasks).await? {
             readable.insert(Topic::Task(task), Some(project));
+        }
+    }
+    if !runs.is_empty() {
+        let sql = "SELECT r.id, r.project_id FROM workflow_runs r JOIN project_members m ON m.project_id = r.project_id AND m.user_id = ?1 \
+                   WHERE r.id IN";
+        for (run, project) in ids_query::<(Uuid, Uuid)>(db, sql, user, &runs).await? {
+            readable.insert(Topic::Run(run), Some(project));
         }
     }
     Ok(readable)
@@ -99,7 +111,8 @@ mod tests {
         assert_eq!(Topic::parse(&format!("user:{me}"), me), Ok(Topic::User(me)));
         assert_eq!(Topic::parse(&format!("user:{other}"), me), Err(Refusal::Forbidden));
         assert_eq!(Topic::parse(&format!("project:{other}"), me), Ok(Topic::Project(other)));
-        assert_eq!(Topic::parse(&format!("run:{other}"), me), Err(Refusal::UnsupportedTopic));
+        assert_eq!(Topic::parse(&format!("run:{other}"), me), Ok(Topic::Run(other)));
+        assert_eq!(Topic::parse(&format!("swarm:{other}"), me), Err(Refusal::UnsupportedTopic));
         assert_eq!(Topic::parse("project:12", me), Err(Refusal::InvalidTopic));
         assert_eq!(Topic::parse("project", me), Err(Refusal::InvalidTopic));
         assert_eq!(Topic::User(me).name(), format!("user:{me}"));

@@ -4,7 +4,7 @@
 //! Connection pooling: none to do. A D1 binding and Hrana over HTTP are per request; the
 //! isolate keeps only the binding handles, built once with the router.
 
-use std::{cell::RefCell, sync::Arc};
+use std::{cell::RefCell, future::Future, sync::Arc};
 
 use async_trait::async_trait;
 use axum::{Router, body::Body, response::IntoResponse};
@@ -20,7 +20,7 @@ use crate::{
     ApiError, AppState,
     db::{Database, DbError, DbResult, Row, Statement, Value},
     http::extract::ClientAddr,
-    ports::{Clock, Outbound, OutboundError},
+    ports::{Clock, JobWaker, Outbound, OutboundError},
     ratelimit::{Decision, RateLimiter, Rule, Window},
     state::{Platform, Services},
     time::{Timestamp, from_unix_ms},
@@ -109,7 +109,9 @@ impl Outbound for Fetch {
                 headers.append(name.as_str(), value.to_str().unwrap_or_default()).map_err(fail)?;
             }
             let mut init = worker::RequestInit::new();
-            init.with_method(worker::Method::from(parts.method.to_string())).with_headers(headers);
+            init.with_method(worker::Method::from(parts.method.to_string()))
+                .with_headers(headers)
+                .with_redirect(worker::RequestRedirect::Manual);
             if !body.is_empty() {
                 init.with_body(Some(js_sys::Uint8Array::from(body.as_ref()).into()));
             }
@@ -184,6 +186,31 @@ impl RateLimiter for DurableLimiter {
     }
 }
 
+/// The queue whose messages wake the consumer that drains the jobs table.
+pub const JOBS_BINDING: &str = "JOBS";
+
+/// The longest a queue message can be delayed; a job due later is found by the cron trigger's
+/// drain, which runs every minute.
+const MAX_QUEUE_DELAY_S: u64 = 12 * 3600;
+
+/// The `JobWaker` port over a Cloudflare Queue: a message, delayed until the job is due, tells
+/// the consumer to drain. Messages carry no job: the table says what is due.
+pub struct QueueWaker(Local<worker::Queue>);
+
+#[async_trait]
+impl JobWaker for QueueWaker {
+    async fn wake(&self, after: std::time::Duration) {
+        let seconds = after.as_secs_f64().ceil() as u64;
+        if seconds > MAX_QUEUE_DELAY_S {
+            return;
+        }
+        let message = worker::MessageBuilder::new(serde_json::json!({"wake": true})).delay_seconds(seconds as u32).build();
+        if let Err(error) = LocalFuture(self.0.0.send(message)).await {
+            tracing::warn!(%error, "waking the jobs consumer failed; the cron trigger's drain finds the job");
+        }
+    }
+}
+
 /// `Date.now()`: workerd's clock, which advances between I/O rather than during computation.
 pub struct JsClock;
 
@@ -212,9 +239,14 @@ pub fn services(group: &'static str, env: &Env) -> Result<Services, String> {
         Ok(namespace) => Some(Arc::new(DurableLimiter(Local(namespace)))),
         Err(_) => None,
     };
+    // Workers that run durable jobs produce to their queue; the others never wake it.
+    let jobs: Option<Arc<dyn JobWaker>> = match env.queue(JOBS_BINDING) {
+        Ok(queue) => Some(Arc::new(QueueWaker(Local(queue)))),
+        Err(_) => None,
+    };
     let env = Local(env.clone());
     let settings = Arc::new(move |name: &str| lookup(&env.0, name));
-    let platform = Platform { settings, db, clock: Arc::new(JsClock), outbound, passwords: None, limiter };
+    let platform = Platform { settings, db, clock: Arc::new(JsClock), outbound, passwords: None, limiter, jobs };
     Services::assemble(platform, group)
 }
 
@@ -281,8 +313,18 @@ async fn wake_hubs(env: Env) {
     }
 }
 
+/// Tells what follows the writes of a request or a job: the real-time hubs, and the jobs
+/// consumer where this worker produces to its queue (a write may have made a job due: a task a
+/// workflow step tracks finished, a run was started).
+async fn after_writes(env: Env) {
+    if let Ok(queue) = env.queue(JOBS_BINDING) {
+        QueueWaker(Local(queue)).wake(std::time::Duration::ZERO).await;
+    }
+    wake_hubs(env).await;
+}
+
 /// Serves one request with a group's application: the whole body of a worker's fetch handler.
-/// A write that succeeded wakes the real-time hubs after the response is on its way.
+/// A write that succeeded wakes what follows writes after the response is on its way.
 pub async fn serve(
     group: &'static str,
     build: fn(AppState) -> Router,
@@ -293,7 +335,7 @@ pub async fn serve(
     let writes = crate::http::may_write(request.method());
     let response = answer(group, build, request, &env).await;
     if writes && response.status().is_success() {
-        context.wait_until(wake_hubs(env));
+        context.wait_until(after_writes(env));
     }
     Ok(response)
 }
@@ -309,14 +351,39 @@ async fn answer(group: &'static str, build: fn(AppState) -> Router, request: Htt
     edge::respond(app(group, build, env).await, request).await
 }
 
-/// A cron trigger's run: prunes expired rows (see [`crate::services::maintenance`]).
-pub async fn scheduled(group: &'static str, env: Env) {
+/// A cron trigger's run: prunes expired rows (see [`crate::services::maintenance`]), then runs
+/// the group's own scheduled work, if it has any (`tick`).
+pub async fn scheduled<F: Future<Output = ()>>(group: &'static str, env: Env, tick: impl FnOnce(AppState) -> F) {
     init_tracing();
     let state = match services(group, &env) {
         Ok(services) => AppState::new(services),
         Err(error) => return tracing::error!(%error, "scheduled run without its configuration"),
     };
-    let pruned = match edge::ensure_migrated(&state).await {
+    prune(&state).await;
+    tick(state).await;
+    wake_hubs(env).await;
+}
+
+/// A queue consumer's run: the group's scheduled work (`tick`) for the batch, which is then
+/// acknowledged: its messages only said that there was work, and the work is done or queued
+/// again in the database.
+pub async fn consume<F: Future<Output = ()>>(group: &'static str, env: Env, batch: worker::MessageBatch<serde_json::Value>, tick: impl FnOnce(AppState) -> F) {
+    init_tracing();
+    let state = match services(group, &env) {
+        Ok(services) => AppState::new(services),
+        Err(error) => return tracing::error!(%error, "queue consumer without its configuration"),
+    };
+    if let Err(error) = edge::ensure_migrated(&state).await {
+        return tracing::error!(%error, "queue consumer before the schema is current");
+    }
+    tick(state).await;
+    batch.ack_all();
+    // What the jobs wrote is news to the hubs, as a request's writes are.
+    wake_hubs(env).await;
+}
+
+async fn prune(state: &AppState) {
+    let pruned = match edge::ensure_migrated(state).await {
         Ok(()) => match state.section::<crate::events::Retention>() {
             Ok(retention) => crate::services::maintenance::prune(state.db.as_ref(), state.clock.now(), *retention).await.map(drop),
             Err(error) => Err(error),

@@ -4,8 +4,40 @@
 
 /// A worker's `fetch` handler and a Spin component's HTTP handler, both serving `$app`, and a
 /// worker's `scheduled` handler, which prunes expired rows when a cron trigger is configured.
+/// With `tick = path` (an `async fn(AppState)`), the group has scheduled work of its own: the
+/// worker's cron trigger runs it after pruning, and its queue consumer runs it for each batch.
 #[macro_export]
 macro_rules! entry_points {
+    ($group:literal, $app:path, tick = $tick:path) => {
+        #[cfg(feature = "cloudflare")]
+        #[::worker::event(fetch)]
+        async fn fetch(
+            request: ::worker::HttpRequest,
+            env: ::worker::Env,
+            context: ::worker::Context,
+        ) -> ::worker::Result<::axum::http::Response<::axum::body::Body>> {
+            $crate::adapters::cloudflare::serve($group, $app, request, env, context).await
+        }
+
+        #[cfg(feature = "cloudflare")]
+        #[::worker::event(scheduled)]
+        async fn scheduled(_: ::worker::ScheduledEvent, env: ::worker::Env, _: ::worker::ScheduleContext) {
+            $crate::adapters::cloudflare::scheduled($group, env, $tick).await
+        }
+
+        #[cfg(feature = "cloudflare")]
+        #[::worker::event(queue)]
+        async fn queue(
+            batch: ::worker::MessageBatch<::serde_json::Value>,
+            env: ::worker::Env,
+            _: ::worker::Context,
+        ) -> ::worker::Result<()> {
+            $crate::adapters::cloudflare::consume($group, env, batch, $tick).await;
+            Ok(())
+        }
+
+        $crate::spin_entry_point!($group, $app);
+    };
     ($group:literal, $app:path) => {
         #[cfg(feature = "cloudflare")]
         #[::worker::event(fetch)]
@@ -20,7 +52,7 @@ macro_rules! entry_points {
         #[cfg(feature = "cloudflare")]
         #[::worker::event(scheduled)]
         async fn scheduled(_: ::worker::ScheduledEvent, env: ::worker::Env, _: ::worker::ScheduleContext) {
-            $crate::adapters::cloudflare::scheduled($group, env).await
+            $crate::adapters::cloudflare::scheduled($group, env, |_| async {}).await
         }
 
         $crate::spin_entry_point!($group, $app);

@@ -144,6 +144,8 @@ fn services(group: &'static str) -> Result<Services, String> {
         outbound: Arc::new(SpinHttp),
         passwords: None,
         limiter: None,
+        // Spin has no queue: a scheduler calls the tick endpoint.
+        jobs: None,
     };
     Services::assemble(platform, group)
 }

@@ -19,3 +19,4 @@ mod sso;
 mod takeover;
 mod tasks;
 mod turso;
+mod workflows;

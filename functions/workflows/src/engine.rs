@@ -1,0 +1,485 @@
+//! The engine: runs one claimed job (a step's next move), and drains the due jobs. The same code
+//! runs wherever the jobs are drained: the native worker pool, a Workers queue consumer or cron
+//! trigger, the Spin tick endpoint.
+//!
+//! A step moves only by conditional writes on `(state, attempt)`, each in one batch with what it
+//! does to its job (guarded by the job's lease), so a job delivered twice, or run by a worker
+//! that lost its lease, changes nothing the second time. Effects outside the database carry the
+//! attempt's idempotency key, `{run}/{step}/{attempt}`: the `Idempotency-Key` header of an
+//! `http` call, and the id of the task a `task` step creates (derived from it, and written in the
+//! same batch that records it on the step).
+
+use std::{collections::HashMap, time::Duration};
+
+use serde_json::{Value as Json, json};
+use tui_shared::{
+    ApiError, AppState,
+    db::{Statement, Value},
+    events::json_list,
+    stmt,
+    time::{self, Timestamp},
+};
+use uuid::Uuid;
+
+use crate::{
+    config::WorkflowsConfig,
+    jobs::{self, Job},
+    model::{self, Kind, Reference, RunStatus, Step, StepState},
+    outbound, repo,
+};
+
+/// How a step's attempt turned out.
+#[derive(Debug)]
+enum Outcome {
+    Done(Json),
+    /// Failed; `retry` if another attempt may succeed.
+    Failed { error: String, retry: bool },
+    /// Not finished: look again at `until` (or sooner, if something makes the job due).
+    Wait(Timestamp),
+}
+
+/// The step a job is for, with what its run says.
+struct Current {
+    step: Step,
+    state: StepState,
+    attempt: i64,
+    started_at: Option<Timestamp>,
+    deadline: Option<Timestamp>,
+    task_id: Option<Uuid>,
+    run_status: RunStatus,
+    input: Json,
+    created_by: Uuid,
+    project: Uuid,
+}
+
+async fn current(state: &AppState, job: &Job) -> Result<Option<Current>, ApiError> {
+    let row = state
+        .db
+        .query_opt(stmt!(
+            "SELECT s.spec, s.state, s.attempt, s.started_at, s.deadline, s.task_id, r.status, r.input, r.created_by, r.project_id \
+             FROM run_steps s JOIN workflow_runs r ON r.id = s.run_id WHERE s.run_id = ?1 AND s.key = ?2",
+            job.run_id,
+            job.step_key.as_str()
+        ))
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    #[expect(clippy::type_complexity, reason = "one row, decoded once")]
+    let (spec, step_state, attempt, started_at, deadline, task_id, run_status, input, created_by, project): (
+        String,
+        StepState,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<Uuid>,
+        RunStatus,
+        String,
+        Uuid,
+        Uuid,
+    ) = row.decode()?;
+    let step: Step = serde_json::from_str(&spec).map_err(ApiError::internal)?;
+    Ok(Some(Current {
+        step,
+        state: step_state,
+        attempt,
+        started_at: started_at.as_deref().and_then(time::parse),
+        deadline: deadline.as_deref().and_then(time::parse),
+        task_id,
+        run_status,
+        input: serde_json::from_str(&input).unwrap_or(Json::Null),
+        created_by,
+        project,
+    }))
+}
+
+fn seconds(s: f64) -> Duration {
+    Duration::from_secs_f64(s.clamp(0.0, model::MAX_SECONDS))
+}
+
+/// A number in [0, 1) from the system's randomness.
+fn unit_random() -> f64 {
+    (Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
+}
+
+/// `delay` with jitter: within 15 % either way, so that retries of many runs spread out.
+fn jittered(delay: f64) -> f64 {
+    delay * (0.85 + 0.3 * unit_random())
+}
+
+/// Runs the job's step as far as it goes now.
+pub async fn run(state: &AppState, mut job: Job) -> Result<(), ApiError> {
+    let db = state.db.as_ref();
+    let Some(mut current) = current(state, &job).await? else {
+        db.execute(job.finish()).await?;
+        return Ok(());
+    };
+    let now = state.clock.now();
+    let stamp = time::format(now);
+    let config = state.section::<WorkflowsConfig>()?;
+    let timeout = match current.step.kind {
+        Kind::Http => Some(current.step.timeout_s.map_or(config.http_timeout, |s| Duration::from_secs(s.into()))),
+        _ => current.step.timeout_s.map(|s| Duration::from_secs(s.into())),
+    };
+    match current.state {
+        StepState::Ready if current.run_status == RunStatus::Running => {
+            // The first attempt starts.
+            let deadline = timeout.map(|t| time::format(now + t));
+            let started = db
+                .execute(stmt!(
+                    "UPDATE run_steps SET state = 'running', attempt = 1, started_at = ?3, first_started_at = ?3, deadline = ?4, \
+                     updated_at = ?3 WHERE run_id = ?1 AND key = ?2 AND state = 'ready' AND attempt = 0",
+                    job.run_id,
+                    job.step_key.as_str(),
+                    stamp.as_str(),
+                    deadline.clone().map_or(Value::Null, Value::from)
+                ))
+                .await?;
+            if started == 0 {
+                db.execute(job.release(&stamp)).await?;
+                return Ok(());
+            }
+            current.attempt = 1;
+            current.started_at = Some(now);
+            current.deadline = deadline.as_deref().and_then(time::parse);
+        }
+        StepState::Running if current.started_at.is_none() => {
+            // A retry's delay is over: its attempt starts.
+            let deadline = timeout.map(|t| time::format(now + t));
+            let started = db
+                .execute(stmt!(
+                    "UPDATE run_steps SET started_at = ?4, deadline = ?5, updated_at = ?4 \
+                     WHERE run_id = ?1 AND key = ?2 AND state = 'running' AND attempt = ?3 AND started_at IS NULL",
+                    job.run_id,
+                    job.step_key.as_str(),
+                    current.attempt,
+                    stamp.as_str(),
+                    deadline.clone().map_or(Value::Null, Value::from)
+                ))
+                .await?;
+            if started == 0 {
+                db.execute(job.release(&stamp)).await?;
+                return Ok(());
+            }
+            current.started_at = Some(now);
+            current.deadline = deadline.as_deref().and_then(time::parse);
+        }
+        // A call whose worker died before it answered is made again, as the same attempt with
+        // the same key and a full timeout: the callee has the effect once, whichever call it saw.
+        StepState::Running if current.step.kind == Kind::Http => current.deadline = timeout.map(|t| now + t),
+        StepState::Running => {}
+        // Ready in a paused run (resuming queues it again), waiting, or finished: nothing to do.
+        _ => {
+            db.execute(job.finish()).await?;
+            return Ok(());
+        }
+    }
+
+    let outcome = match current.deadline {
+        Some(deadline) if now >= deadline => timed_out(&current, timeout),
+        _ => attempt(state, &mut job, &current, &config).await?,
+    };
+    let outcome = match outcome {
+        // A wait never outlasts the attempt's deadline.
+        Outcome::Wait(until) => match current.deadline {
+            Some(deadline) if state.clock.now() >= deadline => timed_out(&current, timeout),
+            Some(deadline) => Outcome::Wait(until.min(deadline)),
+            None => Outcome::Wait(until),
+        },
+        other => other,
+    };
+    settle(state, &job, &current, outcome).await
+}
+
+fn timed_out(current: &Current, timeout: Option<Duration>) -> Outcome {
+    let seconds = timeout.map_or(0, |t| t.as_secs());
+    Outcome::Failed { error: format!("attempt {} timed out after {seconds} s", current.attempt), retry: true }
+}
+
+/// Records an attempt's outcome, with what it means for the job, in one batch.
+async fn settle(state: &AppState, job: &Job, current: &Current, outcome: Outcome) -> Result<(), ApiError> {
+    let db = state.db.as_ref();
+    let now = state.clock.now();
+    let stamp = time::format(now);
+    let (run, key, attempt) = (job.run_id, job.step_key.as_str(), current.attempt);
+    match outcome {
+        Outcome::Done(output) => {
+            db.batch(vec![
+                stmt!(
+                    "UPDATE run_steps SET state = 'completed', output = ?4, error = NULL, deadline = NULL, finished_at = ?5, \
+                     updated_at = ?5 WHERE run_id = ?1 AND key = ?2 AND state = 'running' AND attempt = ?3",
+                    run,
+                    key,
+                    attempt,
+                    output.to_string(),
+                    stamp.as_str()
+                ),
+                job.finish(),
+            ])
+            .await?;
+            // Its dependents may be due now.
+            state.jobs.wake(Duration::ZERO).await;
+        }
+        Outcome::Failed { error, retry } => {
+            let limit = current.step.retry.as_ref().map_or(0, |r| i64::from(r.limit));
+            if retry && attempt <= limit {
+                let delay = jittered(current.step.retry.as_ref().map_or(0.0, |r| r.delay(attempt as u32 + 1)));
+                let due = time::format(now + seconds(delay));
+                db.batch(vec![
+                    stmt!(
+                        "UPDATE run_steps SET attempt = attempt + 1, error = ?4, started_at = NULL, deadline = NULL, updated_at = ?5 \
+                         WHERE run_id = ?1 AND key = ?2 AND state = 'running' AND attempt = ?3",
+                        run,
+                        key,
+                        attempt,
+                        error,
+                        stamp.as_str()
+                    ),
+                    job.release(&due),
+                ])
+                .await?;
+                state.jobs.wake(seconds(delay)).await;
+            } else {
+                db.batch(vec![
+                    stmt!(
+                        "UPDATE run_steps SET state = 'failed', error = ?4, deadline = NULL, finished_at = ?5, updated_at = ?5 \
+                         WHERE run_id = ?1 AND key = ?2 AND state = 'running' AND attempt = ?3",
+                        run,
+                        key,
+                        attempt,
+                        error,
+                        stamp.as_str()
+                    ),
+                    job.finish(),
+                ])
+                .await?;
+            }
+        }
+        Outcome::Wait(until) => {
+            let due = if until.year() >= 9999 { jobs::NEVER.to_owned() } else { time::format(until) };
+            db.execute(job.release(&due)).await?;
+            if until.year() < 9999 {
+                state.jobs.wake((until - now).try_into().unwrap_or_default()).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The far future, for a wait without end.
+fn never() -> Timestamp {
+    time::parse(jobs::NEVER).unwrap_or(time::Timestamp::UNIX_EPOCH)
+}
+
+/// The current attempt's work, by the step's kind.
+async fn attempt(state: &AppState, job: &mut Job, current: &Current, config: &WorkflowsConfig) -> Result<Outcome, ApiError> {
+    let input = resolved_input(state, job.run_id, current).await?;
+    let now = state.clock.now();
+    Ok(match current.step.kind {
+        Kind::Sleep => match model::sleep_seconds(&input["seconds"]) {
+            Err(error) => Outcome::Failed { error, retry: false },
+            Ok(s) => {
+                let until = current.started_at.unwrap_or(now) + seconds(s);
+                if now >= until { Outcome::Done(json!({"slept_s": s})) } else { Outcome::Wait(until) }
+            }
+        },
+        Kind::WaitEvent => match model::event_name(&input["name"]) {
+            Err(error) => Outcome::Failed { error, retry: false },
+            Ok(name) => {
+                let row = state
+                    .db
+                    .query_opt(stmt!(
+                        "SELECT payload FROM run_signals WHERE run_id = ?1 AND name = ?2 ORDER BY seq LIMIT 1",
+                        job.run_id,
+                        name.as_str()
+                    ))
+                    .await?;
+                match row.map(|row| row.decode::<(String,)>()).transpose()? {
+                    Some((payload,)) => Outcome::Done(json!({"name": name, "payload": serde_json::from_str::<Json>(&payload).unwrap_or(Json::Null)})),
+                    None => Outcome::Wait(never()),
+                }
+            }
+        },
+        Kind::Task => task(state, job, current, &input).await?,
+        Kind::Http => http(state, job, current, &input, config).await?,
+        Kind::Agent => Outcome::Failed { error: "agent steps need AI swarms, which this deployment does not offer yet".into(), retry: false },
+    })
+}
+
+/// The step's input with its references resolved: outputs of the steps it names, the run's input.
+async fn resolved_input(state: &AppState, run: Uuid, current: &Current) -> Result<Json, ApiError> {
+    let mut found = Vec::new();
+    model::references(&current.step.input, &mut found);
+    let keys: Vec<String> = found
+        .into_iter()
+        .filter_map(|r| match r {
+            Ok(Reference::Step { key, .. }) => Some(key),
+            _ => None,
+        })
+        .collect();
+    let mut outputs = HashMap::new();
+    if !keys.is_empty() {
+        let rows = state
+            .db
+            .query(Statement::new(
+                "SELECT key, output FROM run_steps WHERE run_id = ?1 AND state = 'completed' AND key IN (SELECT value FROM json_each(?2))",
+                vec![run.into(), json_list(&keys)],
+            ))
+            .await?;
+        for row in rows {
+            let (key, output): (String, Option<String>) = row.decode()?;
+            outputs.insert(key, output.and_then(|o| serde_json::from_str(&o).ok()).unwrap_or(Json::Null));
+        }
+    }
+    Ok(model::resolve(&current.step.input, &outputs, &current.input))
+}
+
+/// A `task` step: creates its attempt's task once (as the run's creator, in the run's project),
+/// then completes when the task does.
+async fn task(state: &AppState, job: &Job, current: &Current, input: &Json) -> Result<Outcome, ApiError> {
+    let db = state.db.as_ref();
+    let id = Uuid::new_v5(&job.run_id, format!("{}/{}", job.step_key, current.attempt).as_bytes());
+    if current.task_id != Some(id) {
+        let Some(title) = input["title"].as_str().map(str::trim).filter(|t| !t.is_empty() && t.chars().count() <= 200) else {
+            return Ok(Outcome::Failed { error: "title must be text of 1 to 200 characters".into(), retry: false });
+        };
+        let priority_rank = match input["priority"].as_str() {
+            Some("critical") => 0,
+            Some("high") => 1,
+            None | Some("medium") => 2,
+            Some("low") => 3,
+            Some(_) => return Ok(Outcome::Failed { error: "priority must be low, medium, high or critical".into(), retry: false }),
+        };
+        let description: String = input["description"].as_str().unwrap_or_default().chars().take(10_000).collect();
+        let new = repo::NewTask { id, title, description: &description, priority_rank };
+        let now = time::format(state.clock.now());
+        let record = stmt!(
+            "UPDATE run_steps SET task_id = ?4 WHERE run_id = ?1 AND key = ?2 AND attempt = ?3 AND EXISTS (SELECT 1 FROM tasks WHERE id = ?4)",
+            job.run_id,
+            job.step_key.as_str(),
+            current.attempt,
+            id
+        );
+        let statements = repo::create_task(&new, current.project, current.created_by, &now, record);
+        let counts = db.batch(statements).await?;
+        if !tui_shared::db::changed(&counts, counts.len() - 1) {
+            return Ok(Outcome::Failed {
+                error: "the run's creator can no longer create tasks in the project".into(),
+                retry: false,
+            });
+        }
+    }
+    let row = db.query_opt(stmt!("SELECT status FROM tasks WHERE id = ?1", id)).await?;
+    Ok(match row.map(|row| row.decode::<(String,)>()).transpose()?.map(|(status,)| status).as_deref() {
+        Some("completed") => Outcome::Done(json!({"task_id": id, "status": "completed"})),
+        Some(status @ ("failed" | "cancelled")) => Outcome::Failed { error: format!("task {id} {status}"), retry: true },
+        Some(_) => Outcome::Wait(never()),
+        None => Outcome::Failed { error: format!("task {id} was deleted"), retry: true },
+    })
+}
+
+/// The most of a response body an `http` step keeps as its output.
+const MAX_RESPONSE: usize = 64 * 1024;
+
+/// An `http` step: one call, with the attempt's idempotency key, cut off at its deadline.
+async fn http(state: &AppState, job: &mut Job, current: &Current, input: &Json, config: &WorkflowsConfig) -> Result<Outcome, ApiError> {
+    let refused = |error: String| Ok(Outcome::Failed { error, retry: false });
+    let Some(url) = input["url"].as_str() else { return refused("url must be a string".into()) };
+    let url = match outbound::parse(url) {
+        Ok(url) => url,
+        Err(error) => return refused(error),
+    };
+    if let Err(error) = config.guard.allows(&url) {
+        return refused(error);
+    }
+    let body = &input["body"];
+    let method = match input["method"].as_str() {
+        Some(m) => match outbound::method(m) {
+            Ok(method) => method,
+            Err(error) => return refused(error),
+        },
+        None if body.is_null() => http::Method::GET,
+        None => http::Method::POST,
+    };
+    let headers = match &input["headers"] {
+        Json::Null => http::HeaderMap::new(),
+        headers => match outbound::headers(headers) {
+            Ok(headers) => headers,
+            Err(error) => return refused(error),
+        },
+    };
+    let now = state.clock.now();
+    let deadline = current.deadline.unwrap_or(now + config.http_timeout);
+    // Held until well after the call's deadline, so that no other worker repeats it meanwhile.
+    if !job.extend(state.db.as_ref(), deadline + config.lease).await? {
+        return Ok(Outcome::Wait(now));
+    }
+    let mut request = http::Request::builder().method(method).uri(url.as_str());
+    if let Some(all) = request.headers_mut() {
+        all.extend(headers);
+        let key = format!("{}/{}/{}", job.run_id, job.step_key, current.attempt);
+        all.insert("idempotency-key", http::HeaderValue::from_str(&key).map_err(ApiError::internal)?);
+        if !body.is_null() && !all.contains_key(http::header::CONTENT_TYPE) {
+            all.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        }
+    }
+    let payload = if body.is_null() { bytes::Bytes::new() } else { bytes::Bytes::from(body.to_string()) };
+    let request = request.body(payload).map_err(ApiError::internal)?;
+    let left: Duration = (deadline - now).try_into().unwrap_or_default();
+    let call = state.outbound.send(request);
+    let sleep = tui_shared::adapters::sleep(left);
+    let response = match futures_util::future::select(Box::pin(call), Box::pin(sleep)).await {
+        futures_util::future::Either::Left((response, _)) => response,
+        futures_util::future::Either::Right(_) => {
+            return Ok(Outcome::Failed { error: format!("attempt {} timed out after {} s", current.attempt, left.as_secs()), retry: true });
+        }
+    };
+    let response = match response {
+        Ok(response) => response,
+        Err(error) => return Ok(Outcome::Failed { error: error.to_string(), retry: true }),
+    };
+    let status = response.status();
+    let body = response.into_body();
+    if body.len() > MAX_RESPONSE {
+        return refused(format!("the response body is over {MAX_RESPONSE} bytes"));
+    }
+    let body = serde_json::from_slice::<Json>(&body).unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&body).into_owned()));
+    Ok(if status.is_success() {
+        Outcome::Done(json!({"status": status.as_u16(), "body": body}))
+    } else {
+        let retry = status.is_server_error() || matches!(status.as_u16(), 408 | 425 | 429);
+        Outcome::Failed { error: format!("{} answered {status}", url.host_str().unwrap_or_default()), retry }
+    })
+}
+
+/// How much one drain may do before it returns.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub jobs: usize,
+    pub time: Duration,
+}
+
+/// What a drain did.
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+pub struct Drained {
+    /// Jobs run.
+    pub ran: usize,
+    /// Whether jobs were still due when the budget ran out.
+    pub more: bool,
+}
+
+/// Runs due jobs one after another until none is due or the budget is spent.
+pub async fn drain(state: &AppState, budget: Budget) -> Result<Drained, ApiError> {
+    let started = state.clock.now();
+    let lease = state.section::<WorkflowsConfig>()?.lease;
+    let mut ran = 0;
+    while ran < budget.jobs && state.clock.now() - started < budget.time {
+        let Some(job) = jobs::claim(state.db.as_ref(), state.clock.now(), lease).await? else {
+            return Ok(Drained { ran, more: false });
+        };
+        if let Err(error) = run(state, job).await {
+            // The job's lease runs out and it is claimed again.
+            tracing::warn!(%error, "a workflow job failed; it is retried when its lease ends");
+        }
+        ran += 1;
+    }
+    Ok(Drained { ran, more: true })
+}

@@ -1,0 +1,79 @@
+//! The durable jobs table (see the migration): claiming a due job with a lease, and finishing,
+//! releasing or extending it only while that lease is still the one this worker set.
+
+use std::time::Duration;
+
+use tui_shared::{
+    ApiError,
+    db::{Database, Statement},
+    stmt,
+    time::{self, Timestamp},
+};
+
+/// A claimed job: the step it is for, and the lease that proves the claim.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: i64,
+    pub run_id: uuid::Uuid,
+    pub step_key: String,
+    pub lease: String,
+}
+
+/// A job whose step waits without end is due then: when something moves it (a task finishing, an
+/// event arriving) it is made due at once.
+pub const NEVER: &str = "9999-12-31T23:59:59.999Z";
+
+/// Claims the job due longest ago, if any is due and not leased, for `lease` from `now` (long
+/// enough for any step but `http`, which extends its claim to its timeout before calling). One
+/// statement decides, so two workers never hold one job.
+pub async fn claim(db: &dyn Database, now: Timestamp, lease: Duration) -> Result<Option<Job>, ApiError> {
+    let stamp = time::format(now);
+    let lease = time::format(now + lease);
+    let row = db
+        .query_opt(stmt!(
+            "UPDATE jobs SET lease_until = ?2, deliveries = deliveries + 1 \
+             WHERE id = (SELECT id FROM jobs WHERE due_at <= ?1 AND lease_until <= ?1 ORDER BY due_at LIMIT 1) AND lease_until <= ?1 \
+             RETURNING id, run_id, step_key, lease_until",
+            stamp.as_str(),
+            lease.as_str()
+        ))
+        .await?;
+    Ok(row.map(|row| row.decode::<(i64, uuid::Uuid, String, String)>()).transpose()?.map(|(id, run_id, step_key, lease)| Job {
+        id,
+        run_id,
+        step_key,
+        lease,
+    }))
+}
+
+impl Job {
+    /// Drops the job, its work done.
+    pub fn finish(&self) -> Statement {
+        stmt!("DELETE FROM jobs WHERE id = ?1 AND lease_until = ?2", self.id, self.lease.as_str())
+    }
+
+    /// Gives the job back, due at `due`.
+    pub fn release(&self, due: &str) -> Statement {
+        stmt!("UPDATE jobs SET due_at = ?3, lease_until = '' WHERE id = ?1 AND lease_until = ?2", self.id, self.lease.as_str(), due)
+    }
+
+    /// Holds the job until `until`; false if the lease was lost (another worker took it over).
+    pub async fn extend(&mut self, db: &dyn Database, until: Timestamp) -> Result<bool, ApiError> {
+        let until = time::format(until);
+        let changed = db
+            .execute(stmt!("UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND lease_until = ?2", self.id, self.lease.as_str(), until.as_str()))
+            .await?;
+        if changed > 0 {
+            self.lease = until;
+        }
+        Ok(changed > 0)
+    }
+}
+
+/// When the next job falls due (or its lease runs out), if there is any: when the native pool
+/// looks next.
+#[cfg(feature = "native")]
+pub async fn next_due(db: &dyn Database) -> Result<Option<Timestamp>, ApiError> {
+    let row = db.query_opt(stmt!("SELECT min(max(due_at, lease_until)) FROM jobs")).await?;
+    Ok(row.and_then(|row| row.decode::<(Option<String>,)>().ok()).and_then(|(at,)| at).and_then(|at| time::parse(&at)))
+}

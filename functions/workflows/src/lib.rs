@@ -1,0 +1,59 @@
+//! The workflows group (`/v1/projects/{id}/workflows`, `/v1/workflows/**`, `/v1/runs/**`,
+//! `/v1/internal/tick`): versioned definitions whose steps form a DAG, and runs that survive
+//! restarts because every move of a step is a row in the database.
+//!
+//! Here: what a definition is and how it is checked (`model`), the SQL (`repo`) over the schema
+//! whose triggers advance runs (`migrations/0009_workflows.sql`), the durable jobs table
+//! (`jobs`), the engine that runs a job's step (`engine`), the guard on `http` steps' targets
+//! (`outbound`), and the use cases (`service`). Jobs are drained by a worker pool natively
+//! (`native`), a queue consumer and cron trigger on Workers, and the tick endpoint on Spin.
+
+mod config;
+mod engine;
+mod handlers;
+mod jobs;
+pub mod model;
+#[cfg(feature = "native")]
+pub mod native;
+mod outbound;
+mod repo;
+mod service;
+
+use axum::Router;
+pub use config::WorkflowsConfig;
+use tui_shared::{AppState, http::Routes};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// This group's routes, as every host mounts them.
+pub fn routes() -> Routes {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::create_workflow, handlers::list_workflows))
+        .routes(routes!(handlers::get_workflow, handlers::edit_workflow, handlers::delete_workflow))
+        .routes(routes!(handlers::start_run, handlers::list_runs))
+        .routes(routes!(handlers::get_run))
+        .routes(routes!(handlers::pause_run))
+        .routes(routes!(handlers::resume_run))
+        .routes(routes!(handlers::cancel_run))
+        .routes(routes!(handlers::deliver_event))
+        .routes(routes!(handlers::tick))
+}
+
+/// This group served on its own, with health, OpenAPI and the shared middleware.
+pub fn app(state: AppState) -> Router {
+    tui_shared::http::app(state, routes())
+}
+
+/// What one queue batch or cron run drains on Workers: a few seconds' work, then the queue is
+/// woken again if jobs are still due, so that other consumers share the rest.
+const SCHEDULED: engine::Budget = engine::Budget { jobs: 100, time: std::time::Duration::from_secs(10) };
+
+/// Drains due jobs for a Workers queue consumer or cron trigger.
+pub async fn tick(state: AppState) {
+    match engine::drain(&state, SCHEDULED).await {
+        Ok(drained) if drained.more => state.jobs.wake(std::time::Duration::ZERO).await,
+        Ok(_) => {}
+        Err(error) => tracing::error!(%error, "draining workflow jobs failed"),
+    }
+}
+
+tui_shared::entry_points!("workflows", crate::app, tick = crate::tick);

@@ -1,0 +1,540 @@
+//! What a workflow is: its steps and their kinds, retry policies, the DAG their `needs` form,
+//! references between steps' inputs and outputs, and the records the API returns.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use tui_shared::{
+    ApiError,
+    db::{FromValue, Value},
+    domain::Label,
+};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Generates a string enum that is read from and written to the database as its name.
+macro_rules! named {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+
+        impl FromValue for $name {
+            fn from_value(value: &Value) -> Result<Self, &'static str> {
+                match value {
+                    $(Value::Text(text) if text == $text => Ok(Self::$variant),)+
+                    _ => Err(stringify!($name)),
+                }
+            }
+        }
+    };
+}
+
+named!(
+    /// What a step does. `task` creates a task in the run's project and completes when it does;
+    /// `http` calls an allowed URL; `sleep` waits; `wait_event` waits for an event delivered to
+    /// the run; `agent` is for AI swarms, which this deployment does not run yet.
+    Kind { Task = "task", Agent = "agent", Http = "http", Sleep = "sleep", WaitEvent = "wait_event" }
+);
+
+named!(
+    /// How the delay between attempts grows: `delay_s` each time, `delay_s` times the attempt,
+    /// or doubling from `delay_s`; never beyond `max_delay_s`.
+    Backoff { Constant = "constant", Linear = "linear", Exponential = "exponential" }
+);
+
+named!(
+    /// Where a run is: `running` until every step completed (`completed`), one failed for good
+    /// (`failed`) or someone cancelled it; `paused` starts no new step.
+    RunStatus { Running = "running", Paused = "paused", Completed = "completed", Failed = "failed", Cancelled = "cancelled" }
+);
+
+named!(
+    /// Where a step is: `waiting` on its needs, `ready` to start, `running` (retries included),
+    /// then `completed`, `failed` or `cancelled`.
+    StepState {
+        Waiting = "waiting",
+        Ready = "ready",
+        Running = "running",
+        Completed = "completed",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+);
+
+/// The most steps a workflow has.
+pub const MAX_STEPS: usize = 1_000;
+/// The most attempts after the first.
+pub const MAX_RETRIES: u32 = 20;
+/// The longest delay between attempts, and the longest sleep or timeout: 30 days.
+pub const MAX_SECONDS: f64 = 30.0 * 24.0 * 3600.0;
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    /// Attempts after the first, 0 to 20.
+    #[schema(minimum = 0, maximum = 20)]
+    pub limit: u32,
+    #[serde(default = "constant")]
+    pub backoff: Backoff,
+    /// Seconds before the first retry (fractions allowed).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 2592000)]
+    pub delay_s: f64,
+    /// The longest delay, in seconds; none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 2592000, nullable = false)]
+    pub max_delay_s: Option<f64>,
+}
+
+fn constant() -> Backoff {
+    Backoff::Constant
+}
+
+impl Retry {
+    /// The delay before attempt `next` (2 for the first retry), before jitter.
+    pub fn delay(&self, next: u32) -> f64 {
+        let retry = f64::from(next.saturating_sub(1).max(1));
+        let delay = match self.backoff {
+            Backoff::Constant => self.delay_s,
+            Backoff::Linear => self.delay_s * retry,
+            Backoff::Exponential => self.delay_s * 2f64.powf(retry - 1.0),
+        };
+        delay.min(self.max_delay_s.unwrap_or(MAX_SECONDS)).min(MAX_SECONDS)
+    }
+}
+
+/// One step of a definition.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Unique within the workflow; what `needs` and references name.
+    pub key: Label,
+    pub kind: Kind,
+    /// Steps that must complete before this one starts.
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    pub needs: Vec<Label>,
+    /// What the step works on, by kind: `http` `{url, method?, headers?, body?}`, `sleep`
+    /// `{seconds}`, `task` `{title, description?, priority?}`, `wait_event` `{name}`. Any value
+    /// inside may be a reference: `{"$step": key, "path": "/json/pointer"}` to an output of a
+    /// step this one needs (directly or not), or `{"$input": "/json/pointer"}` into the run's input.
+    #[serde(default)]
+    pub input: Json,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub retry: Option<Retry>,
+    /// How long one attempt may take, in seconds (`http` defaults to 300; `task` and
+    /// `wait_event` wait without end unless given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 2592000, nullable = false)]
+    pub timeout_s: Option<u32>,
+}
+
+impl Step {
+    pub fn key(&self) -> &str {
+        self.key.as_str()
+    }
+}
+
+/// A reference found in an input: to a step's output, or into the run's input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reference {
+    Step { key: String, path: String },
+    Input { path: String },
+}
+
+/// The reference `value` is, if it is one: an object of exactly `$step` (with an optional
+/// `path`) or exactly `$input`.
+pub fn reference(value: &Json) -> Option<Result<Reference, String>> {
+    let object = value.as_object()?;
+    let text = |v: &Json| v.as_str().map(str::to_owned);
+    let pointer = |path: Option<String>| match path {
+        Some(p) if !p.is_empty() && !p.starts_with('/') => Err(format!("path {p:?} must be a JSON pointer, starting with /")),
+        Some(p) => Ok(p),
+        None => Ok(String::new()),
+    };
+    if let Some(key) = object.get("$step") {
+        let ok = object.keys().all(|k| k == "$step" || k == "path");
+        return Some(match (text(key), object.get("path").map(text), ok) {
+            (Some(key), None, true) => Ok(Reference::Step { key, path: String::new() }),
+            (Some(key), Some(Some(path)), true) => pointer(Some(path)).map(|path| Reference::Step { key, path }),
+            _ => Err("a reference is {\"$step\": key, \"path\": \"/pointer\"}".to_owned()),
+        });
+    }
+    if let Some(path) = object.get("$input") {
+        return Some(match (text(path), object.len()) {
+            (Some(path), 1) => pointer(Some(path)).map(|path| Reference::Input { path }),
+            _ => Err("a reference is {\"$input\": \"/pointer\"}".to_owned()),
+        });
+    }
+    None
+}
+
+/// Every reference in `value`, depth first.
+pub fn references(value: &Json, found: &mut Vec<Result<Reference, String>>) {
+    if let Some(reference) = reference(value) {
+        found.push(reference);
+        return;
+    }
+    match value {
+        Json::Array(items) => items.iter().for_each(|item| references(item, found)),
+        Json::Object(fields) => fields.values().for_each(|item| references(item, found)),
+        _ => {}
+    }
+}
+
+/// `value` with every reference replaced by what it points to (`null` where nothing is there).
+pub fn resolve(value: &Json, outputs: &HashMap<String, Json>, input: &Json) -> Json {
+    match reference(value) {
+        Some(Ok(Reference::Step { key, path })) => {
+            outputs.get(&key).and_then(|output| output.pointer(&path)).cloned().unwrap_or(Json::Null)
+        }
+        Some(Ok(Reference::Input { path })) => input.pointer(&path).cloned().unwrap_or(Json::Null),
+        Some(Err(_)) => Json::Null,
+        None => match value {
+            Json::Array(items) => Json::Array(items.iter().map(|item| resolve(item, outputs, input)).collect()),
+            Json::Object(fields) => fields.iter().map(|(k, v)| (k.clone(), resolve(v, outputs, input))).collect(),
+            other => other.clone(),
+        },
+    }
+}
+
+/// A cycle among the steps' needs, as the keys along it (the first repeated at the end).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Cycle(pub Vec<String>);
+
+/// Checks a definition: unique keys, known needs, no cycle, references only to steps needed
+/// (directly or not), each kind's input, and retry and timeout bounds. Field errors name the
+/// step by position (`steps[3].needs[0]`); a cycle is a 409 naming it.
+pub fn check(steps: &[Step]) -> Result<(), ApiError> {
+    if steps.is_empty() || steps.len() > MAX_STEPS {
+        return Err(ApiError::field("steps", format!("between 1 and {MAX_STEPS} steps")));
+    }
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (i, step) in steps.iter().enumerate() {
+        if index.insert(step.key(), i).is_some() {
+            return Err(ApiError::field(format!("steps[{i}].key"), "is the key of another step"));
+        }
+    }
+    let mut needs: Vec<Vec<usize>> = Vec::with_capacity(steps.len());
+    for (i, step) in steps.iter().enumerate() {
+        if step.needs.len() > 100 {
+            return Err(ApiError::field(format!("steps[{i}].needs"), "at most 100 needs"));
+        }
+        let mut mine = Vec::new();
+        for (j, need) in step.needs.iter().enumerate() {
+            match index.get(need.as_str()) {
+                None => return Err(ApiError::field(format!("steps[{i}].needs[{j}]"), format!("names no step: {}", need.as_str()))),
+                Some(&k) if mine.contains(&k) => {
+                    return Err(ApiError::field(format!("steps[{i}].needs[{j}]"), "names the same step twice"));
+                }
+                Some(&k) => mine.push(k),
+            }
+        }
+        needs.push(mine);
+    }
+    if let Err(Cycle(keys)) = order(&needs).map_err(|cycle| Cycle(cycle.into_iter().map(|i| steps[i].key().to_owned()).collect())) {
+        return Err(ApiError::conflict(format!("The steps' needs form a cycle: {}.", keys.join(" -> "))));
+    }
+    for (i, step) in steps.iter().enumerate() {
+        check_step(i, step, &ancestors(i, &needs).into_iter().map(|k| steps[k].key()).collect())?;
+    }
+    Ok(())
+}
+
+fn check_step(i: usize, step: &Step, upstream: &HashSet<&str>) -> Result<(), ApiError> {
+    let field = |name: &str| format!("steps[{i}].{name}");
+    if step.kind == Kind::Agent {
+        return Err(ApiError::field(field("kind"), "agent steps run on AI swarms, which this deployment does not offer yet"));
+    }
+    if let Some(retry) = &step.retry {
+        if retry.limit > MAX_RETRIES {
+            return Err(ApiError::field(field("retry.limit"), format!("at most {MAX_RETRIES}")));
+        }
+        let seconds = |s: f64| s.is_finite() && (0.0..=MAX_SECONDS).contains(&s);
+        if !seconds(retry.delay_s) {
+            return Err(ApiError::field(field("retry.delay_s"), "must be between 0 and 2592000 seconds"));
+        }
+        if retry.max_delay_s.is_some_and(|s| !seconds(s)) {
+            return Err(ApiError::field(field("retry.max_delay_s"), "must be between 0 and 2592000 seconds"));
+        }
+    }
+    if step.timeout_s.is_some_and(|s| s == 0 || f64::from(s) > MAX_SECONDS) {
+        return Err(ApiError::field(field("timeout_s"), "must be between 1 and 2592000 seconds"));
+    }
+    let mut found = Vec::new();
+    references(&step.input, &mut found);
+    for reference in found {
+        match reference.map_err(|message| ApiError::field(field("input"), message))? {
+            Reference::Step { key, .. } if !upstream.contains(key.as_str()) => {
+                return Err(ApiError::field(field("input"), format!("references step {key}, which this step does not need")));
+            }
+            _ => {}
+        }
+    }
+    check_input(step.kind, &step.input).map_err(|message| ApiError::field(field("input"), message))
+}
+
+/// A field of a step's input: absent, a reference (known only when the step runs), or a value.
+fn literal<'a>(input: &'a Json, name: &str) -> Option<&'a Json> {
+    input.get(name).filter(|value| reference(value).is_none())
+}
+
+/// The shape each kind's input must have, as far as it is known before the run: literal values
+/// are checked now, references when the step runs.
+fn check_input(kind: Kind, input: &Json) -> Result<(), String> {
+    let Some(object) = input.as_object() else { return Err("must be an object".into()) };
+    let allowed: &[&str] = match kind {
+        Kind::Http => &["url", "method", "headers", "body"],
+        Kind::Sleep => &["seconds"],
+        Kind::Task => &["title", "description", "priority"],
+        Kind::WaitEvent => &["name"],
+        Kind::Agent => &[],
+    };
+    if let Some(unknown) = object.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(format!("{unknown} is not an input of a {} step (they are: {})", kind.as_str(), allowed.join(", ")));
+    }
+    let required = |name: &str| if object.contains_key(name) { Ok(()) } else { Err(format!("{name} is required")) };
+    match kind {
+        Kind::Http => {
+            required("url")?;
+            if let Some(url) = literal(input, "url") {
+                let url = url.as_str().ok_or("url must be a string")?;
+                crate::outbound::parse(url)?;
+            }
+            if let Some(method) = literal(input, "method") {
+                crate::outbound::method(method.as_str().ok_or("method must be a string")?)?;
+            }
+            if let Some(headers) = literal(input, "headers") {
+                crate::outbound::headers(headers)?;
+            }
+        }
+        Kind::Sleep => {
+            required("seconds")?;
+            if let Some(seconds) = literal(input, "seconds") {
+                sleep_seconds(seconds)?;
+            }
+        }
+        Kind::Task => {
+            required("title")?;
+            if let Some(title) = literal(input, "title") {
+                title.as_str().filter(|t| !t.trim().is_empty() && t.chars().count() <= 200).ok_or("title must be text of 1 to 200 characters")?;
+            }
+            if let Some(priority) = literal(input, "priority") {
+                priority
+                    .as_str()
+                    .filter(|p| ["low", "medium", "high", "critical"].contains(p))
+                    .ok_or("priority must be low, medium, high or critical")?;
+            }
+        }
+        Kind::WaitEvent => {
+            required("name")?;
+            if let Some(name) = literal(input, "name") {
+                event_name(name)?;
+            }
+        }
+        Kind::Agent => {}
+    }
+    Ok(())
+}
+
+/// A sleep's length, as resolved.
+pub fn sleep_seconds(value: &Json) -> Result<f64, String> {
+    value.as_f64().filter(|s| s.is_finite() && (0.0..=MAX_SECONDS).contains(s)).ok_or_else(|| "seconds must be a number from 0 to 2592000".to_owned())
+}
+
+/// The name of an event a `wait_event` step waits for, as resolved.
+pub fn event_name(value: &Json) -> Result<String, String> {
+    value
+        .as_str()
+        .filter(|n| !n.is_empty() && n.chars().count() <= 100 && !n.chars().any(char::is_control))
+        .map(str::to_owned)
+        .ok_or_else(|| "name must be text of 1 to 100 characters".to_owned())
+}
+
+/// The steps in an order where each comes after its needs, or a cycle (as indexes).
+fn order(needs: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    let mut marks = vec![Mark::New; needs.len()];
+    let mut order = Vec::with_capacity(needs.len());
+    for start in 0..needs.len() {
+        if marks[start] != Mark::New {
+            continue;
+        }
+        // An explicit stack, so that a long chain of steps cannot overflow the call stack.
+        let mut path: Vec<(usize, usize)> = vec![(start, 0)];
+        marks[start] = Mark::Open;
+        while let Some(&mut (node, ref mut next)) = path.last_mut() {
+            if let Some(&need) = needs[node].get(*next) {
+                *next += 1;
+                match marks[need] {
+                    Mark::New => {
+                        marks[need] = Mark::Open;
+                        path.push((need, 0));
+                    }
+                    Mark::Open => {
+                        let from = path.iter().position(|(n, _)| *n == need).unwrap_or(0);
+                        let mut cycle: Vec<usize> = path[from..].iter().map(|(n, _)| *n).collect();
+                        cycle.push(need);
+                        return Err(cycle);
+                    }
+                    Mark::Done => {}
+                }
+            } else {
+                marks[node] = Mark::Done;
+                order.push(node);
+                path.pop();
+            }
+        }
+    }
+    Ok(order)
+}
+
+/// Every step `i` needs, directly or not.
+fn ancestors(i: usize, needs: &[Vec<usize>]) -> HashSet<usize> {
+    let mut seen = HashSet::new();
+    let mut stack = needs[i].clone();
+    while let Some(k) = stack.pop() {
+        if seen.insert(k) {
+            stack.extend(&needs[k]);
+        }
+    }
+    seen
+}
+
+/// A workflow at its current version.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Workflow {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub name: String,
+    pub version: i64,
+    pub steps: Vec<Step>,
+    pub created_by: Uuid,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+/// A step of a run, as far as it got.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunStep {
+    pub key: String,
+    pub kind: Kind,
+    pub state: StepState,
+    /// The attempt under way or last made (0 before the first).
+    pub attempt: i64,
+    pub output: Option<Json>,
+    /// The last attempt's error.
+    pub error: Option<String>,
+    /// The task a `task` step created.
+    pub task_id: Option<Uuid>,
+    #[schema(format = DateTime)]
+    pub started_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub finished_at: Option<String>,
+    /// By when the current attempt must end.
+    #[schema(format = DateTime)]
+    pub deadline: Option<String>,
+}
+
+/// A run of a workflow, at the version it started with.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Run {
+    pub id: Uuid,
+    pub workflow_id: Uuid,
+    pub version: i64,
+    pub project_id: Uuid,
+    pub status: RunStatus,
+    pub input: Json,
+    pub error: Option<String>,
+    pub created_by: Uuid,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    #[schema(format = DateTime)]
+    pub finished_at: Option<String>,
+    /// Every step, in the definition's order (in lists: none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<RunStep>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn steps(value: Json) -> Vec<Step> {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn needs_must_name_steps_and_form_no_cycle() {
+        let unknown = steps(json!([{"key": "a", "kind": "sleep", "input": {"seconds": 1}, "needs": ["nope"]}]));
+        assert_eq!(check(&unknown).unwrap_err().errors[0].field, "steps[0].needs[0]");
+        let cycle = steps(json!([
+            {"key": "a", "kind": "sleep", "input": {"seconds": 1}, "needs": ["c"]},
+            {"key": "b", "kind": "sleep", "input": {"seconds": 1}, "needs": ["a"]},
+            {"key": "c", "kind": "sleep", "input": {"seconds": 1}, "needs": ["b"]},
+        ]));
+        let error = check(&cycle).unwrap_err();
+        assert_eq!(error.code.status().as_u16(), 409);
+        assert!(error.detail.contains("a -> c -> b -> a"), "{}", error.detail);
+    }
+
+    #[test]
+    fn references_reach_only_steps_needed() {
+        let ok = steps(json!([
+            {"key": "a", "kind": "http", "input": {"url": "https://example.com/a"}},
+            {"key": "b", "kind": "sleep", "input": {"seconds": 0}, "needs": ["a"]},
+            {"key": "c", "kind": "http", "needs": ["b"], "input": {"url": "https://example.com/c", "body": {"x": {"$step": "a", "path": "/body"}}}},
+        ]));
+        check(&ok).unwrap();
+        let bad = steps(json!([
+            {"key": "a", "kind": "http", "input": {"url": "https://example.com/a"}},
+            {"key": "c", "kind": "http", "input": {"url": "https://example.com/c", "body": {"$step": "a"}}},
+        ]));
+        assert_eq!(check(&bad).unwrap_err().errors[0].field, "steps[1].input");
+    }
+
+    #[test]
+    fn resolving_follows_pointers_into_outputs_and_input() {
+        let outputs = HashMap::from([("a".to_owned(), json!({"body": {"artifact": "x.tar"}}))]);
+        let value = json!({"file": {"$step": "a", "path": "/body/artifact"}, "who": {"$input": "/user"}, "n": [1, {"$step": "a"}]});
+        let resolved = resolve(&value, &outputs, &json!({"user": "ada"}));
+        assert_eq!(resolved, json!({"file": "x.tar", "who": "ada", "n": [1, {"body": {"artifact": "x.tar"}}]}));
+    }
+
+    #[test]
+    fn backoff_grows_by_its_kind_and_stops_at_the_cap() {
+        let retry = |backoff, max| Retry { limit: 5, backoff, delay_s: 2.0, max_delay_s: max };
+        let delays = |r: Retry| (2..=5).map(|n| r.delay(n)).collect::<Vec<_>>();
+        assert_eq!(delays(retry(Backoff::Constant, None)), [2.0, 2.0, 2.0, 2.0]);
+        assert_eq!(delays(retry(Backoff::Linear, None)), [2.0, 4.0, 6.0, 8.0]);
+        assert_eq!(delays(retry(Backoff::Exponential, None)), [2.0, 4.0, 8.0, 16.0]);
+        assert_eq!(delays(retry(Backoff::Exponential, Some(5.0))), [2.0, 4.0, 5.0, 5.0]);
+    }
+
+    #[test]
+    fn agent_steps_are_refused_until_swarms_exist() {
+        let agent = steps(json!([{"key": "a", "kind": "agent", "input": {}}]));
+        assert_eq!(check(&agent).unwrap_err().errors[0].field, "steps[0].kind");
+    }
+}

@@ -1,0 +1,201 @@
+//! The `http` step's calls to the outside, and the guard they pass first: a workflow's author
+//! chooses the URL, so without the guard a step could reach the deployment's own network (cloud
+//! metadata at 169.254.169.254, a database on localhost, a neighbour on 10.0.0.0/8).
+//!
+//! URLs are read as browsers and `fetch` read them (the WHATWG rules of the `url` crate), so
+//! `http://2130706433/` is the loopback address it means, and the URL sent is the one checked.
+//! Redirects are never followed (the Outbound port returns them as they are), so a public host
+//! cannot bounce a call inward. What remains: a public name that resolves to a private address
+//! is not caught here; on the native host, restrict egress at the network if that matters.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+use serde_json::Value as Json;
+use url::{Host, Url};
+
+/// Which targets `http` steps may call: hosts by name (`*`: any public host), and private
+/// networks allowed by CIDR (none by default; tests allow their own sink on loopback).
+#[derive(Debug, Clone)]
+pub struct Guard {
+    pub hosts: Option<Vec<String>>,
+    pub private: Vec<IpNet>,
+}
+
+/// A URL an `http` step may be given: absolute, http or https, with a host and no credentials.
+pub fn parse(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("url is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("url must be http or https".into());
+    }
+    if url.host().is_none() {
+        return Err("url has no host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("url must not carry credentials; use headers".into());
+    }
+    Ok(url)
+}
+
+pub fn method(text: &str) -> Result<http::Method, String> {
+    match text.to_ascii_uppercase().as_str() {
+        "GET" => Ok(http::Method::GET),
+        "POST" => Ok(http::Method::POST),
+        "PUT" => Ok(http::Method::PUT),
+        "PATCH" => Ok(http::Method::PATCH),
+        "DELETE" => Ok(http::Method::DELETE),
+        _ => Err("method must be GET, POST, PUT, PATCH or DELETE".into()),
+    }
+}
+
+/// Headers a step may set: up to 20 of them, by valid names and values, but none that the call
+/// itself decides (its target, length and idempotency key).
+pub fn headers(value: &Json) -> Result<http::HeaderMap, String> {
+    let object = value.as_object().ok_or("headers must be an object of strings")?;
+    if object.len() > 20 {
+        return Err("at most 20 headers".into());
+    }
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in object {
+        let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("{name} is not a header name"))?;
+        if ["host", "content-length", "transfer-encoding", "connection", "idempotency-key"].contains(&name.as_str()) {
+            return Err(format!("the {name} header is set by the step itself"));
+        }
+        let value = value.as_str().ok_or("headers must be an object of strings")?;
+        let value = http::HeaderValue::from_str(value).map_err(|_| format!("the value of {name} is not a header value"))?;
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
+impl Guard {
+    /// Whether a step may call `url`; why not, if it may not.
+    pub fn allows(&self, url: &Url) -> Result<(), String> {
+        let address = match url.host() {
+            Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            Some(Host::Domain(name)) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                if let Some(hosts) = &self.hosts
+                    && !hosts.contains(&name)
+                {
+                    return Err(format!("{name} is not among the hosts workflows may call"));
+                }
+                // Names that mean this machine whatever DNS says.
+                (name == "localhost" || name.ends_with(".localhost")).then_some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            }
+            None => return Err("url has no host".into()),
+        };
+        match address {
+            Some(ip) if !is_public(ip) && !self.private.iter().any(|net| net.contains(&ip)) => {
+                Err(format!("{ip} is a private, loopback or link-local address, which workflows may not call"))
+            }
+            Some(ip) if self.hosts.is_some() && is_public(ip) => Err(format!("{ip} is not among the hosts workflows may call")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Whether `ip` is on the public internet: not loopback, private, link-local, shared (CGNAT),
+/// unspecified, multicast, broadcast, reserved, documentation or benchmarking space, nor an
+/// IPv6 form of one of those.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_v4(v4);
+            }
+            let first = v6.segments()[0];
+            // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
+            if v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                let octets = v6.octets();
+                return is_public_v4(Ipv4Addr::new(octets[12], octets[13], octets[14], octets[15]));
+            }
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || (first == 0x2001 && v6.segments()[1] == 0x0db8)
+                || v6 == Ipv6Addr::from(1u128))
+        }
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (18..20).contains(&b))
+        || a >= 240)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard(private: &[&str]) -> Guard {
+        Guard { hosts: None, private: private.iter().map(|n| n.parse().unwrap()).collect() }
+    }
+
+    fn allowed(guard: &Guard, url: &str) -> bool {
+        guard.allows(&parse(url).unwrap()).is_ok()
+    }
+
+    #[test]
+    fn private_loopback_and_link_local_targets_are_refused() {
+        let guard = guard(&[]);
+        for url in [
+            "http://127.0.0.1/",
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "http://localhost:8080/",
+            "http://api.localhost/",
+            "http://10.1.2.3/",
+            "http://172.16.0.1/",
+            "http://192.168.1.1/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://100.64.0.1/",
+            "http://0.0.0.0/",
+            "http://[::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[fd00::1]/",
+            "http://[fe80::1]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+        ] {
+            assert!(!allowed(&guard, url), "{url} was allowed");
+        }
+        assert!(allowed(&guard, "https://example.com/hook"));
+        assert!(allowed(&guard, "http://93.184.215.14/"));
+    }
+
+    #[test]
+    fn configured_networks_and_hosts_are_the_exceptions() {
+        let guard = guard(&["127.0.0.1/32"]);
+        assert!(allowed(&guard, "http://127.0.0.1:9000/sink"));
+        assert!(!allowed(&guard, "http://127.0.0.2/"));
+        assert!(!allowed(&guard, "http://10.0.0.1/"));
+        let listed = Guard { hosts: Some(vec!["hooks.example.com".into()]), private: Vec::new() };
+        assert!(allowed(&listed, "https://hooks.example.com/x"));
+        assert!(!allowed(&listed, "https://example.com/x"));
+        assert!(!allowed(&listed, "http://93.184.215.14/"));
+    }
+
+    #[test]
+    fn urls_are_absolute_http_without_credentials() {
+        assert!(parse("ftp://example.com/").is_err());
+        assert!(parse("/relative").is_err());
+        assert!(parse("https://user:pw@example.com/").is_err());
+        assert!(headers(&serde_json::json!({"Host": "x"})).is_err());
+        assert!(headers(&serde_json::json!({"x-token": "abc"})).is_ok());
+    }
+}
