@@ -65,6 +65,10 @@ CREATE TABLE run_steps (
     state TEXT NOT NULL CHECK (state IN ('waiting', 'ready', 'running', 'completed', 'failed', 'cancelled')),
     waiting_on INTEGER NOT NULL,
     attempt INTEGER NOT NULL DEFAULT 0,
+    -- Calls made for the current attempt of an `http` step: more than one means a worker died
+    -- mid-call and the call was made again with the same key; past a few, the attempt fails
+    -- rather than let a call that kills its worker come back for ever.
+    calls INTEGER NOT NULL DEFAULT 0,
     -- JSON.
     output TEXT,
     error TEXT,
@@ -170,7 +174,7 @@ CREATE TRIGGER run_resumed AFTER UPDATE OF status ON workflow_runs
 WHEN new.status = 'running' AND old.status = 'paused'
 BEGIN
     INSERT INTO jobs (run_id, step_key, due_at)
-    SELECT run_id, key, new.updated_at FROM run_steps WHERE run_id = new.id AND state = 'ready'
+    SELECT run_id, key, new.updated_at FROM run_steps WHERE run_id = new.id AND state IN ('ready', 'running')
     ON CONFLICT (run_id, step_key) DO NOTHING;
 END;
 
@@ -180,6 +184,13 @@ WHEN new.status IN ('completed', 'failed', 'cancelled') AND old.status != new.st
 BEGIN
     UPDATE jobs SET due_at = new.updated_at
     WHERE due_at > new.updated_at AND (run_id, step_key) IN (SELECT run_id, key FROM run_steps WHERE task_id = new.id);
+END;
+
+-- So does its deletion: the step fails rather than wait for a task that will never finish.
+CREATE TRIGGER run_step_task_deleted AFTER DELETE ON tasks
+BEGIN
+    UPDATE jobs SET due_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+    WHERE (run_id, step_key) IN (SELECT run_id, key FROM run_steps WHERE task_id = old.id AND state = 'running');
 END;
 
 -- An event delivered to a run makes the jobs of its waiting `wait_event` steps due now; each

@@ -103,7 +103,7 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
 /// and never following a redirect (see the port).
 fn outbound(timeout: std::time::Duration) -> Arc<dyn tui_shared::ports::Outbound> {
     let client = reqwest::Client::builder().timeout(timeout).redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
-    Arc::new(Reqwest(client))
+    Arc::new(Reqwest::new(client))
 }
 
 /// A remote database's calls are cut off sooner than anything else's: well inside the refresh
@@ -132,7 +132,7 @@ pub async fn state(options: &Options, addr: SocketAddr, jobs: Arc<dyn JobWaker>)
     let lookup = Lookup(&|name| settings(name));
     tui_auth::config::AuthConfig::read(&lookup).map_err(|e| e.to_string())?;
     RealtimeConfig::read(&lookup).map_err(|e| e.to_string())?;
-    WorkflowsConfig::read(&lookup).map_err(|e| e.to_string())?;
+    let workflows = WorkflowsConfig::read(&lookup).map_err(|e| e.to_string())?;
     Retention::read(&lookup).map_err(|e| e.to_string())?;
     let db = open_database(options).await?;
     let passwords = Arc::new(BlockingPasswords::new(Argon2id::new(&config.argon2)?));
@@ -141,6 +141,7 @@ pub async fn state(options: &Options, addr: SocketAddr, jobs: Arc<dyn JobWaker>)
         db,
         clock: Arc::new(SystemClock),
         outbound: outbound(std::time::Duration::from_secs(30)),
+        public_outbound: Some(tui_workflows::native::outbound(&workflows)),
         passwords: Some(passwords),
         limiter: Some(Arc::new(InProcessLimiter::default())),
         jobs: Some(jobs),

@@ -27,6 +27,10 @@ pub struct Platform {
     pub db: Arc<dyn Database>,
     pub clock: Arc<dyn Clock>,
     pub outbound: Arc<dyn Outbound>,
+    /// HTTP to targets that users choose (workflow `http` steps), where the runtime can refuse
+    /// to connect to an address that is not public (natively: it checks the addresses a name
+    /// resolves to, which a check of the URL alone cannot); otherwise `outbound`.
+    pub public_outbound: Option<Arc<dyn Outbound>>,
     /// Password hashing, where the runtime runs it its own way (natively, off the async
     /// threads); otherwise argon2id inline, at the configured cost.
     pub passwords: Option<Arc<dyn PasswordHasher>>,
@@ -43,6 +47,8 @@ pub struct Services {
     pub mailer: Arc<dyn Mailer>,
     /// HTTP to the outside: identity providers, the mail API.
     pub outbound: Arc<dyn Outbound>,
+    /// HTTP to targets users choose (see [`Platform::public_outbound`]).
+    pub public_outbound: Arc<dyn Outbound>,
     pub limiter: Arc<dyn RateLimiter>,
     pub jobs: Arc<dyn JobWaker>,
     pub config: Config,
@@ -56,7 +62,7 @@ pub struct Services {
 impl Services {
     /// The services of `group` on a platform: the one place they are put together.
     pub fn assemble(platform: Platform, group: &'static str) -> Result<Self, String> {
-        let Platform { settings, db, clock, outbound, passwords, limiter, jobs } = platform;
+        let Platform { settings, db, clock, outbound, public_outbound, passwords, limiter, jobs } = platform;
         let config = Config::from_lookup(|name| settings(name)).map_err(|e| e.to_string())?;
         let passwords = match passwords {
             Some(passwords) => passwords,
@@ -65,7 +71,8 @@ impl Services {
         let mailer = crate::adapters::mail::from_config(config.mail.as_ref(), outbound.clone());
         let limiter = limiter.unwrap_or_else(|| Arc::new(SqlLimiter(db.clone())));
         let jobs = jobs.unwrap_or_else(|| Arc::new(ScheduledOnly));
-        Ok(Self { db, clock, passwords, mailer, outbound, limiter, jobs, config, group, settings, sections: Mutex::default() })
+        let public_outbound = public_outbound.unwrap_or_else(|| outbound.clone());
+        Ok(Self { db, clock, passwords, mailer, outbound, public_outbound, limiter, jobs, config, group, settings, sections: Mutex::default() })
     }
 
     /// The database as `actor` writes to it: the events its changes log name them.

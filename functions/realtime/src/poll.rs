@@ -233,6 +233,7 @@ mod tests {
             db: db.clone(),
             clock: Arc::new(SystemClock),
             outbound: Arc::new(Offline),
+            public_outbound: None,
             passwords: None,
             limiter: None,
             jobs: None,

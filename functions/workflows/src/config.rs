@@ -23,9 +23,9 @@ pub struct WorkflowsConfig {
 
 impl Section for WorkflowsConfig {
     /// `WORKFLOWS_HTTP_HOSTS` (comma-separated host names `http` steps may call; `*`, the
-    /// default, is any public host), `WORKFLOWS_HTTP_PRIVATE` (comma-separated CIDRs of private
+    /// default, is any public host, except on Spin, where names must be listed), `WORKFLOWS_HTTP_PRIVATE` (comma-separated CIDRs of private
     /// networks they may call anyway; none by default), `WORKFLOWS_HTTP_TIMEOUT_S` (300),
-    /// `WORKFLOWS_TICK_SECRET` (at least 32 characters, or unset), `WORKFLOWS_WORKERS` (4),
+    /// `WORKFLOWS_TICK_SECRET` (at least 32 characters, or unset), `WORKFLOWS_WORKERS` (8),
     /// `WORKFLOWS_LEASE_S` (30).
     fn read(lookup: &Lookup<'_>) -> Result<Self, ConfigError> {
         let list = |name: &str| -> Vec<String> {
@@ -50,7 +50,7 @@ impl Section for WorkflowsConfig {
         if http_timeout.is_zero() {
             return Err(ConfigError::Invalid { name: "WORKFLOWS_HTTP_TIMEOUT_S", reason: "must be at least 1".into() });
         }
-        let workers = match lookup.number("WORKFLOWS_WORKERS", 4)? {
+        let workers = match lookup.number("WORKFLOWS_WORKERS", 8)? {
             0 => return Err(ConfigError::Invalid { name: "WORKFLOWS_WORKERS", reason: "must be at least 1".into() }),
             n => n as usize,
         };
@@ -58,6 +58,8 @@ impl Section for WorkflowsConfig {
         if lease.is_zero() {
             return Err(ConfigError::Invalid { name: "WORKFLOWS_LEASE_S", reason: "must be at least 1".into() });
         }
-        Ok(Self { guard: Guard { hosts, private }, http_timeout, tick_secret, workers, lease })
+        // Spin's outbound HTTP connects wherever a name resolves: names must be listed there.
+        let names_checked = !cfg!(feature = "spin");
+        Ok(Self { guard: Guard { hosts, private, names_checked }, http_timeout, tick_secret, workers, lease })
     }
 }

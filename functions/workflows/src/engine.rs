@@ -15,7 +15,9 @@ use serde_json::{Value as Json, json};
 use tui_shared::{
     ApiError, AppState,
     db::{Statement, Value},
+    domain::{Description, ProjectRole, Title},
     events::json_list,
+    membership::holds_at_least,
     stmt,
     time::{self, Timestamp},
 };
@@ -43,6 +45,8 @@ struct Current {
     step: Step,
     state: StepState,
     attempt: i64,
+    /// Calls made for this attempt (`http` steps).
+    calls: i64,
     started_at: Option<Timestamp>,
     deadline: Option<Timestamp>,
     task_id: Option<Uuid>,
@@ -50,23 +54,35 @@ struct Current {
     input: Json,
     created_by: Uuid,
     project: Uuid,
+    /// Whether whoever started the run may still: a contributor of its project.
+    creator_may: bool,
+}
+
+/// SQL that holds while the creator of run `r` is still a contributor of its project: a run
+/// acts on their authority, and stops when they lose it.
+fn creator_may() -> String {
+    holds_at_least("r.project_id", "r.created_by", ProjectRole::Contributor)
 }
 
 async fn current(state: &AppState, job: &Job) -> Result<Option<Current>, ApiError> {
     let row = state
         .db
         .query_opt(stmt!(
-            "SELECT s.spec, s.state, s.attempt, s.started_at, s.deadline, s.task_id, r.status, r.input, r.created_by, r.project_id \
-             FROM run_steps s JOIN workflow_runs r ON r.id = s.run_id WHERE s.run_id = ?1 AND s.key = ?2",
+            format!(
+                "SELECT s.spec, s.state, s.attempt, s.calls, s.started_at, s.deadline, s.task_id, r.status, r.input, r.created_by, \
+                 r.project_id, {} FROM run_steps s JOIN workflow_runs r ON r.id = s.run_id WHERE s.run_id = ?1 AND s.key = ?2",
+                creator_may()
+            ),
             job.run_id,
             job.step_key.as_str()
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
     #[expect(clippy::type_complexity, reason = "one row, decoded once")]
-    let (spec, step_state, attempt, started_at, deadline, task_id, run_status, input, created_by, project): (
+    let (spec, step_state, attempt, calls, started_at, deadline, task_id, run_status, input, created_by, project, creator_may): (
         String,
         StepState,
+        i64,
         i64,
         Option<String>,
         Option<String>,
@@ -75,12 +91,14 @@ async fn current(state: &AppState, job: &Job) -> Result<Option<Current>, ApiErro
         String,
         Uuid,
         Uuid,
+        bool,
     ) = row.decode()?;
     let step: Step = serde_json::from_str(&spec).map_err(ApiError::internal)?;
     Ok(Some(Current {
         step,
         state: step_state,
         attempt,
+        calls,
         started_at: started_at.as_deref().and_then(time::parse),
         deadline: deadline.as_deref().and_then(time::parse),
         task_id,
@@ -88,6 +106,7 @@ async fn current(state: &AppState, job: &Job) -> Result<Option<Current>, ApiErro
         input: serde_json::from_str(&input).unwrap_or(Json::Null),
         created_by,
         project,
+        creator_may,
     }))
 }
 
@@ -105,6 +124,46 @@ fn jittered(delay: f64) -> f64 {
     delay * (0.85 + 0.3 * unit_random())
 }
 
+/// How many times one attempt's call is made before the attempt fails: a call is made again
+/// only when the worker making it died, and a call that kills its worker must not come back for
+/// ever.
+const MAX_CALLS: i64 = 3;
+
+/// Starts an attempt: the first (from `ready`, in a running run) or a retry whose delay is over
+/// (`running` without a start), while the job is held and the run's creator may still act.
+async fn begin(state: &AppState, job: &Job, current: &Current, deadline: Option<&str>, stamp: &str) -> Result<bool, ApiError> {
+    let (first, retry) = (current.state == StepState::Ready, current.state == StepState::Running);
+    let [id, lease] = job.claim_values();
+    let sql = if first {
+        format!(
+            "UPDATE run_steps SET state = 'running', attempt = 1, calls = 0, started_at = ?4, first_started_at = ?4, deadline = ?5, \
+             updated_at = ?4 WHERE run_id = ?1 AND key = ?2 AND state = 'ready' AND attempt = ?3 \
+             AND EXISTS (SELECT 1 FROM workflow_runs r WHERE r.id = ?1 AND r.status = 'running' AND {}) AND {}",
+            creator_may(),
+            Job::held(6)
+        )
+    } else {
+        format!(
+            "UPDATE run_steps SET started_at = ?4, deadline = ?5, updated_at = ?4 \
+             WHERE run_id = ?1 AND key = ?2 AND state = 'running' AND attempt = ?3 AND started_at IS NULL \
+             AND EXISTS (SELECT 1 FROM workflow_runs r WHERE r.id = ?1 AND {}) AND {}",
+            creator_may(),
+            Job::held(6)
+        )
+    };
+    debug_assert!(first || retry);
+    let params = vec![
+        job.run_id.into(),
+        job.step_key.as_str().into(),
+        current.attempt.into(),
+        stamp.into(),
+        deadline.map_or(Value::Null, Value::from),
+        id,
+        lease,
+    ];
+    Ok(state.db.execute(Statement::new(sql, params)).await? > 0)
+}
+
 /// Runs the job's step as far as it goes now.
 pub async fn run(state: &AppState, mut job: Job) -> Result<(), ApiError> {
     let db = state.db.as_ref();
@@ -119,58 +178,34 @@ pub async fn run(state: &AppState, mut job: Job) -> Result<(), ApiError> {
         Kind::Http => Some(current.step.timeout_s.map_or(config.http_timeout, |s| Duration::from_secs(s.into()))),
         _ => current.step.timeout_s.map(|s| Duration::from_secs(s.into())),
     };
-    match current.state {
-        StepState::Ready if current.run_status == RunStatus::Running => {
-            // The first attempt starts.
-            let deadline = timeout.map(|t| time::format(now + t));
-            let started = db
-                .execute(stmt!(
-                    "UPDATE run_steps SET state = 'running', attempt = 1, started_at = ?3, first_started_at = ?3, deadline = ?4, \
-                     updated_at = ?3 WHERE run_id = ?1 AND key = ?2 AND state = 'ready' AND attempt = 0",
-                    job.run_id,
-                    job.step_key.as_str(),
-                    stamp.as_str(),
-                    deadline.clone().map_or(Value::Null, Value::from)
-                ))
-                .await?;
-            if started == 0 {
-                db.execute(job.release(&stamp)).await?;
-                return Ok(());
-            }
-            current.attempt = 1;
-            current.started_at = Some(now);
-            current.deadline = deadline.as_deref().and_then(time::parse);
-        }
-        StepState::Running if current.started_at.is_none() => {
-            // A retry's delay is over: its attempt starts.
-            let deadline = timeout.map(|t| time::format(now + t));
-            let started = db
-                .execute(stmt!(
-                    "UPDATE run_steps SET started_at = ?4, deadline = ?5, updated_at = ?4 \
-                     WHERE run_id = ?1 AND key = ?2 AND state = 'running' AND attempt = ?3 AND started_at IS NULL",
-                    job.run_id,
-                    job.step_key.as_str(),
-                    current.attempt,
-                    stamp.as_str(),
-                    deadline.clone().map_or(Value::Null, Value::from)
-                ))
-                .await?;
-            if started == 0 {
-                db.execute(job.release(&stamp)).await?;
-                return Ok(());
-            }
-            current.started_at = Some(now);
-            current.deadline = deadline.as_deref().and_then(time::parse);
-        }
-        // A call whose worker died before it answered is made again, as the same attempt with
-        // the same key and a full timeout: the callee has the effect once, whichever call it saw.
-        StepState::Running if current.step.kind == Kind::Http => current.deadline = timeout.map(|t| now + t),
-        StepState::Running => {}
+    let live = matches!(current.state, StepState::Running) || (current.state == StepState::Ready && current.run_status == RunStatus::Running);
+    if !live {
         // Ready in a paused run (resuming queues it again), waiting, or finished: nothing to do.
-        _ => {
-            db.execute(job.finish()).await?;
+        db.execute(job.finish()).await?;
+        return Ok(());
+    }
+    if !current.creator_may {
+        let error = "the run's creator is no longer a contributor of the project".to_owned();
+        return settle(state, &job, &current, Outcome::Failed { error, retry: false }).await;
+    }
+    if current.state == StepState::Ready || current.started_at.is_none() {
+        let deadline = timeout.map(|t| time::format(now + t));
+        if !begin(state, &job, &current, deadline.as_deref(), &stamp).await? {
+            // Something moved first (a pause, a cancel, another worker): look again.
+            db.execute(job.release(&stamp)).await?;
             return Ok(());
         }
+        if current.state == StepState::Ready {
+            current.attempt = 1;
+        }
+        current.state = StepState::Running;
+        current.calls = 0;
+        current.started_at = Some(now);
+        current.deadline = deadline.as_deref().and_then(time::parse);
+    } else if current.step.kind == Kind::Http {
+        // A call whose worker died before it answered is made again, as the same attempt with
+        // the same key and a full timeout: the callee has the effect once, whichever call it saw.
+        current.deadline = timeout.map(|t| now + t);
     }
 
     let outcome = match current.deadline {
@@ -194,63 +229,46 @@ fn timed_out(current: &Current, timeout: Option<Duration>) -> Outcome {
     Outcome::Failed { error: format!("attempt {} timed out after {seconds} s", current.attempt), retry: true }
 }
 
+/// A move of the step, made only from its current state and attempt and while the job is held.
+fn step_move(job: &Job, current: &Current, set: &str, values: Vec<Value>) -> Statement {
+    let n = values.len();
+    let sql = format!(
+        "UPDATE run_steps SET {set} WHERE run_id = ?{} AND key = ?{} AND state = ?{} AND attempt = ?{} AND {}",
+        n + 1,
+        n + 2,
+        n + 3,
+        n + 4,
+        Job::held(n + 5)
+    );
+    let mut params = values;
+    params.extend([job.run_id.into(), job.step_key.as_str().into(), current.state.as_str().into(), current.attempt.into()]);
+    params.extend(job.claim_values());
+    Statement::new(sql, params)
+}
+
 /// Records an attempt's outcome, with what it means for the job, in one batch.
 async fn settle(state: &AppState, job: &Job, current: &Current, outcome: Outcome) -> Result<(), ApiError> {
     let db = state.db.as_ref();
     let now = state.clock.now();
     let stamp = time::format(now);
-    let (run, key, attempt) = (job.run_id, job.step_key.as_str(), current.attempt);
     match outcome {
         Outcome::Done(output) => {
-            db.batch(vec![
-                stmt!(
-                    "UPDATE run_steps SET state = 'completed', output = ?4, error = NULL, deadline = NULL, finished_at = ?5, \
-                     updated_at = ?5 WHERE run_id = ?1 AND key = ?2 AND state = 'running' AND attempt = ?3",
-                    run,
-                    key,
-                    attempt,
-                    output.to_string(),
-                    stamp.as_str()
-                ),
-                job.finish(),
-            ])
-            .await?;
+            let set = "state = 'completed', output = ?1, error = NULL, deadline = NULL, finished_at = ?2, updated_at = ?2";
+            db.batch(vec![step_move(job, current, set, vec![output.to_string().into(), stamp.as_str().into()]), job.finish()]).await?;
             // Its dependents may be due now.
             state.jobs.wake(Duration::ZERO).await;
         }
         Outcome::Failed { error, retry } => {
             let limit = current.step.retry.as_ref().map_or(0, |r| i64::from(r.limit));
-            if retry && attempt <= limit {
-                let delay = jittered(current.step.retry.as_ref().map_or(0.0, |r| r.delay(attempt as u32 + 1)));
+            if retry && current.state == StepState::Running && current.attempt <= limit {
+                let delay = jittered(current.step.retry.as_ref().map_or(0.0, |r| r.delay(current.attempt as u32 + 1)));
                 let due = time::format(now + seconds(delay));
-                db.batch(vec![
-                    stmt!(
-                        "UPDATE run_steps SET attempt = attempt + 1, error = ?4, started_at = NULL, deadline = NULL, updated_at = ?5 \
-                         WHERE run_id = ?1 AND key = ?2 AND state = 'running' AND attempt = ?3",
-                        run,
-                        key,
-                        attempt,
-                        error,
-                        stamp.as_str()
-                    ),
-                    job.release(&due),
-                ])
-                .await?;
+                let set = "attempt = attempt + 1, calls = 0, error = ?1, started_at = NULL, deadline = NULL, updated_at = ?2";
+                db.batch(vec![step_move(job, current, set, vec![error.into(), stamp.as_str().into()]), job.release(&due)]).await?;
                 state.jobs.wake(seconds(delay)).await;
             } else {
-                db.batch(vec![
-                    stmt!(
-                        "UPDATE run_steps SET state = 'failed', error = ?4, deadline = NULL, finished_at = ?5, updated_at = ?5 \
-                         WHERE run_id = ?1 AND key = ?2 AND state = 'running' AND attempt = ?3",
-                        run,
-                        key,
-                        attempt,
-                        error,
-                        stamp.as_str()
-                    ),
-                    job.finish(),
-                ])
-                .await?;
+                let set = "state = 'failed', error = ?1, deadline = NULL, finished_at = ?2, updated_at = ?2";
+                db.batch(vec![step_move(job, current, set, vec![error.into(), stamp.as_str().into()]), job.finish()]).await?;
             }
         }
         Outcome::Wait(until) => {
@@ -338,8 +356,14 @@ async fn task(state: &AppState, job: &Job, current: &Current, input: &Json) -> R
     let db = state.db.as_ref();
     let id = Uuid::new_v5(&job.run_id, format!("{}/{}", job.step_key, current.attempt).as_bytes());
     if current.task_id != Some(id) {
-        let Some(title) = input["title"].as_str().map(str::trim).filter(|t| !t.is_empty() && t.chars().count() <= 200) else {
-            return Ok(Outcome::Failed { error: "title must be text of 1 to 200 characters".into(), retry: false });
+        // The tasks group's own rules for what a task says.
+        let title = match Title::try_from(input["title"].as_str().unwrap_or_default().to_owned()) {
+            Ok(title) => String::from(title),
+            Err(error) => return Ok(Outcome::Failed { error: format!("title {error}"), retry: false }),
+        };
+        let description = match Description::try_from(input["description"].as_str().unwrap_or_default().to_owned()) {
+            Ok(description) => String::from(description),
+            Err(error) => return Ok(Outcome::Failed { error: format!("description {error}"), retry: false }),
         };
         let priority_rank = match input["priority"].as_str() {
             Some("critical") => 0,
@@ -348,23 +372,14 @@ async fn task(state: &AppState, job: &Job, current: &Current, input: &Json) -> R
             Some("low") => 3,
             Some(_) => return Ok(Outcome::Failed { error: "priority must be low, medium, high or critical".into(), retry: false }),
         };
-        let description: String = input["description"].as_str().unwrap_or_default().chars().take(10_000).collect();
-        let new = repo::NewTask { id, title, description: &description, priority_rank };
+        let new = repo::NewTask { id, title: &title, description: &description, priority_rank };
         let now = time::format(state.clock.now());
-        let record = stmt!(
-            "UPDATE run_steps SET task_id = ?4 WHERE run_id = ?1 AND key = ?2 AND attempt = ?3 AND EXISTS (SELECT 1 FROM tasks WHERE id = ?4)",
-            job.run_id,
-            job.step_key.as_str(),
-            current.attempt,
-            id
-        );
-        let statements = repo::create_task(&new, current.project, current.created_by, &now, record);
-        let counts = db.batch(statements).await?;
-        if !tui_shared::db::changed(&counts, counts.len() - 1) {
-            return Ok(Outcome::Failed {
-                error: "the run's creator can no longer create tasks in the project".into(),
-                retry: false,
-            });
+        let step = repo::StepAttempt { run: job.run_id, key: &job.step_key, attempt: current.attempt, claim: job.claim_values() };
+        let counts = db.batch(repo::create_task(&new, current.project, current.created_by, &now, &step)).await?;
+        if !tui_shared::db::changed(&counts, 1) {
+            // Not created: the creator lost their role, or the step or the job moved on. The
+            // next look at the step says which.
+            return Ok(Outcome::Wait(state.clock.now()));
         }
     }
     let row = db.query_opt(stmt!("SELECT status FROM tasks WHERE id = ?1", id)).await?;
@@ -377,7 +392,7 @@ async fn task(state: &AppState, job: &Job, current: &Current, input: &Json) -> R
 }
 
 /// The most of a response body an `http` step keeps as its output.
-const MAX_RESPONSE: usize = 64 * 1024;
+pub(crate) const MAX_RESPONSE: usize = 64 * 1024;
 
 /// An `http` step: one call, with the attempt's idempotency key, cut off at its deadline.
 async fn http(state: &AppState, job: &mut Job, current: &Current, input: &Json, config: &WorkflowsConfig) -> Result<Outcome, ApiError> {
@@ -408,10 +423,29 @@ async fn http(state: &AppState, job: &mut Job, current: &Current, input: &Json, 
     };
     let now = state.clock.now();
     let deadline = current.deadline.unwrap_or(now + config.http_timeout);
-    // Held until well after the call's deadline, so that no other worker repeats it meanwhile.
-    if !job.extend(state.db.as_ref(), deadline + config.lease).await? {
+    if current.calls >= MAX_CALLS {
+        return refused(format!("the call was cut off {MAX_CALLS} times: the worker making it stopped each time"));
+    }
+    // Held until well after the call's deadline, so that no other worker repeats it meanwhile,
+    // and the call counted, in one batch.
+    let until = time::format(deadline + config.lease);
+    let [id, lease] = job.claim_values();
+    let counted = state
+        .db
+        .batch(vec![
+            Statement::new("UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND lease_until = ?2", vec![id.clone(), lease, until.as_str().into()]),
+            Statement::new(
+                "UPDATE run_steps SET calls = calls + 1 WHERE run_id = ?1 AND key = ?2 AND attempt = ?3 AND state = 'running' \
+                 AND EXISTS (SELECT 1 FROM jobs WHERE id = ?4 AND lease_until = ?5)",
+                vec![job.run_id.into(), job.step_key.as_str().into(), current.attempt.into(), id, until.as_str().into()],
+            ),
+        ])
+        .await?;
+    if !tui_shared::db::changed(&counted, 1) {
+        // Another worker holds the job now, or the step moved on.
         return Ok(Outcome::Wait(now));
     }
+    job.lease = until;
     let mut request = http::Request::builder().method(method).uri(url.as_str());
     if let Some(all) = request.headers_mut() {
         all.extend(headers);
@@ -424,7 +458,7 @@ async fn http(state: &AppState, job: &mut Job, current: &Current, input: &Json, 
     let payload = if body.is_null() { bytes::Bytes::new() } else { bytes::Bytes::from(body.to_string()) };
     let request = request.body(payload).map_err(ApiError::internal)?;
     let left: Duration = (deadline - now).try_into().unwrap_or_default();
-    let call = state.outbound.send(request);
+    let call = state.public_outbound.send(request);
     let sleep = tui_shared::adapters::sleep(left);
     let response = match futures_util::future::select(Box::pin(call), Box::pin(sleep)).await {
         futures_util::future::Either::Left((response, _)) => response,
@@ -450,11 +484,13 @@ async fn http(state: &AppState, job: &mut Job, current: &Current, input: &Json, 
     })
 }
 
-/// How much one drain may do before it returns.
+/// How much one drain may do before it returns, and how many jobs it runs at once (their
+/// database calls and outbound requests overlap, on one thread or many).
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
     pub jobs: usize,
     pub time: Duration,
+    pub lanes: usize,
 }
 
 /// What a drain did.
@@ -466,20 +502,29 @@ pub struct Drained {
     pub more: bool,
 }
 
-/// Runs due jobs one after another until none is due or the budget is spent.
+/// Runs due jobs, `budget.lanes` at a time, until none is due or the budget is spent.
 pub async fn drain(state: &AppState, budget: Budget) -> Result<Drained, ApiError> {
     let started = state.clock.now();
     let lease = state.section::<WorkflowsConfig>()?.lease;
-    let mut ran = 0;
-    while ran < budget.jobs && state.clock.now() - started < budget.time {
-        let Some(job) = jobs::claim(state.db.as_ref(), state.clock.now(), lease).await? else {
-            return Ok(Drained { ran, more: false });
-        };
-        if let Err(error) = run(state, job).await {
-            // The job's lease runs out and it is claimed again.
-            tracing::warn!(%error, "a workflow job failed; it is retried when its lease ends");
+    let taken = std::sync::atomic::AtomicUsize::new(0);
+    let lane = || async {
+        loop {
+            let within = state.clock.now() - started < budget.time;
+            if !within || taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= budget.jobs {
+                return Ok::<_, ApiError>(true);
+            }
+            let Some(job) = jobs::claim(state.db.as_ref(), state.clock.now(), lease).await? else {
+                taken.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(false);
+            };
+            if let Err(error) = run(state, job).await {
+                // The job's lease runs out and it is claimed again.
+                tracing::warn!(%error, "a workflow job failed; it is retried when its lease ends");
+            }
         }
-        ran += 1;
-    }
-    Ok(Drained { ran, more: true })
+    };
+    let lanes = futures_util::future::join_all((0..budget.lanes.max(1)).map(|_| lane())).await;
+    let more = lanes.into_iter().collect::<Result<Vec<bool>, _>>()?.into_iter().any(|more| more);
+    let ran = taken.load(std::sync::atomic::Ordering::Relaxed).min(budget.jobs);
+    Ok(Drained { ran, more })
 }

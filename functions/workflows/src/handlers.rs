@@ -126,10 +126,21 @@ pub async fn delete_workflow(State(state): State<AppState>, caller: AuthUser, Id
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The largest run input or event payload, as JSON: steps copy them into their inputs and
+/// outputs, so their size bounds what a run holds.
+const MAX_VALUE: usize = 64 * 1024;
+
+fn small(field: &str, value: &Json) -> Result<(), ApiError> {
+    if value.to_string().len() > MAX_VALUE {
+        return Err(ApiError::field(field, format!("at most {MAX_VALUE} bytes of JSON")));
+    }
+    Ok(())
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRun {
-    /// Any JSON, for steps to reference as `{"$input": "/pointer"}`.
+    /// Any JSON of up to 64 KiB, for steps to reference as `{"$input": "/pointer"}`.
     #[serde(default)]
     input: Json,
 }
@@ -146,6 +157,7 @@ pub async fn start_run(
     Body(body): Body<NewRun>,
 ) -> Result<Response, ApiError> {
     let input = if body.input.is_null() { Json::Object(Default::default()) } else { body.input };
+    small("input", &input)?;
     let run = service::start(&state, id, caller.id, input).await?;
     let location = (header::LOCATION, format!("/v1/runs/{}", run.id));
     Ok((StatusCode::ACCEPTED, [location], axum::Json(run)).into_response())
@@ -225,13 +237,14 @@ pub async fn deliver_event(
     Ids(id): Ids<Uuid>,
     Body(body): Body<RunEvent>,
 ) -> Result<(StatusCode, axum::Json<Run>), ApiError> {
+    small("payload", &body.payload)?;
     let name = crate::model::event_name(&Json::String(body.name)).map_err(|message| ApiError::field("name", message.replace("name ", "")))?;
     let run = service::signal(&state, id, caller.id, &name, &body.payload).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(run)))
 }
 
 /// The most one tick runs: well inside an HTTP request's time on any platform.
-const TICK: Budget = Budget { jobs: 200, time: std::time::Duration::from_secs(20) };
+const TICK: Budget = Budget { jobs: 500, time: std::time::Duration::from_secs(20), lanes: 4 };
 
 /// Run the jobs that are due (for a scheduler: Spin has no queue). Needs
 /// `Authorization: Bearer <WORKFLOWS_TICK_SECRET>`; without that setting the endpoint is off.

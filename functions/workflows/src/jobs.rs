@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tui_shared::{
     ApiError,
-    db::{Database, Statement},
+    db::{Database, Statement, Value},
     stmt,
     time::{self, Timestamp},
 };
@@ -47,6 +47,19 @@ pub async fn claim(db: &dyn Database, now: Timestamp, lease: Duration) -> Result
 }
 
 impl Job {
+    /// SQL that holds while this worker still holds the job, with the job's id and lease as
+    /// parameters `?{first}` and `?{first + 1}`: what a step's move is conditional on besides its
+    /// state, so that a worker whose lease ran out cannot move the step under the one that took
+    /// the job over.
+    pub fn held(first: usize) -> String {
+        format!("EXISTS (SELECT 1 FROM jobs WHERE id = ?{first} AND lease_until = ?{})", first + 1)
+    }
+
+    /// The values of [`Job::held`]'s parameters.
+    pub fn claim_values(&self) -> [Value; 2] {
+        [Value::from(self.id), Value::from(self.lease.as_str())]
+    }
+
     /// Drops the job, its work done.
     pub fn finish(&self) -> Statement {
         stmt!("DELETE FROM jobs WHERE id = ?1 AND lease_until = ?2", self.id, self.lease.as_str())
@@ -55,18 +68,6 @@ impl Job {
     /// Gives the job back, due at `due`.
     pub fn release(&self, due: &str) -> Statement {
         stmt!("UPDATE jobs SET due_at = ?3, lease_until = '' WHERE id = ?1 AND lease_until = ?2", self.id, self.lease.as_str(), due)
-    }
-
-    /// Holds the job until `until`; false if the lease was lost (another worker took it over).
-    pub async fn extend(&mut self, db: &dyn Database, until: Timestamp) -> Result<bool, ApiError> {
-        let until = time::format(until);
-        let changed = db
-            .execute(stmt!("UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND lease_until = ?2", self.id, self.lease.as_str(), until.as_str()))
-            .await?;
-        if changed > 0 {
-            self.lease = until;
-        }
-        Ok(changed > 0)
     }
 }
 

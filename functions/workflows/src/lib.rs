@@ -45,7 +45,7 @@ pub fn app(state: AppState) -> Router {
 
 /// What one queue batch or cron run drains on Workers: a few seconds' work, then the queue is
 /// woken again if jobs are still due, so that other consumers share the rest.
-const SCHEDULED: engine::Budget = engine::Budget { jobs: 100, time: std::time::Duration::from_secs(10) };
+const SCHEDULED: engine::Budget = engine::Budget { jobs: 200, time: std::time::Duration::from_secs(10), lanes: 4 };
 
 /// Drains due jobs for a Workers queue consumer or cron trigger.
 pub async fn tick(state: AppState) {

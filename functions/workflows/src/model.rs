@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 use tui_shared::{
     ApiError,
     db::{FromValue, Value},
-    domain::Label,
+    domain::{Description, Label, Title},
 };
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -72,6 +72,10 @@ named!(
 
 /// The most steps a workflow has.
 pub const MAX_STEPS: usize = 1_000;
+/// The most needs of all a workflow's steps together: each is a row of every run.
+pub const MAX_NEEDS: usize = 5_000;
+/// The most references in one step's input: each is a copy of a value when the step runs.
+pub const MAX_REFERENCES: usize = 100;
 /// The most attempts after the first.
 pub const MAX_RETRIES: u32 = 20;
 /// The longest delay between attempts, and the longest sleep or timeout: 30 days.
@@ -127,6 +131,8 @@ pub struct Step {
     /// `{seconds}`, `task` `{title, description?, priority?}`, `wait_event` `{name}`. Any value
     /// inside may be a reference: `{"$step": key, "path": "/json/pointer"}` to an output of a
     /// step this one needs (directly or not), or `{"$input": "/json/pointer"}` into the run's input.
+    /// Every member of the project reads definitions, runs' inputs and steps' outputs: keep
+    /// secrets out of them.
     #[serde(default)]
     pub input: Json,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -219,8 +225,16 @@ pub fn check(steps: &[Step]) -> Result<(), ApiError> {
     if steps.is_empty() || steps.len() > MAX_STEPS {
         return Err(ApiError::field("steps", format!("between 1 and {MAX_STEPS} steps")));
     }
+    let edges: usize = steps.iter().map(|s| s.needs.len()).sum();
+    if edges > MAX_NEEDS {
+        return Err(ApiError::field("steps", format!("at most {MAX_NEEDS} needs in all")));
+    }
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (i, step) in steps.iter().enumerate() {
+        // Keys name steps in idempotency keys (a header) and references: plain ASCII.
+        if !step.key().bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
+            return Err(ApiError::field(format!("steps[{i}].key"), "letters, digits, _ - and . only"));
+        }
         if index.insert(step.key(), i).is_some() {
             return Err(ApiError::field(format!("steps[{i}].key"), "is the key of another step"));
         }
@@ -273,6 +287,9 @@ fn check_step(i: usize, step: &Step, upstream: &HashSet<&str>) -> Result<(), Api
     }
     let mut found = Vec::new();
     references(&step.input, &mut found);
+    if found.len() > MAX_REFERENCES {
+        return Err(ApiError::field(field("input"), format!("at most {MAX_REFERENCES} references")));
+    }
     for reference in found {
         match reference.map_err(|message| ApiError::field(field("input"), message))? {
             Reference::Step { key, .. } if !upstream.contains(key.as_str()) => {
@@ -327,7 +344,11 @@ fn check_input(kind: Kind, input: &Json) -> Result<(), String> {
         Kind::Task => {
             required("title")?;
             if let Some(title) = literal(input, "title") {
-                title.as_str().filter(|t| !t.trim().is_empty() && t.chars().count() <= 200).ok_or("title must be text of 1 to 200 characters")?;
+                Title::try_from(title.as_str().ok_or("title must be text")?.to_owned()).map_err(|e| format!("title {e}"))?;
+            }
+            if let Some(description) = literal(input, "description") {
+                Description::try_from(description.as_str().ok_or("description must be text")?.to_owned())
+                    .map_err(|e| format!("description {e}"))?;
             }
             if let Some(priority) = literal(input, "priority") {
                 priority

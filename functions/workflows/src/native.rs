@@ -1,14 +1,50 @@
-//! The native host's worker pool: a few tasks that claim due jobs and run them, woken when a
-//! job falls due (the `JobWaker` port) and otherwise looking at least once a second, which also
-//! finds jobs that another process sharing the database queued, or whose lease ran out.
+//! The native host's side of workflows: the worker pool, a few tasks that claim due jobs and
+//! run them, woken when a job falls due (the `JobWaker` port) and otherwise looking at least
+//! once a second, which also finds jobs that another process sharing the database queued, or
+//! whose lease ran out; and the HTTP client `http` steps call through.
 
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use tokio::sync::Notify;
-use tui_shared::{AppState, ports::JobWaker};
+use tui_shared::{
+    AppState,
+    adapters::native::Reqwest,
+    ports::{JobWaker, Outbound},
+};
 
-use crate::{WorkflowsConfig, engine, jobs};
+use crate::{WorkflowsConfig, engine, jobs, outbound::Guard};
+
+/// The client `http` steps call through: it resolves names itself and connects only to the
+/// addresses the guard allows, so a public name that points at a private address (or is made
+/// to, between a check and the call) reaches nothing. Redirects are not followed, and a body is
+/// read only as far as a step keeps it.
+pub fn outbound(config: &WorkflowsConfig) -> Arc<dyn Outbound> {
+    let client = reqwest::Client::builder()
+        .dns_resolver(Arc::new(Resolver(config.guard.clone())))
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(config.http_timeout)
+        .build()
+        .unwrap_or_default();
+    Arc::new(Reqwest::with_limit(client, engine::MAX_RESPONSE))
+}
+
+struct Resolver(Guard);
+
+impl reqwest::dns::Resolve for Resolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let guard = self.0.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = found.into_iter().filter(|addr| guard.allows_ip(addr.ip())).collect();
+            if allowed.is_empty() {
+                return Err(format!("{host} resolves to no address workflows may call").into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
 
 /// The longest a worker sleeps without looking.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
@@ -73,5 +109,23 @@ pub fn start(state: AppState, waker: &PoolWaker, config: &WorkflowsConfig) {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::dns::Resolve;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn names_that_resolve_to_private_addresses_reach_nothing() {
+        let guard = Guard { hosts: None, private: Vec::new(), names_checked: true };
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        let refused = Resolver(guard).resolve(name).await.err().expect("localhost is refused");
+        assert!(refused.to_string().contains("no address workflows may call"), "{refused}");
+        let allowed = Guard { hosts: None, private: vec!["127.0.0.0/8".parse().unwrap()], names_checked: true };
+        let found: Vec<SocketAddr> = Resolver(allowed).resolve("localhost".parse().unwrap()).await.unwrap().collect();
+        assert!(!found.is_empty() && found.iter().all(|a| a.ip().is_loopback() && a.is_ipv4()), "{found:?}");
     }
 }

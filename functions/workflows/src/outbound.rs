@@ -5,10 +5,12 @@
 //! URLs are read as browsers and `fetch` read them (the WHATWG rules of the `url` crate), so
 //! `http://2130706433/` is the loopback address it means, and the URL sent is the one checked.
 //! Redirects are never followed (the Outbound port returns them as they are), so a public host
-//! cannot bounce a call inward. What remains: a public name that resolves to a private address
-//! is not caught here; on the native host, restrict egress at the network if that matters.
+//! cannot bounce a call inward. A public name that resolves to a private address is not caught
+//! here: natively the client steps call through resolves names itself and refuses such
+//! addresses (`native::outbound`); Workers cannot reach private networks; on Spin, list the hosts
+//! steps may call (`WORKFLOWS_HTTP_HOSTS`, and the component's `allowed_outbound_hosts`).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 use serde_json::Value as Json;
@@ -20,6 +22,10 @@ use url::{Host, Url};
 pub struct Guard {
     pub hosts: Option<Vec<String>>,
     pub private: Vec<IpNet>,
+    /// Whether the runtime keeps a name from reaching a private address (natively, the client
+    /// checks what names resolve to; Workers reach no private network). Where it cannot (Spin),
+    /// a step may call a name only if the hosts are listed.
+    pub names_checked: bool,
 }
 
 /// A URL an `http` step may be given: absolute, http or https, with a host and no credentials.
@@ -69,6 +75,11 @@ pub fn headers(value: &Json) -> Result<http::HeaderMap, String> {
 }
 
 impl Guard {
+    /// Whether a step may connect to `ip`: a public address, or one in a configured network.
+    pub fn allows_ip(&self, ip: IpAddr) -> bool {
+        is_public(ip) || self.private.iter().any(|net| net.contains(&ip))
+    }
+
     /// Whether a step may call `url`; why not, if it may not.
     pub fn allows(&self, url: &Url) -> Result<(), String> {
         let address = match url.host() {
@@ -76,10 +87,12 @@ impl Guard {
             Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
             Some(Host::Domain(name)) => {
                 let name = name.trim_end_matches('.').to_ascii_lowercase();
-                if let Some(hosts) = &self.hosts
-                    && !hosts.contains(&name)
-                {
-                    return Err(format!("{name} is not among the hosts workflows may call"));
+                match &self.hosts {
+                    Some(hosts) if !hosts.contains(&name) => return Err(format!("{name} is not among the hosts workflows may call")),
+                    None if !self.names_checked => {
+                        return Err(format!("{name}: http steps call host names here only if WORKFLOWS_HTTP_HOSTS lists them"));
+                    }
+                    _ => {}
                 }
                 // Names that mean this machine whatever DNS says.
                 (name == "localhost" || name.ends_with(".localhost")).then_some(IpAddr::V4(Ipv4Addr::LOCALHOST))
@@ -87,7 +100,7 @@ impl Guard {
             None => return Err("url has no host".into()),
         };
         match address {
-            Some(ip) if !is_public(ip) && !self.private.iter().any(|net| net.contains(&ip)) => {
+            Some(ip) if !self.allows_ip(ip) => {
                 Err(format!("{ip} is a private, loopback or link-local address, which workflows may not call"))
             }
             Some(ip) if self.hosts.is_some() && is_public(ip) => Err(format!("{ip} is not among the hosts workflows may call")),
@@ -103,22 +116,23 @@ fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            // IPv4-mapped and IPv4-compatible forms are the IPv4 address they carry.
+            if let Some(v4) = v6.to_ipv4() {
                 return is_public_v4(v4);
             }
-            let first = v6.segments()[0];
-            // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
-            if v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                let octets = v6.octets();
-                return is_public_v4(Ipv4Addr::new(octets[12], octets[13], octets[14], octets[15]));
-            }
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8)
-                || v6 == Ipv6Addr::from(1u128))
+            let [a, b, ..] = v6.segments();
+            !(v6.is_multicast()
+                // Unique local (fc00::/7), link-local (fe80::/10) and the old site-local (fec0::/10).
+                || (a & 0xfe00) == 0xfc00
+                || (a & 0xffc0) == 0xfe80
+                || (a & 0xffc0) == 0xfec0
+                // Translation and tunnels that reach IPv4 addresses, private ones included: NAT64
+                // (64:ff9b::/32, local use 64:ff9b:1::/48 within it), 6to4 (2002::/16), Teredo
+                // (2001::/32); and documentation (2001:db8::/32) and discard (100::/64).
+                || (a == 0x64 && b == 0xff9b)
+                || a == 0x2002
+                || (a == 0x2001 && (b == 0 || b == 0x0db8))
+                || (a == 0x100 && v6.segments()[1..4] == [0, 0, 0]))
         }
     }
 }
@@ -144,7 +158,7 @@ mod tests {
     use super::*;
 
     fn guard(private: &[&str]) -> Guard {
-        Guard { hosts: None, private: private.iter().map(|n| n.parse().unwrap()).collect() }
+        Guard { hosts: None, private: private.iter().map(|n| n.parse().unwrap()).collect(), names_checked: true }
     }
 
     fn allowed(guard: &Guard, url: &str) -> bool {
@@ -171,11 +185,16 @@ mod tests {
             "http://[fd00::1]/",
             "http://[fe80::1]/",
             "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[::a9fe:a9fe]/",
+            "http://[2002:a9fe:a9fe::1]/",
+            "http://[2001::1]/",
+            "http://[fec0::1]/",
         ] {
             assert!(!allowed(&guard, url), "{url} was allowed");
         }
         assert!(allowed(&guard, "https://example.com/hook"));
         assert!(allowed(&guard, "http://93.184.215.14/"));
+        assert!(allowed(&guard, "http://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/"));
     }
 
     #[test]
@@ -184,10 +203,13 @@ mod tests {
         assert!(allowed(&guard, "http://127.0.0.1:9000/sink"));
         assert!(!allowed(&guard, "http://127.0.0.2/"));
         assert!(!allowed(&guard, "http://10.0.0.1/"));
-        let listed = Guard { hosts: Some(vec!["hooks.example.com".into()]), private: Vec::new() };
+        let listed = Guard { hosts: Some(vec!["hooks.example.com".into()]), private: Vec::new(), names_checked: false };
         assert!(allowed(&listed, "https://hooks.example.com/x"));
         assert!(!allowed(&listed, "https://example.com/x"));
         assert!(!allowed(&listed, "http://93.184.215.14/"));
+        let unlisted = Guard { hosts: None, private: Vec::new(), names_checked: false };
+        assert!(!allowed(&unlisted, "https://example.com/x"));
+        assert!(allowed(&unlisted, "http://93.184.215.14/"));
     }
 
     #[test]

@@ -257,28 +257,55 @@ pub fn signal(id: Uuid, user: Uuid, name: &str, payload: &str, now: &str) -> Sta
     )
 }
 
+/// The attempt of a step a write is for, and the claim on its job: what the write is
+/// conditional on.
+pub struct StepAttempt<'a> {
+    pub run: Uuid,
+    pub key: &'a str,
+    pub attempt: i64,
+    pub claim: [Value; 2],
+}
+
 /// The task a `task` step creates, as `user` (who must still be a contributor of `project`),
 /// with the tasks group's schema: a task without dependencies starts `ready`, and its history,
-/// search entry and events follow from that group's triggers. The step records the task in the
-/// same batch (`record`), so that a job delivered again finds it and creates none.
-pub fn create_task(task: &NewTask<'_>, project: Uuid, user: Uuid, now: &str, record: Statement) -> Vec<Statement> {
+/// search entry and events follow from that group's triggers. Only while the step's attempt is
+/// running in a run that has not ended and its job is held; and the step records the task in
+/// the same batch, so that a job delivered again finds it and creates none.
+pub fn create_task(task: &NewTask<'_>, project: Uuid, user: Uuid, now: &str, step: &StepAttempt<'_>) -> Vec<Statement> {
     let may = holds_at_least("?4", "?5", ProjectRole::Contributor);
+    let [job, lease] = step.claim.clone();
     vec![
-        stmt!(
+        Statement::new(
             format!(
                 "INSERT INTO tasks (id, project_id, title, description, status, priority, assignee, labels, due_at, progress, \
                  waiting_on, created_by, changed_by, created_at, updated_at) \
-                 SELECT ?1, ?4, ?2, ?3, 'ready', ?7, NULL, '[\"workflow\"]', NULL, 0, 0, ?5, ?5, ?6, ?6 WHERE {may}"
+                 SELECT ?1, ?4, ?2, ?3, 'ready', ?7, NULL, '[\"workflow\"]', NULL, 0, 0, ?5, ?5, ?6, ?6 WHERE {may} \
+                 AND EXISTS (SELECT 1 FROM run_steps s JOIN workflow_runs r ON r.id = s.run_id WHERE s.run_id = ?8 AND s.key = ?9 \
+                     AND s.attempt = ?10 AND s.state = 'running' AND r.status IN ('running', 'paused')) \
+                 AND EXISTS (SELECT 1 FROM jobs WHERE id = ?11 AND lease_until = ?12)"
             ),
-            task.id,
-            task.title,
-            task.description,
-            project,
-            user,
-            now,
-            task.priority_rank
+            vec![
+                task.id.into(),
+                task.title.into(),
+                task.description.into(),
+                project.into(),
+                user.into(),
+                now.into(),
+                task.priority_rank.into(),
+                step.run.into(),
+                step.key.into(),
+                step.attempt.into(),
+                job,
+                lease,
+            ],
         ),
-        record,
+        stmt!(
+            "UPDATE run_steps SET task_id = ?4 WHERE run_id = ?1 AND key = ?2 AND attempt = ?3 AND EXISTS (SELECT 1 FROM tasks WHERE id = ?4)",
+            step.run,
+            step.key,
+            step.attempt,
+            task.id
+        ),
     ]
 }
 

@@ -21,11 +21,16 @@ fn now(state: &AppState) -> String {
 }
 
 /// Checks a definition, and that each `http` step's URL, where it is given as it is, is one
-/// this deployment lets steps call (a URL made of references is checked when the step runs).
+/// this deployment lets steps call (a URL made of references is checked when the step runs), and
+/// that its timeout is within what this deployment allows.
 fn check(state: &AppState, steps: &[Step]) -> Result<(), ApiError> {
     model::check(steps)?;
     let config = state.section::<WorkflowsConfig>()?;
     for (i, step) in steps.iter().enumerate() {
+        if step.kind == Kind::Http && step.timeout_s.is_some_and(|s| u64::from(s) > config.http_timeout.as_secs()) {
+            let most = config.http_timeout.as_secs();
+            return Err(ApiError::field(format!("steps[{i}].timeout_s"), format!("an http step may take at most {most} s here")));
+        }
         if step.kind == Kind::Http
             && let Some(url) = step.input["url"].as_str()
             && let Ok(url) = crate::outbound::parse(url)
@@ -73,6 +78,7 @@ pub async fn edit(
 ) -> Result<Workflow, ApiError> {
     let db = state.db.as_ref();
     let current = visible(state, id, user).await?;
+    membership::require(db, current.project_id, user, ProjectRole::Maintainer).await?;
     check(state, &steps)?;
     let counts = db.batch(repo::edit(id, user, name.as_deref(), &steps_json(&steps)?, expected, &now(state))).await?;
     if !tui_shared::db::changed(&counts, 0) {

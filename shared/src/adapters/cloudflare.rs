@@ -246,7 +246,8 @@ pub fn services(group: &'static str, env: &Env) -> Result<Services, String> {
     };
     let env = Local(env.clone());
     let settings = Arc::new(move |name: &str| lookup(&env.0, name));
-    let platform = Platform { settings, db, clock: Arc::new(JsClock), outbound, passwords: None, limiter, jobs };
+    // Workers reach only the public internet: fetch cannot connect to a private network.
+    let platform = Platform { settings, db, clock: Arc::new(JsClock), outbound, public_outbound: None, passwords: None, limiter, jobs };
     Services::assemble(platform, group)
 }
 

@@ -202,15 +202,32 @@ impl Database for Sqlite {
     }
 }
 
-/// Outbound HTTP through reqwest.
-pub struct Reqwest(pub reqwest::Client);
+/// Outbound HTTP over a reqwest client, reading at most `limit` bytes of a response body: a
+/// server that answers without end costs a failed call, not the host's memory.
+pub struct Reqwest {
+    client: reqwest::Client,
+    limit: usize,
+}
+
+impl Reqwest {
+    /// The most of a body read by default: far beyond any answer this service asks for.
+    pub const LIMIT: usize = 32 * 1024 * 1024;
+
+    pub fn new(client: reqwest::Client) -> Self {
+        Self::with_limit(client, Self::LIMIT)
+    }
+
+    pub fn with_limit(client: reqwest::Client, limit: usize) -> Self {
+        Self { client, limit }
+    }
+}
 
 #[async_trait]
 impl Outbound for Reqwest {
     async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, OutboundError> {
         let (parts, body) = request.into_parts();
-        let response = self
-            .0
+        let mut response = self
+            .client
             .request(parts.method, parts.uri.to_string())
             .headers(parts.headers)
             .body(body)
@@ -221,8 +238,14 @@ impl Outbound for Reqwest {
         if let Some(headers) = builder.headers_mut() {
             headers.extend(response.headers().clone());
         }
-        let body = response.bytes().await.map_err(|e| OutboundError(e.to_string()))?;
-        builder.body(body).map_err(|e| OutboundError(e.to_string()))
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| OutboundError(e.to_string()))? {
+            if body.len() + chunk.len() > self.limit {
+                return Err(OutboundError(format!("the response body is over {} bytes", self.limit)));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        builder.body(Bytes::from(body)).map_err(|e| OutboundError(e.to_string()))
     }
 }
 

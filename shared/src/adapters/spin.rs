@@ -142,6 +142,7 @@ fn services(group: &'static str) -> Result<Services, String> {
         db,
         clock: Arc::new(SystemClock),
         outbound: Arc::new(SpinHttp),
+        public_outbound: None,
         passwords: None,
         limiter: None,
         // Spin has no queue: a scheduler calls the tick endpoint.

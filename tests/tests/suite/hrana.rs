@@ -11,7 +11,7 @@ use tui_shared::{
 
 async fn client() -> (HranaServer, Hrana) {
     let server = HranaServer::start("test-token").await;
-    let hrana = Hrana::new(&server.url, Some("test-token".into()), Arc::new(Reqwest(reqwest::Client::new())));
+    let hrana = Hrana::new(&server.url, Some("test-token".into()), Arc::new(Reqwest::new(reqwest::Client::new())));
     (server, hrana)
 }
 
@@ -51,7 +51,7 @@ async fn the_schema_migrates_over_hrana_and_verifies() {
 #[tokio::test]
 async fn a_wrong_token_is_a_backend_error() {
     let server = HranaServer::start("right").await;
-    let db = Hrana::new(&server.url, Some("wrong".into()), Arc::new(Reqwest(reqwest::Client::new())));
+    let db = Hrana::new(&server.url, Some("wrong".into()), Arc::new(Reqwest::new(reqwest::Client::new())));
     assert!(matches!(db.query(stmt!("SELECT 1")).await, Err(DbError::Backend(_))));
 }
 

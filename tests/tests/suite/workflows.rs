@@ -344,6 +344,47 @@ async fn a_task_step_creates_one_task_and_completes_when_it_does() {
 }
 
 #[tokio::test]
+async fn a_run_stops_acting_when_its_creator_loses_their_role() {
+    let server = Server::start().await;
+    let (owner, contributor) = (server.user().await, server.user().await);
+    let project = server.project(&owner, "authority").await;
+    server.add_member(&owner, &project, &contributor, "contributor").await;
+    let steps = json!([
+        {"key": "wait", "kind": "wait_event", "input": {"name": "go"}},
+        {"key": "file", "kind": "task", "needs": ["wait"], "input": {"title": "Filed by a run"}},
+    ]);
+    let definition = workflow(&server, &owner, &project, steps).await;
+    let run = id(&start(&server, &contributor, &id(&definition), json!({})).await);
+    until(&server, &owner, &run, Duration::from_secs(10), |r| step(r, "wait")["state"] == "running").await;
+    let removed = server.call(Method::DELETE, &format!("/v1/projects/{project}/members/{}", contributor.id), Some(&owner.token), None).await;
+    assert!(removed.status.is_success(), "{}", removed.body);
+    server.post(&format!("/v1/runs/{run}/events"), Some(&owner.token), json!({"name": "go"})).await;
+    let done = finished(&server, &owner, &run, Duration::from_secs(20)).await;
+    assert_eq!(done["status"], "failed", "{done:#}");
+    assert!(done["error"].as_str().unwrap().contains("no longer a contributor"), "{done:#}");
+    let tasks = server.get(&format!("/v1/projects/{project}/tasks?label=workflow"), Some(&owner.token)).await;
+    assert_eq!(tasks.body["items"], json!([]), "{}", tasks.body);
+}
+
+#[tokio::test]
+async fn a_task_step_keeps_to_the_tasks_rules_for_titles() {
+    let server = Server::start().await;
+    let me = server.user().await;
+    let project = server.project(&me, "escapes").await;
+    let literal = json!([{"key": "t", "kind": "task", "input": {"title": "bad\u{1b}[2Jtitle"}}]);
+    let reply = server.post(&format!("/v1/projects/{project}/workflows"), Some(&me.token), json!({"name": "x", "steps": literal})).await;
+    reply.problem(422, "validation_failed");
+    let steps = json!([{"key": "t", "kind": "task", "input": {"title": {"$input": "/title"}}}]);
+    let definition = workflow(&server, &me, &project, steps).await;
+    let run = id(&start(&server, &me, &id(&definition), json!({"title": "two\nlines"})).await);
+    let done = finished(&server, &me, &run, Duration::from_secs(20)).await;
+    assert_eq!(done["status"], "failed", "{done:#}");
+    assert!(step(&done, "t")["error"].as_str().unwrap().starts_with("title"), "{done:#}");
+    let big = json!({"blob": "x".repeat(70 * 1024)});
+    server.post(&format!("/v1/workflows/{}/runs", id(&definition)), Some(&me.token), json!({"input": big})).await.problem(422, "validation_failed");
+}
+
+#[tokio::test]
 async fn progress_is_published_on_the_run_topic() {
     let server = Server::start().await;
     let me = server.user().await;
