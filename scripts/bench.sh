@@ -10,7 +10,9 @@
 #   - the tasks group on both: 1,000 tasks created in batches, filtered lists and searches on
 #     10,000 tasks, the cycle check on a 1,000-edge chain;
 #   - real-time on both: 1,000 WebSockets on one project, publish -> receipt latency, and the
-#     server's memory per connection (tests/src/bin/realtime-bench.rs).
+#     server's memory per connection (tests/src/bin/realtime-bench.rs);
+#   - workflows on both: steps/s of a 1,000-step fan-out, and what the engine adds per step of a
+#     chain (tests/src/bin/workflows-bench.rs).
 # Default argon2id cost (19 MiB, t=2) everywhere. Prints one line per measurement, then one
 # line per ratio (the regression guard: a change that loses ground shows there).
 # Usage: scripts/bench.sh [seconds per run, default 15]
@@ -29,7 +31,7 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; for g in "${groups[@]}"; do k
 groups=()
 trap cleanup EXIT
 
-cargo build --release --locked -p tui-host --bin tui-server --example argon2_bound -p tui-blackbox --bin tasks-bench --bin realtime-bench >/dev/null 2>&1
+cargo build --release --locked -p tui-host --bin tui-server --example argon2_bound -p tui-blackbox --bin tasks-bench --bin realtime-bench --bin workflows-bench >/dev/null 2>&1
 cargo build --release --locked --manifest-path "$yardsticks/ceiling/Cargo.toml" --target-dir target/ceiling >/dev/null 2>&1
 
 # Waits until a URL answers 2xx (or, with "any", answers at all).
@@ -108,6 +110,7 @@ wait $sampler; cat "$work/rss"
 WRK_BODIES=$(login_bodies http://127.0.0.1:8801) run "native, login, 4 connections" -t2 -c4 -d"${seconds}s" -s scripts/wrk-post.lua http://127.0.0.1:8801/v1/auth/login
 target/release/tasks-bench http://127.0.0.1:8801 50 | sed 's/^/native, tasks: /'
 target/release/realtime-bench http://127.0.0.1:8801 1000 50 --pid "$server" | tee "$work/realtime-native" | sed 's/^/native, /'
+target/release/workflows-bench http://127.0.0.1:8801 1000 50 | tee "$work/workflows-native" | sed 's/^/native, /'
 kill "$server"
 env "${lifted[@]}" JWT_SECRET=$secret target/release/tui-server --listen 127.0.0.1:8802 --data-dir "$work/logged" >"$work/access.log" &
 pids+=($!)
@@ -143,6 +146,7 @@ done
 target/release/tasks-bench http://127.0.0.1:8803 30 | sed 's/^/wrangler dev, tasks: /'
 # shellcheck disable=SC2046
 target/release/realtime-bench http://127.0.0.1:8803 1000 50 --pid $(pgrep -d' ' workerd) | tee "$work/realtime-workerd" | sed 's/^/wrangler dev, /'
+target/release/workflows-bench http://127.0.0.1:8803 1000 50 | tee "$work/workflows-workerd" | sed 's/^/wrangler dev, /'
 
 echo
 ratio "native read / ceiling, 64 connections (goal >= 60)" "${rps[native, project read, 64 connections]}" "${rps[ceiling, read, 64 connections]}"
@@ -153,3 +157,6 @@ ratio "wrangler dev read / workerd ceiling, 16 connections (goal >= 80)" "${rps[
 difference "wrangler dev read p50 - workerd ceiling, 1 connection (goal <= 3)" "${p50[wrangler dev, project read, 1 connection]}" "${p50[workerd ceiling, read, 1 connection]}"
 echo "native real-time fan-out to 1,000, publish->receive (goal p95 < 10 ms): $(grep 'publish->receive' "$work/realtime-native" | grep -o 'p50.*')"
 echo "wrangler dev real-time fan-out to 1,000, publish->receive (goal p95 < 50 ms): $(grep 'publish->receive' "$work/realtime-workerd" | grep -o 'p50.*')"
+for host in native workerd; do
+  echo "$host workflows: $(paste -sd';' "$work/workflows-$host" | sed 's/workflows, //g')"
+done
