@@ -114,14 +114,22 @@ CREATE TABLE jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id TEXT NOT NULL REFERENCES workflow_runs (id) ON DELETE CASCADE,
     step_key TEXT NOT NULL,
+    -- The run's project: a project holds only so many claims at once, so that one project's slow
+    -- steps cannot take every worker.
+    project_id TEXT NOT NULL,
     due_at TEXT NOT NULL,
     lease_until TEXT NOT NULL DEFAULT '',
     -- How many times it was claimed: more than its step's attempts means redeliveries.
     deliveries INTEGER NOT NULL DEFAULT 0,
+    -- How many times something the step waits for happened (an event delivered, a task
+    -- finished). A worker that looked and found nothing gives the job back to wait only if this
+    -- did not move meanwhile; otherwise the job is due at once, and the step looks again.
+    wakes INTEGER NOT NULL DEFAULT 0,
     UNIQUE (run_id, step_key)
 ) STRICT;
 
 CREATE INDEX jobs_by_due ON jobs (due_at, lease_until);
+CREATE INDEX jobs_by_project ON jobs (project_id, lease_until);
 
 -- A completed step counts down its dependents; those that wait on nothing more become ready and
 -- are queued while the run is running (a paused run's ready steps are queued when it resumes);
@@ -134,8 +142,8 @@ BEGIN
     UPDATE run_steps SET state = 'ready', updated_at = new.updated_at
     WHERE run_id = new.run_id AND state = 'waiting' AND waiting_on = 0
         AND key IN (SELECT key FROM run_step_needs WHERE run_id = new.run_id AND needs = new.key);
-    INSERT INTO jobs (run_id, step_key, due_at)
-    SELECT s.run_id, s.key, new.updated_at FROM run_steps s JOIN workflow_runs r ON r.id = s.run_id
+    INSERT INTO jobs (run_id, step_key, project_id, due_at)
+    SELECT s.run_id, s.key, r.project_id, new.updated_at FROM run_steps s JOIN workflow_runs r ON r.id = s.run_id
     WHERE s.run_id = new.run_id AND s.state = 'ready' AND r.status = 'running'
         AND s.key IN (SELECT key FROM run_step_needs WHERE run_id = new.run_id AND needs = new.key)
     ON CONFLICT (run_id, step_key) DO NOTHING;
@@ -154,8 +162,8 @@ BEGIN
 END;
 
 -- A run that ends before its steps do (failed or cancelled) cancels what has not finished and
--- drops its jobs; a paused run drops the jobs of steps not yet started (running steps finish),
--- and a resumed run queues its ready steps again.
+-- drops its jobs; a paused run drops the jobs of steps not yet started and of retries not yet
+-- started (attempts under way finish), and a resumed run queues them again.
 CREATE TRIGGER run_ended AFTER UPDATE OF status ON workflow_runs
 WHEN new.status IN ('failed', 'cancelled') AND old.status IN ('running', 'paused')
 BEGIN
@@ -167,14 +175,15 @@ END;
 CREATE TRIGGER run_paused AFTER UPDATE OF status ON workflow_runs
 WHEN new.status = 'paused' AND old.status = 'running'
 BEGIN
-    DELETE FROM jobs WHERE run_id = new.id AND step_key IN (SELECT key FROM run_steps WHERE run_id = new.id AND state = 'ready');
+    DELETE FROM jobs WHERE run_id = new.id AND step_key IN (SELECT key FROM run_steps WHERE run_id = new.id
+        AND (state = 'ready' OR (state = 'running' AND started_at IS NULL)));
 END;
 
 CREATE TRIGGER run_resumed AFTER UPDATE OF status ON workflow_runs
 WHEN new.status = 'running' AND old.status = 'paused'
 BEGIN
-    INSERT INTO jobs (run_id, step_key, due_at)
-    SELECT run_id, key, new.updated_at FROM run_steps WHERE run_id = new.id AND state IN ('ready', 'running')
+    INSERT INTO jobs (run_id, step_key, project_id, due_at)
+    SELECT run_id, key, new.project_id, new.updated_at FROM run_steps WHERE run_id = new.id AND state IN ('ready', 'running')
     ON CONFLICT (run_id, step_key) DO NOTHING;
 END;
 
@@ -182,14 +191,14 @@ END;
 CREATE TRIGGER run_step_task_finished AFTER UPDATE OF status ON tasks
 WHEN new.status IN ('completed', 'failed', 'cancelled') AND old.status != new.status
 BEGIN
-    UPDATE jobs SET due_at = new.updated_at
-    WHERE due_at > new.updated_at AND (run_id, step_key) IN (SELECT run_id, key FROM run_steps WHERE task_id = new.id);
+    UPDATE jobs SET due_at = min(due_at, new.updated_at), wakes = wakes + 1
+    WHERE (run_id, step_key) IN (SELECT run_id, key FROM run_steps WHERE task_id = new.id);
 END;
 
 -- So does its deletion: the step fails rather than wait for a task that will never finish.
 CREATE TRIGGER run_step_task_deleted AFTER DELETE ON tasks
 BEGIN
-    UPDATE jobs SET due_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+    UPDATE jobs SET due_at = min(due_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), wakes = wakes + 1
     WHERE (run_id, step_key) IN (SELECT run_id, key FROM run_steps WHERE task_id = old.id AND state = 'running');
 END;
 
@@ -197,8 +206,8 @@ END;
 -- step decides whether the event is the one it waits for.
 CREATE TRIGGER run_signal_delivered AFTER INSERT ON run_signals
 BEGIN
-    UPDATE jobs SET due_at = new.created_at
-    WHERE run_id = new.run_id AND due_at > new.created_at
+    UPDATE jobs SET due_at = min(due_at, new.created_at), wakes = wakes + 1
+    WHERE run_id = new.run_id
         AND step_key IN (SELECT key FROM run_steps WHERE run_id = new.run_id AND kind = 'wait_event' AND state = 'running');
 END;
 

@@ -22,6 +22,10 @@ pub trait PasswordHasher: Send + Sync + 'static {
 #[error("outbound request failed: {0}")]
 pub struct OutboundError(pub String);
 
+/// The most of a response body an Outbound adapter reads unless told otherwise: far beyond any
+/// answer this service asks for, and short of what would cost an instance its memory.
+pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+
 /// HTTP to the outside world (Turso over Hrana, the Claude API, OAuth providers, webhooks).
 /// Redirects come back as they are, never followed: a target checked before the call (a
 /// workflow's `http` step) must not be able to send the call somewhere else.

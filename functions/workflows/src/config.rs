@@ -16,6 +16,9 @@ pub struct WorkflowsConfig {
     pub tick_secret: Option<String>,
     /// How many jobs the native host runs at once.
     pub workers: usize,
+    /// How many jobs of one project may be claimed at once, anywhere: one project's slow steps
+    /// leave the other workers to the other projects.
+    pub per_project: u32,
     /// How long a claim on a job lasts: after a worker dies, its job waits this long (beyond
     /// an `http` step's timeout) before another worker takes it over.
     pub lease: Duration,
@@ -26,7 +29,7 @@ impl Section for WorkflowsConfig {
     /// default, is any public host, except on Spin, where names must be listed), `WORKFLOWS_HTTP_PRIVATE` (comma-separated CIDRs of private
     /// networks they may call anyway; none by default), `WORKFLOWS_HTTP_TIMEOUT_S` (300),
     /// `WORKFLOWS_TICK_SECRET` (at least 32 characters, or unset), `WORKFLOWS_WORKERS` (8),
-    /// `WORKFLOWS_LEASE_S` (30).
+    /// `WORKFLOWS_LEASE_S` (30), `WORKFLOWS_PROJECT_CLAIMS` (4).
     fn read(lookup: &Lookup<'_>) -> Result<Self, ConfigError> {
         let list = |name: &str| -> Vec<String> {
             lookup.get(name).unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
@@ -60,6 +63,10 @@ impl Section for WorkflowsConfig {
         }
         // Spin's outbound HTTP connects wherever a name resolves: names must be listed there.
         let names_checked = !cfg!(feature = "spin");
-        Ok(Self { guard: Guard { hosts, private, names_checked }, http_timeout, tick_secret, workers, lease })
+        let per_project = match lookup.number("WORKFLOWS_PROJECT_CLAIMS", 4)? {
+            0 => return Err(ConfigError::Invalid { name: "WORKFLOWS_PROJECT_CLAIMS", reason: "must be at least 1".into() }),
+            n => n,
+        };
+        Ok(Self { guard: Guard { hosts, private, names_checked }, http_timeout, tick_secret, workers, per_project, lease })
     }
 }

@@ -192,7 +192,7 @@ pub async fn run(state: &AppState, mut job: Job) -> Result<(), ApiError> {
         let deadline = timeout.map(|t| time::format(now + t));
         if !begin(state, &job, &current, deadline.as_deref(), &stamp).await? {
             // Something moved first (a pause, a cancel, another worker): look again.
-            db.execute(job.release(&stamp)).await?;
+            db.execute(job.release(&stamp, &stamp)).await?;
             return Ok(());
         }
         if current.state == StepState::Ready {
@@ -263,8 +263,10 @@ async fn settle(state: &AppState, job: &Job, current: &Current, outcome: Outcome
             if retry && current.state == StepState::Running && current.attempt <= limit {
                 let delay = jittered(current.step.retry.as_ref().map_or(0.0, |r| r.delay(current.attempt as u32 + 1)));
                 let due = time::format(now + seconds(delay));
-                let set = "attempt = attempt + 1, calls = 0, error = ?1, started_at = NULL, deadline = NULL, updated_at = ?2";
-                db.batch(vec![step_move(job, current, set, vec![error.into(), stamp.as_str().into()]), job.release(&due)]).await?;
+                // The next attempt makes its own task, if it is a task step: the last one's no
+                // longer moves the step.
+                let set = "attempt = attempt + 1, calls = 0, task_id = NULL, error = ?1, started_at = NULL, deadline = NULL, updated_at = ?2";
+                db.batch(vec![step_move(job, current, set, vec![error.into(), stamp.as_str().into()]), job.release(&due, &due)]).await?;
                 state.jobs.wake(seconds(delay)).await;
             } else {
                 let set = "state = 'failed', error = ?1, deadline = NULL, finished_at = ?2, updated_at = ?2";
@@ -273,7 +275,7 @@ async fn settle(state: &AppState, job: &Job, current: &Current, outcome: Outcome
         }
         Outcome::Wait(until) => {
             let due = if until.year() >= 9999 { jobs::NEVER.to_owned() } else { time::format(until) };
-            db.execute(job.release(&due)).await?;
+            db.execute(job.release(&due, &stamp)).await?;
             if until.year() < 9999 {
                 state.jobs.wake((until - now).try_into().unwrap_or_default()).await;
             }
@@ -441,11 +443,13 @@ async fn http(state: &AppState, job: &mut Job, current: &Current, input: &Json, 
             ),
         ])
         .await?;
+    if tui_shared::db::changed(&counted, 0) {
+        job.lease = until;
+    }
     if !tui_shared::db::changed(&counted, 1) {
         // Another worker holds the job now, or the step moved on.
         return Ok(Outcome::Wait(now));
     }
-    job.lease = until;
     let mut request = http::Request::builder().method(method).uri(url.as_str());
     if let Some(all) = request.headers_mut() {
         all.extend(headers);
@@ -505,7 +509,7 @@ pub struct Drained {
 /// Runs due jobs, `budget.lanes` at a time, until none is due or the budget is spent.
 pub async fn drain(state: &AppState, budget: Budget) -> Result<Drained, ApiError> {
     let started = state.clock.now();
-    let lease = state.section::<WorkflowsConfig>()?.lease;
+    let config = state.section::<WorkflowsConfig>()?;
     let taken = std::sync::atomic::AtomicUsize::new(0);
     let lane = || async {
         loop {
@@ -513,7 +517,7 @@ pub async fn drain(state: &AppState, budget: Budget) -> Result<Drained, ApiError
             if !within || taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= budget.jobs {
                 return Ok::<_, ApiError>(true);
             }
-            let Some(job) = jobs::claim(state.db.as_ref(), state.clock.now(), lease).await? else {
+            let Some(job) = jobs::claim(state.db.as_ref(), state.clock.now(), config.lease, config.per_project).await? else {
                 taken.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 return Ok(false);
             };

@@ -10,40 +10,44 @@ use tui_shared::{
     time::{self, Timestamp},
 };
 
-/// A claimed job: the step it is for, and the lease that proves the claim.
+/// A claimed job: the step it is for, the lease that proves the claim, and how many wakes it
+/// had when it was claimed.
 #[derive(Debug, Clone)]
 pub struct Job {
     pub id: i64,
     pub run_id: uuid::Uuid,
     pub step_key: String,
     pub lease: String,
+    pub wakes: i64,
 }
 
 /// A job whose step waits without end is due then: when something moves it (a task finishing, an
 /// event arriving) it is made due at once.
 pub const NEVER: &str = "9999-12-31T23:59:59.999Z";
 
-/// Claims the job due longest ago, if any is due and not leased, for `lease` from `now` (long
-/// enough for any step but `http`, which extends its claim to its timeout before calling). One
-/// statement decides, so two workers never hold one job.
-pub async fn claim(db: &dyn Database, now: Timestamp, lease: Duration) -> Result<Option<Job>, ApiError> {
+/// Claims the job due longest ago, if any is due, not leased, and of a project that holds fewer
+/// than `per_project` claims, for `lease` from `now` (long enough for any step but `http`, which
+/// extends its claim to its timeout before calling). One statement decides, so two workers never
+/// hold one job.
+pub async fn claim(db: &dyn Database, now: Timestamp, lease: Duration, per_project: u32) -> Result<Option<Job>, ApiError> {
     let stamp = time::format(now);
     let lease = time::format(now + lease);
     let row = db
         .query_opt(stmt!(
             "UPDATE jobs SET lease_until = ?2, deliveries = deliveries + 1 \
-             WHERE id = (SELECT id FROM jobs WHERE due_at <= ?1 AND lease_until <= ?1 ORDER BY due_at LIMIT 1) AND lease_until <= ?1 \
-             RETURNING id, run_id, step_key, lease_until",
+             WHERE id = (SELECT j.id FROM jobs j WHERE j.due_at <= ?1 AND j.lease_until <= ?1 \
+                 AND (SELECT count(*) FROM jobs k WHERE k.project_id = j.project_id AND k.lease_until > ?1) < ?3 \
+                 ORDER BY j.due_at LIMIT 1) \
+             AND lease_until <= ?1 \
+             RETURNING id, run_id, step_key, lease_until, wakes",
             stamp.as_str(),
-            lease.as_str()
+            lease.as_str(),
+            per_project
         ))
         .await?;
-    Ok(row.map(|row| row.decode::<(i64, uuid::Uuid, String, String)>()).transpose()?.map(|(id, run_id, step_key, lease)| Job {
-        id,
-        run_id,
-        step_key,
-        lease,
-    }))
+    Ok(row.map(|row| row.decode::<(i64, uuid::Uuid, String, String, i64)>()).transpose()?.map(
+        |(id, run_id, step_key, lease, wakes)| Job { id, run_id, step_key, lease, wakes },
+    ))
 }
 
 impl Job {
@@ -65,9 +69,17 @@ impl Job {
         stmt!("DELETE FROM jobs WHERE id = ?1 AND lease_until = ?2", self.id, self.lease.as_str())
     }
 
-    /// Gives the job back, due at `due`.
-    pub fn release(&self, due: &str) -> Statement {
-        stmt!("UPDATE jobs SET due_at = ?3, lease_until = '' WHERE id = ?1 AND lease_until = ?2", self.id, self.lease.as_str(), due)
+    /// Gives the job back, due at `due`; or at `now`, if something the step waits for happened
+    /// since the job was claimed (the step looked before it did).
+    pub fn release(&self, due: &str, now: &str) -> Statement {
+        stmt!(
+            "UPDATE jobs SET due_at = CASE WHEN wakes = ?5 THEN ?3 ELSE ?4 END, lease_until = '' WHERE id = ?1 AND lease_until = ?2",
+            self.id,
+            self.lease.as_str(),
+            due,
+            now,
+            self.wakes
+        )
     }
 }
 

@@ -6,7 +6,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tui_shared::{
     AppState,
     adapters::native::Reqwest,
@@ -20,7 +20,9 @@ use crate::{WorkflowsConfig, engine, jobs, outbound::Guard};
 /// to, between a check and the call) reaches nothing. Redirects are not followed, and a body is
 /// read only as far as a step keeps it.
 pub fn outbound(config: &WorkflowsConfig) -> Arc<dyn Outbound> {
+    // No proxy from the environment either: a proxy would resolve names itself, past the guard.
     let client = reqwest::Client::builder()
+        .no_proxy()
         .dns_resolver(Arc::new(Resolver(config.guard.clone())))
         .redirect(reqwest::redirect::Policy::none())
         .timeout(config.http_timeout)
@@ -36,18 +38,22 @@ impl reqwest::dns::Resolve for Resolver {
         let guard = self.0.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            // One answer whether the name does not resolve or resolves only inward, so that a
+            // step cannot tell which names exist inside.
+            let refused = || format!("{host} resolves to no address workflows may call");
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await.map_err(|_| refused())?.collect();
             let allowed: Vec<SocketAddr> = found.into_iter().filter(|addr| guard.allows_ip(addr.ip())).collect();
             if allowed.is_empty() {
-                return Err(format!("{host} resolves to no address workflows may call").into());
+                return Err(refused().into());
             }
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
     }
 }
 
-/// The longest a worker sleeps without looking.
-const LOOK_EVERY: Duration = Duration::from_secs(1);
+/// The longest the pool sleeps without looking: it is woken when a job falls due here, so this
+/// is for jobs queued by another process sharing the database, and leases that ran out.
+const LOOK_EVERY: Duration = Duration::from_secs(5);
 
 /// Wakes the pool's workers: at once, or after a delay.
 #[derive(Default)]
@@ -55,8 +61,7 @@ pub struct PoolWaker(Arc<Notify>);
 
 impl PoolWaker {
     fn notify(notify: &Notify) {
-        // Every worker that sleeps now, and a permit for one that is about to.
-        notify.notify_waiters();
+        // A permit, if the pool is not asleep yet: it does not miss a wake that came just before.
         notify.notify_one();
     }
 }
@@ -76,40 +81,44 @@ impl JobWaker for PoolWaker {
     }
 }
 
-/// Starts the configured number of tasks draining the jobs table, woken through `waker`.
+/// Starts the pool: one task claims due jobs while fewer than the configured number run, each
+/// job in a task of its own (so a panic ends that job's run, whose lease then runs out, and
+/// nothing else); it sleeps until the next job falls due, a wake, a job's end, or a look.
 pub fn start(state: AppState, waker: &PoolWaker, config: &WorkflowsConfig) {
-    let lease = config.lease;
-    for _ in 0..config.workers {
-        let (state, notify) = (state.clone(), waker.0.clone());
-        tokio::spawn(async move {
-            loop {
-                let ran = match jobs::claim(state.db.as_ref(), state.clock.now(), lease).await {
-                    Ok(Some(job)) => {
+    let notify = waker.0.clone();
+    let slots = Arc::new(Semaphore::new(config.workers));
+    let (lease, per_project) = (config.lease, config.per_project);
+    tokio::spawn(async move {
+        loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else { return };
+            match jobs::claim(state.db.as_ref(), state.clock.now(), lease, per_project).await {
+                Ok(Some(job)) => {
+                    let (state, notify) = (state.clone(), notify.clone());
+                    tokio::spawn(async move {
                         if let Err(error) = engine::run(&state, job).await {
                             tracing::warn!(%error, "a workflow job failed; it is retried when its lease ends");
                         }
-                        true
-                    }
-                    Ok(None) => false,
-                    Err(error) => {
-                        tracing::warn!(%error, "claiming a workflow job failed");
-                        false
-                    }
-                };
-                if !ran {
-                    let wait = match jobs::next_due(state.db.as_ref()).await {
-                        Ok(Some(at)) => (at - state.clock.now()).try_into().unwrap_or(Duration::ZERO).min(LOOK_EVERY),
-                        _ => LOOK_EVERY,
-                    };
-                    if !wait.is_zero() {
-                        let _ = tokio::time::timeout(wait, notify.notified()).await;
-                    } else {
-                        tokio::task::yield_now().await;
-                    }
+                        drop(slot);
+                        // A project's claims went down by one: a job it held back may run now.
+                        PoolWaker::notify(&notify);
+                    });
+                    continue;
+                }
+                Ok(None) => drop(slot),
+                Err(error) => {
+                    drop(slot);
+                    tracing::warn!(%error, "claiming a workflow job failed");
                 }
             }
-        });
-    }
+            let now = state.clock.now();
+            let wait = match jobs::next_due(state.db.as_ref()).await {
+                // Due but not claimable (its project holds its share): a job's end wakes the pool.
+                Ok(Some(at)) if at > now => (at - now).try_into().unwrap_or(LOOK_EVERY).min(LOOK_EVERY),
+                _ => LOOK_EVERY,
+            };
+            let _ = tokio::time::timeout(wait, notify.notified()).await;
+        }
+    });
 }
 
 #[cfg(test)]

@@ -142,7 +142,8 @@ pub fn start(run: Uuid, workflow: Uuid, version: i64, user: Uuid, input: &str, s
             steps
         ),
         stmt!(
-            "INSERT INTO jobs (run_id, step_key, due_at) SELECT run_id, key, ?2 FROM run_steps WHERE run_id = ?1 AND state = 'ready'",
+            "INSERT INTO jobs (run_id, step_key, project_id, due_at) SELECT s.run_id, s.key, r.project_id, ?2 \
+             FROM run_steps s JOIN workflow_runs r ON r.id = s.run_id WHERE s.run_id = ?1 AND s.state = 'ready'",
             run,
             now
         ),

@@ -20,7 +20,7 @@ use crate::{
     ApiError, AppState,
     db::{Database, DbError, DbResult, Row, Statement, Value},
     http::extract::ClientAddr,
-    ports::{Clock, JobWaker, Outbound, OutboundError},
+    ports::{Clock, JobWaker, MAX_RESPONSE_BYTES, Outbound, OutboundError},
     ratelimit::{Decision, RateLimiter, Rule, Window},
     state::{Platform, Services},
     time::{Timestamp, from_unix_ms},
@@ -121,7 +121,26 @@ impl Outbound for Fetch {
             for (name, value) in response.headers().entries() {
                 builder = builder.header(name, value);
             }
-            let bytes = response.bytes().await.map_err(fail)?;
+            let too_large = || OutboundError(format!("the response body is over {MAX_RESPONSE_BYTES} bytes"));
+            let declared = response.headers().get("content-length").ok().flatten().and_then(|n| n.parse::<usize>().ok());
+            if declared.is_some_and(|n| n > MAX_RESPONSE_BYTES) {
+                return Err(too_large());
+            }
+            let bytes = match response.stream() {
+                Ok(mut stream) => {
+                    let mut body = Vec::new();
+                    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+                        let chunk = chunk.map_err(fail)?;
+                        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                            return Err(too_large());
+                        }
+                        body.extend_from_slice(&chunk);
+                    }
+                    body
+                }
+                // Not a stream: a body already whole (or none).
+                Err(_) => response.bytes().await.map_err(fail)?,
+            };
             builder.body(Bytes::from(bytes)).map_err(|e| OutboundError(e.to_string()))
         })
         .await

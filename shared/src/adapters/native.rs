@@ -210,11 +210,8 @@ pub struct Reqwest {
 }
 
 impl Reqwest {
-    /// The most of a body read by default: far beyond any answer this service asks for.
-    pub const LIMIT: usize = 32 * 1024 * 1024;
-
     pub fn new(client: reqwest::Client) -> Self {
-        Self::with_limit(client, Self::LIMIT)
+        Self::with_limit(client, crate::ports::MAX_RESPONSE_BYTES)
     }
 
     pub fn with_limit(client: reqwest::Client, limit: usize) -> Self {

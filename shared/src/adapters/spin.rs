@@ -20,7 +20,7 @@ use crate::{
     AppState,
     db::{Database, DbError, DbResult, Row, Statement, Value},
     http::extract::ClientAddr,
-    ports::{Outbound, OutboundError, SystemClock},
+    ports::{MAX_RESPONSE_BYTES, Outbound, OutboundError, SystemClock},
     state::{Platform, Services},
 };
 
@@ -126,7 +126,27 @@ pub struct SpinHttp;
 #[async_trait]
 impl Outbound for SpinHttp {
     async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, OutboundError> {
-        LocalFuture(spin_sdk::http::send::<_, http::Response<Bytes>>(request)).await.map_err(|e| OutboundError(e.to_string()))
+        LocalFuture(async move {
+            let response: spin_sdk::http::IncomingResponse =
+                spin_sdk::http::send(request).await.map_err(|e| OutboundError(e.to_string()))?;
+            let mut builder = http::Response::builder().status(response.status());
+            for (name, value) in response.headers().entries() {
+                builder = builder.header(name, value);
+            }
+            // Read to a limit: a server that answers without end costs a failed call, not the
+            // instance's memory.
+            let mut stream = response.take_body_stream();
+            let mut body = Vec::new();
+            while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+                let chunk = chunk.map_err(|e| OutboundError(e.to_string()))?;
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(OutboundError(format!("the response body is over {MAX_RESPONSE_BYTES} bytes")));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            builder.body(Bytes::from(body)).map_err(|e| OutboundError(e.to_string()))
+        })
+        .await
     }
 }
 

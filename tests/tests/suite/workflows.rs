@@ -211,6 +211,27 @@ async fn a_paused_run_starts_nothing_new_until_resumed_and_a_cancelled_one_stops
 }
 
 #[tokio::test]
+async fn a_paused_run_makes_no_retry_until_resumed() {
+    let (server, sink) = (Server::start().await, HttpSink::start().await);
+    let me = server.user().await;
+    let project = server.project(&me, "pause-retries").await;
+    let steps = json!([{
+        "key": "call", "kind": "http", "input": {"url": format!("{}/flaky/1", sink.url)},
+        "retry": {"limit": 2, "backoff": "constant", "delay_s": 1}
+    }]);
+    let definition = workflow(&server, &me, &project, steps).await;
+    let run = id(&start(&server, &me, &id(&definition), json!({})).await);
+    until(&server, &me, &run, Duration::from_secs(10), |r| step(r, "call")["attempt"] == 2).await;
+    server.post(&format!("/v1/runs/{run}/pause"), Some(&me.token), json!({})).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(sink.calls(&run).len(), 1, "a retry was made while paused");
+    server.post(&format!("/v1/runs/{run}/resume"), Some(&me.token), json!({})).await;
+    let done = finished(&server, &me, &run, Duration::from_secs(20)).await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    assert_eq!(sink.calls(&run).len(), 2);
+}
+
+#[tokio::test]
 async fn a_run_keeps_the_version_it_started_with_after_an_edit() {
     let (server, sink) = (Server::start().await, HttpSink::start().await);
     let me = server.user().await;
