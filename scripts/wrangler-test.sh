@@ -20,7 +20,9 @@ oidc=$!
 trap 'kill $sink $oidc 2>/dev/null || true' EXIT
 # The secret the black-box tests forge tokens with, cheap hashing (tests only), the bootstrap
 # admin's email, per-address rate limits lifted (every test comes from one address), the mail
-# sink and the fake identity provider: the same settings the native host gets in the tests.
+# sink and the fake identity provider: the same settings the native host gets in the tests; and
+# queue messages delayed a second at most, so that waits beyond that go through the workflows
+# worker's alarm (which otherwise takes waits beyond 12 h).
 cat >"$work/vars" <<VARS
 JWT_SECRET=black-box-test-secret-0123456789abcdef
 ARGON2_MEMORY_KIB=64
@@ -41,6 +43,7 @@ OIDC_FAKE_TRUST_EMAIL=true
 WORKFLOWS_HTTP_PRIVATE=127.0.0.1/32
 WORKFLOWS_TICK_SECRET=tick-secret-for-the-black-box-tests-0123
 WORKFLOWS_LEASE_S=3
+WORKFLOWS_QUEUE_DELAY_MAX_S=1
 VARS
 group=$(scripts/wrangler-local.sh "$work" "$port" "$work/vars")
 trap 'kill -- "-$group" 2>/dev/null || true; kill $sink $oidc 2>/dev/null || true' EXIT

@@ -132,9 +132,8 @@ const MAX_CALLS: i64 = 3;
 /// Starts an attempt: the first (from `ready`, in a running run) or a retry whose delay is over
 /// (`running` without a start), while the job is held and the run's creator may still act.
 async fn begin(state: &AppState, job: &Job, current: &Current, deadline: Option<&str>, stamp: &str) -> Result<bool, ApiError> {
-    let (first, retry) = (current.state == StepState::Ready, current.state == StepState::Running);
     let [id, lease] = job.claim_values();
-    let sql = if first {
+    let sql = if current.state == StepState::Ready {
         format!(
             "UPDATE run_steps SET state = 'running', attempt = 1, calls = 0, started_at = ?4, first_started_at = ?4, deadline = ?5, \
              updated_at = ?4 WHERE run_id = ?1 AND key = ?2 AND state = 'ready' AND attempt = ?3 \
@@ -151,7 +150,6 @@ async fn begin(state: &AppState, job: &Job, current: &Current, deadline: Option<
             Job::held(6)
         )
     };
-    debug_assert!(first || retry);
     let params = vec![
         job.run_id.into(),
         job.step_key.as_str().into(),

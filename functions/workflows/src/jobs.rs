@@ -84,8 +84,7 @@ impl Job {
 }
 
 /// When the next job falls due (or its lease runs out), if there is any: when the native pool
-/// looks next.
-#[cfg(feature = "native")]
+/// looks next, and what a drain on Workers sets the alarm for.
 pub async fn next_due(db: &dyn Database) -> Result<Option<Timestamp>, ApiError> {
     let row = db.query_opt(stmt!("SELECT min(max(due_at, lease_until)) FROM jobs")).await?;
     Ok(row.and_then(|row| row.decode::<(Option<String>,)>().ok()).and_then(|(at,)| at).and_then(|at| time::parse(&at)))

@@ -6,8 +6,11 @@
 //! whose triggers advance runs (`migrations/0009_workflows.sql`), the durable jobs table
 //! (`jobs`), the engine that runs a job's step (`engine`), the guard on `http` steps' targets
 //! (`outbound`), and the use cases (`service`). Jobs are drained by a worker pool natively
-//! (`native`), a queue consumer and cron trigger on Workers, and the tick endpoint on Spin.
+//! (`native`), a queue consumer and cron trigger on Workers (with an alarm for jobs due beyond
+//! a queue message's reach: `cloudflare`), and the tick endpoint on Spin.
 
+#[cfg(feature = "cloudflare")]
+pub mod cloudflare;
 mod config;
 mod engine;
 mod handlers;
@@ -47,12 +50,24 @@ pub fn app(state: AppState) -> Router {
 /// woken again if jobs are still due, so that other consumers share the rest.
 const SCHEDULED: engine::Budget = engine::Budget { jobs: 200, time: std::time::Duration::from_secs(10), lanes: 4 };
 
-/// Drains due jobs for a Workers queue consumer or cron trigger.
+/// Drains due jobs for a Workers queue consumer or cron trigger, then wakes the consumer again
+/// for the next job: at once if jobs are still due, or when the next one falls due (a queue
+/// message, or beyond its reach the `JobTimer` alarm, which keeps only its earliest time and so
+/// is set again here each time it has fired).
 pub async fn tick(state: AppState) {
-    match engine::drain(&state, SCHEDULED).await {
-        Ok(drained) if drained.more => state.jobs.wake(std::time::Duration::ZERO).await,
-        Ok(_) => {}
-        Err(error) => tracing::error!(%error, "draining workflow jobs failed"),
+    let drained = match engine::drain(&state, SCHEDULED).await {
+        Ok(drained) => drained,
+        Err(error) => return tracing::error!(%error, "draining workflow jobs failed"),
+    };
+    if drained.more {
+        return state.jobs.wake(std::time::Duration::ZERO).await;
+    }
+    let now = state.clock.now();
+    if let Ok(Some(next)) = jobs::next_due(state.db.as_ref()).await
+        && next > now
+        && next.year() < 9999
+    {
+        state.jobs.wake((next - now).try_into().unwrap_or_default()).await;
     }
 }
 

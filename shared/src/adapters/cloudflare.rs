@@ -208,23 +208,50 @@ impl RateLimiter for DurableLimiter {
 /// The queue whose messages wake the consumer that drains the jobs table.
 pub const JOBS_BINDING: &str = "JOBS";
 
-/// The longest a queue message can be delayed; a job due later is found by the cron trigger's
-/// drain, which runs every minute.
+/// The Durable Object whose alarm wakes the consumer for a job due later than a queue message
+/// can be delayed (the workflows worker's `JobTimer`).
+pub const JOB_TIMER_BINDING: &str = "JOB_TIMER";
+
+/// The longest a queue message can be delayed (12 h); `WORKFLOWS_QUEUE_DELAY_MAX_S` lowers it,
+/// which the tests do so that the alarm path runs too.
 const MAX_QUEUE_DELAY_S: u64 = 12 * 3600;
 
 /// The `JobWaker` port over a Cloudflare Queue: a message, delayed until the job is due, tells
-/// the consumer to drain. Messages carry no job: the table says what is due.
-pub struct QueueWaker(Local<worker::Queue>);
+/// the consumer to drain. Messages carry no job: the table says what is due. A job due later
+/// than a message can wait is left to the `JobTimer` alarm, where the worker binds it, and in any
+/// case to the cron trigger's drain.
+pub struct QueueWaker {
+    queue: Local<worker::Queue>,
+    timer: Option<Local<worker::ObjectNamespace>>,
+    max_delay_s: u64,
+}
+
+impl QueueWaker {
+    fn new(env: &Env, queue: worker::Queue) -> Self {
+        let max_delay_s = lookup(env, "WORKFLOWS_QUEUE_DELAY_MAX_S").and_then(|s| s.parse().ok()).unwrap_or(MAX_QUEUE_DELAY_S).min(MAX_QUEUE_DELAY_S);
+        let timer = env.durable_object(JOB_TIMER_BINDING).ok().map(Local);
+        Self { queue: Local(queue), timer, max_delay_s }
+    }
+}
 
 #[async_trait]
 impl JobWaker for QueueWaker {
     async fn wake(&self, after: std::time::Duration) {
         let seconds = after.as_secs_f64().ceil() as u64;
-        if seconds > MAX_QUEUE_DELAY_S {
-            return;
-        }
-        let message = worker::MessageBuilder::new(serde_json::json!({"wake": true})).delay_seconds(seconds as u32).build();
-        if let Err(error) = LocalFuture(self.0.0.send(message)).await {
+        let woke = LocalFuture(async move {
+            if seconds <= self.max_delay_s {
+                let message = worker::MessageBuilder::new(serde_json::json!({"wake": true})).delay_seconds(seconds as u32).build();
+                return self.queue.0.send(message).await;
+            }
+            let Some(timer) = &self.timer else { return Ok(()) };
+            let at = js_sys::Date::now() + after.as_millis() as f64;
+            let stub = timer.0.id_from_name("jobs")?.get_stub()?;
+            let mut init = worker::RequestInit::new();
+            init.with_method(worker::Method::Post).with_body(Some(JsValue::from_str(&(at as i64).to_string())));
+            stub.fetch_with_request(worker::Request::new_with_init("https://job-timer/at", &init)?).await.map(drop)
+        })
+        .await;
+        if let Err(error) = woke {
             tracing::warn!(%error, "waking the jobs consumer failed; the cron trigger's drain finds the job");
         }
     }
@@ -260,7 +287,7 @@ pub fn services(group: &'static str, env: &Env) -> Result<Services, String> {
     };
     // Workers that run durable jobs produce to their queue; the others never wake it.
     let jobs: Option<Arc<dyn JobWaker>> = match env.queue(JOBS_BINDING) {
-        Ok(queue) => Some(Arc::new(QueueWaker(Local(queue)))),
+        Ok(queue) => Some(Arc::new(QueueWaker::new(env, queue))),
         Err(_) => None,
     };
     let env = Local(env.clone());
@@ -338,7 +365,7 @@ async fn wake_hubs(env: Env) {
 /// workflow step tracks finished, a run was started).
 async fn after_writes(env: Env) {
     if let Ok(queue) = env.queue(JOBS_BINDING) {
-        QueueWaker(Local(queue)).wake(std::time::Duration::ZERO).await;
+        QueueWaker::new(&env, queue).wake(std::time::Duration::ZERO).await;
     }
     wake_hubs(env).await;
 }
