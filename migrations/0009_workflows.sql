@@ -129,7 +129,8 @@ CREATE TABLE jobs (
 ) STRICT;
 
 CREATE INDEX jobs_by_due ON jobs (due_at, lease_until);
-CREATE INDEX jobs_by_project ON jobs (project_id, lease_until);
+-- The claims held now, by project.
+CREATE INDEX jobs_by_lease ON jobs (lease_until, project_id);
 
 -- A completed step counts down its dependents; those that wait on nothing more become ready and
 -- are queued while the run is running (a paused run's ready steps are queued when it resumes);

@@ -36,7 +36,7 @@ pub async fn claim(db: &dyn Database, now: Timestamp, lease: Duration, per_proje
         .query_opt(stmt!(
             "UPDATE jobs SET lease_until = ?2, deliveries = deliveries + 1 \
              WHERE id = (SELECT j.id FROM jobs j WHERE j.due_at <= ?1 AND j.lease_until <= ?1 \
-                 AND (SELECT count(*) FROM jobs k WHERE k.project_id = j.project_id AND k.lease_until > ?1) < ?3 \
+                 AND j.project_id NOT IN (SELECT project_id FROM jobs WHERE lease_until > ?1 GROUP BY project_id HAVING count(*) >= ?3) \
                  ORDER BY j.due_at LIMIT 1) \
              AND lease_until <= ?1 \
              RETURNING id, run_id, step_key, lease_until, wakes",
