@@ -15,7 +15,7 @@ mod config;
 mod engine;
 mod handlers;
 mod jobs;
-pub mod model;
+mod model;
 #[cfg(feature = "native")]
 pub mod native;
 mod outbound;

@@ -45,11 +45,15 @@ named!(
     Kind { Task = "task", Agent = "agent", Http = "http", Sleep = "sleep", WaitEvent = "wait_event" }
 );
 
-named!(
-    /// How the delay between attempts grows: `delay_s` each time, `delay_s` times the attempt,
-    /// or doubling from `delay_s`; never beyond `max_delay_s`.
-    Backoff { Constant = "constant", Linear = "linear", Exponential = "exponential" }
-);
+/// How the delay between attempts grows: `delay_s` each time, `delay_s` times the attempt,
+/// or doubling from `delay_s`; never beyond `max_delay_s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Backoff {
+    Constant,
+    Linear,
+    Exponential,
+}
 
 named!(
     /// Where a run is: `running` until every step completed (`completed`), one failed for good
