@@ -7,6 +7,7 @@
 //! against that server instead; they then share its database, so every test makes its own
 //! uniquely named users and projects.
 
+pub mod bench;
 pub mod hrana;
 pub mod mail;
 pub mod oidc;

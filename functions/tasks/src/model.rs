@@ -2,42 +2,10 @@
 //! dependency kinds, and the record the API returns.
 
 use serde::{Deserialize, Serialize};
-use tui_shared::db::{FromValue, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// Generates a string enum that is read from and written to the database as its name.
-macro_rules! named {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &[$name] = &[$(Self::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),+ }
-            }
-
-            pub fn parse(text: &str) -> Option<Self> {
-                match text { $($text => Some(Self::$variant),)+ _ => None }
-            }
-        }
-
-        impl FromValue for $name {
-            fn from_value(value: &Value) -> Result<Self, &'static str> {
-                match value {
-                    Value::Text(text) => Self::parse(text).ok_or(stringify!($name)),
-                    _ => Err(stringify!($name)),
-                }
-            }
-        }
-    };
-}
-
-named!(
+tui_shared::text_enum!(
     /// Where a task is in its life.
     Status {
         Pending = "pending",
@@ -50,12 +18,12 @@ named!(
     }
 );
 
-named!(
+tui_shared::text_enum!(
     /// How urgent a task is.
     Priority { Low = "low", Medium = "medium", High = "high", Critical = "critical" }
 );
 
-named!(
+tui_shared::text_enum!(
     /// What a dependency means: `requires`, the task may start only once the other completed;
     /// `blocks`, the other blocks it until it has finished in any way (completed, failed or
     /// cancelled).

@@ -7,38 +7,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use tui_shared::{
     ApiError,
-    db::{FromValue, Value},
     domain::{Description, Label, Title},
 };
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// Generates a string enum that is read from and written to the database as its name.
-macro_rules! named {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),+ }
-            }
-        }
-
-        impl FromValue for $name {
-            fn from_value(value: &Value) -> Result<Self, &'static str> {
-                match value {
-                    $(Value::Text(text) if text == $text => Ok(Self::$variant),)+
-                    _ => Err(stringify!($name)),
-                }
-            }
-        }
-    };
-}
-
-named!(
+tui_shared::text_enum!(
     /// What a step does. `task` creates a task in the run's project and completes when it does;
     /// `http` calls an allowed URL; `sleep` waits; `wait_event` waits for an event delivered to
     /// the run; `agent` is for AI swarms, which this deployment does not run yet.
@@ -55,13 +29,13 @@ pub enum Backoff {
     Exponential,
 }
 
-named!(
+tui_shared::text_enum!(
     /// Where a run is: `running` until every step completed (`completed`), one failed for good
     /// (`failed`) or someone cancelled it; `paused` starts no new step.
     RunStatus { Running = "running", Paused = "paused", Completed = "completed", Failed = "failed", Cancelled = "cancelled" }
 );
 
-named!(
+tui_shared::text_enum!(
     /// Where a step is: `waiting` on its needs, `ready` to start, `running` (retries included),
     /// then `completed`, `failed` or `cancelled`.
     StepState {

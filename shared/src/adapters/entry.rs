@@ -9,6 +9,24 @@
 #[macro_export]
 macro_rules! entry_points {
     ($group:literal, $app:path, tick = $tick:path) => {
+        $crate::entry_points!(@serve $group, $app, $tick);
+
+        #[cfg(feature = "cloudflare")]
+        #[::worker::event(queue)]
+        async fn queue(
+            batch: ::worker::MessageBatch<::serde_json::Value>,
+            env: ::worker::Env,
+            _: ::worker::Context,
+        ) -> ::worker::Result<()> {
+            $crate::adapters::cloudflare::consume($group, env, batch, $tick).await;
+            Ok(())
+        }
+    };
+    ($group:literal, $app:path) => {
+        $crate::entry_points!(@serve $group, $app, |_| async {});
+    };
+    // What every group has: serving requests, and the cron trigger's run with `$tick` after it.
+    (@serve $group:literal, $app:path, $tick:expr) => {
         #[cfg(feature = "cloudflare")]
         #[::worker::event(fetch)]
         async fn fetch(
@@ -23,36 +41,6 @@ macro_rules! entry_points {
         #[::worker::event(scheduled)]
         async fn scheduled(_: ::worker::ScheduledEvent, env: ::worker::Env, _: ::worker::ScheduleContext) {
             $crate::adapters::cloudflare::scheduled($group, env, $tick).await
-        }
-
-        #[cfg(feature = "cloudflare")]
-        #[::worker::event(queue)]
-        async fn queue(
-            batch: ::worker::MessageBatch<::serde_json::Value>,
-            env: ::worker::Env,
-            _: ::worker::Context,
-        ) -> ::worker::Result<()> {
-            $crate::adapters::cloudflare::consume($group, env, batch, $tick).await;
-            Ok(())
-        }
-
-        $crate::spin_entry_point!($group, $app);
-    };
-    ($group:literal, $app:path) => {
-        #[cfg(feature = "cloudflare")]
-        #[::worker::event(fetch)]
-        async fn fetch(
-            request: ::worker::HttpRequest,
-            env: ::worker::Env,
-            context: ::worker::Context,
-        ) -> ::worker::Result<::axum::http::Response<::axum::body::Body>> {
-            $crate::adapters::cloudflare::serve($group, $app, request, env, context).await
-        }
-
-        #[cfg(feature = "cloudflare")]
-        #[::worker::event(scheduled)]
-        async fn scheduled(_: ::worker::ScheduledEvent, env: ::worker::Env, _: ::worker::ScheduleContext) {
-            $crate::adapters::cloudflare::scheduled($group, env, |_| async {}).await
         }
 
         $crate::spin_entry_point!($group, $app);

@@ -115,6 +115,41 @@ macro_rules! stmt {
     };
 }
 
+/// Declares a string enum stored as its name (`pending`) in the database and written the same
+/// way in JSON and the OpenAPI document, with `ALL`, `as_str`, `parse` and [`FromValue`]. The
+/// crate that uses it depends on serde and utoipa.
+#[macro_export]
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize, ::utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            #[allow(dead_code, reason = "declared for every such enum; not every one is listed whole")]
+            pub const ALL: &[$name] = &[$(Self::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some(Self::$variant),)+ _ => None }
+            }
+        }
+
+        impl $crate::db::FromValue for $name {
+            fn from_value(value: &$crate::db::Value) -> Result<Self, &'static str> {
+                match value {
+                    $crate::db::Value::Text(text) => Self::parse(text).ok_or(stringify!($name)),
+                    _ => Err(stringify!($name)),
+                }
+            }
+        }
+    };
+}
+
 /// Whether statement `index` of a batch changed anything, by the counts the batch returned (see
 /// [`Database::execute`] for why that is `> 0`, never `== 1`).
 pub fn changed(counts: &[u64], index: usize) -> bool {

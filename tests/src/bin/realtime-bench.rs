@@ -20,30 +20,11 @@ use std::{
 };
 
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
+use tui_blackbox::bench::{post, register};
 
-const PASSWORD: &str = "violet-staple-orbit-42";
 const PER_USER: usize = 20;
-
-async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
-    let mut request = http.post(url).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.expect("the host answers");
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
-
-async fn register(http: &reqwest::Client, base: &str) -> (String, String) {
-    let name = format!("rt{}", &uuid::Uuid::now_v7().simple().to_string()[16..]);
-    let body = json!({"email": format!("{name}@example.com"), "username": name, "password": PASSWORD});
-    let reply = post(http, format!("{base}/v1/auth/register"), None, body).await;
-    (reply["user"]["id"].as_str().unwrap().to_owned(), reply["access_token"].as_str().unwrap().to_owned())
-}
 
 /// Resident memory of these processes together, in KiB.
 fn rss_kib(pids: &[u32]) -> u64 {
@@ -68,7 +49,7 @@ async fn main() {
     let pids: Vec<u32> = args.iter().skip_while(|a| *a != "--pid").skip(1).filter_map(|a| a.parse().ok()).collect();
     let http = reqwest::Client::new();
 
-    let (_, owner) = register(&http, &base).await;
+    let (_, owner) = register(&http, &base, "rt").await;
     let project =
         post(&http, format!("{base}/v1/projects"), Some(&owner), json!({"name": "fan-out"})).await["id"].as_str().unwrap().to_owned();
     let task = post(&http, format!("{base}/v1/projects/{project}/tasks"), Some(&owner), json!({"title": "0"})).await["id"]
@@ -77,7 +58,7 @@ async fn main() {
         .to_owned();
     let mut members = Vec::new();
     for _ in 0..subscribers.div_ceil(PER_USER) {
-        let (id, token) = register(&http, &base).await;
+        let (id, token) = register(&http, &base, "rt").await;
         let url = format!("{base}/v1/projects/{project}/members/{id}");
         let reply = http.put(url).bearer_auth(&owner).json(&json!({"role": "viewer"})).send().await.expect("answers");
         assert!(reply.status().is_success());

@@ -12,23 +12,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-
-const PASSWORD: &str = "violet-staple-orbit-42";
-
-async fn call(http: &reqwest::Client, method: reqwest::Method, url: String, token: Option<&str>, body: Option<Value>) -> Value {
-    let mut request = http.request(method, url);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.expect("the host answers");
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
+use tui_blackbox::bench::{call, register};
 
 fn millis(text: &Value) -> i64 {
     tui_shared::time::to_unix_ms(tui_shared::time::parse(text.as_str().expect("a time")).expect("RFC 3339"))
@@ -62,10 +46,7 @@ async fn main() {
     let steps: usize = args.next().map_or(1000, |n| n.parse().expect("STEPS is a number"));
     let chain: usize = args.next().map_or(50, |n| n.parse().expect("CHAIN is a number"));
     let http = reqwest::Client::new();
-    let name = format!("wf{}", &uuid::Uuid::now_v7().simple().to_string()[16..]);
-    let body = json!({"email": format!("{name}@example.com"), "username": name, "password": PASSWORD});
-    let me = call(&http, reqwest::Method::POST, format!("{base}/v1/auth/register"), None, Some(body)).await;
-    let token = me["access_token"].as_str().unwrap().to_owned();
+    let (_, token) = register(&http, &base, "wf").await;
     let project = call(&http, reqwest::Method::POST, format!("{base}/v1/projects"), Some(&token), Some(json!({"name": "bench"}))).await;
     let project = project["id"].as_str().unwrap().to_owned();
 
