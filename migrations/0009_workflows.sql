@@ -212,6 +212,34 @@ BEGIN
         AND step_key IN (SELECT key FROM run_steps WHERE run_id = new.run_id AND kind = 'wait_event' AND state = 'running');
 END;
 
+-- Definitions on their project's topic. A project's deletion takes its workflows with it; its
+-- one `project.deleted` says so.
+CREATE TRIGGER workflow_created_event AFTER INSERT ON workflows
+BEGIN
+    INSERT INTO events (topic, event, data, actor, created_at)
+    VALUES ('project:' || new.project_id, 'workflow.created',
+        json_object('id', new.id, 'project_id', new.project_id, 'name', new.name, 'version', new.version, 'updated_at', new.updated_at),
+        new.created_by, new.created_at);
+END;
+
+CREATE TRIGGER workflow_updated_event AFTER UPDATE ON workflows
+WHEN old.version != new.version
+BEGIN
+    INSERT INTO events (topic, event, data, actor, created_at)
+    VALUES ('project:' || new.project_id, 'workflow.updated',
+        json_object('id', new.id, 'project_id', new.project_id, 'name', new.name, 'version', new.version, 'updated_at', new.updated_at),
+        (SELECT actor FROM change_context), new.updated_at);
+END;
+
+CREATE TRIGGER workflow_deleted_event AFTER DELETE ON workflows
+WHEN EXISTS (SELECT 1 FROM projects WHERE id = old.project_id)
+BEGIN
+    INSERT INTO events (topic, event, data, actor, created_at)
+    VALUES ('project:' || old.project_id, 'workflow.deleted', json_object('id', old.id, 'project_id', old.project_id),
+        (SELECT actor FROM change_context),
+        coalesce((SELECT at FROM change_context), strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
+END;
+
 -- Progress on the event log: runs on their own topic and their project's, steps on the run's.
 CREATE VIEW run_event_data AS
 SELECT id, project_id, json_object('id', id, 'workflow_id', workflow_id, 'version', version, 'project_id', project_id,

@@ -7,7 +7,7 @@
 //! real-time hubs, since writes of other groups make jobs due too (a task a step tracks).
 
 use serde_json::Value as Json;
-use tui_shared::{ApiError, AppState, ErrorCode, domain::ProjectRole, membership, repo::Page, time};
+use tui_shared::{ApiError, AppState, ErrorCode, db::Database, domain::ProjectRole, membership, repo::Page, time};
 use uuid::Uuid;
 
 use crate::{
@@ -80,7 +80,7 @@ pub async fn edit(
     let current = visible(state, id, user).await?;
     membership::require(db, current.project_id, user, ProjectRole::Maintainer).await?;
     check(state, &steps)?;
-    let counts = db.batch(repo::edit(id, user, name.as_deref(), &steps_json(&steps)?, expected, &now(state))).await?;
+    let counts = state.acting(user).batch(repo::edit(id, user, name.as_deref(), &steps_json(&steps)?, expected, &now(state))).await?;
     if !tui_shared::db::changed(&counts, 0) {
         if let Some(refused) = membership::why_refused(db, current.project_id, user, ProjectRole::Maintainer).await? {
             return Err(refused);
@@ -93,7 +93,7 @@ pub async fn edit(
 pub async fn delete(state: &AppState, id: Uuid, user: Uuid) -> Result<(), ApiError> {
     let db = state.db.as_ref();
     let current = visible(state, id, user).await?;
-    if db.execute(repo::delete(id, user)).await? == 0 {
+    if state.acting(user).execute(repo::delete(id, user)).await? == 0 {
         return Err(membership::why_refused(db, current.project_id, user, ProjectRole::Maintainer).await?.unwrap_or_else(ApiError::not_found));
     }
     Ok(())
@@ -147,8 +147,7 @@ pub async fn control(state: &AppState, id: Uuid, user: Uuid, control: Control) -
         Control::Resume => (&[RunStatus::Paused], RunStatus::Running),
         Control::Cancel => (&[RunStatus::Running, RunStatus::Paused], RunStatus::Cancelled),
     };
-    let acting = state.acting(user);
-    let changed = tui_shared::db::Database::batch(&acting, vec![repo::control(id, user, from, to, &now(state))]).await?;
+    let changed = state.acting(user).batch(vec![repo::control(id, user, from, to, &now(state))]).await?;
     if !tui_shared::db::changed(&changed, 0) {
         return Err(refusal(state, id, user).await?);
     }

@@ -426,6 +426,29 @@ async fn progress_is_published_on_the_run_topic() {
 }
 
 #[tokio::test]
+async fn definitions_are_published_on_the_project_topic() {
+    let server = Server::start().await;
+    let me = server.user().await;
+    let project = server.project(&me, "defined").await;
+    let steps = json!([{"key": "a", "kind": "sleep", "input": {"seconds": 0}}]);
+    let definition = id(&workflow(&server, &me, &project, steps.clone()).await);
+    let edited = server.call(Method::PUT, &format!("/v1/workflows/{definition}"), Some(&me.token), Some(json!({"steps": steps}))).await;
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    server.call(Method::DELETE, &format!("/v1/workflows/{definition}"), Some(&me.token), None).await;
+    let mut socket = Socket::open(&server, &me).await;
+    socket.subscribe(&[&format!("project:{project}")], Some("0")).await;
+    let mut names: Vec<String> = Vec::new();
+    while names.last().map(String::as_str) != Some("workflow.deleted") {
+        let event = socket.next_of("event").await;
+        let name = event["event"].as_str().unwrap();
+        if name.starts_with("workflow.") {
+            names.push(name.to_owned());
+        }
+    }
+    assert_eq!(names, ["workflow.created", "workflow.updated", "workflow.deleted"]);
+}
+
+#[tokio::test]
 async fn the_tick_endpoint_needs_its_secret() {
     let server = Server::start().await;
     let me = server.user().await;
