@@ -105,41 +105,43 @@ pub async fn list(db: &dyn Database, project: Uuid, after: Option<Uuid>, limit: 
     tui_shared::repo::decode(rows, workflow)
 }
 
-/// The statements that start run `run` of a workflow at `version`, if `user` is a contributor of
-/// its project and the workflow is still at that version: the run, its steps (`steps`, the
-/// definition's JSON), what each needs, and a job for each step that needs nothing.
-pub fn start(run: Uuid, workflow: Uuid, version: i64, user: Uuid, input: &str, steps: &str, now: &str) -> Vec<Statement> {
-    let may = holds_at_least("w.project_id", "?4", ProjectRole::Contributor);
+/// The statements that start run `run` of a workflow at its current version, if `user` is a
+/// contributor of its project: the run, then its steps (read from the version the run names, in
+/// the same transaction), what each needs, and a job for each step that needs nothing.
+pub fn start(run: Uuid, workflow: Uuid, user: Uuid, input: &str, now: &str) -> Vec<Statement> {
+    let may = holds_at_least("w.project_id", "?3", ProjectRole::Contributor);
+    // The run's steps, as the version it started with defines them.
+    let steps = "json_each((SELECT v.steps FROM workflow_versions v JOIN workflow_runs r ON r.workflow_id = v.workflow_id \
+                 AND r.version = v.version WHERE r.id = ?1)) s";
     vec![
         stmt!(
             format!(
                 "INSERT INTO workflow_runs (id, workflow_id, version, project_id, status, input, created_by, created_at, updated_at) \
-                 SELECT ?1, w.id, w.version, w.project_id, 'running', ?5, ?4, ?6, ?6 FROM workflows w \
-                 WHERE w.id = ?2 AND w.version = ?3 AND {may}"
+                 SELECT ?1, w.id, w.version, w.project_id, 'running', ?4, ?3, ?5, ?5 FROM workflows w WHERE w.id = ?2 AND {may}"
             ),
             run,
             workflow,
-            version,
             user,
             input,
             now
         ),
         stmt!(
-            "INSERT INTO run_steps (run_id, key, position, spec, kind, state, waiting_on, updated_at) \
-             SELECT ?1, json_extract(s.value, '$.key'), s.key, s.value, json_extract(s.value, '$.kind'), \
-                 CASE json_array_length(s.value, '$.needs') WHEN 0 THEN 'ready' ELSE 'waiting' END, \
-                 json_array_length(s.value, '$.needs'), ?3 \
-             FROM json_each(?2) s WHERE EXISTS (SELECT 1 FROM workflow_runs WHERE id = ?1)",
+            format!(
+                "INSERT INTO run_steps (run_id, key, position, spec, kind, state, waiting_on, updated_at) \
+                 SELECT ?1, json_extract(s.value, '$.key'), s.key, s.value, json_extract(s.value, '$.kind'), \
+                     CASE json_array_length(s.value, '$.needs') WHEN 0 THEN 'ready' ELSE 'waiting' END, \
+                     json_array_length(s.value, '$.needs'), ?2 \
+                 FROM {steps}"
+            ),
             run,
-            steps,
             now
         ),
         stmt!(
-            "INSERT INTO run_step_needs (run_id, needs, key) \
-             SELECT ?1, n.value, json_extract(s.value, '$.key') FROM json_each(?2) s, json_each(s.value, '$.needs') n \
-             WHERE EXISTS (SELECT 1 FROM workflow_runs WHERE id = ?1)",
-            run,
-            steps
+            format!(
+                "INSERT INTO run_step_needs (run_id, needs, key) \
+                 SELECT ?1, n.value, json_extract(s.value, '$.key') FROM {steps}, json_each(s.value, '$.needs') n"
+            ),
+            run
         ),
         stmt!(
             "INSERT INTO jobs (run_id, step_key, project_id, due_at) SELECT s.run_id, s.key, r.project_id, ?2 \

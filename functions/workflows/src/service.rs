@@ -104,14 +104,10 @@ pub async fn start(state: &AppState, workflow: Uuid, user: Uuid, input: Json) ->
     let db = state.db.as_ref();
     let definition = visible(state, workflow, user).await?;
     let id = Uuid::now_v7();
-    let statements =
-        repo::start(id, workflow, definition.version, user, &input.to_string(), &steps_json(&definition.steps)?, &now(state));
-    let counts = db.batch(statements).await?;
+    let counts = db.batch(repo::start(id, workflow, user, &input.to_string(), &now(state))).await?;
     if !tui_shared::db::changed(&counts, 0) {
-        if let Some(refused) = membership::why_refused(db, definition.project_id, user, ProjectRole::Contributor).await? {
-            return Err(refused);
-        }
-        return Err(ApiError::conflict("The workflow was edited or deleted while the run was starting; start it again."));
+        // Not allowed, or the workflow was deleted meanwhile.
+        return Err(membership::why_refused(db, definition.project_id, user, ProjectRole::Contributor).await?.unwrap_or_else(ApiError::not_found));
     }
     run(state, id, user).await
 }
