@@ -8,7 +8,7 @@ cd "$root"
 port=${TUI_WRANGLER_PORT:-8791}
 work=$root/target/wrangler-test
 rm -rf "$work" && mkdir -p "$work"
-mail_port=$((port + 1)) oidc_port=$((port + 2))
+mail_port=$((port + 1)) oidc_port=$((port + 2)) claude_port=$((port + 3))
 python3 scripts/mail-sink.py "$mail_port" "$work/mail.jsonl" test-mail-key &
 sink=$!
 trap 'kill $sink 2>/dev/null || true' EXIT
@@ -17,10 +17,13 @@ trap 'kill $sink 2>/dev/null || true' EXIT
 cargo build --workspace --bins --locked --quiet
 target/debug/fake-oidc "$oidc_port" >"$work/fake-oidc.log" 2>&1 &
 oidc=$!
-trap 'kill $sink $oidc 2>/dev/null || true' EXIT
+target/debug/fake-claude "$claude_port" >"$work/fake-claude.log" 2>&1 &
+claude=$!
+trap 'kill $sink $oidc $claude 2>/dev/null || true' EXIT
 # The secret the black-box tests forge tokens with, cheap hashing (tests only), the bootstrap
 # admin's email, per-address rate limits lifted (every test comes from one address), the mail
-# sink and the fake identity provider: the same settings the native host gets in the tests; and
+# sink, the fake identity provider and the fake Messages API: the same settings the native host
+# gets in the tests; and
 # queue messages delayed a second at most, so that waits beyond that go through the workflows
 # worker's alarm (which otherwise takes waits beyond 12 h).
 cat >"$work/vars" <<VARS
@@ -44,10 +47,17 @@ WORKFLOWS_HTTP_PRIVATE=127.0.0.1/32
 WORKFLOWS_TICK_SECRET=tick-secret-for-the-black-box-tests-0123
 WORKFLOWS_LEASE_S=3
 WORKFLOWS_QUEUE_DELAY_MAX_S=1
+ANTHROPIC_API_KEY=sk-ant-fake-test-key
+ANTHROPIC_BASE_URL=http://127.0.0.1:$claude_port
+CLAUDE_TIMEOUT_S=2
+CLAUDE_RETRY_BASE_MS=200
+CLAUDE_RETRY_MAX_S=2
+SWARMS_STEP_TIMEOUT_S=30
 VARS
 group=$(scripts/wrangler-local.sh "$work" "$port" "$work/vars")
-trap 'kill -- "-$group" 2>/dev/null || true; kill $sink $oidc 2>/dev/null || true' EXIT
+trap 'kill -- "-$group" 2>/dev/null || true; kill $sink $oidc $claude 2>/dev/null || true' EXIT
 export TUI_TEST_MAIL_LOG=$work/mail.jsonl TUI_TEST_OIDC_ISSUER=http://127.0.0.1:$oidc_port
+export TUI_TEST_CLAUDE_URL=http://127.0.0.1:$claude_port
 
 if ! TUI_TEST_BASE_URL="http://127.0.0.1:$port" cargo test --workspace --locked --test suite -- "$@"; then
   echo "--- the last lines wrangler logged:" >&2

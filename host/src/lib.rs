@@ -10,14 +10,12 @@ use axum::{
     response::Response,
 };
 use tokio::net::TcpListener;
-use tui_workflows::{WorkflowsConfig, native::PoolWaker};
 use tui_realtime::{
     native::{Hub, wake_after_writes},
     service::RealtimeConfig,
 };
 use tui_shared::{
     AppState,
-    ports::JobWaker,
     adapters::native::{self, BlockingPasswords, InProcessLimiter, Location, Reqwest},
     auth::{password::Argon2id, tokens::random_token},
     config::{Config, Lookup, Section},
@@ -25,12 +23,14 @@ use tui_shared::{
     domain::Role,
     events::Retention,
     http::{client_ip::client_ip, extract::ClientAddr},
+    ports::JobWaker,
     ports::SystemClock,
     repo::{audit::Event, sessions::ClientInfo, users},
     services::maintenance,
     state::{Platform, Services, Settings},
     time,
 };
+use tui_workflows::{WorkflowsConfig, native::PoolWaker};
 
 /// How to run: where to listen, where the data lives.
 #[derive(Debug, Clone)]
@@ -106,6 +106,11 @@ fn outbound(timeout: std::time::Duration) -> Arc<dyn tui_shared::ports::Outbound
     Arc::new(Reqwest::new(client))
 }
 
+/// The longest any outside call may take: a long answer from Claude (whose calls are cut off
+/// sooner by `CLAUDE_TIMEOUT_S`, and identity providers' and the mail API's by their callers'
+/// requests ending).
+const OUTBOUND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// A remote database's calls are cut off sooner than anything else's: well inside the refresh
 /// reuse interval, so that a client retrying a refresh whose answer timed out is still taken
 /// for a client that lost an answer, not for a thief.
@@ -133,6 +138,8 @@ pub async fn state(options: &Options, addr: SocketAddr, jobs: Arc<dyn JobWaker>)
     tui_auth::config::AuthConfig::read(&lookup).map_err(|e| e.to_string())?;
     RealtimeConfig::read(&lookup).map_err(|e| e.to_string())?;
     let workflows = WorkflowsConfig::read(&lookup).map_err(|e| e.to_string())?;
+    tui_swarms_agents::SwarmsConfig::read(&lookup).map_err(|e| e.to_string())?;
+    tui_shared::claude::ClaudeSettings::read(&lookup).map_err(|e| e.to_string())?;
     Retention::read(&lookup).map_err(|e| e.to_string())?;
     let db = open_database(options).await?;
     let passwords = Arc::new(BlockingPasswords::new(Argon2id::new(&config.argon2)?));
@@ -140,7 +147,7 @@ pub async fn state(options: &Options, addr: SocketAddr, jobs: Arc<dyn JobWaker>)
         settings,
         db,
         clock: Arc::new(SystemClock),
-        outbound: outbound(std::time::Duration::from_secs(30)),
+        outbound: outbound(OUTBOUND_TIMEOUT),
         public_outbound: Some(tui_workflows::native::outbound(&workflows)),
         passwords: Some(passwords),
         limiter: Some(Arc::new(InProcessLimiter::default())),
@@ -170,6 +177,7 @@ pub fn group_routes() -> Vec<(&'static str, tui_shared::http::Routes)> {
         ("tasks", tui_tasks::routes()),
         ("realtime", tui_realtime::routes()),
         ("workflows", tui_workflows::routes()),
+        ("swarms", tui_swarms::routes()),
     ]
 }
 

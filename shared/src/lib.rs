@@ -21,6 +21,7 @@ compile_error!(
 
 pub mod adapters;
 pub mod auth;
+pub mod claude;
 pub mod config;
 pub mod db;
 pub mod domain;

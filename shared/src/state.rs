@@ -72,7 +72,20 @@ impl Services {
         let limiter = limiter.unwrap_or_else(|| Arc::new(SqlLimiter(db.clone())));
         let jobs = jobs.unwrap_or_else(|| Arc::new(ScheduledOnly));
         let public_outbound = public_outbound.unwrap_or_else(|| outbound.clone());
-        Ok(Self { db, clock, passwords, mailer, outbound, public_outbound, limiter, jobs, config, group, settings, sections: Mutex::default() })
+        Ok(Self {
+            db,
+            clock,
+            passwords,
+            mailer,
+            outbound,
+            public_outbound,
+            limiter,
+            jobs,
+            config,
+            group,
+            settings,
+            sections: Mutex::default(),
+        })
     }
 
     /// The database as `actor` writes to it: the events its changes log name them.

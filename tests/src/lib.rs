@@ -8,6 +8,7 @@
 //! uniquely named users and projects.
 
 pub mod bench;
+pub mod claude;
 pub mod hrana;
 pub mod mail;
 pub mod oidc;
@@ -39,6 +40,12 @@ const BASE_SETTINGS: &[(&str, &str)] = &[
     ("WORKFLOWS_HTTP_PRIVATE", "127.0.0.1/32"),
     ("WORKFLOWS_TICK_SECRET", TEST_TICK_SECRET),
     ("WORKFLOWS_LEASE_S", "3"),
+    // Claude is the fake (`claude`); its attempts are cut off and retried within seconds.
+    ("ANTHROPIC_API_KEY", claude::KEY),
+    ("CLAUDE_TIMEOUT_S", "2"),
+    ("CLAUDE_RETRY_BASE_MS", "200"),
+    ("CLAUDE_RETRY_MAX_S", "2"),
+    ("SWARMS_STEP_TIMEOUT_S", "30"),
 ];
 
 /// The token the test Hrana servers accept.
@@ -56,6 +63,8 @@ pub struct Server {
     pub oidc_issuer: Option<String>,
     /// Mail the host sent; `None` against a host whose mail this suite cannot see.
     pub mail: Option<mail::Sink>,
+    /// The fake Messages API the host calls as Claude.
+    pub claude: Option<String>,
     /// The Hrana server the native host's database is behind, when it is remote.
     pub hrana: Option<hrana::HranaServer>,
     /// Keeps the native host's database directory alive as long as the test.
@@ -163,12 +172,14 @@ impl Server {
             .expect("a client");
         if let Ok(base) = std::env::var("TUI_TEST_BASE_URL") {
             let oidc_issuer = std::env::var("TUI_TEST_OIDC_ISSUER").ok();
+            let claude = std::env::var("TUI_TEST_CLAUDE_URL").ok();
             let base = base.trim_end_matches('/').to_owned();
-            return Self { base, http, oidc_issuer, mail: mail::Sink::external(), hrana: None, _data: None };
+            return Self { base, http, oidc_issuer, mail: mail::Sink::external(), claude, hrana: None, _data: None };
         }
         let data = tempfile::tempdir().expect("a temporary directory");
         let sink = mail::Sink::start().await;
         let issuer = oidc::start(0).await;
+        let claude = claude::start(0).await;
         let options = tui_host::Options {
             listen: "127.0.0.1:0".parse().expect("an address"),
             database: hrana.as_ref().map_or_else(|| data.path().join("tui.db").display().to_string(), |h| h.url.clone()),
@@ -178,27 +189,36 @@ impl Server {
             settings: BASE_SETTINGS
                 .iter()
                 .chain(&[
-                ("BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL),
-                ("MAIL_API_URL", &sink.url),
-                ("MAIL_API_KEY", mail::KEY),
-                ("OIDC_PROVIDERS", "fake"),
-                ("OIDC_FAKE_ISSUER", &issuer),
-                ("OIDC_FAKE_CLIENT_ID", oidc::CLIENT_ID),
-                ("OIDC_FAKE_CLIENT_SECRET", oidc::CLIENT_SECRET),
-                ("OIDC_FAKE_TRUST_EMAIL", "true"),
-            ])
-            .chain(extra)
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
+                    ("BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL),
+                    ("MAIL_API_URL", &sink.url),
+                    ("MAIL_API_KEY", mail::KEY),
+                    ("OIDC_PROVIDERS", "fake"),
+                    ("OIDC_FAKE_ISSUER", &issuer),
+                    ("OIDC_FAKE_CLIENT_ID", oidc::CLIENT_ID),
+                    ("OIDC_FAKE_CLIENT_SECRET", oidc::CLIENT_SECRET),
+                    ("OIDC_FAKE_TRUST_EMAIL", "true"),
+                    ("ANTHROPIC_BASE_URL", &claude),
+                ])
+                .chain(extra)
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         let running = tui_host::start(&options).await.expect("the native host starts");
-        Self { base: format!("http://{}", running.addr), http, oidc_issuer: Some(issuer), mail: Some(sink), hrana, _data: Some(data) }
+        Self {
+            base: format!("http://{}", running.addr),
+            http,
+            oidc_issuer: Some(issuer),
+            mail: Some(sink),
+            claude: Some(claude),
+            hrana,
+            _data: Some(data),
+        }
     }
 
     /// A host that is already running at `base` (its mail and identity provider unseen).
     pub fn at(base: &str) -> Self {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("a client");
-        Self { base: base.to_owned(), http, oidc_issuer: None, mail: None, hrana: None, _data: None }
+        Self { base: base.to_owned(), http, oidc_issuer: None, mail: None, claude: None, hrana: None, _data: None }
     }
 
     /// Whether this suite runs against a native host it started itself.
@@ -377,15 +397,18 @@ pub struct HostProcess {
 
 const CHILD_DATABASE: &str = "TUI_TEST_CHILD_DATABASE";
 const CHILD_LISTEN: &str = "TUI_TEST_CHILD_LISTEN";
+const CHILD_CLAUDE: &str = "TUI_TEST_CHILD_CLAUDE";
 
 impl HostProcess {
     /// Starts a host on `listen` over the embedded database at `database`, and waits until it
     /// answers.
-    pub async fn start(entry: &str, database: &std::path::Path, listen: std::net::SocketAddr) -> Self {
+    /// Its Claude is the fake at `claude`, if given.
+    pub async fn start(entry: &str, database: &std::path::Path, listen: std::net::SocketAddr, claude: Option<&str>) -> Self {
         let child = std::process::Command::new(std::env::current_exe().expect("the test binary"))
             .args(["--exact", entry, "--ignored", "--nocapture", "--test-threads=1"])
             .env(CHILD_DATABASE, database)
             .env(CHILD_LISTEN, listen.to_string())
+            .env(CHILD_CLAUDE, claude.unwrap_or_default())
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("the test binary starts again");
@@ -420,6 +443,7 @@ impl Drop for HostProcess {
 pub async fn serve_as_child() {
     let (Ok(database), Ok(listen)) = (std::env::var(CHILD_DATABASE), std::env::var(CHILD_LISTEN)) else { return };
     let database = std::path::PathBuf::from(database);
+    let claude = std::env::var(CHILD_CLAUDE).unwrap_or_default();
     let options = tui_host::Options {
         listen: listen.parse().expect("an address"),
         database: database.display().to_string(),
@@ -428,7 +452,11 @@ pub async fn serve_as_child() {
         pool_size: 4,
         settings: BASE_SETTINGS
             .iter()
-            .chain(&[("RATE_LIMIT_REGISTER_PER_HOUR_PER_IP", "1000000"), ("RATE_LIMIT_LOGIN_PER_MINUTE_PER_IP", "1000000")])
+            .chain(&[
+                ("RATE_LIMIT_REGISTER_PER_HOUR_PER_IP", "1000000"),
+                ("RATE_LIMIT_LOGIN_PER_MINUTE_PER_IP", "1000000"),
+                ("ANTHROPIC_BASE_URL", claude.as_str()),
+            ])
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
     };

@@ -69,7 +69,12 @@ impl HttpSink {
     }
 }
 
-async fn receive(State(log): State<Arc<Mutex<Log>>>, Path(path): Path<String>, headers: HeaderMap, body: Bytes) -> (StatusCode, Json<Value>) {
+async fn receive(
+    State(log): State<Arc<Mutex<Log>>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut delay = None;

@@ -1,7 +1,6 @@
-//! Topics and who may read them: `project:ID`, `task:ID` and `run:ID` (a workflow run) for
-//! the project's members, `user:me` (written `user:ID` in the log) for the user alone.
-//! `swarm:ID` names a group that does not exist yet, and is refused as unsupported rather than
-//! as forbidden.
+//! Topics and who may read them: `project:ID`, `task:ID`, `run:ID` (a workflow run) and
+//! `swarm:ID` for the project's members, `user:me` (written `user:ID` in the log) for the user
+//! alone.
 
 use std::collections::HashMap;
 
@@ -18,6 +17,7 @@ pub enum Topic {
     Project(Uuid),
     Task(Uuid),
     Run(Uuid),
+    Swarm(Uuid),
     User(Uuid),
 }
 
@@ -35,7 +35,7 @@ impl Topic {
             "run" => Ok(Self::Run(id)),
             "user" if id == user => Ok(Self::User(id)),
             "user" => Err(Refusal::Forbidden),
-            "swarm" => Err(Refusal::UnsupportedTopic),
+            "swarm" => Ok(Self::Swarm(id)),
             _ => Err(Refusal::InvalidTopic),
         }
     }
@@ -46,6 +46,7 @@ impl Topic {
             Self::Project(id) => format!("project:{id}"),
             Self::Task(id) => format!("task:{id}"),
             Self::Run(id) => format!("run:{id}"),
+            Self::Swarm(id) => format!("swarm:{id}"),
             Self::User(id) => format!("user:{id}"),
         }
     }
@@ -56,7 +57,7 @@ impl Topic {
 /// the number of topics.
 pub async fn readable(db: &dyn Database, user: Uuid, topics: &[Topic]) -> Result<HashMap<Topic, Option<Uuid>>, ApiError> {
     let mut readable = HashMap::new();
-    let (mut projects, mut tasks, mut runs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut projects, mut tasks, mut runs, mut swarms) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for topic in topics {
         match topic {
             Topic::User(id) if *id == user => {
@@ -66,6 +67,7 @@ pub async fn readable(db: &dyn Database, user: Uuid, topics: &[Topic]) -> Result
             Topic::Project(id) => projects.push(*id),
             Topic::Task(id) => tasks.push(*id),
             Topic::Run(id) => runs.push(*id),
+            Topic::Swarm(id) => swarms.push(*id),
         }
     }
     if !projects.is_empty() {
@@ -87,6 +89,13 @@ pub async fn readable(db: &dyn Database, user: Uuid, topics: &[Topic]) -> Result
                    WHERE r.id IN";
         for (run, project) in ids_query::<(Uuid, Uuid)>(db, sql, user, &runs).await? {
             readable.insert(Topic::Run(run), Some(project));
+        }
+    }
+    if !swarms.is_empty() {
+        let sql = "SELECT s.id, s.project_id FROM swarms s JOIN project_members m ON m.project_id = s.project_id AND m.user_id = ?1 \
+                   WHERE s.id IN";
+        for (swarm, project) in ids_query::<(Uuid, Uuid)>(db, sql, user, &swarms).await? {
+            readable.insert(Topic::Swarm(swarm), Some(project));
         }
     }
     Ok(readable)
@@ -112,7 +121,7 @@ mod tests {
         assert_eq!(Topic::parse(&format!("user:{other}"), me), Err(Refusal::Forbidden));
         assert_eq!(Topic::parse(&format!("project:{other}"), me), Ok(Topic::Project(other)));
         assert_eq!(Topic::parse(&format!("run:{other}"), me), Ok(Topic::Run(other)));
-        assert_eq!(Topic::parse(&format!("swarm:{other}"), me), Err(Refusal::UnsupportedTopic));
+        assert_eq!(Topic::parse(&format!("swarm:{other}"), me), Ok(Topic::Swarm(other)));
         assert_eq!(Topic::parse("project:12", me), Err(Refusal::InvalidTopic));
         assert_eq!(Topic::parse("project", me), Err(Refusal::InvalidTopic));
         assert_eq!(Topic::User(me).name(), format!("user:{me}"));

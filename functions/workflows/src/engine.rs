@@ -35,7 +35,10 @@ use crate::{
 enum Outcome {
     Done(Json),
     /// Failed; `retry` if another attempt may succeed.
-    Failed { error: String, retry: bool },
+    Failed {
+        error: String,
+        retry: bool,
+    },
     /// Not finished: look again at `until` (or sooner, if something makes the job due).
     Wait(Timestamp),
 }
@@ -174,9 +177,14 @@ pub async fn run(state: &AppState, mut job: Job) -> Result<(), ApiError> {
     let config = state.section::<WorkflowsConfig>()?;
     let timeout = match current.step.kind {
         Kind::Http => Some(current.step.timeout_s.map_or(config.http_timeout, |s| Duration::from_secs(s.into()))),
+        Kind::Agent => {
+            let most = state.section::<tui_swarms_agents::SwarmsConfig>()?.step_timeout;
+            Some(current.step.timeout_s.map_or(most, |s| Duration::from_secs(s.into())))
+        }
         _ => current.step.timeout_s.map(|s| Duration::from_secs(s.into())),
     };
-    let live = matches!(current.state, StepState::Running) || (current.state == StepState::Ready && current.run_status == RunStatus::Running);
+    let live =
+        matches!(current.state, StepState::Running) || (current.state == StepState::Ready && current.run_status == RunStatus::Running);
     if !live {
         // Ready in a paused run (resuming queues it again), waiting, or finished: nothing to do.
         db.execute(job.finish()).await?;
@@ -184,7 +192,7 @@ pub async fn run(state: &AppState, mut job: Job) -> Result<(), ApiError> {
     }
     if !current.creator_may {
         let error = "the run's creator is no longer a contributor of the project".to_owned();
-        return settle(state, &job, &current, Outcome::Failed { error, retry: false }).await;
+        return settle(state, &job, &current, Outcome::Failed { error, retry: false }, Vec::new()).await;
     }
     if current.state == StepState::Ready || current.started_at.is_none() {
         let deadline = timeout.map(|t| time::format(now + t));
@@ -200,14 +208,15 @@ pub async fn run(state: &AppState, mut job: Job) -> Result<(), ApiError> {
         current.calls = 0;
         current.started_at = Some(now);
         current.deadline = deadline.as_deref().and_then(time::parse);
-    } else if current.step.kind == Kind::Http {
+    } else if matches!(current.step.kind, Kind::Http | Kind::Agent) {
         // A call whose worker died before it answered is made again, as the same attempt with
-        // the same key and a full timeout: the callee has the effect once, whichever call it saw.
+        // the same key and a full timeout: the callee has the effect once, whichever call it saw
+        // (an agent's call to Claude is made again, and recorded once, with the step's move).
         current.deadline = timeout.map(|t| now + t);
     }
 
-    let outcome = match current.deadline {
-        Some(deadline) if now >= deadline => timed_out(&current, timeout),
+    let (outcome, writes) = match current.deadline {
+        Some(deadline) if now >= deadline => (timed_out(&current, timeout), Vec::new()),
         _ => attempt(state, &mut job, &current, &config).await?,
     };
     let outcome = match outcome {
@@ -219,7 +228,7 @@ pub async fn run(state: &AppState, mut job: Job) -> Result<(), ApiError> {
         },
         other => other,
     };
-    settle(state, &job, &current, outcome).await
+    settle(state, &job, &current, outcome, writes).await
 }
 
 fn timed_out(current: &Current, timeout: Option<Duration>) -> Outcome {
@@ -244,15 +253,18 @@ fn step_move(job: &Job, current: &Current, set: &str, values: Vec<Value>) -> Sta
     Statement::new(sql, params)
 }
 
-/// Records an attempt's outcome, with what it means for the job, in one batch.
-async fn settle(state: &AppState, job: &Job, current: &Current, outcome: Outcome) -> Result<(), ApiError> {
+/// Records an attempt's outcome, with what it means for the job, in one batch; `writes` (what
+/// the attempt did besides, each guarded by the attempt) go first, so that the step's move sees
+/// them (an orchestration's plan adds the steps that wait for it).
+async fn settle(state: &AppState, job: &Job, current: &Current, outcome: Outcome, writes: Vec<Statement>) -> Result<(), ApiError> {
     let db = state.db.as_ref();
     let now = state.clock.now();
     let stamp = time::format(now);
     match outcome {
         Outcome::Done(output) => {
             let set = "state = 'completed', output = ?1, error = NULL, deadline = NULL, finished_at = ?2, updated_at = ?2";
-            db.batch(vec![step_move(job, current, set, vec![output.to_string().into(), stamp.as_str().into()]), job.finish()]).await?;
+            db.batch(chain(writes, [step_move(job, current, set, vec![output.to_string().into(), stamp.as_str().into()]), job.finish()]))
+                .await?;
             // Its dependents may be due now.
             state.jobs.wake(Duration::ZERO).await;
         }
@@ -263,17 +275,19 @@ async fn settle(state: &AppState, job: &Job, current: &Current, outcome: Outcome
                 let due = time::format(now + seconds(delay));
                 // The next attempt makes its own task, if it is a task step: the last one's no
                 // longer moves the step.
-                let set = "attempt = attempt + 1, calls = 0, task_id = NULL, error = ?1, started_at = NULL, deadline = NULL, updated_at = ?2";
-                db.batch(vec![step_move(job, current, set, vec![error.into(), stamp.as_str().into()]), job.release(&due, &due)]).await?;
+                let set =
+                    "attempt = attempt + 1, calls = 0, task_id = NULL, error = ?1, started_at = NULL, deadline = NULL, updated_at = ?2";
+                db.batch(chain(writes, [step_move(job, current, set, vec![error.into(), stamp.as_str().into()]), job.release(&due, &due)]))
+                    .await?;
                 state.jobs.wake(seconds(delay)).await;
             } else {
                 let set = "state = 'failed', error = ?1, deadline = NULL, finished_at = ?2, updated_at = ?2";
-                db.batch(vec![step_move(job, current, set, vec![error.into(), stamp.as_str().into()]), job.finish()]).await?;
+                db.batch(chain(writes, [step_move(job, current, set, vec![error.into(), stamp.as_str().into()]), job.finish()])).await?;
             }
         }
         Outcome::Wait(until) => {
             let due = if until.year() >= 9999 { jobs::NEVER.to_owned() } else { time::format(until) };
-            db.execute(job.release(&due, &stamp)).await?;
+            db.batch(chain(writes, [job.release(&due, &stamp)])).await?;
             if until.year() < 9999 {
                 state.jobs.wake((until - now).try_into().unwrap_or_default()).await;
             }
@@ -282,16 +296,29 @@ async fn settle(state: &AppState, job: &Job, current: &Current, outcome: Outcome
     Ok(())
 }
 
+fn chain(mut first: Vec<Statement>, then: impl IntoIterator<Item = Statement>) -> Vec<Statement> {
+    first.extend(then);
+    first
+}
+
 /// The far future, for a wait without end.
 fn never() -> Timestamp {
     time::parse(jobs::NEVER).unwrap_or(time::Timestamp::UNIX_EPOCH)
 }
 
-/// The current attempt's work, by the step's kind.
-async fn attempt(state: &AppState, job: &mut Job, current: &Current, config: &WorkflowsConfig) -> Result<Outcome, ApiError> {
+/// The current attempt's work, by the step's kind, and what it wrote besides (an agent's calls).
+async fn attempt(
+    state: &AppState,
+    job: &mut Job,
+    current: &Current,
+    config: &WorkflowsConfig,
+) -> Result<(Outcome, Vec<Statement>), ApiError> {
     let input = resolved_input(state, job.run_id, current).await?;
     let now = state.clock.now();
-    Ok(match current.step.kind {
+    if current.step.kind == Kind::Agent {
+        return agent(state, job, current, &input, config).await;
+    }
+    let outcome = match current.step.kind {
         Kind::Sleep => match model::sleep_seconds(&input["seconds"]) {
             Err(error) => Outcome::Failed { error, retry: false },
             Ok(s) => {
@@ -311,15 +338,90 @@ async fn attempt(state: &AppState, job: &mut Job, current: &Current, config: &Wo
                     ))
                     .await?;
                 match row.map(|row| row.decode::<(String,)>()).transpose()? {
-                    Some((payload,)) => Outcome::Done(json!({"name": name, "payload": serde_json::from_str::<Json>(&payload).unwrap_or(Json::Null)})),
+                    Some((payload,)) => {
+                        Outcome::Done(json!({"name": name, "payload": serde_json::from_str::<Json>(&payload).unwrap_or(Json::Null)}))
+                    }
                     None => Outcome::Wait(never()),
                 }
             }
         },
         Kind::Task => task(state, job, current, &input).await?,
         Kind::Http => http(state, job, current, &input, config).await?,
-        Kind::Agent => Outcome::Failed { error: "agent steps need AI swarms, which this deployment does not offer yet".into(), retry: false },
-    })
+        Kind::Agent => unreachable!("agent steps return above"),
+    };
+    Ok((outcome, Vec::new()))
+}
+
+/// An `agent` step: the job held through its calls to Claude, if it makes any, then the swarms
+/// group's agent at work.
+async fn agent(
+    state: &AppState,
+    job: &mut Job,
+    current: &Current,
+    input: &Json,
+    config: &WorkflowsConfig,
+) -> Result<(Outcome, Vec<Statement>), ApiError> {
+    let now = state.clock.now();
+    let deadline = current.deadline.unwrap_or(now + config.http_timeout);
+    if tui_swarms_agents::agent::calls_claude(input) {
+        if current.calls >= MAX_CALLS {
+            let error = format!("the calls were cut off {MAX_CALLS} times: the worker making them stopped each time");
+            return Ok((Outcome::Failed { error, retry: false }, Vec::new()));
+        }
+        if !hold_for_call(state, job, current, deadline, config).await? {
+            return Ok((Outcome::Wait(now), Vec::new()));
+        }
+    }
+    let at = tui_swarms_agents::agent::Attempt {
+        run: job.run_id,
+        key: &job.step_key,
+        attempt: current.attempt,
+        project: current.project,
+        user: current.created_by,
+        input,
+        deadline,
+        job: job.id,
+        lease: job.lease.clone(),
+    };
+    let (outcome, writes) = tui_swarms_agents::agent::step(state, &at).await?;
+    let outcome = match outcome {
+        tui_swarms_agents::agent::Outcome::Done(output) => Outcome::Done(output),
+        tui_swarms_agents::agent::Outcome::Failed { error, retry } => Outcome::Failed { error, retry },
+        tui_swarms_agents::agent::Outcome::Wait(until) => Outcome::Wait(until),
+    };
+    Ok((outcome, writes))
+}
+
+/// Before a call that may outlast the claim: holds the job until well after the attempt's
+/// deadline, so that no other worker repeats the call meanwhile, and counts the call, in one
+/// batch. False if another worker holds the job now, or the step moved on.
+async fn hold_for_call(
+    state: &AppState,
+    job: &mut Job,
+    current: &Current,
+    deadline: Timestamp,
+    config: &WorkflowsConfig,
+) -> Result<bool, ApiError> {
+    let until = time::format(deadline + config.lease);
+    let [id, lease] = job.claim_values();
+    let counted = state
+        .db
+        .batch(vec![
+            Statement::new(
+                "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND lease_until = ?2",
+                vec![id.clone(), lease, until.as_str().into()],
+            ),
+            Statement::new(
+                "UPDATE run_steps SET calls = calls + 1 WHERE run_id = ?1 AND key = ?2 AND attempt = ?3 AND state = 'running' \
+                 AND EXISTS (SELECT 1 FROM jobs WHERE id = ?4 AND lease_until = ?5)",
+                vec![job.run_id.into(), job.step_key.as_str().into(), current.attempt.into(), id, until.as_str().into()],
+            ),
+        ])
+        .await?;
+    if tui_shared::db::changed(&counted, 0) {
+        job.lease = until;
+    }
+    Ok(tui_shared::db::changed(&counted, 1))
 }
 
 /// The step's input with its references resolved: outputs of the steps it names, the run's input.
@@ -426,25 +528,7 @@ async fn http(state: &AppState, job: &mut Job, current: &Current, input: &Json, 
     if current.calls >= MAX_CALLS {
         return refused(format!("the call was cut off {MAX_CALLS} times: the worker making it stopped each time"));
     }
-    // Held until well after the call's deadline, so that no other worker repeats it meanwhile,
-    // and the call counted, in one batch.
-    let until = time::format(deadline + config.lease);
-    let [id, lease] = job.claim_values();
-    let counted = state
-        .db
-        .batch(vec![
-            Statement::new("UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND lease_until = ?2", vec![id.clone(), lease, until.as_str().into()]),
-            Statement::new(
-                "UPDATE run_steps SET calls = calls + 1 WHERE run_id = ?1 AND key = ?2 AND attempt = ?3 AND state = 'running' \
-                 AND EXISTS (SELECT 1 FROM jobs WHERE id = ?4 AND lease_until = ?5)",
-                vec![job.run_id.into(), job.step_key.as_str().into(), current.attempt.into(), id, until.as_str().into()],
-            ),
-        ])
-        .await?;
-    if tui_shared::db::changed(&counted, 0) {
-        job.lease = until;
-    }
-    if !tui_shared::db::changed(&counted, 1) {
+    if !hold_for_call(state, job, current, deadline, config).await? {
         // Another worker holds the job now, or the step moved on.
         return Ok(Outcome::Wait(now));
     }

@@ -45,9 +45,13 @@ pub async fn claim(db: &dyn Database, now: Timestamp, lease: Duration, per_proje
             per_project
         ))
         .await?;
-    Ok(row.map(|row| row.decode::<(i64, uuid::Uuid, String, String, i64)>()).transpose()?.map(
-        |(id, run_id, step_key, lease, wakes)| Job { id, run_id, step_key, lease, wakes },
-    ))
+    Ok(row.map(|row| row.decode::<(i64, uuid::Uuid, String, String, i64)>()).transpose()?.map(|(id, run_id, step_key, lease, wakes)| Job {
+        id,
+        run_id,
+        step_key,
+        lease,
+        wakes,
+    }))
 }
 
 impl Job {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 tui_shared::text_enum!(
     /// What a step does. `task` creates a task in the run's project and completes when it does;
     /// `http` calls an allowed URL; `sleep` waits; `wait_event` waits for an event delivered to
-    /// the run; `agent` is for AI swarms, which this deployment does not run yet.
+    /// the run; `agent` asks an agent of a swarm in the run's project.
     Kind { Task = "task", Agent = "agent", Http = "http", Sleep = "sleep", WaitEvent = "wait_event" }
 );
 
@@ -106,7 +106,8 @@ pub struct Step {
     #[schema(max_items = 100)]
     pub needs: Vec<Label>,
     /// What the step works on, by kind: `http` `{url, method?, headers?, body?}`, `sleep`
-    /// `{seconds}`, `task` `{title, description?, priority?}`, `wait_event` `{name}`. Any value
+    /// `{seconds}`, `task` `{title, description?, priority?}`, `wait_event` `{name}`, `agent`
+    /// `{swarm_id, task, agent_type?, format?: text | json, sections?}`. Any value
     /// inside may be a reference: `{"$step": key, "path": "/json/pointer"}` to an output of a
     /// step this one needs (directly or not), or `{"$input": "/json/pointer"}` into the run's input.
     /// Every member of the project reads definitions, runs' inputs and steps' outputs: keep
@@ -245,9 +246,6 @@ pub fn check(steps: &[Step]) -> Result<(), ApiError> {
 
 fn check_step(i: usize, step: &Step, upstream: &HashSet<&str>) -> Result<(), ApiError> {
     let field = |name: &str| format!("steps[{i}].{name}");
-    if step.kind == Kind::Agent {
-        return Err(ApiError::field(field("kind"), "agent steps run on AI swarms, which this deployment does not offer yet"));
-    }
     if let Some(retry) = &step.retry {
         if retry.limit > MAX_RETRIES {
             return Err(ApiError::field(field("retry.limit"), format!("at most {MAX_RETRIES}")));
@@ -293,7 +291,7 @@ fn check_input(kind: Kind, input: &Json) -> Result<(), String> {
         Kind::Sleep => &["seconds"],
         Kind::Task => &["title", "description", "priority"],
         Kind::WaitEvent => &["name"],
-        Kind::Agent => &[],
+        Kind::Agent => &["swarm_id", "task", "agent_type", "format", "sections"],
     };
     if let Some(unknown) = object.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(format!("{unknown} is not an input of a {} step (they are: {})", kind.as_str(), allowed.join(", ")));
@@ -341,14 +339,29 @@ fn check_input(kind: Kind, input: &Json) -> Result<(), String> {
                 event_name(name)?;
             }
         }
-        Kind::Agent => {}
+        Kind::Agent => {
+            required("swarm_id")?;
+            required("task")?;
+            if literal(input, "swarm_id").is_some_and(|id| id.as_str().and_then(|id| uuid::Uuid::parse_str(id).ok()).is_none()) {
+                return Err("swarm_id must be the id of a swarm".into());
+            }
+            if literal(input, "task").is_some_and(|task| task.as_str().is_none_or(|t| t.trim().is_empty())) {
+                return Err("task must be a non-empty string".into());
+            }
+            if literal(input, "format").is_some_and(|f| f.as_str().is_none_or(|f| f != "text" && f != "json")) {
+                return Err("format must be text or json".into());
+            }
+        }
     }
     Ok(())
 }
 
 /// A sleep's length, as resolved.
 pub fn sleep_seconds(value: &Json) -> Result<f64, String> {
-    value.as_f64().filter(|s| s.is_finite() && (0.0..=MAX_SECONDS).contains(s)).ok_or_else(|| "seconds must be a number from 0 to 2592000".to_owned())
+    value
+        .as_f64()
+        .filter(|s| s.is_finite() && (0.0..=MAX_SECONDS).contains(s))
+        .ok_or_else(|| "seconds must be a number from 0 to 2592000".to_owned())
 }
 
 /// The name of an event a `wait_event` step waits for, as resolved.
@@ -532,8 +545,15 @@ mod tests {
     }
 
     #[test]
-    fn agent_steps_are_refused_until_swarms_exist() {
-        let agent = steps(json!([{"key": "a", "kind": "agent", "input": {}}]));
-        assert_eq!(check(&agent).unwrap_err().errors[0].field, "steps[0].kind");
+    fn agent_steps_name_a_swarm_and_a_task() {
+        let agent = |input: Json| check(&steps(json!([{"key": "a", "kind": "agent", "input": input}])));
+        let swarm = uuid::Uuid::now_v7().to_string();
+        assert!(agent(json!({"swarm_id": swarm, "task": "Implement it", "format": "json"})).is_ok());
+        assert!(agent(json!({"swarm_id": swarm, "task": {"$input": "/task"}})).is_ok());
+        assert_eq!(agent(json!({"task": "x"})).unwrap_err().errors[0].field, "steps[0].input");
+        assert!(agent(json!({"swarm_id": "nope", "task": "x"})).is_err());
+        assert!(agent(json!({"swarm_id": swarm, "task": " "})).is_err());
+        // The swarms group's own steps are not for definitions.
+        assert!(agent(json!({"swarm_id": swarm, "task": "x", "op": "plan"})).is_err());
     }
 }

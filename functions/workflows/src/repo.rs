@@ -26,8 +26,16 @@ const WORKFLOW: &str = "SELECT w.id, w.project_id, w.name, w.version, v.steps, w
                         FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.version";
 
 fn workflow(row: &Row) -> DbResult<Workflow> {
-    let (id, project_id, name, version, steps, created_by, created_at, updated_at): (Uuid, Uuid, String, i64, String, Uuid, String, String) =
-        row.decode()?;
+    let (id, project_id, name, version, steps, created_by, created_at, updated_at): (
+        Uuid,
+        Uuid,
+        String,
+        i64,
+        String,
+        Uuid,
+        String,
+        String,
+    ) = row.decode()?;
     let steps: Vec<Step> = serde_json::from_str(&steps).map_err(|e| tui_shared::db::DbError::decode(e.to_string()))?;
     Ok(Workflow { id, project_id, name, version, steps, created_by, created_at, updated_at })
 }
@@ -66,7 +74,7 @@ pub fn edit(id: Uuid, user: Uuid, name: Option<&str>, steps: &str, expected: Opt
         stmt!(
             format!(
                 "UPDATE workflows SET version = version + 1, name = coalesce(?3, name), updated_at = ?4 \
-                 WHERE id = ?1 AND {may} AND (?5 IS NULL OR version = ?5)"
+                 WHERE id = ?1 AND swarm_id IS NULL AND {may} AND (?5 IS NULL OR version = ?5)"
             ),
             id,
             user,
@@ -89,18 +97,21 @@ pub fn edit(id: Uuid, user: Uuid, name: Option<&str>, steps: &str, expected: Opt
 
 pub fn delete(id: Uuid, user: Uuid) -> Statement {
     let may = holds_at_least("workflows.project_id", "?2", ProjectRole::Maintainer);
-    stmt!(format!("DELETE FROM workflows WHERE id = ?1 AND {may}"), id, user)
+    stmt!(format!("DELETE FROM workflows WHERE id = ?1 AND swarm_id IS NULL AND {may}"), id, user)
 }
 
 /// The workflow, if `user` is a member of its project.
 pub async fn visible(db: &dyn Database, id: Uuid, user: Uuid) -> Result<Option<Workflow>, ApiError> {
-    let sql = format!("{WORKFLOW} JOIN project_members m ON m.project_id = w.project_id AND m.user_id = ?2 WHERE w.id = ?1");
+    let sql = format!(
+        "{WORKFLOW} JOIN project_members m ON m.project_id = w.project_id AND m.user_id = ?2 WHERE w.id = ?1 AND w.swarm_id IS NULL"
+    );
     Ok(db.query_opt(stmt!(sql, id, user)).await?.map(|row| workflow(&row)).transpose()?)
 }
 
 /// A project's workflows, newest first, after the one with id `after`.
 pub async fn list(db: &dyn Database, project: Uuid, after: Option<Uuid>, limit: usize) -> Result<Vec<Workflow>, ApiError> {
-    let sql = format!("{WORKFLOW} WHERE w.project_id = ?1 AND (?2 IS NULL OR w.id < ?2) ORDER BY w.id DESC LIMIT ?3");
+    let sql =
+        format!("{WORKFLOW} WHERE w.project_id = ?1 AND w.swarm_id IS NULL AND (?2 IS NULL OR w.id < ?2) ORDER BY w.id DESC LIMIT ?3");
     let rows = db.query(stmt!(sql, project, after.map_or(Value::Null, Value::from), (limit + 1) as i64)).await?;
     tui_shared::repo::decode(rows, workflow)
 }
@@ -117,7 +128,7 @@ pub fn start(run: Uuid, workflow: Uuid, user: Uuid, input: &str, now: &str) -> V
         stmt!(
             format!(
                 "INSERT INTO workflow_runs (id, workflow_id, version, project_id, status, input, created_by, created_at, updated_at) \
-                 SELECT ?1, w.id, w.version, w.project_id, 'running', ?4, ?3, ?5, ?5 FROM workflows w WHERE w.id = ?2 AND {may}"
+                 SELECT ?1, w.id, w.version, w.project_id, 'running', ?4, ?3, ?5, ?5 FROM workflows w WHERE w.id = ?2 AND w.swarm_id IS NULL AND {may}"
             ),
             run,
             workflow,
@@ -171,7 +182,20 @@ fn run(row: &Row) -> DbResult<Run> {
         Option<String>,
     ) = row.decode()?;
     let input = json(&input);
-    Ok(Run { id, workflow_id, version, project_id, status, input, error, created_by, created_at, updated_at, finished_at, steps: Vec::new() })
+    Ok(Run {
+        id,
+        workflow_id,
+        version,
+        project_id,
+        status,
+        input,
+        error,
+        created_by,
+        created_at,
+        updated_at,
+        finished_at,
+        steps: Vec::new(),
+    })
 }
 
 /// The run with its steps, if `user` is a member of its project.
@@ -213,7 +237,9 @@ pub async fn runs(
     after: Option<Uuid>,
     limit: usize,
 ) -> Result<Vec<Run>, ApiError> {
-    let sql = format!("{RUN} WHERE r.workflow_id = ?1 AND (?2 IS NULL OR r.status = ?2) AND (?3 IS NULL OR r.id < ?3) ORDER BY r.id DESC LIMIT ?4");
+    let sql = format!(
+        "{RUN} WHERE r.workflow_id = ?1 AND (?2 IS NULL OR r.status = ?2) AND (?3 IS NULL OR r.id < ?3) ORDER BY r.id DESC LIMIT ?4"
+    );
     let rows = db
         .query(stmt!(
             sql,

@@ -94,7 +94,9 @@ pub async fn delete(state: &AppState, id: Uuid, user: Uuid) -> Result<(), ApiErr
     let db = state.db.as_ref();
     let current = visible(state, id, user).await?;
     if state.acting(user).execute(repo::delete(id, user)).await? == 0 {
-        return Err(membership::why_refused(db, current.project_id, user, ProjectRole::Maintainer).await?.unwrap_or_else(ApiError::not_found));
+        return Err(membership::why_refused(db, current.project_id, user, ProjectRole::Maintainer)
+            .await?
+            .unwrap_or_else(ApiError::not_found));
     }
     Ok(())
 }
@@ -107,7 +109,9 @@ pub async fn start(state: &AppState, workflow: Uuid, user: Uuid, input: Json) ->
     let counts = db.batch(repo::start(id, workflow, user, &input.to_string(), &now(state))).await?;
     if !tui_shared::db::changed(&counts, 0) {
         // Not allowed, or the workflow was deleted meanwhile.
-        return Err(membership::why_refused(db, definition.project_id, user, ProjectRole::Contributor).await?.unwrap_or_else(ApiError::not_found));
+        return Err(membership::why_refused(db, definition.project_id, user, ProjectRole::Contributor)
+            .await?
+            .unwrap_or_else(ApiError::not_found));
     }
     run(state, id, user).await
 }

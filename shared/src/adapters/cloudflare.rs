@@ -228,7 +228,8 @@ pub struct QueueWaker {
 
 impl QueueWaker {
     fn new(env: &Env, queue: worker::Queue) -> Self {
-        let max_delay_s = lookup(env, "WORKFLOWS_QUEUE_DELAY_MAX_S").and_then(|s| s.parse().ok()).unwrap_or(MAX_QUEUE_DELAY_S).min(MAX_QUEUE_DELAY_S);
+        let max_delay_s =
+            lookup(env, "WORKFLOWS_QUEUE_DELAY_MAX_S").and_then(|s| s.parse().ok()).unwrap_or(MAX_QUEUE_DELAY_S).min(MAX_QUEUE_DELAY_S);
         let timer = env.durable_object(JOB_TIMER_BINDING).ok().map(Local);
         Self { queue: Local(queue), timer, max_delay_s }
     }
@@ -414,7 +415,12 @@ pub async fn scheduled<F: Future<Output = ()>>(group: &'static str, env: Env, ti
 /// A queue consumer's run: the group's scheduled work (`tick`) for the batch, which is then
 /// acknowledged: its messages only said that there was work, and the work is done or queued
 /// again in the database.
-pub async fn consume<F: Future<Output = ()>>(group: &'static str, env: Env, batch: worker::MessageBatch<serde_json::Value>, tick: impl FnOnce(AppState) -> F) {
+pub async fn consume<F: Future<Output = ()>>(
+    group: &'static str,
+    env: Env,
+    batch: worker::MessageBatch<serde_json::Value>,
+    tick: impl FnOnce(AppState) -> F,
+) {
     init_tracing();
     let state = match services(group, &env) {
         Ok(services) => AppState::new(services),

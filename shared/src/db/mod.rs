@@ -229,6 +229,15 @@ impl FromValue for i64 {
         }
     }
 }
+impl FromValue for f64 {
+    fn from_value(value: &Value) -> Result<Self, &'static str> {
+        match value {
+            Value::Real(v) => Ok(*v),
+            Value::Integer(v) => Ok(*v as f64),
+            _ => Err("real"),
+        }
+    }
+}
 impl FromValue for bool {
     fn from_value(value: &Value) -> Result<Self, &'static str> {
         i64::from_value(value).map(|v| v != 0)

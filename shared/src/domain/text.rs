@@ -233,6 +233,23 @@ checked_string!(
 );
 
 checked_string!(
+    /// What someone asks of an AI agent, or proposes to a vote: 1 to 10,000 characters, not all
+    /// blank; newlines and tabs are allowed, other control characters are not.
+    Prompt,
+    Text { min: 1, max: 10_000, pattern: Some("^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"), format: None },
+    |value| {
+        char_count_between(&value, 1, 10_000)?;
+        if value.trim().is_empty() {
+            return Err("must not be blank".into());
+        }
+        if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            return Err("must not contain control characters other than newlines and tabs".into());
+        }
+        Ok(value)
+    }
+);
+
+checked_string!(
     /// An opaque token a client hands back (a refresh token, a reset token, a device code): a
     /// prefix and base64url, at most 256 characters; whether it is valid is for the service to
     /// find out.

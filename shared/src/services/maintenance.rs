@@ -39,6 +39,8 @@ pub async fn prune(db: &dyn Database, now: Timestamp, retention: Retention) -> R
         stmt!("DELETE FROM sessions WHERE expires_at <= ?1", ended.as_str()),
         stmt!("DELETE FROM sessions WHERE revoked_at <= ?1", ended.as_str()),
         stmt!("DELETE FROM realtime_tickets WHERE expires_at <= ?1", stamp.as_str()),
+        // Shared memory past its TTL (reads already skip it).
+        stmt!("DELETE FROM swarm_memory WHERE expires_at IS NOT NULL AND expires_at <= ?1", stamp.as_str()),
     ];
     statements.extend(events::prune(now, retention));
     let counts = db.batch(statements).await?;

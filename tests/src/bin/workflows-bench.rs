@@ -21,8 +21,14 @@ fn millis(text: &Value) -> i64 {
 /// Starts a run of `steps` and waits for its end; the run as it ended, and when it started.
 async fn run(http: &reqwest::Client, base: &str, token: &str, project: &str, steps: Vec<Value>) -> (Value, i64) {
     let post = reqwest::Method::POST;
-    let definition =
-        call(http, post.clone(), format!("{base}/v1/projects/{project}/workflows"), Some(token), Some(json!({"name": "bench", "steps": steps}))).await;
+    let definition = call(
+        http,
+        post.clone(),
+        format!("{base}/v1/projects/{project}/workflows"),
+        Some(token),
+        Some(json!({"name": "bench", "steps": steps})),
+    )
+    .await;
     let id = definition["id"].as_str().unwrap();
     let started = call(http, post, format!("{base}/v1/workflows/{id}/runs"), Some(token), Some(json!({}))).await;
     let run = started["id"].as_str().unwrap().to_owned();

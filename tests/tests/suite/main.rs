@@ -16,6 +16,7 @@ mod realtime;
 mod roles;
 mod sessions;
 mod sso;
+mod swarms;
 mod takeover;
 mod tasks;
 mod turso;

@@ -104,9 +104,9 @@ async fn an_outsider_is_refused_topic_by_topic() {
         [
             (format!("user:{}", owner.id), "forbidden".to_owned()),
             ("nonsense".to_owned(), "invalid_topic".to_owned()),
-            (format!("swarm:{run}"), "unsupported_topic".to_owned()),
             (format!("project:{project}"), "forbidden".to_owned()),
             (format!("task:{secret}"), "forbidden".to_owned()),
+            (format!("swarm:{run}"), "forbidden".to_owned()),
             (format!("run:{run}"), "forbidden".to_owned()),
         ]
     );

@@ -57,7 +57,8 @@ async fn a_diamond_of_ten_steps_runs_to_the_end_passing_outputs_along() {
     let me = server.user().await;
     let project = server.project(&me, "diamond").await;
     let echo = format!("{}/echo", sink.url);
-    let mut steps = vec![json!({"key": "build", "kind": "http", "input": {"url": echo, "body": {"artifact": "app.tar", "by": {"$input": "/who"}}}})];
+    let mut steps =
+        vec![json!({"key": "build", "kind": "http", "input": {"url": echo, "body": {"artifact": "app.tar", "by": {"$input": "/who"}}}})];
     for i in 0..8 {
         steps.push(json!({
             "key": format!("test{i}"), "kind": "http", "needs": ["build"],
@@ -153,7 +154,8 @@ async fn an_event_releases_a_waiting_step_and_a_wait_without_one_times_out() {
     assert_eq!(read(&server, &me, &run).await["status"], "running");
     let other = server.post(&format!("/v1/runs/{run}/events"), Some(&me.token), json!({"name": "rejected"})).await;
     assert_eq!(other.status, 202, "{}", other.body);
-    let approved = server.post(&format!("/v1/runs/{run}/events"), Some(&me.token), json!({"name": "approved", "payload": {"wait": 0.1}})).await;
+    let approved =
+        server.post(&format!("/v1/runs/{run}/events"), Some(&me.token), json!({"name": "approved", "payload": {"wait": 0.1}})).await;
     assert_eq!(approved.status, 202, "{}", approved.body);
     let done = finished(&server, &me, &run, Duration::from_secs(20)).await;
     assert_eq!(done["status"], "completed", "{done:#}");
@@ -244,9 +246,8 @@ async fn a_run_keeps_the_version_it_started_with_after_an_edit() {
     };
     let definition = workflow(&server, &me, &project, version(1)).await;
     let first = id(&start(&server, &me, &id(&definition), json!({})).await);
-    let edited = server
-        .call(Method::PUT, &format!("/v1/workflows/{}", id(&definition)), Some(&me.token), Some(json!({"steps": version(2)})))
-        .await;
+    let edited =
+        server.call(Method::PUT, &format!("/v1/workflows/{}", id(&definition)), Some(&me.token), Some(json!({"steps": version(2)}))).await;
     assert_eq!((edited.status.as_u16(), edited.body["version"].as_i64()), (200, Some(2)), "{}", edited.body);
     let second = id(&start(&server, &me, &id(&definition), json!({})).await);
     for run in [&first, &second] {
@@ -274,7 +275,14 @@ async fn http_steps_may_not_reach_private_addresses() {
     let server = Server::start().await;
     let me = server.user().await;
     let project = server.project(&me, "ssrf").await;
-    for url in ["http://169.254.169.254/latest/meta-data", "http://10.0.0.1/", "http://[::1]:8080/", "http://2130706434/", "http://0.0.0.0:1/", "http://192.168.1.1/"] {
+    for url in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.1/",
+        "http://[::1]:8080/",
+        "http://2130706434/",
+        "http://0.0.0.0:1/",
+        "http://192.168.1.1/",
+    ] {
         let steps = json!([{"key": "peek", "kind": "http", "input": {"url": url}}]);
         let reply = server.post(&format!("/v1/projects/{project}/workflows"), Some(&me.token), json!({"name": "x", "steps": steps})).await;
         reply.problem(422, "validation_failed");
@@ -303,11 +311,14 @@ async fn definitions_are_checked_and_roles_decide_who_defines_and_who_runs() {
         let path = format!("/v1/projects/{project}/workflows");
         async move { server.post(&path, Some(&token), json!({"name": "w", "steps": steps})).await }
     };
-    let cycle = create(&owner, json!([
-        {"key": "a", "kind": "sleep", "needs": ["c"], "input": {"seconds": 0}},
-        {"key": "b", "kind": "sleep", "needs": ["a"], "input": {"seconds": 0}},
-        {"key": "c", "kind": "sleep", "needs": ["b"], "input": {"seconds": 0}},
-    ]))
+    let cycle = create(
+        &owner,
+        json!([
+            {"key": "a", "kind": "sleep", "needs": ["c"], "input": {"seconds": 0}},
+            {"key": "b", "kind": "sleep", "needs": ["a"], "input": {"seconds": 0}},
+            {"key": "c", "kind": "sleep", "needs": ["b"], "input": {"seconds": 0}},
+        ]),
+    )
     .await;
     cycle.problem(409, "conflict");
     assert!(cycle.body["detail"].as_str().unwrap().contains("a -> c -> b -> a"), "{}", cycle.body);
@@ -315,9 +326,9 @@ async fn definitions_are_checked_and_roles_decide_who_defines_and_who_runs() {
     unknown.problem(422, "validation_failed");
     assert_eq!(unknown.field(), "steps[0].needs[0]");
     assert!(unknown.body["errors"][0]["message"].as_str().unwrap().contains("ghost"), "{}", unknown.body);
-    let agent = create(&owner, json!([{"key": "a", "kind": "agent", "input": {}}])).await;
+    let agent = create(&owner, json!([{"key": "a", "kind": "agent", "input": {"task": "no swarm named"}}])).await;
     agent.problem(422, "validation_failed");
-    assert_eq!(agent.field(), "steps[0].kind");
+    assert_eq!(agent.field(), "steps[0].input");
     let bad_input = create(&owner, json!([{"key": "a", "kind": "sleep", "input": {"minutes": 1}}])).await;
     assert_eq!(bad_input.field(), "steps[0].input");
 
@@ -377,7 +388,8 @@ async fn a_run_stops_acting_when_its_creator_loses_their_role() {
     let definition = workflow(&server, &owner, &project, steps).await;
     let run = id(&start(&server, &contributor, &id(&definition), json!({})).await);
     until(&server, &owner, &run, Duration::from_secs(10), |r| step(r, "wait")["state"] == "running").await;
-    let removed = server.call(Method::DELETE, &format!("/v1/projects/{project}/members/{}", contributor.id), Some(&owner.token), None).await;
+    let removed =
+        server.call(Method::DELETE, &format!("/v1/projects/{project}/members/{}", contributor.id), Some(&owner.token), None).await;
     assert!(removed.status.is_success(), "{}", removed.body);
     server.post(&format!("/v1/runs/{run}/events"), Some(&owner.token), json!({"name": "go"})).await;
     let done = finished(&server, &owner, &run, Duration::from_secs(20)).await;
@@ -402,7 +414,10 @@ async fn a_task_step_keeps_to_the_tasks_rules_for_titles() {
     assert_eq!(done["status"], "failed", "{done:#}");
     assert!(step(&done, "t")["error"].as_str().unwrap().starts_with("title"), "{done:#}");
     let big = json!({"blob": "x".repeat(70 * 1024)});
-    server.post(&format!("/v1/workflows/{}/runs", id(&definition)), Some(&me.token), json!({"input": big})).await.problem(422, "validation_failed");
+    server
+        .post(&format!("/v1/workflows/{}/runs", id(&definition)), Some(&me.token), json!({"input": big}))
+        .await
+        .problem(422, "validation_failed");
 }
 
 #[tokio::test]
@@ -477,14 +492,16 @@ async fn a_run_survives_its_host_being_killed_mid_step() {
     let data = tempfile::tempdir().unwrap();
     let database = data.path().join("tui.db");
     let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let host = HostProcess::start("workflows::host_process", &database, listen).await;
+    let host = HostProcess::start("workflows::host_process", &database, listen, None).await;
     let me = host.server.user().await;
     let project = host.server.project(&me, "fault").await;
     let slow = format!("{}/slow/1500", sink.url);
     let mut steps = vec![];
     for i in 0..4 {
         let needs: Vec<String> = if i == 0 { vec![] } else { vec![format!("s{}", i - 1)] };
-        steps.push(json!({"key": format!("s{i}"), "kind": "http", "needs": needs, "timeout_s": 3, "input": {"url": slow, "body": {"i": i}}}));
+        steps.push(
+            json!({"key": format!("s{i}"), "kind": "http", "needs": needs, "timeout_s": 3, "input": {"url": slow, "body": {"i": i}}}),
+        );
     }
     let definition = workflow(&host.server, &me, &project, json!(steps)).await;
     let run = id(&start(&host.server, &me, &id(&definition), json!({})).await);
@@ -495,7 +512,7 @@ async fn a_run_survives_its_host_being_killed_mid_step() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     host.kill();
-    let host = HostProcess::start("workflows::host_process", &database, listen).await;
+    let host = HostProcess::start("workflows::host_process", &database, listen, None).await;
     let done = finished(&host.server, &me, &run, Duration::from_secs(60)).await;
     assert_eq!(done["status"], "completed", "{done:#}");
     for i in 0..4 {

@@ -1,0 +1,582 @@
+//! What an `agent` step of the workflow engine does: the agents' Claude calls. An
+//! orchestration's run has a `plan` step (the coordinator's plan, by a forced tool call, laid
+//! out by topology and strategy into the run's next steps), a step per subtask, leads' reviews
+//! and the synthesis; a vote's run has one step that closes it. A user's own workflow step asks
+//! one agent of a swarm in its project.
+//!
+//! Everything a step writes goes in the one batch that moves the step, each statement guarded
+//! by the attempt (still running, job still held), so a step run twice records its calls once.
+//! A call is made only after the caller's tokens for it are held against their daily budget,
+//! in the statement that holds them.
+
+use serde_json::{Value as Json, json};
+use tui_shared::{
+    ApiError, AppState,
+    claude::{self, Block, ClaudeSettings, Failure, Message, Request, Role, Tool, ToolChoice},
+    db::{Statement, Value},
+    stmt,
+    time::{self, Timestamp},
+};
+use uuid::Uuid;
+
+use crate::{
+    config::{STREAM_FROM, SwarmsConfig},
+    consensus::{self, Verdict},
+    model::{AgentType, Algorithm, Strategy, TaskKind, Topology, classify},
+    plan, repo,
+};
+
+/// The attempt of an `agent` step being run: what its writes are conditional on.
+pub struct Attempt<'a> {
+    pub run: Uuid,
+    pub key: &'a str,
+    pub attempt: i64,
+    /// The run's project, and the user it acts for.
+    pub project: Uuid,
+    pub user: Uuid,
+    pub input: &'a Json,
+    pub deadline: Timestamp,
+    pub job: i64,
+    pub lease: String,
+}
+
+impl Attempt<'_> {
+    /// SQL that holds while this attempt is the step's current one and its job is still held,
+    /// over parameters `?{first}` to `?{first + 4}`.
+    fn guard(&self, first: usize) -> String {
+        format!(
+            "EXISTS (SELECT 1 FROM run_steps WHERE run_id = ?{first} AND key = ?{} AND state = 'running' AND attempt = ?{}) \
+             AND EXISTS (SELECT 1 FROM jobs WHERE id = ?{} AND lease_until = ?{})",
+            first + 1,
+            first + 2,
+            first + 3,
+            first + 4
+        )
+    }
+
+    /// A statement whose SQL ends in a `WHERE` clause (or `WHERE true`), guarded by the attempt.
+    pub(crate) fn guarded(&self, sql: &str, mut params: Vec<Value>) -> Statement {
+        let guard = self.guard(params.len() + 1);
+        params.extend([self.run.into(), self.key.into(), self.attempt.into(), self.job.into(), self.lease.as_str().into()]);
+        Statement::new(format!("{sql} AND {guard}"), params)
+    }
+}
+
+/// How the attempt turned out, for the engine.
+#[derive(Debug)]
+pub enum Outcome {
+    Done(Json),
+    Failed { error: String, retry: bool },
+    Wait(Timestamp),
+}
+
+/// What a call is for and whom it is charged to.
+struct Charge {
+    purpose: &'static str,
+    swarm: Uuid,
+    agent: Option<Uuid>,
+    orchestration: Option<Uuid>,
+}
+
+/// Runs the step's attempt; the statements returned go in the batch that settles it.
+pub async fn step(state: &AppState, at: &Attempt<'_>) -> Result<(Outcome, Vec<Statement>), ApiError> {
+    let mut writes = Vec::new();
+    let swarm = state
+        .db
+        .query_opt(stmt!("SELECT w.swarm_id FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id WHERE r.id = ?1", at.run))
+        .await?
+        .map(|row| row.decode::<(Option<Uuid>,)>())
+        .transpose()?
+        .and_then(|(swarm,)| swarm);
+    let outcome = match (swarm, at.input["op"].as_str()) {
+        (Some(_), Some("plan")) => make_plan(state, at, &mut writes).await?,
+        (Some(_), Some("work")) => work(state, at, &mut writes).await?,
+        (Some(_), Some("close_vote")) => close_vote(state, at, &mut writes).await?,
+        (Some(_), _) => Outcome::Failed { error: "not a step of this swarm's runs".into(), retry: false },
+        (None, _) => ask_one(state, at, &mut writes).await?,
+    };
+    Ok((outcome, writes))
+}
+
+/// Whether a step with this input calls Claude (all but a vote's closing step, which only
+/// counts): the engine holds the job through such calls, and counts them.
+pub fn calls_claude(input: &Json) -> bool {
+    input["op"] != "close_vote"
+}
+
+fn today(now: Timestamp) -> String {
+    time::format(now)[..10].to_owned()
+}
+
+/// Holds `tokens` of the user's budget for today, if they fit; in one statement.
+async fn hold(state: &AppState, at: &Attempt<'_>, tokens: u32, budget: u64) -> Result<bool, ApiError> {
+    let day = today(state.clock.now());
+    let statement = at.guarded(
+        "INSERT INTO claude_usage (user_id, day, tokens, reserved) SELECT ?1, ?2, 0, ?3 WHERE ?3 <= ?4",
+        vec![at.user.into(), day.into(), i64::from(tokens).into(), (budget as i64).into()],
+    );
+    // An existing day's row: only while what is used and held leaves room.
+    let Statement { sql, params } = statement;
+    let sql = format!(
+        "{sql} ON CONFLICT (user_id, day) DO UPDATE SET reserved = reserved + excluded.reserved \
+         WHERE tokens + reserved + excluded.reserved <= ?4"
+    );
+    Ok(state.db.execute(Statement::new(sql, params)).await? > 0)
+}
+
+/// One call to Claude for the attempt, its tokens held first and its record written with the
+/// step's move.
+async fn call(
+    state: &AppState,
+    at: &Attempt<'_>,
+    charge: &Charge,
+    request: &Request,
+    writes: &mut Vec<Statement>,
+) -> Result<Result<claude::Answer, Failure>, ApiError> {
+    let config = state.section::<SwarmsConfig>()?;
+    let settings = state.section::<ClaudeSettings>()?;
+    if !hold(state, at, request.max_tokens, config.daily_tokens).await? {
+        return Ok(Err(Failure::Refused {
+            status: 429,
+            message: "budget_exhausted: the daily token budget of the run's creator is spent".into(),
+        }));
+    }
+    let now = state.clock.now();
+    let left: std::time::Duration = (at.deadline - now).try_into().unwrap_or_default();
+    let answer = claude::call(state.outbound.as_ref(), state.clock.as_ref(), &settings, request, left).await;
+    let (ok, attempts, usage, latency, error) = match &answer {
+        Ok(a) => (true, a.attempts, a.response.usage, a.latency.as_millis() as i64, None),
+        Err(Failure::Exhausted { attempts, .. }) => {
+            (false, *attempts, Default::default(), 0, Some(answer.as_ref().err().map(ToString::to_string)))
+        }
+        Err(failure) => (false, 1, Default::default(), 0, Some(Some(failure.to_string()))),
+    };
+    writes.push(at.guarded(
+        "INSERT INTO claude_calls (project_id, swarm_id, agent_id, orchestration_id, run_id, step_key, user_id, purpose, model, ok, \
+         attempts, input_tokens, output_tokens, latency_ms, reserved, error, created_at) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17 WHERE true",
+        vec![
+            at.project.into(),
+            charge.swarm.into(),
+            charge.agent.map_or(Value::Null, Value::from),
+            charge.orchestration.map_or(Value::Null, Value::from),
+            at.run.into(),
+            at.key.into(),
+            at.user.into(),
+            charge.purpose.into(),
+            request.model.as_str().into(),
+            i64::from(ok).into(),
+            i64::from(attempts).into(),
+            (usage.input_tokens as i64).into(),
+            (usage.output_tokens as i64).into(),
+            latency.into(),
+            i64::from(request.max_tokens).into(),
+            error.flatten().map_or(Value::Null, Value::from),
+            time::format(state.clock.now()).into(),
+        ],
+    ));
+    Ok(answer)
+}
+
+fn failed(failure: &Failure) -> Outcome {
+    Outcome::Failed { error: failure.to_string(), retry: failure.transient() }
+}
+
+/// The orchestration a step belongs to, with its swarm.
+struct Orchestration {
+    swarm: Uuid,
+    topology: Topology,
+    strategy: Strategy,
+    task: String,
+    priority: String,
+    dependencies: String,
+    model: String,
+    max_tokens: u32,
+}
+
+async fn orchestration(state: &AppState, run: Uuid) -> Result<Option<Orchestration>, ApiError> {
+    let row = state
+        .db
+        .query_opt(stmt!(
+            "SELECT o.swarm_id, s.topology, o.strategy, o.task, o.priority, o.dependencies, o.model, o.max_tokens \
+             FROM orchestrations o JOIN swarms s ON s.id = o.swarm_id WHERE o.id = ?1",
+            run
+        ))
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let (swarm, topology, strategy, task, priority, dependencies, model, max_tokens): (
+        Uuid,
+        Topology,
+        Strategy,
+        String,
+        String,
+        String,
+        String,
+        i64,
+    ) = row.decode()?;
+    Ok(Some(Orchestration { swarm, topology, strategy, task, priority, dependencies, model, max_tokens: max_tokens as u32 }))
+}
+
+fn request(model: &str, max_tokens: u32, system: String, messages: Vec<Message>) -> Request {
+    Request {
+        model: model.into(),
+        max_tokens,
+        system: Some(system),
+        messages,
+        tools: Vec::new(),
+        tool_choice: None,
+        stream: max_tokens >= STREAM_FROM,
+    }
+}
+
+/// The coordinator's plan, checked against its schema (a bad one is sent back once with what is
+/// wrong), then laid out into the run's next steps.
+async fn make_plan(state: &AppState, at: &Attempt<'_>, writes: &mut Vec<Statement>) -> Result<Outcome, ApiError> {
+    let Some(o) = orchestration(state, at.run).await? else {
+        return Ok(Outcome::Failed { error: "the orchestration is gone".into(), retry: false });
+    };
+    let agents = repo::candidates(state.db.as_ref(), o.swarm).await?;
+    let types: Vec<&str> = agents.iter().map(|a| a.agent_type.as_str()).collect();
+    let coordinator = agents.iter().find(|a| a.agent_type == AgentType::Coordinator).or(agents.first()).map(|a| a.id);
+    let charge = Charge { purpose: "plan", swarm: o.swarm, agent: coordinator, orchestration: Some(at.run) };
+    let system = format!(
+        "You coordinate a {} swarm of AI agents ({}). Split the user's task into at most {} subtasks that these agents can \
+         each do in one answer, in the order they should be done, and submit them with the {} tool.",
+        o.topology.as_str(),
+        types.join(", "),
+        plan::MAX_SUBTASKS,
+        plan::PLAN_TOOL
+    );
+    let mut messages = vec![Message::user(format!("Task: {}\nPriority: {}\nDepends on: {}", o.task, o.priority, o.dependencies))];
+    let mut ask = request(&o.model, o.max_tokens, system, Vec::new());
+    ask.tools =
+        vec![Tool { name: plan::PLAN_TOOL.into(), description: "Submit the plan of subtasks.".into(), input_schema: plan::schema() }];
+    ask.tool_choice = Some(ToolChoice::tool(plan::PLAN_TOOL));
+    let mut plan = None;
+    let mut problems = Vec::new();
+    for _ in 0..2 {
+        ask.messages = messages.clone();
+        let answer = match call(state, at, &charge, &ask, writes).await? {
+            Ok(answer) => answer,
+            Err(failure) => return Ok(failed(&failure)),
+        };
+        let used = answer.response.tool_use(plan::PLAN_TOOL).map(|(id, input)| (id.to_owned(), input.clone()));
+        problems = match &used {
+            None => vec![format!("no call of {}", plan::PLAN_TOOL)],
+            Some((_, input)) => match plan::validate(input) {
+                Ok(valid) => {
+                    plan = Some(valid);
+                    break;
+                }
+                Err(errors) => errors,
+            },
+        };
+        let feedback =
+            format!("The plan does not match the schema: {}. Call {} again with a corrected plan.", problems.join("; "), plan::PLAN_TOOL);
+        messages.push(Message { role: Role::Assistant, content: answer.response.content.clone() });
+        messages.push(Message {
+            role: Role::User,
+            content: vec![match used {
+                Some((id, _)) => Block::ToolResult { tool_use_id: id, content: feedback, is_error: true },
+                None => Block::Text { text: feedback },
+            }],
+        });
+    }
+    let Some(plan) = plan else {
+        return Ok(Outcome::Failed { error: format!("the plan did not match its schema twice: {}", problems.join("; ")), retry: false });
+    };
+    let model = if o.strategy == Strategy::Adaptive { repo::latest_model(state.db.as_ref(), at.project).await? } else { None };
+    let predict = |text: &str| model.as_ref().map(|m| m.rank(classify(text))[0].0);
+    let layout = match plan::assign(o.topology, o.strategy, &agents, &plan, &predict) {
+        Ok(layout) => layout,
+        Err(error) => return Ok(Outcome::Failed { error, retry: false }),
+    };
+    let config = state.section::<SwarmsConfig>()?;
+    let now = time::format(state.clock.now());
+    writes.extend(repo::lay_out(at, &layout, config.step_timeout.as_secs(), &now));
+    let plan_json = serde_json::to_value(&plan).map_err(ApiError::internal)?;
+    writes.push(at.guarded(
+        "UPDATE orchestrations SET plan = ?2, status = CASE WHEN status = 'planning' THEN 'running' ELSE status END, updated_at = ?3 \
+         WHERE id = ?1",
+        vec![at.run.into(), plan_json.to_string().into(), now.into()],
+    ));
+    Ok(Outcome::Done(plan_json))
+}
+
+/// What an answer lacks: the JSON object or the headings asked for, or a size within bounds.
+pub fn check_answer(text: &str, format: &str, sections: &[String], most: usize) -> Result<Json, Vec<String>> {
+    let mut errors = Vec::new();
+    if text.trim().is_empty() {
+        errors.push("the answer is empty".to_owned());
+    }
+    if text.len() > most {
+        errors.push(format!("the answer is {} bytes, more than {most}", text.len()));
+    }
+    let mut value = Json::String(text.to_owned());
+    if format == "json" {
+        let trimmed = text.trim();
+        let body =
+            trimmed.strip_prefix("```json").or_else(|| trimmed.strip_prefix("```")).and_then(|t| t.strip_suffix("```")).unwrap_or(trimmed);
+        match serde_json::from_str::<Json>(body.trim()) {
+            Ok(object @ Json::Object(_)) => value = object,
+            Ok(_) => errors.push("the answer must be a JSON object".to_owned()),
+            Err(error) => errors.push(format!("the answer is not JSON: {error}")),
+        }
+    }
+    let headings: Vec<String> = text
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix('#'))
+        .map(|h| h.trim_start_matches('#').trim().to_lowercase())
+        .collect();
+    for section in sections {
+        if !headings.iter().any(|h| *h == section.to_lowercase()) {
+            errors.push(format!("no \"{section}\" heading"));
+        }
+    }
+    if errors.is_empty() { Ok(value) } else { Err(errors) }
+}
+
+/// Asks until an answer passes the checks, twice at most: the second time with what the first
+/// lacked. The last answer's text and its problems, if any.
+async fn ask_checked(
+    state: &AppState,
+    at: &Attempt<'_>,
+    charge: &Charge,
+    mut ask: Request,
+    format: &str,
+    sections: &[String],
+    writes: &mut Vec<Statement>,
+) -> Result<Result<(Json, Vec<String>, u64), Failure>, ApiError> {
+    let most = state.section::<SwarmsConfig>()?.result_bytes;
+    let mut tokens = 0;
+    for round in 0..2 {
+        let answer = match call(state, at, charge, &ask, writes).await? {
+            Ok(answer) => answer,
+            Err(failure) => return Ok(Err(failure)),
+        };
+        tokens += answer.response.usage.total();
+        let text = answer.response.text();
+        match check_answer(&text, format, sections, most) {
+            Ok(value) => return Ok(Ok((value, Vec::new(), tokens))),
+            Err(errors) if round == 1 => return Ok(Ok((Json::String(text), errors, tokens))),
+            Err(errors) => {
+                ask.messages.push(Message { role: Role::Assistant, content: vec![Block::Text { text }] });
+                ask.messages.push(Message::user(format!("Your answer was not accepted: {}. Answer again, in full.", errors.join("; "))));
+            }
+        }
+    }
+    unreachable!("the loop returns by its second round")
+}
+
+fn instructions(format: &str, sections: &[String]) -> String {
+    let mut text = String::new();
+    if format == "json" {
+        text.push_str(" Answer with one JSON object and nothing else.");
+    }
+    if !sections.is_empty() {
+        text.push_str(&format!(
+            " Your answer must have these markdown headings: {}.",
+            sections.iter().map(|s| format!("## {s}")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    text
+}
+
+/// A subtask, a review or the synthesis, by the agent assigned to it.
+async fn work(state: &AppState, at: &Attempt<'_>, writes: &mut Vec<Statement>) -> Result<Outcome, ApiError> {
+    let Some(o) = orchestration(state, at.run).await? else {
+        return Ok(Outcome::Failed { error: "the orchestration is gone".into(), retry: false });
+    };
+    let Some(part) = repo::part(state.db.as_ref(), at.run, at.key).await? else {
+        return Ok(Outcome::Failed { error: "no such part of the orchestration".into(), retry: false });
+    };
+    let now = time::format(state.clock.now());
+    state
+        .db
+        .execute(at.guarded(
+            "UPDATE orchestration_subtasks SET status = 'running', updated_at = ?3 WHERE orchestration_id = ?1 AND step_key = ?2 \
+             AND status = 'pending'",
+            vec![at.run.into(), at.key.into(), now.as_str().into()],
+        ))
+        .await?;
+    let inputs = repo::inputs(state.db.as_ref(), at.run, at.key).await?;
+    let mut prompt = format!("Task: {}\n\nYour part: {}\n{}\n", o.task, part.title, part.description);
+    for (key, title, status, result) in &inputs {
+        prompt.push_str(&format!("\nResult of {key} ({title}, {status}):\n{}\n", result.as_deref().unwrap_or("(none)")));
+    }
+    let system = format!(
+        "You are {}, a {} agent in a {} swarm of AI agents working on one task. Do your part and answer with its result only.{}",
+        part.agent_name,
+        part.agent_type.as_str(),
+        o.topology.as_str(),
+        instructions(&part.format, &part.sections)
+    );
+    let charge = Charge { purpose: part.role_purpose(), swarm: o.swarm, agent: Some(part.agent), orchestration: Some(at.run) };
+    let started = state.clock.now();
+    let ask = request(&o.model, o.max_tokens, system, vec![Message::user(prompt)]);
+    let (value, errors, tokens) = match ask_checked(state, at, &charge, ask, &part.format, &part.sections, writes).await? {
+        Ok(answered) => answered,
+        Err(failure) => return Ok(failed(&failure)),
+    };
+    let latency = (state.clock.now() - started).whole_milliseconds() as i64;
+    let valid = errors.is_empty();
+    let result = match &value {
+        Json::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let now = time::format(state.clock.now());
+    writes.push(at.guarded(
+        "UPDATE orchestration_subtasks SET status = ?3, result = ?4, validation_errors = ?5, updated_at = ?6 \
+         WHERE orchestration_id = ?1 AND step_key = ?2",
+        vec![
+            at.run.into(),
+            at.key.into(),
+            if valid { "completed" } else { "invalid" }.into(),
+            result.as_str().into(),
+            if valid { Value::Null } else { json!(errors).to_string().into() },
+            now.as_str().into(),
+        ],
+    ));
+    writes.push(outcome(at, o.swarm, part.agent, part.agent_type, part.kind, valid, latency, tokens, &now));
+    if part.role == "synthesis" {
+        writes.push(at.guarded("UPDATE orchestrations SET result = ?2 WHERE id = ?1", vec![at.run.into(), result.as_str().into()]));
+    }
+    Ok(Outcome::Done(json!({"agent_id": part.agent, "valid": valid, "result": value, "validation_errors": errors})))
+}
+
+#[expect(clippy::too_many_arguments, reason = "one row's columns")]
+fn outcome(
+    at: &Attempt<'_>,
+    swarm: Uuid,
+    agent: Uuid,
+    agent_type: AgentType,
+    kind: TaskKind,
+    valid: bool,
+    latency: i64,
+    tokens: u64,
+    now: &str,
+) -> Statement {
+    at.guarded(
+        "INSERT INTO agent_outcomes (project_id, swarm_id, agent_id, agent_type, task_kind, success, valid, latency_ms, tokens, created_at) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9 WHERE true",
+        vec![
+            at.project.into(),
+            swarm.into(),
+            agent.into(),
+            agent_type.as_str().into(),
+            kind.as_str().into(),
+            i64::from(valid).into(),
+            latency.into(),
+            (tokens as i64).into(),
+            now.into(),
+        ],
+    )
+}
+
+/// A user's `agent` step: `{swarm_id, task, agent_type?, format?, sections?}`, answered by one
+/// agent of that swarm, which must be in the run's project.
+async fn ask_one(state: &AppState, at: &Attempt<'_>, writes: &mut Vec<Statement>) -> Result<Outcome, ApiError> {
+    let refused = |error: &str| Ok(Outcome::Failed { error: error.to_owned(), retry: false });
+    let Some(swarm) = at.input["swarm_id"].as_str().and_then(|s| Uuid::parse_str(s).ok()) else {
+        return refused("swarm_id must be the id of a swarm");
+    };
+    let Some(task) = at.input["task"].as_str().filter(|t| !t.trim().is_empty()) else { return refused("task must be a non-empty string") };
+    let wanted = match at.input["agent_type"].as_str() {
+        None => None,
+        Some(t) => match AgentType::parse(t) {
+            Some(t) => Some(t),
+            None => return refused("agent_type is not an agent type"),
+        },
+    };
+    let format = at.input["format"].as_str().unwrap_or("text").to_owned();
+    let sections: Vec<String> =
+        at.input["sections"].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+    let Some((topology, strategy)) = repo::swarm_in_project(state.db.as_ref(), swarm, at.project).await? else {
+        return refused("no such swarm in the run's project");
+    };
+    let agents = repo::candidates(state.db.as_ref(), swarm).await?;
+    let kind = classify(task);
+    let model = if strategy == "adaptive" { repo::latest_model(state.db.as_ref(), at.project).await? } else { None };
+    let pick = wanted.or_else(|| model.as_ref().map(|m| m.rank(kind)[0].0)).or(kind.natural_type());
+    let agent = agents
+        .iter()
+        .filter(|a| wanted.is_none() || Some(a.agent_type) == wanted)
+        .min_by_key(|a| (Some(a.agent_type) != pick, a.load))
+        .cloned();
+    let Some(agent) = agent else { return refused("the swarm has no active agent of that type") };
+    let config = state.section::<SwarmsConfig>()?;
+    let settings = state.section::<ClaudeSettings>()?;
+    let system = format!(
+        "You are a {} agent in a {} swarm of AI agents. Answer with the result only.{}",
+        agent.agent_type.as_str(),
+        topology.as_str(),
+        instructions(&format, &sections)
+    );
+    let ask = request(&settings.model, config.max_tokens, system, vec![Message::user(task)]);
+    let charge = Charge { purpose: "agent_step", swarm, agent: Some(agent.id), orchestration: None };
+    let started = state.clock.now();
+    let (value, errors, tokens) = match ask_checked(state, at, &charge, ask, &format, &sections, writes).await? {
+        Ok(answered) => answered,
+        Err(failure) => return Ok(failed(&failure)),
+    };
+    let latency = (state.clock.now() - started).whole_milliseconds() as i64;
+    let now = time::format(state.clock.now());
+    writes.push(outcome(at, swarm, agent.id, agent.agent_type, kind, errors.is_empty(), latency, tokens, &now));
+    if !errors.is_empty() {
+        return Ok(Outcome::Failed { error: format!("the answer was not accepted: {}", errors.join("; ")), retry: true });
+    }
+    Ok(Outcome::Done(json!({"agent_id": agent.id, "agent_type": agent.agent_type, "result": value})))
+}
+
+/// A vote's closing step: decided as soon as the votes settle it, or at its deadline.
+async fn close_vote(state: &AppState, at: &Attempt<'_>, writes: &mut Vec<Statement>) -> Result<Outcome, ApiError> {
+    let Some(vote) = repo::vote_state(state.db.as_ref(), at.run).await? else {
+        return Ok(Outcome::Failed { error: "the vote is gone".into(), retry: false });
+    };
+    let now = state.clock.now();
+    let closed = now >= vote.deadline;
+    let (verdict, tally) = consensus::tally(vote.algorithm, vote.voters, &vote.votes, closed);
+    let (status, decision) = match verdict {
+        Verdict::Open => return Ok(Outcome::Wait(vote.deadline)),
+        Verdict::Decided(value) => ("decided", Some(value)),
+        Verdict::NoConsensus => ("no_consensus", None),
+    };
+    writes.push(at.guarded(
+        "UPDATE consensus SET status = ?2, decision = ?3, tally = ?4, closed_at = ?5 WHERE id = ?1 AND status = 'open'",
+        vec![
+            vote.id.into(),
+            status.into(),
+            decision.clone().map_or(Value::Null, Value::from),
+            tally.to_string().into(),
+            time::format(now).into(),
+        ],
+    ));
+    Ok(Outcome::Done(json!({"status": status, "decision": decision, "tally": tally})))
+}
+
+/// What `close_vote` reads.
+pub struct VoteState {
+    pub id: Uuid,
+    pub algorithm: Algorithm,
+    pub voters: usize,
+    pub deadline: Timestamp,
+    pub votes: Vec<consensus::Vote>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_checked_for_json_headings_and_size() {
+        assert!(check_answer("hello", "text", &[], 100).is_ok());
+        assert_eq!(check_answer("```json\n{\"a\": 1}\n```", "json", &[], 100).unwrap(), json!({"a": 1}));
+        assert!(check_answer("[1]", "json", &[], 100).is_err());
+        assert!(check_answer("{oops", "json", &[], 100).is_err());
+        let sections = vec!["Summary".to_owned(), "Risks".to_owned()];
+        assert!(check_answer("## Summary\nx\n## Risks\ny", "text", &sections, 100).is_ok());
+        let errors = check_answer("## Summary\nx", "text", &sections, 100).unwrap_err();
+        assert_eq!(errors, ["no \"Risks\" heading"]);
+        assert!(check_answer(&"x".repeat(101), "text", &[], 100).is_err());
+    }
+}

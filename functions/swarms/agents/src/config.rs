@@ -1,0 +1,45 @@
+//! The swarms group's settings (Claude's own are `tui_shared::claude::ClaudeSettings`).
+
+use std::time::Duration;
+
+use tui_shared::config::{ConfigError, Lookup, Section};
+
+#[derive(Debug, Clone)]
+pub struct SwarmsConfig {
+    /// Tokens (input and output) a user's calls may use per UTC day.
+    pub daily_tokens: u64,
+    /// `max_tokens` of a call when the orchestration does not say.
+    pub max_tokens: u32,
+    /// How long one agent step's attempt may take, its calls and their retries included.
+    pub step_timeout: Duration,
+    /// The most bytes of one agent's result.
+    pub result_bytes: usize,
+}
+
+/// The most `max_tokens` an orchestration may ask for.
+pub const MAX_TOKENS_LIMIT: u32 = 64_000;
+/// From this `max_tokens` on, answers are streamed.
+pub const STREAM_FROM: u32 = 8_192;
+
+impl Section for SwarmsConfig {
+    /// `SWARMS_DAILY_TOKENS` (2,000,000 per user), `SWARMS_MAX_TOKENS` (4096),
+    /// `SWARMS_STEP_TIMEOUT_S` (600), `SWARMS_RESULT_BYTES` (32768).
+    fn read(lookup: &Lookup<'_>) -> Result<Self, ConfigError> {
+        let daily_tokens = match lookup.get("SWARMS_DAILY_TOKENS") {
+            None => 2_000_000,
+            Some(v) => v
+                .parse()
+                .map_err(|e: std::num::ParseIntError| ConfigError::Invalid { name: "SWARMS_DAILY_TOKENS", reason: e.to_string() })?,
+        };
+        let max_tokens = lookup.number("SWARMS_MAX_TOKENS", 4096)?;
+        if max_tokens == 0 || max_tokens > MAX_TOKENS_LIMIT {
+            return Err(ConfigError::Invalid { name: "SWARMS_MAX_TOKENS", reason: format!("must be 1 to {MAX_TOKENS_LIMIT}") });
+        }
+        let step_timeout = lookup.seconds("SWARMS_STEP_TIMEOUT_S", 600)?;
+        if step_timeout.is_zero() {
+            return Err(ConfigError::Invalid { name: "SWARMS_STEP_TIMEOUT_S", reason: "must be at least 1".into() });
+        }
+        let result_bytes = lookup.number("SWARMS_RESULT_BYTES", 32 * 1024)? as usize;
+        Ok(Self { daily_tokens, max_tokens, step_timeout, result_bytes })
+    }
+}

@@ -1,0 +1,172 @@
+//! The SQL agent steps read and write: the swarm's agents that take work, the project's model,
+//! an orchestration's parts laid out as run steps and the results they work from, and a vote's
+//! state. Every write is guarded by the attempt ([`Attempt::guarded`]).
+
+use serde_json::{Value as Json, json};
+use tui_shared::{
+    ApiError,
+    db::{Database, Statement},
+    stmt, time,
+};
+use uuid::Uuid;
+
+use crate::{
+    agent::{Attempt, VoteState},
+    consensus,
+    model::{AgentType, Algorithm, TaskKind},
+    patterns::Model,
+    plan::{Candidate, Layout},
+};
+
+fn strings(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+const ACTIVE: &str = "status IN ('idle', 'busy')";
+
+/// The swarm's agents that take work, in their order.
+pub async fn candidates(db: &dyn Database, swarm: Uuid) -> Result<Vec<Candidate>, ApiError> {
+    let rows = db
+        .query(stmt!(format!("SELECT id, type, capabilities, load FROM swarm_agents WHERE swarm_id = ?1 AND {ACTIVE} ORDER BY seq"), swarm))
+        .await?;
+    tui_shared::repo::decode(rows, |row| {
+        let (id, agent_type, capabilities, load): (Uuid, AgentType, String, i64) = row.decode()?;
+        Ok(Candidate { id, agent_type, capabilities: strings(&capabilities), load })
+    })
+}
+
+/// The project's newest `prediction` model.
+pub async fn latest_model(db: &dyn Database, project: Uuid) -> Result<Option<Model>, ApiError> {
+    let row = db
+        .query_opt(stmt!(
+            "SELECT parameters FROM pattern_models WHERE project_id = ?1 AND pattern_type = 'prediction' ORDER BY version DESC LIMIT 1",
+            project
+        ))
+        .await?;
+    Ok(row.map(|row| row.decode::<(String,)>()).transpose()?.and_then(|(p,)| serde_json::from_str(&p).ok()))
+}
+
+pub async fn swarm_in_project(db: &dyn Database, swarm: Uuid, project: Uuid) -> Result<Option<(crate::model::Topology, String)>, ApiError> {
+    let row = db.query_opt(stmt!("SELECT topology, strategy FROM swarms WHERE id = ?1 AND project_id = ?2", swarm, project)).await?;
+    Ok(row.map(|row| row.decode()).transpose()?)
+}
+
+/// The run's next steps as the plan laid them out: each step (waiting on its needs, `plan`
+/// among them, so that the plan's completion starts those that need nothing else), what each
+/// needs, and each one's row for the agent doing it.
+pub fn lay_out(at: &Attempt<'_>, layout: &Layout, timeout_s: u64, now: &str) -> Vec<Statement> {
+    let steps: Vec<Json> = layout
+        .steps
+        .iter()
+        .map(|s| {
+            let spec = json!({
+                "key": s.key, "kind": "agent", "needs": s.needs,
+                "input": {"op": "work"},
+                "retry": {"limit": 2, "backoff": "exponential", "delay_s": 2.0},
+                "timeout_s": timeout_s,
+            });
+            json!({
+                "key": s.key, "spec": spec.to_string(), "waiting_on": s.needs.len(), "role": s.role, "title": s.title,
+                "description": s.description, "kind": s.kind.as_str(), "format": s.format, "sections": json!(s.sections).to_string(),
+                "agent": s.agent,
+            })
+        })
+        .collect();
+    let needs: Vec<Json> = layout.steps.iter().flat_map(|s| s.needs.iter().map(|n| json!([n, s.key]))).collect();
+    let steps = Json::Array(steps).to_string();
+    vec![
+        at.guarded(
+            "INSERT INTO run_steps (run_id, key, position, spec, kind, state, waiting_on, updated_at) \
+             SELECT ?1, json_extract(value, '$.key'), 1 + key, json_extract(value, '$.spec'), 'agent', 'waiting', \
+                 json_extract(value, '$.waiting_on'), ?3 FROM json_each(?2) WHERE true",
+            vec![at.run.into(), steps.as_str().into(), now.into()],
+        ),
+        at.guarded(
+            "INSERT INTO run_step_needs (run_id, needs, key) SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]') \
+             FROM json_each(?2) WHERE true",
+            vec![at.run.into(), Json::Array(needs).to_string().into()],
+        ),
+        at.guarded(
+            "INSERT INTO orchestration_subtasks (orchestration_id, step_key, position, role, title, description, kind, format, sections, \
+                 agent_id, status, updated_at) \
+             SELECT ?1, json_extract(value, '$.key'), key, json_extract(value, '$.role'), json_extract(value, '$.title'), \
+                 json_extract(value, '$.description'), json_extract(value, '$.kind'), json_extract(value, '$.format'), \
+                 json_extract(value, '$.sections'), json_extract(value, '$.agent'), 'pending', ?3 FROM json_each(?2) WHERE true",
+            vec![at.run.into(), steps.into(), now.into()],
+        ),
+    ]
+}
+
+/// A part of an orchestration, with the agent doing it.
+pub struct Part {
+    pub role: String,
+    pub title: String,
+    pub description: String,
+    pub kind: TaskKind,
+    pub format: String,
+    pub sections: Vec<String>,
+    pub agent: Uuid,
+    pub agent_type: AgentType,
+    pub agent_name: String,
+}
+
+impl Part {
+    pub fn role_purpose(&self) -> &'static str {
+        match self.role.as_str() {
+            "review" => "review",
+            "synthesis" => "synthesis",
+            _ => "subtask",
+        }
+    }
+}
+
+pub async fn part(db: &dyn Database, run: Uuid, key: &str) -> Result<Option<Part>, ApiError> {
+    let row = db
+        .query_opt(stmt!(
+            "SELECT st.role, st.title, st.description, st.kind, st.format, st.sections, st.agent_id, a.type, a.name \
+             FROM orchestration_subtasks st JOIN swarm_agents a ON a.id = st.agent_id WHERE st.orchestration_id = ?1 AND st.step_key = ?2",
+            run,
+            key
+        ))
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let (role, title, description, kind, format, sections, agent, agent_type, agent_name): (
+        String,
+        String,
+        String,
+        TaskKind,
+        String,
+        String,
+        Uuid,
+        AgentType,
+        String,
+    ) = row.decode()?;
+    Ok(Some(Part { role, title, description, kind, format, sections: strings(&sections), agent, agent_type, agent_name }))
+}
+
+/// The results a part works from: those of the parts it waits for, in plan order.
+pub async fn inputs(db: &dyn Database, run: Uuid, key: &str) -> Result<Vec<(String, String, String, Option<String>)>, ApiError> {
+    let rows = db
+        .query(stmt!(
+            "SELECT st.step_key, st.title, st.status, st.result FROM orchestration_subtasks st \
+             JOIN run_step_needs n ON n.run_id = st.orchestration_id AND n.needs = st.step_key \
+             WHERE n.run_id = ?1 AND n.key = ?2 ORDER BY st.position",
+            run,
+            key
+        ))
+        .await?;
+    Ok(rows.iter().map(|row| row.decode()).collect::<Result<_, _>>()?)
+}
+
+pub async fn vote_state(db: &dyn Database, run: Uuid) -> Result<Option<VoteState>, ApiError> {
+    let row = db.query_opt(stmt!("SELECT id, algorithm, voters, deadline FROM consensus WHERE run_id = ?1", run)).await?;
+    let Some(row) = row else { return Ok(None) };
+    let (id, algorithm, voters, deadline): (Uuid, Algorithm, i64, String) = row.decode()?;
+    let rows = db.query(stmt!("SELECT vote, confidence FROM consensus_votes WHERE consensus_id = ?1", id)).await?;
+    let votes = tui_shared::repo::decode(rows, |row| {
+        let (value, confidence): (String, f64) = row.decode()?;
+        Ok(consensus::Vote { value, confidence })
+    })?;
+    let deadline = time::parse(&deadline).ok_or_else(|| ApiError::internal("a vote's deadline does not parse"))?;
+    Ok(Some(VoteState { id, algorithm, voters: voters as usize, deadline, votes }))
+}
