@@ -36,8 +36,8 @@ CREATE TABLE swarms (
     topology TEXT NOT NULL CHECK (topology IN ('mesh', 'hierarchical', 'ring', 'star')),
     strategy TEXT NOT NULL CHECK (strategy IN ('auto', 'balanced', 'specialized', 'adaptive')),
     max_agents INTEGER NOT NULL CHECK (max_agents BETWEEN 1 AND 20),
-    -- The coordinator's version: every change to the swarm's agents moves it, and a change made
-    -- from a stale view of them (a scale, an agent added) is refused by it.
+    -- The coordinator's version: every change to the swarm's agents moves it, and an assignment
+    -- made from a stale view of them is refused by it (and made again from a fresh one).
     version INTEGER NOT NULL DEFAULT 1,
     input_tokens INTEGER NOT NULL DEFAULT 0,
     output_tokens INTEGER NOT NULL DEFAULT 0,
@@ -86,8 +86,10 @@ CREATE TABLE orchestrations (
     model TEXT NOT NULL,
     max_tokens INTEGER NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('planning', 'running', 'paused', 'completed', 'failed', 'cancelled')),
-    -- JSON: the plan as validated.
+    -- JSON: the plan as validated, laid out once; the token names the coordinator's change
+    -- that recorded it, which the steps it lays out are written under.
     plan TEXT,
+    plan_token TEXT,
     result TEXT,
     error TEXT,
     input_tokens INTEGER NOT NULL DEFAULT 0,
@@ -144,8 +146,12 @@ CREATE TABLE claude_calls (
     input_tokens INTEGER NOT NULL,
     output_tokens INTEGER NOT NULL,
     latency_ms INTEGER NOT NULL,
-    -- The tokens held back from the user's budget before the call, given back by this record.
+    -- The tokens held back from the user's budget before the call (on `day`), given back by this
+    -- record, and those it charges: the tokens used, and for each attempt cut off after it went
+    -- out (whose use is unknown) all it might have used.
     reserved INTEGER NOT NULL,
+    charged INTEGER NOT NULL,
+    day TEXT NOT NULL,
     error TEXT,
     created_at TEXT NOT NULL
 ) STRICT;
@@ -165,8 +171,8 @@ CREATE TABLE claude_usage (
 
 CREATE TRIGGER claude_call_recorded AFTER INSERT ON claude_calls
 BEGIN
-    UPDATE claude_usage SET tokens = tokens + new.input_tokens + new.output_tokens, reserved = max(0, reserved - new.reserved)
-    WHERE user_id = new.user_id AND day = substr(new.created_at, 1, 10);
+    UPDATE claude_usage SET tokens = tokens + new.charged, reserved = max(0, reserved - new.reserved)
+    WHERE user_id = new.user_id AND day = new.day;
     UPDATE swarms SET input_tokens = input_tokens + new.input_tokens, output_tokens = output_tokens + new.output_tokens
     WHERE id = new.swarm_id;
     UPDATE swarm_agents SET calls = calls + 1, failed_calls = failed_calls + (1 - new.ok),
@@ -255,6 +261,14 @@ CREATE TABLE consensus_votes (
     created_at TEXT NOT NULL,
     PRIMARY KEY (consensus_id, agent_id)
 ) STRICT, WITHOUT ROWID;
+
+-- A vote whose closing run ended without closing it (cancelled, or its opener lost their role)
+-- closes without a decision.
+CREATE TRIGGER consensus_run_ended AFTER UPDATE OF status ON workflow_runs
+WHEN new.status IN ('failed', 'cancelled') AND old.status != new.status
+BEGIN
+    UPDATE consensus SET status = 'no_consensus', closed_at = new.updated_at WHERE run_id = new.id AND status = 'open';
+END;
 
 -- A vote makes the closing step look at once: it may be decided already.
 CREATE TRIGGER consensus_vote_cast AFTER INSERT ON consensus_votes
@@ -371,9 +385,9 @@ BEGIN
     WHERE id = new.id;
 END;
 
--- Every change to a swarm's agents moves its version.
-CREATE TRIGGER swarm_agents_changed AFTER UPDATE OF status ON swarm_agents
-WHEN old.status != new.status
+-- Every change to a swarm's agents (their status, their load) moves its version.
+CREATE TRIGGER swarm_agents_changed AFTER UPDATE OF status, load ON swarm_agents
+WHEN old.status != new.status OR old.load != new.load
 BEGIN
     UPDATE swarms SET version = version + 1, updated_at = new.updated_at WHERE id = new.swarm_id;
 END;

@@ -152,6 +152,8 @@ pub async fn state(options: &Options, addr: SocketAddr, jobs: Arc<dyn JobWaker>)
         passwords: Some(passwords),
         limiter: Some(Arc::new(InProcessLimiter::default())),
         jobs: Some(jobs),
+        // Swarms' coordinators run in this process, one at a time per swarm.
+        coordinators: None,
     };
     Ok(AppState::new(Services::assemble(platform, "all")?))
 }

@@ -21,13 +21,15 @@ pub const API_VERSION: &str = "2023-06-01";
 
 /// Where and how Claude is called: `ANTHROPIC_API_KEY` and `ANTHROPIC_BASE_URL`, the names
 /// Anthropic's own SDKs read, and this service's `CLAUDE_*` settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClaudeSettings {
     /// Without a key, calls fail at once with [`Failure::NotConfigured`].
     pub api_key: Option<String>,
     pub base_url: String,
     /// The model a call uses unless it names one.
     pub model: String,
+    /// The models a caller may name (`model` among them).
+    pub models: Vec<String>,
     /// How long one HTTP attempt may take.
     pub timeout: Duration,
     /// Attempts after the first, on answers worth trying again.
@@ -38,9 +40,23 @@ pub struct ClaudeSettings {
     pub retry_max: Duration,
 }
 
+/// Never prints the key.
+impl std::fmt::Debug for ClaudeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaudeSettings")
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("models", &self.models)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Section for ClaudeSettings {
     /// `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL` (`https://api.anthropic.com`), `CLAUDE_MODEL`
-    /// (`claude-sonnet-4-5`), `CLAUDE_TIMEOUT_S` (120), `CLAUDE_RETRIES` (4),
+    /// (`claude-sonnet-4-5`), `CLAUDE_MODELS` (comma-separated others callers may name; none by
+    /// default: tokens are budgeted, not prices), `CLAUDE_TIMEOUT_S` (120), `CLAUDE_RETRIES` (4),
     /// `CLAUDE_RETRY_BASE_MS` (1000), `CLAUDE_RETRY_MAX_S` (60).
     fn read(lookup: &Lookup<'_>) -> Result<Self, ConfigError> {
         let base_url = lookup.get("ANTHROPIC_BASE_URL").unwrap_or_else(|| "https://api.anthropic.com".into());
@@ -52,10 +68,21 @@ impl Section for ClaudeSettings {
         if timeout.is_zero() {
             return Err(ConfigError::Invalid { name: "CLAUDE_TIMEOUT_S", reason: "must be at least 1".into() });
         }
+        let model = lookup.get("CLAUDE_MODEL").unwrap_or_else(|| "claude-sonnet-4-5".into());
+        let mut models: Vec<String> = lookup
+            .get("CLAUDE_MODELS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned)
+            .collect();
+        models.push(model.clone());
         Ok(Self {
             api_key: lookup.get("ANTHROPIC_API_KEY"),
             base_url: base_url.trim_end_matches('/').to_owned(),
-            model: lookup.get("CLAUDE_MODEL").unwrap_or_else(|| "claude-sonnet-4-5".into()),
+            model,
+            models,
             timeout,
             retries: lookup.number("CLAUDE_RETRIES", 4)?,
             retry_base: Duration::from_millis(lookup.number("CLAUDE_RETRY_BASE_MS", 1000)?.into()),
@@ -64,15 +91,16 @@ impl Section for ClaudeSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     User,
     Assistant,
 }
 
-/// A content block of a message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A content block of a message. Read by [`Block::read`] rather than a derived `Deserialize`: an
+/// internally tagged enum's derived code is large, and every worker that runs agents carries it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Block {
     Text {
@@ -86,15 +114,37 @@ pub enum Block {
     ToolResult {
         tool_use_id: String,
         content: String,
-        #[serde(default)]
         is_error: bool,
     },
     /// Kinds this service does not read (thinking, server tools).
-    #[serde(other)]
+    #[serde(skip)]
     Other,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+impl Block {
+    /// A block as the API sends it.
+    pub fn read(value: &Json) -> Result<Self, String> {
+        let text = |name: &str| value[name].as_str().map(str::to_owned).ok_or_else(|| format!("a block without {name}"));
+        Ok(match value["type"].as_str() {
+            Some("text") => Self::Text { text: text("text")? },
+            Some("tool_use") => Self::ToolUse { id: text("id")?, name: text("name")?, input: value["input"].clone() },
+            Some("tool_result") => Self::ToolResult {
+                tool_use_id: text("tool_use_id")?,
+                content: text("content")?,
+                is_error: value["is_error"].as_bool().unwrap_or(false),
+            },
+            Some(_) => Self::Other,
+            None => return Err("a block without a type".into()),
+        })
+    }
+}
+
+fn blocks<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Block>, D::Error> {
+    let values = Vec::<Json>::deserialize(deserializer)?;
+    values.iter().map(Block::read).collect::<Result<_, _>>().map_err(serde::de::Error::custom)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Message {
     pub role: Role,
     pub content: Vec<Block>,
@@ -159,6 +209,7 @@ impl Usage {
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Response {
+    #[serde(deserialize_with = "blocks")]
     pub content: Vec<Block>,
     #[serde(default)]
     pub usage: Usage,
@@ -200,7 +251,7 @@ pub enum Failure {
     Refused { status: u16, message: String },
     /// Every attempt failed with something worth retrying; the last one said this.
     #[error("Claude did not answer after {attempts} attempts: {last}")]
-    Exhausted { attempts: u32, last: String },
+    Exhausted { attempts: u32, last: String, cut_off: u32 },
 }
 
 impl Failure {
@@ -215,14 +266,25 @@ impl Failure {
 pub struct Answer {
     pub response: Response,
     pub attempts: u32,
+    /// Attempts cut off after the request went out (timed out, connection lost): Claude may
+    /// have worked on them, and their tokens are unknown.
+    pub cut_off: u32,
     pub latency: Duration,
 }
 
 /// One attempt's result: an answer, or why not and whether (and after how long) to try again.
 enum Attempt {
     Answered(Response),
-    Retry { error: String, after: Option<Duration> },
-    Refused { status: u16, message: String },
+    /// `sent`: the request went out and the answer was lost (Claude may have worked on it).
+    Retry {
+        error: String,
+        after: Option<Duration>,
+        sent: bool,
+    },
+    Refused {
+        status: u16,
+        message: String,
+    },
 }
 
 /// Whether an HTTP status is worth another attempt: rate limited (429), overloaded (529), the
@@ -262,19 +324,22 @@ pub async fn call(
     let body = Bytes::from(serde_json::to_vec(request).map_err(|e| Failure::Refused { status: 0, message: e.to_string() })?);
     let started = clock.now();
     let elapsed = || -> Duration { (clock.now() - started).try_into().unwrap_or_default() };
-    let mut attempts = 0;
+    let (mut attempts, mut cut_off) = (0, 0);
     loop {
         attempts += 1;
         let left = budget.saturating_sub(elapsed());
         let outcome = attempt(outbound, settings, key, body.clone(), request.stream, settings.timeout.min(left)).await;
         let (error, after) = match outcome {
-            Attempt::Answered(response) => return Ok(Answer { response, attempts, latency: elapsed() }),
+            Attempt::Answered(response) => return Ok(Answer { response, attempts, cut_off, latency: elapsed() }),
             Attempt::Refused { status, message } => return Err(Failure::Refused { status, message }),
-            Attempt::Retry { error, after } => (error, after),
+            Attempt::Retry { error, after, sent } => {
+                cut_off += u32::from(sent);
+                (error, after)
+            }
         };
         let wait = backoff(attempts + 1, after, settings.retry_base, settings.retry_max, unit_random());
         if attempts > settings.retries || elapsed() + wait >= budget {
-            return Err(Failure::Exhausted { attempts, last: error });
+            return Err(Failure::Exhausted { attempts, last: error, cut_off });
         }
         tracing::info!(attempt = attempts, wait_ms = wait.as_millis() as u64, %error, "retrying a Claude call");
         crate::adapters::sleep(wait).await;
@@ -295,9 +360,9 @@ async fn attempt(outbound: &dyn Outbound, settings: &ClaudeSettings, key: &str, 
     let cutoff = crate::adapters::sleep(timeout);
     let response = match futures_util::future::select(Box::pin(call), Box::pin(cutoff)).await {
         futures_util::future::Either::Left((Ok(response), _)) => response,
-        futures_util::future::Either::Left((Err(error), _)) => return Attempt::Retry { error: error.to_string(), after: None },
+        futures_util::future::Either::Left((Err(error), _)) => return Attempt::Retry { error: error.to_string(), after: None, sent: true },
         futures_util::future::Either::Right(_) => {
-            return Attempt::Retry { error: format!("no answer within {} s", timeout.as_secs_f64()), after: None };
+            return Attempt::Retry { error: format!("no answer within {} s", timeout.as_secs_f64()), after: None, sent: true };
         }
     };
     let status = response.status().as_u16();
@@ -312,7 +377,7 @@ async fn attempt(outbound: &dyn Outbound, settings: &ClaudeSettings, key: &str, 
     if !(200..300).contains(&status) {
         let message = error_message(&body);
         return if retryable(status) {
-            Attempt::Retry { error: format!("{status}: {message}"), after }
+            Attempt::Retry { error: format!("{status}: {message}"), after, sent: false }
         } else {
             Attempt::Refused { status, message }
         };
@@ -321,7 +386,7 @@ async fn attempt(outbound: &dyn Outbound, settings: &ClaudeSettings, key: &str, 
     match parsed {
         Ok(response) => Attempt::Answered(response),
         // A garbled answer is the server's fault, and may not happen again.
-        Err(error) => Attempt::Retry { error: format!("malformed answer: {error}"), after: None },
+        Err(error) => Attempt::Retry { error: format!("malformed answer: {error}"), after: None, sent: true },
     }
 }
 
@@ -347,7 +412,7 @@ pub fn from_events(body: &[u8]) -> Result<Response, String> {
         match event["type"].as_str().unwrap_or_default() {
             "message_start" => message = Some(serde_json::from_value(event["message"].clone()).map_err(|e| e.to_string())?),
             "content_block_start" => {
-                let block: Block = serde_json::from_value(event["content_block"].clone()).map_err(|e| e.to_string())?;
+                let block = Block::read(&event["content_block"])?;
                 let current = message.as_mut().ok_or("a block before message_start")?;
                 current.content.push(block);
                 partial.push(String::new());
@@ -476,7 +541,8 @@ mod tests {
         assert_eq!(json["tool_choice"], serde_json::json!({"type": "tool", "name": "plan"}));
         assert_eq!(json["messages"][0]["content"][0], serde_json::json!({"type": "text", "text": "hi"}));
         assert!(json.get("stream").is_none() && json.get("system").is_none());
-        let back: Block = serde_json::from_value(serde_json::json!({"type": "thinking", "thinking": "..."})).unwrap();
-        assert_eq!(back, Block::Other);
+        assert_eq!(Block::read(&serde_json::json!({"type": "thinking", "thinking": "..."})), Ok(Block::Other));
+        let used = serde_json::json!({"type": "tool_use", "id": "t", "name": "plan", "input": {"a": 1}});
+        assert_eq!(serde_json::to_value(Block::read(&used).unwrap()).unwrap(), used);
     }
 }

@@ -70,6 +70,15 @@ pub trait JobWaker: Send + Sync + 'static {
     async fn wake(&self, after: std::time::Duration);
 }
 
+/// Keyed coordinators that handle one request at a time per key, in a place of their own: a
+/// Durable Object per key on Workers. A request is data (JSON), answered there by code that the
+/// group owning the coordinators runs. Where the runtime has no such place, the group runs the
+/// work itself (natively, one at a time per key in the process; on Spin, guarded by versions).
+#[async_trait]
+pub trait Coordinators: Send + Sync + 'static {
+    async fn send(&self, key: uuid::Uuid, request: serde_json::Value) -> Result<serde_json::Value, String>;
+}
+
 /// For a runtime whose scheduler drains the jobs table on its own (Spin).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ScheduledOnly;

@@ -12,7 +12,7 @@ use crate::{
     auth::password::Argon2id,
     config::{Config, Lookup, Section},
     db::Database,
-    ports::{Clock, JobWaker, Mailer, Outbound, PasswordHasher, ScheduledOnly},
+    ports::{Clock, Coordinators, JobWaker, Mailer, Outbound, PasswordHasher, ScheduledOnly},
     ratelimit::{RateLimiter, SqlLimiter},
 };
 
@@ -38,6 +38,8 @@ pub struct Platform {
     pub limiter: Option<Arc<dyn RateLimiter>>,
     /// What drains the jobs table when a job falls due; otherwise only the runtime's schedule.
     pub jobs: Option<Arc<dyn JobWaker>>,
+    /// Where swarms' coordinators run, where the runtime gives them a place of their own.
+    pub coordinators: Option<Arc<dyn Coordinators>>,
 }
 
 pub struct Services {
@@ -51,6 +53,7 @@ pub struct Services {
     pub public_outbound: Arc<dyn Outbound>,
     pub limiter: Arc<dyn RateLimiter>,
     pub jobs: Arc<dyn JobWaker>,
+    pub coordinators: Option<Arc<dyn Coordinators>>,
     pub config: Config,
     /// Which endpoint group this process serves, as reported by `/v1/health`.
     pub group: &'static str,
@@ -62,7 +65,7 @@ pub struct Services {
 impl Services {
     /// The services of `group` on a platform: the one place they are put together.
     pub fn assemble(platform: Platform, group: &'static str) -> Result<Self, String> {
-        let Platform { settings, db, clock, outbound, public_outbound, passwords, limiter, jobs } = platform;
+        let Platform { settings, db, clock, outbound, public_outbound, passwords, limiter, jobs, coordinators } = platform;
         let config = Config::from_lookup(|name| settings(name)).map_err(|e| e.to_string())?;
         let passwords = match passwords {
             Some(passwords) => passwords,
@@ -81,6 +84,7 @@ impl Services {
             public_outbound,
             limiter,
             jobs,
+            coordinators,
             config,
             group,
             settings,

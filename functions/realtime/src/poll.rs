@@ -237,6 +237,7 @@ mod tests {
             passwords: None,
             limiter: None,
             jobs: None,
+            coordinators: None,
         };
         let state = AppState::new(Services::assemble(platform, "realtime").unwrap());
         let mut config = *state.section::<RealtimeConfig>().unwrap();

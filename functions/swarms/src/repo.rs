@@ -463,9 +463,17 @@ pub async fn usage_by_project(db: &dyn Database, user: Uuid, since: &str) -> Res
 
 // ---- learned assignment
 
+/// The most outcomes a model is fitted on: the newest.
+const MAX_OUTCOMES: i64 = 10_000;
+
 pub async fn outcomes(db: &dyn Database, project: Uuid) -> Result<Vec<patterns::Outcome>, ApiError> {
     let rows = db
-        .query(stmt!("SELECT id, agent_type, task_kind, valid, tokens FROM agent_outcomes WHERE project_id = ?1 ORDER BY id", project))
+        .query(stmt!(
+            "SELECT id, agent_type, task_kind, valid, tokens FROM (SELECT * FROM agent_outcomes WHERE project_id = ?1 ORDER BY id DESC LIMIT ?2) \
+             ORDER BY id",
+            project,
+            MAX_OUTCOMES
+        ))
         .await?;
     tui_shared::repo::decode(rows, |row| {
         let (id, agent_type, kind, valid, tokens): (i64, AgentType, TaskKind, bool, i64) = row.decode()?;
@@ -622,6 +630,8 @@ pub async fn visible_vote(db: &dyn Database, id: Uuid, user: Uuid) -> Result<Opt
 
 // ---- memory
 
+/// Writes an entry, if `user` is a contributor and the swarm's memory has room for it (`most`
+/// entries, expired ones included until they are pruned; a key written again takes no room).
 #[expect(clippy::too_many_arguments, reason = "one row's columns")]
 pub fn put_memory(
     swarm: Uuid,
@@ -632,12 +642,15 @@ pub fn put_memory(
     body: &str,
     expires: Option<&str>,
     now: &str,
+    most: u32,
 ) -> Statement {
     let may = holds_at_least("s.project_id", "?2", ProjectRole::Contributor);
     stmt!(
         format!(
             "INSERT INTO swarm_memory (swarm_id, namespace, key, value, body, expires_at, updated_by, created_at, updated_at) \
              SELECT s.id, ?3, ?4, ?5, ?6, ?7, ?2, ?8, ?8 FROM swarms s WHERE s.id = ?1 AND {may} \
+                 AND ((SELECT count(*) FROM swarm_memory WHERE swarm_id = ?1) < ?9 \
+                     OR EXISTS (SELECT 1 FROM swarm_memory WHERE swarm_id = ?1 AND namespace = ?3 AND key = ?4)) \
              ON CONFLICT (swarm_id, namespace, key) DO UPDATE SET value = excluded.value, body = excluded.body, \
                  expires_at = excluded.expires_at, updated_by = excluded.updated_by, updated_at = excluded.updated_at, \
                  created_at = CASE WHEN swarm_memory.expires_at <= excluded.updated_at THEN excluded.created_at ELSE swarm_memory.created_at END"
@@ -649,7 +662,8 @@ pub fn put_memory(
         value,
         body,
         expires.map_or(Value::Null, Value::from),
-        now
+        now,
+        most
     )
 }
 

@@ -4,7 +4,9 @@
 //! statements; when one changes nothing, the service finds out why.
 
 use serde_json::{Value as Json, json};
-use tui_shared::{ApiError, AppState, ErrorCode, claude::ClaudeSettings, db::Database, domain::ProjectRole, membership, repo::Page, time};
+use tui_shared::{
+    ApiError, AppState, ErrorCode, claude::ClaudeSettings, db::Database, domain::ProjectRole, membership, ratelimit::Rule, repo::Page, time,
+};
 use uuid::Uuid;
 
 use tui_swarms_agents::{
@@ -172,12 +174,13 @@ fn default_strategy(strategy: SwarmStrategy) -> Strategy {
     }
 }
 
-/// Refuses a user whose tokens for today are spent (or held for calls under way).
-async fn within_budget(state: &AppState, user: Uuid) -> Result<(), ApiError> {
+/// Refuses a user whose tokens for today (used, and held for calls under way) leave no room for
+/// a call of `max_tokens`.
+async fn within_budget(state: &AppState, user: Uuid, max_tokens: u32) -> Result<(), ApiError> {
     let config = state.section::<SwarmsConfig>()?;
     let day = &now(state)[..10];
     let (used, held) = repo::usage_today(state.db.as_ref(), user, day).await?;
-    if (used + held) as u64 >= config.daily_tokens {
+    if (used + held) as u64 + u64::from(max_tokens) > config.daily_tokens {
         let detail = format!("Your {} tokens for today are spent; the budget renews at 00:00 UTC.", config.daily_tokens);
         return Err(ApiError::new(ErrorCode::BudgetExhausted, detail));
     }
@@ -187,10 +190,18 @@ async fn within_budget(state: &AppState, user: Uuid) -> Result<(), ApiError> {
 pub async fn orchestrate(state: &AppState, swarm: Uuid, user: Uuid, ask: Ask) -> Result<Orchestration, ApiError> {
     let current = visible(state, swarm, user).await?;
     membership::require(state.db.as_ref(), current.project_id, user, ProjectRole::Contributor).await?;
-    within_budget(state, user).await?;
     let config = state.section::<SwarmsConfig>()?;
     let settings = state.section::<ClaudeSettings>()?;
+    if let Some(model) = &ask.model
+        && !settings.models.contains(model)
+    {
+        return Err(ApiError::field("model", format!("not one this deployment offers ({})", settings.models.join(", "))));
+    }
     let max_tokens = ask.max_tokens.unwrap_or(config.max_tokens).min(MAX_TOKENS_LIMIT);
+    within_budget(state, user, max_tokens).await?;
+    let rule = Rule { limit: config.orchestrations_per_minute, window: std::time::Duration::from_secs(60) };
+    tui_shared::ratelimit::check(state.limiter.as_ref(), &[(format!("orchestrate:{user}"), rule)], time::to_unix_ms(state.clock.now()))
+        .await?;
     let strategy = ask.strategy.unwrap_or(default_strategy(current.strategy));
     let id = Uuid::now_v7();
     let statements = repo::orchestrate(
@@ -340,9 +351,12 @@ pub async fn put_memory(
         Json::String(text) => text.clone(),
         other => other.to_string(),
     };
-    let statement = repo::put_memory(swarm, user, namespace, key, &value.to_string(), &body, expires.as_deref(), &time::format(now_at));
+    let most = state.section::<SwarmsConfig>()?.memory_entries;
+    let statement =
+        repo::put_memory(swarm, user, namespace, key, &value.to_string(), &body, expires.as_deref(), &time::format(now_at), most);
     if state.db.execute(statement).await? == 0 {
-        return Err(why(state, current.project_id, user, ProjectRole::Contributor, ApiError::not_found()).await?);
+        let full = ApiError::conflict(format!("The swarm's memory holds its {most} entries; delete some first."));
+        return Err(why(state, current.project_id, user, ProjectRole::Contributor, full).await?);
     }
     get_memory(state, swarm, user, namespace, key).await
 }

@@ -372,17 +372,14 @@ async fn agent(
             return Ok((Outcome::Wait(now), Vec::new()));
         }
     }
-    let at = tui_swarms_agents::agent::Attempt {
+    let claim = tui_swarms_agents::agent::Claim {
         run: job.run_id,
-        key: &job.step_key,
+        key: job.step_key.clone(),
         attempt: current.attempt,
-        project: current.project,
-        user: current.created_by,
-        input,
-        deadline,
         job: job.id,
         lease: job.lease.clone(),
     };
+    let at = tui_swarms_agents::agent::Attempt { claim, project: current.project, user: current.created_by, input, deadline };
     let (outcome, writes) = tui_swarms_agents::agent::step(state, &at).await?;
     let outcome = match outcome {
         tui_swarms_agents::agent::Outcome::Done(output) => Outcome::Done(output),

@@ -348,6 +348,17 @@ fn check_input(kind: Kind, input: &Json) -> Result<(), String> {
             if literal(input, "task").is_some_and(|task| task.as_str().is_none_or(|t| t.trim().is_empty())) {
                 return Err("task must be a non-empty string".into());
             }
+            if literal(input, "task").and_then(Json::as_str).is_some_and(|t| t.chars().count() > tui_swarms_agents::agent::MAX_TASK_CHARS) {
+                return Err("task must be at most 10000 characters".into());
+            }
+            if let Some(sections) = literal(input, "sections") {
+                let fine = sections
+                    .as_array()
+                    .is_some_and(|s| s.len() <= 8 && s.iter().all(|h| h.as_str().is_some_and(|h| h.chars().count() <= 80)));
+                if !fine {
+                    return Err("sections must be at most 8 headings of at most 80 characters".into());
+                }
+            }
             if literal(input, "format").is_some_and(|f| f.as_str().is_none_or(|f| f != "text" && f != "json")) {
                 return Err("format must be text or json".into());
             }

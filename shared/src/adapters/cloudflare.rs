@@ -20,7 +20,7 @@ use crate::{
     ApiError, AppState,
     db::{Database, DbError, DbResult, Row, Statement, Value},
     http::extract::ClientAddr,
-    ports::{Clock, JobWaker, MAX_RESPONSE_BYTES, Outbound, OutboundError},
+    ports::{Clock, Coordinators, JobWaker, MAX_RESPONSE_BYTES, Outbound, OutboundError},
     ratelimit::{Decision, RateLimiter, Rule, Window},
     state::{Platform, Services},
     time::{Timestamp, from_unix_ms},
@@ -258,6 +258,32 @@ impl JobWaker for QueueWaker {
     }
 }
 
+/// The Durable Object namespace of swarms' coordinators (one object per swarm).
+pub const COORDINATOR_BINDING: &str = "SWARM_COORDINATOR";
+
+/// The `Coordinators` port over a Durable Object namespace: each key's requests go to the one
+/// object named by it.
+pub struct DurableCoordinators(Local<worker::ObjectNamespace>);
+
+#[async_trait]
+impl Coordinators for DurableCoordinators {
+    async fn send(&self, key: uuid::Uuid, request: serde_json::Value) -> Result<serde_json::Value, String> {
+        LocalFuture(async move {
+            let fail = |e: worker::Error| e.to_string();
+            let stub = self.0.0.id_from_name(&key.to_string()).map_err(fail)?.get_stub().map_err(fail)?;
+            let mut init = worker::RequestInit::new();
+            init.with_method(worker::Method::Post).with_body(Some(JsValue::from_str(&request.to_string())));
+            let request = worker::Request::new_with_init("https://coordinator/", &init).map_err(fail)?;
+            let mut response = stub.fetch_with_request(request).await.map_err(fail)?;
+            if response.status_code() != 200 {
+                return Err(format!("the coordinator answered {}: {}", response.status_code(), response.text().await.unwrap_or_default()));
+            }
+            response.json().await.map_err(fail)
+        })
+        .await
+    }
+}
+
 /// `Date.now()`: workerd's clock, which advances between I/O rather than during computation.
 pub struct JsClock;
 
@@ -291,10 +317,16 @@ pub fn services(group: &'static str, env: &Env) -> Result<Services, String> {
         Ok(queue) => Some(Arc::new(QueueWaker::new(env, queue))),
         Err(_) => None,
     };
+    // Workers that run swarms' agent steps bind their coordinators.
+    let coordinators: Option<Arc<dyn Coordinators>> = match env.durable_object(COORDINATOR_BINDING) {
+        Ok(namespace) => Some(Arc::new(DurableCoordinators(Local(namespace)))),
+        Err(_) => None,
+    };
     let env = Local(env.clone());
     let settings = Arc::new(move |name: &str| lookup(&env.0, name));
     // Workers reach only the public internet: fetch cannot connect to a private network.
-    let platform = Platform { settings, db, clock: Arc::new(JsClock), outbound, public_outbound: None, passwords: None, limiter, jobs };
+    let platform =
+        Platform { settings, db, clock: Arc::new(JsClock), outbound, public_outbound: None, passwords: None, limiter, jobs, coordinators };
     Services::assemble(platform, group)
 }
 

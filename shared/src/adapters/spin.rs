@@ -167,6 +167,7 @@ fn services(group: &'static str) -> Result<Services, String> {
         limiter: None,
         // Spin has no queue: a scheduler calls the tick endpoint.
         jobs: None,
+        coordinators: None,
     };
     Services::assemble(platform, group)
 }

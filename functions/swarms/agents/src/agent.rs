@@ -4,10 +4,11 @@
 //! and the synthesis; a vote's run has one step that closes it. A user's own workflow step asks
 //! one agent of a swarm in its project.
 //!
-//! Everything a step writes goes in the one batch that moves the step, each statement guarded
-//! by the attempt (still running, job still held), so a step run twice records its calls once.
-//! A call is made only after the caller's tokens for it are held against their daily budget,
-//! in the statement that holds them.
+//! What a step's work decides (a part's result, an outcome to learn from, a vote closed) goes in
+//! the one batch that moves the step, each statement guarded by the attempt (still running, job
+//! still held), so a step run twice decides once. A call to Claude is made only after the tokens
+//! it may cost are held against its user's daily budget, in the statement that holds them, and
+//! is recorded as soon as it ends, whatever becomes of the attempt: a call made is a cost.
 
 use serde_json::{Value as Json, json};
 use tui_shared::{
@@ -22,25 +23,39 @@ use uuid::Uuid;
 use crate::{
     config::{STREAM_FROM, SwarmsConfig},
     consensus::{self, Verdict},
+    coordinator::{self, Assignment, Placed},
     model::{AgentType, Algorithm, Strategy, TaskKind, Topology, classify},
     plan, repo,
 };
 
-/// The attempt of an `agent` step being run: what its writes are conditional on.
+/// The attempt of an `agent` step being run.
 pub struct Attempt<'a> {
-    pub run: Uuid,
-    pub key: &'a str,
-    pub attempt: i64,
+    pub claim: Claim,
     /// The run's project, and the user it acts for.
     pub project: Uuid,
     pub user: Uuid,
     pub input: &'a Json,
     pub deadline: Timestamp,
+}
+
+/// What an attempt's writes are conditional on: the step's attempt, and the job's claim.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Claim {
+    pub run: Uuid,
+    pub key: String,
+    pub attempt: i64,
     pub job: i64,
     pub lease: String,
 }
 
-impl Attempt<'_> {
+impl std::ops::Deref for Attempt<'_> {
+    type Target = Claim;
+    fn deref(&self) -> &Claim {
+        &self.claim
+    }
+}
+
+impl Claim {
     /// SQL that holds while this attempt is the step's current one and its job is still held,
     /// over parameters `?{first}` to `?{first + 4}`.
     fn guard(&self, first: usize) -> String {
@@ -57,7 +72,7 @@ impl Attempt<'_> {
     /// A statement whose SQL ends in a `WHERE` clause (or `WHERE true`), guarded by the attempt.
     pub(crate) fn guarded(&self, sql: &str, mut params: Vec<Value>) -> Statement {
         let guard = self.guard(params.len() + 1);
-        params.extend([self.run.into(), self.key.into(), self.attempt.into(), self.job.into(), self.lease.as_str().into()]);
+        params.extend([self.run.into(), self.key.as_str().into(), self.attempt.into(), self.job.into(), self.lease.as_str().into()]);
         Statement::new(format!("{sql} AND {guard}"), params)
     }
 }
@@ -89,7 +104,7 @@ pub async fn step(state: &AppState, at: &Attempt<'_>) -> Result<(Outcome, Vec<St
         .transpose()?
         .and_then(|(swarm,)| swarm);
     let outcome = match (swarm, at.input["op"].as_str()) {
-        (Some(_), Some("plan")) => make_plan(state, at, &mut writes).await?,
+        (Some(_), Some("plan")) => make_plan(state, at).await?,
         (Some(_), Some("work")) => work(state, at, &mut writes).await?,
         (Some(_), Some("close_vote")) => close_vote(state, at, &mut writes).await?,
         (Some(_), _) => Outcome::Failed { error: "not a step of this swarm's runs".into(), retry: false },
@@ -108,12 +123,11 @@ fn today(now: Timestamp) -> String {
     time::format(now)[..10].to_owned()
 }
 
-/// Holds `tokens` of the user's budget for today, if they fit; in one statement.
-async fn hold(state: &AppState, at: &Attempt<'_>, tokens: u32, budget: u64) -> Result<bool, ApiError> {
-    let day = today(state.clock.now());
+/// Holds `tokens` of the user's budget for `day`, if they fit; in one statement.
+async fn hold(state: &AppState, at: &Attempt<'_>, day: &str, tokens: i64, budget: u64) -> Result<bool, ApiError> {
     let statement = at.guarded(
         "INSERT INTO claude_usage (user_id, day, tokens, reserved) SELECT ?1, ?2, 0, ?3 WHERE ?3 <= ?4",
-        vec![at.user.into(), day.into(), i64::from(tokens).into(), (budget as i64).into()],
+        vec![at.user.into(), day.into(), tokens.into(), (budget as i64).into()],
     );
     // An existing day's row: only while what is used and held leaves room.
     let Statement { sql, params } = statement;
@@ -124,18 +138,23 @@ async fn hold(state: &AppState, at: &Attempt<'_>, tokens: u32, budget: u64) -> R
     Ok(state.db.execute(Statement::new(sql, params)).await? > 0)
 }
 
-/// One call to Claude for the attempt, its tokens held first and its record written with the
-/// step's move.
-async fn call(
-    state: &AppState,
-    at: &Attempt<'_>,
-    charge: &Charge,
-    request: &Request,
-    writes: &mut Vec<Statement>,
-) -> Result<Result<claude::Answer, Failure>, ApiError> {
+/// What a request may cost before its answer says: all the tokens it may write, and its input
+/// at a byte a token or so short of the usual four (a conservative count).
+fn estimate(request: &Request) -> i64 {
+    let input = serde_json::to_vec(&request.messages).map_or(0, |m| m.len()) + request.system.as_ref().map_or(0, String::len);
+    i64::from(request.max_tokens) + (input / 3) as i64
+}
+
+/// One call to Claude for the attempt: the tokens it may cost held against the user's budget
+/// first, then the call recorded as soon as it ends (whatever becomes of the attempt), which
+/// charges the tokens it used, and for every attempt cut off after it went out (whose tokens
+/// are unknown) all it might have used, and gives the hold back.
+async fn call(state: &AppState, at: &Attempt<'_>, charge: &Charge, request: &Request) -> Result<Result<claude::Answer, Failure>, ApiError> {
     let config = state.section::<SwarmsConfig>()?;
     let settings = state.section::<ClaudeSettings>()?;
-    if !hold(state, at, request.max_tokens, config.daily_tokens).await? {
+    let day = today(state.clock.now());
+    let held = estimate(request);
+    if !hold(state, at, &day, held, config.daily_tokens).await? {
         return Ok(Err(Failure::Refused {
             status: 429,
             message: "budget_exhausted: the daily token budget of the run's creator is spent".into(),
@@ -144,24 +163,23 @@ async fn call(
     let now = state.clock.now();
     let left: std::time::Duration = (at.deadline - now).try_into().unwrap_or_default();
     let answer = claude::call(state.outbound.as_ref(), state.clock.as_ref(), &settings, request, left).await;
-    let (ok, attempts, usage, latency, error) = match &answer {
-        Ok(a) => (true, a.attempts, a.response.usage, a.latency.as_millis() as i64, None),
-        Err(Failure::Exhausted { attempts, .. }) => {
-            (false, *attempts, Default::default(), 0, Some(answer.as_ref().err().map(ToString::to_string)))
-        }
-        Err(failure) => (false, 1, Default::default(), 0, Some(Some(failure.to_string()))),
+    let (ok, attempts, cut_off, usage, latency) = match &answer {
+        Ok(a) => (true, a.attempts, a.cut_off, a.response.usage, a.latency.as_millis() as i64),
+        Err(Failure::Exhausted { attempts, cut_off, .. }) => (false, *attempts, *cut_off, Default::default(), 0),
+        Err(_) => (false, 1, 0, Default::default(), 0),
     };
-    writes.push(at.guarded(
+    let charged = usage.total() as i64 + i64::from(cut_off) * held;
+    let record = Statement::new(
         "INSERT INTO claude_calls (project_id, swarm_id, agent_id, orchestration_id, run_id, step_key, user_id, purpose, model, ok, \
-         attempts, input_tokens, output_tokens, latency_ms, reserved, error, created_at) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17 WHERE true",
+         attempts, input_tokens, output_tokens, latency_ms, reserved, charged, day, error, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
         vec![
             at.project.into(),
             charge.swarm.into(),
             charge.agent.map_or(Value::Null, Value::from),
             charge.orchestration.map_or(Value::Null, Value::from),
             at.run.into(),
-            at.key.into(),
+            at.key.as_str().into(),
             at.user.into(),
             charge.purpose.into(),
             request.model.as_str().into(),
@@ -170,11 +188,14 @@ async fn call(
             (usage.input_tokens as i64).into(),
             (usage.output_tokens as i64).into(),
             latency.into(),
-            i64::from(request.max_tokens).into(),
-            error.flatten().map_or(Value::Null, Value::from),
+            held.into(),
+            charged.into(),
+            day.into(),
+            answer.as_ref().err().map_or(Value::Null, |e| Value::from(e.to_string())),
             time::format(state.clock.now()).into(),
         ],
-    ));
+    );
+    state.db.execute(record).await?;
     Ok(answer)
 }
 
@@ -231,10 +252,14 @@ fn request(model: &str, max_tokens: u32, system: String, messages: Vec<Message>)
 
 /// The coordinator's plan, checked against its schema (a bad one is sent back once with what is
 /// wrong), then laid out into the run's next steps.
-async fn make_plan(state: &AppState, at: &Attempt<'_>, writes: &mut Vec<Statement>) -> Result<Outcome, ApiError> {
+async fn make_plan(state: &AppState, at: &Attempt<'_>) -> Result<Outcome, ApiError> {
     let Some(o) = orchestration(state, at.run).await? else {
         return Ok(Outcome::Failed { error: "the orchestration is gone".into(), retry: false });
     };
+    // Laid out already, by an attempt whose worker stopped before the step moved on.
+    if let Some(plan) = repo::planned(state.db.as_ref(), at.run).await? {
+        return Ok(Outcome::Done(plan));
+    }
     let agents = repo::candidates(state.db.as_ref(), o.swarm).await?;
     let types: Vec<&str> = agents.iter().map(|a| a.agent_type.as_str()).collect();
     let coordinator = agents.iter().find(|a| a.agent_type == AgentType::Coordinator).or(agents.first()).map(|a| a.id);
@@ -256,7 +281,7 @@ async fn make_plan(state: &AppState, at: &Attempt<'_>, writes: &mut Vec<Statemen
     let mut problems = Vec::new();
     for _ in 0..2 {
         ask.messages = messages.clone();
-        let answer = match call(state, at, &charge, &ask, writes).await? {
+        let answer = match call(state, at, &charge, &ask).await? {
             Ok(answer) => answer,
             Err(failure) => return Ok(failed(&failure)),
         };
@@ -285,22 +310,14 @@ async fn make_plan(state: &AppState, at: &Attempt<'_>, writes: &mut Vec<Statemen
     let Some(plan) = plan else {
         return Ok(Outcome::Failed { error: format!("the plan did not match its schema twice: {}", problems.join("; ")), retry: false });
     };
-    let model = if o.strategy == Strategy::Adaptive { repo::latest_model(state.db.as_ref(), at.project).await? } else { None };
-    let predict = |text: &str| model.as_ref().map(|m| m.rank(classify(text))[0].0);
-    let layout = match plan::assign(o.topology, o.strategy, &agents, &plan, &predict) {
-        Ok(layout) => layout,
-        Err(error) => return Ok(Outcome::Failed { error, retry: false }),
-    };
-    let config = state.section::<SwarmsConfig>()?;
-    let now = time::format(state.clock.now());
-    writes.extend(repo::lay_out(at, &layout, config.step_timeout.as_secs(), &now));
     let plan_json = serde_json::to_value(&plan).map_err(ApiError::internal)?;
-    writes.push(at.guarded(
-        "UPDATE orchestrations SET plan = ?2, status = CASE WHEN status = 'planning' THEN 'running' ELSE status END, updated_at = ?3 \
-         WHERE id = ?1",
-        vec![at.run.into(), plan_json.to_string().into(), now.into()],
-    ));
-    Ok(Outcome::Done(plan_json))
+    let assignment =
+        Assignment { swarm: o.swarm, project: at.project, topology: o.topology, strategy: o.strategy, plan, claim: at.claim.clone() };
+    Ok(match coordinator::assign(state, &assignment).await? {
+        Placed::Done => Outcome::Done(plan_json),
+        Placed::Refused(error) => Outcome::Failed { error, retry: false },
+        Placed::Busy => Outcome::Failed { error: "the swarm kept changing while its coordinator laid the plan out".into(), retry: true },
+    })
 }
 
 /// What an answer lacks: the JSON object or the headings asked for, or a size within bounds.
@@ -345,12 +362,11 @@ async fn ask_checked(
     mut ask: Request,
     format: &str,
     sections: &[String],
-    writes: &mut Vec<Statement>,
 ) -> Result<Result<(Json, Vec<String>, u64), Failure>, ApiError> {
     let most = state.section::<SwarmsConfig>()?.result_bytes;
     let mut tokens = 0;
     for round in 0..2 {
-        let answer = match call(state, at, charge, &ask, writes).await? {
+        let answer = match call(state, at, charge, &ask).await? {
             Ok(answer) => answer,
             Err(failure) => return Ok(Err(failure)),
         };
@@ -358,7 +374,8 @@ async fn ask_checked(
         let text = answer.response.text();
         match check_answer(&text, format, sections, most) {
             Ok(value) => return Ok(Ok((value, Vec::new(), tokens))),
-            Err(errors) if round == 1 => return Ok(Ok((Json::String(text), errors, tokens))),
+            // Kept to report, within the size a result may have.
+            Err(errors) if round == 1 => return Ok(Ok((Json::String(truncated(text, most)), errors, tokens))),
             Err(errors) => {
                 ask.messages.push(Message { role: Role::Assistant, content: vec![Block::Text { text }] });
                 ask.messages.push(Message::user(format!("Your answer was not accepted: {}. Answer again, in full.", errors.join("; "))));
@@ -366,6 +383,18 @@ async fn ask_checked(
         }
     }
     unreachable!("the loop returns by its second round")
+}
+
+/// `text` cut to at most `most` bytes, at a character's edge.
+fn truncated(mut text: String, most: usize) -> String {
+    if text.len() > most {
+        let mut end = most;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }
 
 fn instructions(format: &str, sections: &[String]) -> String {
@@ -387,7 +416,7 @@ async fn work(state: &AppState, at: &Attempt<'_>, writes: &mut Vec<Statement>) -
     let Some(o) = orchestration(state, at.run).await? else {
         return Ok(Outcome::Failed { error: "the orchestration is gone".into(), retry: false });
     };
-    let Some(part) = repo::part(state.db.as_ref(), at.run, at.key).await? else {
+    let Some(part) = repo::part(state.db.as_ref(), at.run, &at.key).await? else {
         return Ok(Outcome::Failed { error: "no such part of the orchestration".into(), retry: false });
     };
     let now = time::format(state.clock.now());
@@ -396,10 +425,10 @@ async fn work(state: &AppState, at: &Attempt<'_>, writes: &mut Vec<Statement>) -
         .execute(at.guarded(
             "UPDATE orchestration_subtasks SET status = 'running', updated_at = ?3 WHERE orchestration_id = ?1 AND step_key = ?2 \
              AND status = 'pending'",
-            vec![at.run.into(), at.key.into(), now.as_str().into()],
+            vec![at.run.into(), at.key.as_str().into(), now.as_str().into()],
         ))
         .await?;
-    let inputs = repo::inputs(state.db.as_ref(), at.run, at.key).await?;
+    let inputs = repo::inputs(state.db.as_ref(), at.run, &at.key).await?;
     let mut prompt = format!("Task: {}\n\nYour part: {}\n{}\n", o.task, part.title, part.description);
     for (key, title, status, result) in &inputs {
         prompt.push_str(&format!("\nResult of {key} ({title}, {status}):\n{}\n", result.as_deref().unwrap_or("(none)")));
@@ -414,7 +443,7 @@ async fn work(state: &AppState, at: &Attempt<'_>, writes: &mut Vec<Statement>) -
     let charge = Charge { purpose: part.role_purpose(), swarm: o.swarm, agent: Some(part.agent), orchestration: Some(at.run) };
     let started = state.clock.now();
     let ask = request(&o.model, o.max_tokens, system, vec![Message::user(prompt)]);
-    let (value, errors, tokens) = match ask_checked(state, at, &charge, ask, &part.format, &part.sections, writes).await? {
+    let (value, errors, tokens) = match ask_checked(state, at, &charge, ask, &part.format, &part.sections).await? {
         Ok(answered) => answered,
         Err(failure) => return Ok(failed(&failure)),
     };
@@ -430,7 +459,7 @@ async fn work(state: &AppState, at: &Attempt<'_>, writes: &mut Vec<Statement>) -
          WHERE orchestration_id = ?1 AND step_key = ?2",
         vec![
             at.run.into(),
-            at.key.into(),
+            at.key.as_str().into(),
             if valid { "completed" } else { "invalid" }.into(),
             result.as_str().into(),
             if valid { Value::Null } else { json!(errors).to_string().into() },
@@ -473,6 +502,9 @@ fn outcome(
     )
 }
 
+/// The longest task a user's `agent` step may give (what `Prompt` allows an orchestration).
+pub const MAX_TASK_CHARS: usize = 10_000;
+
 /// A user's `agent` step: `{swarm_id, task, agent_type?, format?, sections?}`, answered by one
 /// agent of that swarm, which must be in the run's project.
 async fn ask_one(state: &AppState, at: &Attempt<'_>, writes: &mut Vec<Statement>) -> Result<Outcome, ApiError> {
@@ -481,6 +513,9 @@ async fn ask_one(state: &AppState, at: &Attempt<'_>, writes: &mut Vec<Statement>
         return refused("swarm_id must be the id of a swarm");
     };
     let Some(task) = at.input["task"].as_str().filter(|t| !t.trim().is_empty()) else { return refused("task must be a non-empty string") };
+    if task.chars().count() > MAX_TASK_CHARS {
+        return refused("task must be at most 10000 characters");
+    }
     let wanted = match at.input["agent_type"].as_str() {
         None => None,
         Some(t) => match AgentType::parse(t) {
@@ -491,6 +526,9 @@ async fn ask_one(state: &AppState, at: &Attempt<'_>, writes: &mut Vec<Statement>
     let format = at.input["format"].as_str().unwrap_or("text").to_owned();
     let sections: Vec<String> =
         at.input["sections"].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+    if sections.len() > 8 || sections.iter().any(|s| s.chars().count() > 80) {
+        return refused("sections must be at most 8 headings of at most 80 characters");
+    }
     let Some((topology, strategy)) = repo::swarm_in_project(state.db.as_ref(), swarm, at.project).await? else {
         return refused("no such swarm in the run's project");
     };
@@ -515,7 +553,7 @@ async fn ask_one(state: &AppState, at: &Attempt<'_>, writes: &mut Vec<Statement>
     let ask = request(&settings.model, config.max_tokens, system, vec![Message::user(task)]);
     let charge = Charge { purpose: "agent_step", swarm, agent: Some(agent.id), orchestration: None };
     let started = state.clock.now();
-    let (value, errors, tokens) = match ask_checked(state, at, &charge, ask, &format, &sections, writes).await? {
+    let (value, errors, tokens) = match ask_checked(state, at, &charge, ask, &format, &sections).await? {
         Ok(answered) => answered,
         Err(failure) => return Ok(failed(&failure)),
     };
@@ -578,5 +616,12 @@ mod tests {
         let errors = check_answer("## Summary\nx", "text", &sections, 100).unwrap_err();
         assert_eq!(errors, ["no \"Risks\" heading"]);
         assert!(check_answer(&"x".repeat(101), "text", &[], 100).is_err());
+    }
+
+    #[test]
+    fn kept_answers_are_cut_at_a_character_edge() {
+        assert_eq!(truncated("héllo".into(), 2), "h");
+        assert_eq!(truncated("héllo".into(), 3), "hé");
+        assert_eq!(truncated("short".into(), 100), "short");
     }
 }

@@ -14,6 +14,10 @@ pub struct SwarmsConfig {
     pub step_timeout: Duration,
     /// The most bytes of one agent's result.
     pub result_bytes: usize,
+    /// Orchestrations a user may start per minute.
+    pub orchestrations_per_minute: u32,
+    /// Entries a swarm's shared memory may hold.
+    pub memory_entries: u32,
 }
 
 /// The most `max_tokens` an orchestration may ask for.
@@ -23,7 +27,8 @@ pub const STREAM_FROM: u32 = 8_192;
 
 impl Section for SwarmsConfig {
     /// `SWARMS_DAILY_TOKENS` (2,000,000 per user), `SWARMS_MAX_TOKENS` (4096),
-    /// `SWARMS_STEP_TIMEOUT_S` (600), `SWARMS_RESULT_BYTES` (32768).
+    /// `SWARMS_STEP_TIMEOUT_S` (600), `SWARMS_RESULT_BYTES` (32768),
+    /// `SWARMS_ORCHESTRATIONS_PER_MINUTE` (30 per user), `SWARMS_MEMORY_ENTRIES` (10,000 per swarm).
     fn read(lookup: &Lookup<'_>) -> Result<Self, ConfigError> {
         let daily_tokens = match lookup.get("SWARMS_DAILY_TOKENS") {
             None => 2_000_000,
@@ -40,6 +45,8 @@ impl Section for SwarmsConfig {
             return Err(ConfigError::Invalid { name: "SWARMS_STEP_TIMEOUT_S", reason: "must be at least 1".into() });
         }
         let result_bytes = lookup.number("SWARMS_RESULT_BYTES", 32 * 1024)? as usize;
-        Ok(Self { daily_tokens, max_tokens, step_timeout, result_bytes })
+        let orchestrations_per_minute = lookup.number("SWARMS_ORCHESTRATIONS_PER_MINUTE", 30)?;
+        let memory_entries = lookup.number("SWARMS_MEMORY_ENTRIES", 10_000)?;
+        Ok(Self { daily_tokens, max_tokens, step_timeout, result_bytes, orchestrations_per_minute, memory_entries })
     }
 }

@@ -1,6 +1,6 @@
 //! The SQL agent steps read and write: the swarm's agents that take work, the project's model,
 //! an orchestration's parts laid out as run steps and the results they work from, and a vote's
-//! state. Every write is guarded by the attempt ([`Attempt::guarded`]).
+//! state. Every write is guarded by the attempt ([`Claim::guarded`]).
 
 use serde_json::{Value as Json, json};
 use tui_shared::{
@@ -11,7 +11,7 @@ use tui_shared::{
 use uuid::Uuid;
 
 use crate::{
-    agent::{Attempt, VoteState},
+    agent::{Claim, VoteState},
     consensus,
     model::{AgentType, Algorithm, TaskKind},
     patterns::Model,
@@ -51,10 +51,35 @@ pub async fn swarm_in_project(db: &dyn Database, swarm: Uuid, project: Uuid) -> 
     Ok(row.map(|row| row.decode()).transpose()?)
 }
 
-/// The run's next steps as the plan laid them out: each step (waiting on its needs, `plan`
+/// The swarm's version: what a coordinator's change is conditional on.
+pub async fn version(db: &dyn Database, swarm: Uuid) -> Result<Option<i64>, ApiError> {
+    let row = db.query_opt(stmt!("SELECT version FROM swarms WHERE id = ?1", swarm)).await?;
+    Ok(row.map(|row| row.decode::<(i64,)>()).transpose()?.map(|(v,)| v))
+}
+
+/// Whether the orchestration has its plan (laid out once, whoever asks again).
+pub async fn planned(db: &dyn Database, run: Uuid) -> Result<Option<Json>, ApiError> {
+    let row = db.query_opt(stmt!("SELECT plan FROM orchestrations WHERE id = ?1 AND plan IS NOT NULL", run)).await?;
+    Ok(row.map(|row| row.decode::<(String,)>()).transpose()?.and_then(|(p,)| serde_json::from_str(&p).ok()))
+}
+
+/// The plan and the run's next steps as it was laid out from the swarm at `version`: the swarm's
+/// version moved on (what makes any other change made from the same view fail), the plan
+/// recorded with `token`, then, only where that token is, each step (waiting on its needs, `plan`
 /// among them, so that the plan's completion starts those that need nothing else), what each
-/// needs, and each one's row for the agent doing it.
-pub fn lay_out(at: &Attempt<'_>, layout: &Layout, timeout_s: u64, now: &str) -> Vec<Statement> {
+/// needs, and each one's row for the agent doing it (which counts on the agent's load). All
+/// while the claim holds.
+#[expect(clippy::too_many_arguments, reason = "what one change is made of")]
+pub fn lay_out(
+    claim: &Claim,
+    swarm: Uuid,
+    version: i64,
+    token: Uuid,
+    plan: &Json,
+    layout: &Layout,
+    timeout_s: u64,
+    now: &str,
+) -> Vec<Statement> {
     let steps: Vec<Json> = layout
         .steps
         .iter()
@@ -74,27 +99,50 @@ pub fn lay_out(at: &Attempt<'_>, layout: &Layout, timeout_s: u64, now: &str) -> 
         .collect();
     let needs: Vec<Json> = layout.steps.iter().flat_map(|s| s.needs.iter().map(|n| json!([n, s.key]))).collect();
     let steps = Json::Array(steps).to_string();
+    // Only the statement above records this token.
+    let recorded = |token: usize| format!("EXISTS (SELECT 1 FROM orchestrations WHERE id = ?1 AND plan_token = ?{token})");
     vec![
-        at.guarded(
-            "INSERT INTO run_steps (run_id, key, position, spec, kind, state, waiting_on, updated_at) \
-             SELECT ?1, json_extract(value, '$.key'), 1 + key, json_extract(value, '$.spec'), 'agent', 'waiting', \
-                 json_extract(value, '$.waiting_on'), ?3 FROM json_each(?2) WHERE true",
-            vec![at.run.into(), steps.as_str().into(), now.into()],
+        claim.guarded("UPDATE swarms SET version = version + 1 WHERE id = ?1 AND version = ?2", vec![swarm.into(), version.into()]),
+        claim.guarded(
+            "UPDATE orchestrations SET plan = ?2, plan_token = ?4, status = CASE WHEN status = 'planning' THEN 'running' ELSE status END, \
+             updated_at = ?3 WHERE id = ?1 AND plan IS NULL AND (SELECT version FROM swarms WHERE id = ?5) = ?6",
+            vec![claim.run.into(), plan.to_string().into(), now.into(), token.into(), swarm.into(), (version + 1).into()],
         ),
-        at.guarded(
-            "INSERT INTO run_step_needs (run_id, needs, key) SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]') \
-             FROM json_each(?2) WHERE true",
-            vec![at.run.into(), Json::Array(needs).to_string().into()],
+        Statement::new(
+            format!(
+                "INSERT INTO run_steps (run_id, key, position, spec, kind, state, waiting_on, updated_at) \
+                 SELECT ?1, json_extract(value, '$.key'), 1 + key, json_extract(value, '$.spec'), 'agent', 'waiting', \
+                     json_extract(value, '$.waiting_on'), ?3 FROM json_each(?2) WHERE {}",
+                recorded(4)
+            ),
+            vec![claim.run.into(), steps.as_str().into(), now.into(), token.into()],
         ),
-        at.guarded(
-            "INSERT INTO orchestration_subtasks (orchestration_id, step_key, position, role, title, description, kind, format, sections, \
-                 agent_id, status, updated_at) \
-             SELECT ?1, json_extract(value, '$.key'), key, json_extract(value, '$.role'), json_extract(value, '$.title'), \
-                 json_extract(value, '$.description'), json_extract(value, '$.kind'), json_extract(value, '$.format'), \
-                 json_extract(value, '$.sections'), json_extract(value, '$.agent'), 'pending', ?3 FROM json_each(?2) WHERE true",
-            vec![at.run.into(), steps.into(), now.into()],
+        Statement::new(
+            format!(
+                "INSERT INTO run_step_needs (run_id, needs, key) SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]') \
+                 FROM json_each(?2) WHERE {}",
+                recorded(3)
+            ),
+            vec![claim.run.into(), Json::Array(needs).to_string().into(), token.into()],
+        ),
+        Statement::new(
+            format!(
+                "INSERT INTO orchestration_subtasks (orchestration_id, step_key, position, role, title, description, kind, format, sections, \
+                     agent_id, status, updated_at) \
+                 SELECT ?1, json_extract(value, '$.key'), key, json_extract(value, '$.role'), json_extract(value, '$.title'), \
+                     json_extract(value, '$.description'), json_extract(value, '$.kind'), json_extract(value, '$.format'), \
+                     json_extract(value, '$.sections'), json_extract(value, '$.agent'), 'pending', ?3 FROM json_each(?2) WHERE {}",
+                recorded(4)
+            ),
+            vec![claim.run.into(), steps.into(), now.into(), token.into()],
         ),
     ]
+}
+
+/// Whether the claim still holds: the step at its attempt, the job with its lease.
+pub async fn holds(db: &dyn Database, claim: &Claim) -> Result<bool, ApiError> {
+    let check = claim.guarded("SELECT 1 WHERE true", Vec::new());
+    Ok(db.query_opt(check).await?.is_some())
 }
 
 /// A part of an orchestration, with the agent doing it.
