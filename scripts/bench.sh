@@ -12,7 +12,9 @@
 #   - real-time on both: 1,000 WebSockets on one project, publish -> receipt latency, and the
 #     server's memory per connection (tests/src/bin/realtime-bench.rs);
 #   - workflows on both: steps/s of a 1,000-step fan-out, and what the engine adds per step of a
-#     chain (tests/src/bin/workflows-bench.rs).
+#     chain (tests/src/bin/workflows-bench.rs);
+#   - swarms on both, against the fake Messages API: what the coordinator and the engine add per
+#     part of an orchestration, Claude's time taken out (tests/src/bin/swarms-bench.rs).
 # Default argon2id cost (19 MiB, t=2) everywhere. Prints one line per measurement, then one
 # line per ratio (the regression guard: a change that loses ground shows there).
 # Usage: scripts/bench.sh [seconds per run, default 15]
@@ -27,11 +29,12 @@ yardsticks=$root/../shared/bench
 secret=bench-secret-0123456789abcdef0123456789
 work=$(mktemp -d)
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; for g in "${groups[@]}"; do kill -- "-$g" 2>/dev/null || true; done; rm -rf "$work"; }
+fake=
+cleanup() { kill "${pids[@]}" $fake 2>/dev/null || true; for g in "${groups[@]}"; do kill -- "-$g" 2>/dev/null || true; done; rm -rf "$work"; }
 groups=()
 trap cleanup EXIT
 
-cargo build --release --locked -p tui-host --bin tui-server --example argon2_bound -p tui-blackbox --bin tasks-bench --bin realtime-bench --bin workflows-bench >/dev/null 2>&1
+cargo build --release --locked -p tui-host --bin tui-server --example argon2_bound -p tui-blackbox --bin tasks-bench --bin realtime-bench --bin workflows-bench --bin swarms-bench --bin fake-claude >/dev/null 2>&1
 cargo build --release --locked --manifest-path "$yardsticks/ceiling/Cargo.toml" --target-dir target/ceiling >/dev/null 2>&1
 
 # Waits until a URL answers 2xx (or, with "any", answers at all).
@@ -85,7 +88,12 @@ ratio() { awk -v a="$2" -v b="$3" -v what="$1" 'BEGIN { printf "ratio %-52s %5.1
 difference() { awk -v a="$2" -v b="$3" -v what="$1" 'BEGIN { printf "difference %-47s %+5.1f ms\n", what ":", a - b }'; }
 
 lifted=(RATE_LIMIT_LOGIN_PER_MINUTE_PER_IP=100000000 RATE_LIMIT_LOGIN_PER_MINUTE_PER_ACCOUNT=100000000
-  RATE_LIMIT_REGISTER_PER_HOUR_PER_IP=100000000)
+  RATE_LIMIT_REGISTER_PER_HOUR_PER_IP=100000000
+  ANTHROPIC_API_KEY=sk-ant-fake-test-key ANTHROPIC_BASE_URL=http://127.0.0.1:8806)
+
+# Claude, for the swarms benchmark: the tests' fake, answering at once.
+target/release/fake-claude 8806 >/dev/null 2>&1 &
+fake=$!
 
 # The yardsticks.
 (cd "$work" && PORT=8790 "$root/target/ceiling/release/ceiling" >/dev/null 2>&1) &
@@ -111,6 +119,7 @@ WRK_BODIES=$(login_bodies http://127.0.0.1:8801) run "native, login, 4 connectio
 target/release/tasks-bench http://127.0.0.1:8801 50 | sed 's/^/native, tasks: /'
 target/release/realtime-bench http://127.0.0.1:8801 1000 50 --pid "$server" | tee "$work/realtime-native" | sed 's/^/native, /'
 target/release/workflows-bench http://127.0.0.1:8801 1000 50 | tee "$work/workflows-native" | sed 's/^/native, /'
+target/release/swarms-bench http://127.0.0.1:8801 12 5 | tee "$work/swarms-native" | sed 's/^/native, /'
 kill "$server"
 env "${lifted[@]}" JWT_SECRET=$secret target/release/tui-server --listen 127.0.0.1:8802 --data-dir "$work/logged" >"$work/access.log" &
 pids+=($!)
@@ -147,6 +156,7 @@ target/release/tasks-bench http://127.0.0.1:8803 30 | sed 's/^/wrangler dev, tas
 # shellcheck disable=SC2046
 target/release/realtime-bench http://127.0.0.1:8803 1000 50 --pid $(pgrep -d' ' workerd) | tee "$work/realtime-workerd" | sed 's/^/wrangler dev, /'
 target/release/workflows-bench http://127.0.0.1:8803 1000 50 | tee "$work/workflows-workerd" | sed 's/^/wrangler dev, /'
+target/release/swarms-bench http://127.0.0.1:8803 12 5 | tee "$work/swarms-workerd" | sed 's/^/wrangler dev, /'
 
 echo
 ratio "native read / ceiling, 64 connections (goal >= 60)" "${rps[native, project read, 64 connections]}" "${rps[ceiling, read, 64 connections]}"
@@ -159,4 +169,5 @@ echo "native real-time fan-out to 1,000, publish->receive (goal p95 < 10 ms): $(
 echo "wrangler dev real-time fan-out to 1,000, publish->receive (goal p95 < 50 ms): $(grep 'publish->receive' "$work/realtime-workerd" | grep -o 'p50.*')"
 for host in native workerd; do
   echo "$host workflows: $(paste -sd';' "$work/workflows-$host" | sed 's/workflows, //g')"
+  echo "$host swarms: $(sed 's/swarms, //' "$work/swarms-$host")"
 done
