@@ -90,6 +90,8 @@ CREATE TABLE orchestrations (
     -- that recorded it, which the steps it lays out are written under.
     plan TEXT,
     plan_token TEXT,
+    -- JSON: a plan made by an attempt that could not lay it out, for the next one to use.
+    plan_draft TEXT,
     result TEXT,
     error TEXT,
     input_tokens INTEGER NOT NULL DEFAULT 0,
@@ -245,6 +247,8 @@ CREATE TABLE consensus (
     created_at TEXT NOT NULL,
     closed_at TEXT
 ) STRICT;
+
+CREATE INDEX consensus_by_run ON consensus (run_id);
 
 CREATE TABLE consensus_voters (
     consensus_id TEXT NOT NULL REFERENCES consensus (id) ON DELETE CASCADE,

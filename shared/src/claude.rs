@@ -250,8 +250,11 @@ pub enum Failure {
     #[error("Claude refused the call ({status}): {message}")]
     Refused { status: u16, message: String },
     /// Every attempt failed with something worth retrying; the last one said this.
-    #[error("Claude did not answer after {attempts} attempts: {last}")]
-    Exhausted { attempts: u32, last: String, cut_off: u32 },
+    #[error("Claude did not answer: {last}")]
+    Exhausted { last: String },
+    /// The caller's meter allowed no (further) attempt; it says why.
+    #[error("{0}")]
+    Unmetered(String),
 }
 
 impl Failure {
@@ -261,15 +264,24 @@ impl Failure {
     }
 }
 
-/// An answer, with what it cost to get.
+/// A call: its answer or why none, and what it took.
 #[derive(Debug, Clone)]
-pub struct Answer {
-    pub response: Response,
+pub struct Call {
+    pub result: Result<Response, Failure>,
+    /// Attempts made.
     pub attempts: u32,
     /// Attempts cut off after the request went out (timed out, connection lost): Claude may
     /// have worked on them, and their tokens are unknown.
     pub cut_off: u32,
     pub latency: Duration,
+}
+
+/// What decides, before each attempt, whether it may be made: the caller's budget, held one
+/// attempt at a time, so that retries cannot spend what was held for one.
+#[async_trait::async_trait]
+pub trait Meter: Send + Sync {
+    /// `Err` with the reason when the attempt may not be made.
+    async fn allow(&self) -> Result<(), String>;
 }
 
 /// One attempt's result: an answer, or why not and whether (and after how long) to try again.
@@ -311,39 +323,55 @@ fn unit_random() -> f64 {
     (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
 }
 
+/// The least time an attempt is started with: less, and it would be cut off before Claude could
+/// answer, at the full cost of its tokens.
+pub const LEAST_ATTEMPT: Duration = Duration::from_secs(1);
+
 /// Calls Claude: every attempt within `budget` (the time the caller can give), each cut off at
-/// the configured timeout.
+/// the configured timeout, and each made only if `meter` allows it.
 pub async fn call(
     outbound: &dyn Outbound,
     clock: &dyn Clock,
     settings: &ClaudeSettings,
     request: &Request,
     budget: Duration,
-) -> Result<Answer, Failure> {
-    let Some(key) = settings.api_key.as_deref() else { return Err(Failure::NotConfigured) };
-    let body = Bytes::from(serde_json::to_vec(request).map_err(|e| Failure::Refused { status: 0, message: e.to_string() })?);
+    meter: &dyn Meter,
+) -> Call {
     let started = clock.now();
     let elapsed = || -> Duration { (clock.now() - started).try_into().unwrap_or_default() };
     let (mut attempts, mut cut_off) = (0, 0);
-    loop {
-        attempts += 1;
-        let left = budget.saturating_sub(elapsed());
-        let outcome = attempt(outbound, settings, key, body.clone(), request.stream, settings.timeout.min(left)).await;
-        let (error, after) = match outcome {
-            Attempt::Answered(response) => return Ok(Answer { response, attempts, cut_off, latency: elapsed() }),
-            Attempt::Refused { status, message } => return Err(Failure::Refused { status, message }),
-            Attempt::Retry { error, after, sent } => {
-                cut_off += u32::from(sent);
-                (error, after)
-            }
+    let result = 'call: {
+        let Some(key) = settings.api_key.as_deref() else { break 'call Err(Failure::NotConfigured) };
+        let body = match serde_json::to_vec(request) {
+            Ok(body) => Bytes::from(body),
+            Err(error) => break 'call Err(Failure::Refused { status: 0, message: error.to_string() }),
         };
-        let wait = backoff(attempts + 1, after, settings.retry_base, settings.retry_max, unit_random());
-        if attempts > settings.retries || elapsed() + wait >= budget {
-            return Err(Failure::Exhausted { attempts, last: error, cut_off });
+        loop {
+            let left = budget.saturating_sub(elapsed());
+            if left < LEAST_ATTEMPT {
+                break 'call Err(Failure::Exhausted { last: "no time left for an attempt".into() });
+            }
+            if let Err(reason) = meter.allow().await {
+                break 'call Err(Failure::Unmetered(reason));
+            }
+            attempts += 1;
+            let (error, after) = match attempt(outbound, settings, key, body.clone(), request.stream, settings.timeout.min(left)).await {
+                Attempt::Answered(response) => break 'call Ok(response),
+                Attempt::Refused { status, message } => break 'call Err(Failure::Refused { status, message }),
+                Attempt::Retry { error, after, sent } => {
+                    cut_off += u32::from(sent);
+                    (error, after)
+                }
+            };
+            let wait = backoff(attempts + 1, after, settings.retry_base, settings.retry_max, unit_random());
+            if attempts > settings.retries || elapsed() + wait + LEAST_ATTEMPT >= budget {
+                break 'call Err(Failure::Exhausted { last: format!("{error} (after {attempts} attempts)") });
+            }
+            tracing::info!(attempt = attempts, wait_ms = wait.as_millis() as u64, %error, "retrying a Claude call");
+            crate::adapters::sleep(wait).await;
         }
-        tracing::info!(attempt = attempts, wait_ms = wait.as_millis() as u64, %error, "retrying a Claude call");
-        crate::adapters::sleep(wait).await;
-    }
+    };
+    Call { result, attempts, cut_off, latency: elapsed() }
 }
 
 async fn attempt(outbound: &dyn Outbound, settings: &ClaudeSettings, key: &str, body: Bytes, stream: bool, timeout: Duration) -> Attempt {

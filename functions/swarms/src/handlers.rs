@@ -12,7 +12,7 @@ use tui_shared::{
     domain::{Label, Name, Prompt},
     http::{
         extract::{AuthUser, Ids, PageParams, Query},
-        json::Json as Body,
+        json::{Json as Body, whole, whole_or_null},
     },
     repo::Page,
 };
@@ -35,7 +35,7 @@ pub struct NewSwarm {
     name: Option<Name>,
     topology: Topology,
     /// 1 to 20 (default 8).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_or_null")]
     #[schema(minimum = 1, maximum = 20)]
     max_agents: Option<u8>,
     #[serde(default)]
@@ -103,6 +103,7 @@ pub async fn delete_swarm(State(state): State<AppState>, caller: AuthUser, Ids(i
 #[serde(deny_unknown_fields)]
 pub struct Scale {
     /// How many active agents the swarm should have, up to its `max_agents`.
+    #[serde(deserialize_with = "whole")]
     #[schema(minimum = 0, maximum = 20)]
     target_size: u8,
 }
@@ -199,7 +200,7 @@ pub struct OrchestrateBody {
     #[serde(default)]
     model: Option<Label>,
     /// Per call, 1 to 64,000; long answers are streamed.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_or_null")]
     #[schema(minimum = 1, maximum = 64000)]
     max_tokens: Option<u32>,
 }
@@ -254,7 +255,7 @@ pub async fn get_orchestration(
 pub struct Train {
     pattern_type: PatternType,
     /// Accepted for the contract; the model is fitted exactly in one pass.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_or_null")]
     #[schema(minimum = 1, maximum = 1000)]
     epochs: Option<u16>,
 }
@@ -368,7 +369,7 @@ pub struct MemoryValue {
     /// Any JSON of up to 64 KiB.
     value: Json,
     /// Seconds until it is gone, 1 to 31,536,000; kept until deleted without it.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_or_null")]
     #[schema(minimum = 1, maximum = 31536000)]
     ttl_s: Option<u32>,
 }

@@ -4,12 +4,15 @@
 //! Here: the SQL of the endpoints (`repo`) over the schema in `migrations/0010_swarms.sql`, the
 //! use cases (`service`) and the handlers. What agents do, and what the endpoints share with it
 //! (the model, plans, learning, vote counting), is `tui-swarms-agents`, which the workflow
-//! engine runs for `agent` steps.
+//! engine runs for `agent` steps. On Workers, this worker also hosts the swarms' coordinators
+//! (`cloudflare`).
 //!
 //! Orchestrations and votes are runs of a workflow each swarm owns: they are drained wherever
 //! workflow jobs are (the native pool, the Workers queue consumer, the Spin tick), and survive
 //! restarts the way every run does.
 
+#[cfg(feature = "cloudflare")]
+pub mod cloudflare;
 mod handlers;
 mod repo;
 mod service;

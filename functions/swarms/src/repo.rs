@@ -79,13 +79,14 @@ pub fn create_swarm(
     strategy: &str,
     max_agents: i64,
     now: &str,
+    per_project: u32,
 ) -> Vec<Statement> {
     let may = holds_at_least("?2", "?3", ProjectRole::Contributor);
     vec![
         stmt!(
             format!(
                 "INSERT INTO swarms (id, project_id, name, topology, strategy, max_agents, created_by, created_at, updated_at) \
-                 SELECT ?1, ?2, ?4, ?5, ?6, ?7, ?3, ?8, ?8 WHERE {may}"
+                 SELECT ?1, ?2, ?4, ?5, ?6, ?7, ?3, ?8, ?8 WHERE {may} AND (SELECT count(*) FROM swarms WHERE project_id = ?2) < ?9"
             ),
             id,
             project,
@@ -94,7 +95,8 @@ pub fn create_swarm(
             topology,
             strategy,
             max_agents,
-            now
+            now,
+            per_project
         ),
         stmt!(
             "INSERT INTO workflows (id, project_id, name, version, created_by, created_at, updated_at, swarm_id) \
@@ -631,7 +633,8 @@ pub async fn visible_vote(db: &dyn Database, id: Uuid, user: Uuid) -> Result<Opt
 // ---- memory
 
 /// Writes an entry, if `user` is a contributor and the swarm's memory has room for it (`most`
-/// entries, expired ones included until they are pruned; a key written again takes no room).
+/// entries and `bytes` in all, expired ones included until they are pruned; a key written again
+/// takes only its new size).
 #[expect(clippy::too_many_arguments, reason = "one row's columns")]
 pub fn put_memory(
     swarm: Uuid,
@@ -643,6 +646,7 @@ pub fn put_memory(
     expires: Option<&str>,
     now: &str,
     most: u32,
+    bytes: u32,
 ) -> Statement {
     let may = holds_at_least("s.project_id", "?2", ProjectRole::Contributor);
     stmt!(
@@ -651,6 +655,8 @@ pub fn put_memory(
              SELECT s.id, ?3, ?4, ?5, ?6, ?7, ?2, ?8, ?8 FROM swarms s WHERE s.id = ?1 AND {may} \
                  AND ((SELECT count(*) FROM swarm_memory WHERE swarm_id = ?1) < ?9 \
                      OR EXISTS (SELECT 1 FROM swarm_memory WHERE swarm_id = ?1 AND namespace = ?3 AND key = ?4)) \
+                 AND (SELECT coalesce(sum(length(value) + length(body)), 0) FROM swarm_memory \
+                     WHERE swarm_id = ?1 AND NOT (namespace = ?3 AND key = ?4)) + length(?5) + length(?6) <= ?10 \
              ON CONFLICT (swarm_id, namespace, key) DO UPDATE SET value = excluded.value, body = excluded.body, \
                  expires_at = excluded.expires_at, updated_by = excluded.updated_by, updated_at = excluded.updated_at, \
                  created_at = CASE WHEN swarm_memory.expires_at <= excluded.updated_at THEN excluded.created_at ELSE swarm_memory.created_at END"
@@ -663,7 +669,8 @@ pub fn put_memory(
         body,
         expires.map_or(Value::Null, Value::from),
         now,
-        most
+        most,
+        bytes
     )
 }
 

@@ -39,10 +39,12 @@ pub async fn create(
     max_agents: i64,
 ) -> Result<Swarm, ApiError> {
     let id = Uuid::now_v7();
-    let statements = repo::create_swarm(id, project, user, &name, topology.as_str(), strategy.as_str(), max_agents, &now(state));
+    let most = state.section::<SwarmsConfig>()?.per_project;
+    let statements = repo::create_swarm(id, project, user, &name, topology.as_str(), strategy.as_str(), max_agents, &now(state), most);
     let counts = state.db.batch(statements).await?;
     if !tui_shared::db::changed(&counts, 0) {
-        return Err(why(state, project, user, ProjectRole::Contributor, ApiError::not_found()).await?);
+        let full = ApiError::conflict(format!("The project has its {most} swarms; delete one first."));
+        return Err(why(state, project, user, ProjectRole::Contributor, full).await?);
     }
     visible(state, id, user).await
 }
@@ -351,11 +353,12 @@ pub async fn put_memory(
         Json::String(text) => text.clone(),
         other => other.to_string(),
     };
-    let most = state.section::<SwarmsConfig>()?.memory_entries;
+    let config = state.section::<SwarmsConfig>()?;
+    let (most, bytes) = (config.memory_entries, config.memory_bytes);
     let statement =
-        repo::put_memory(swarm, user, namespace, key, &value.to_string(), &body, expires.as_deref(), &time::format(now_at), most);
+        repo::put_memory(swarm, user, namespace, key, &value.to_string(), &body, expires.as_deref(), &time::format(now_at), most, bytes);
     if state.db.execute(statement).await? == 0 {
-        let full = ApiError::conflict(format!("The swarm's memory holds its {most} entries; delete some first."));
+        let full = ApiError::conflict(format!("The swarm's memory is full ({most} entries, {bytes} bytes at most); delete some first."));
         return Err(why(state, current.project_id, user, ProjectRole::Contributor, full).await?);
     }
     get_memory(state, swarm, user, namespace, key).await

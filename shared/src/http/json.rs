@@ -63,6 +63,22 @@ pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(des
 }
 
 /// Parses a JSON document into `T`, classifying failures as the contract asks.
+/// An integer field as JSON Schema's `integer` reads one: `2.0` is the integer 2. A number with a
+/// fraction, or beyond `T`'s range, is refused.
+pub fn whole<'de, D: serde::Deserializer<'de>, T: TryFrom<i64>>(deserializer: D) -> Result<T, D::Error> {
+    let number = <serde_json::Number as serde::Deserialize>::deserialize(deserializer)?;
+    let integral = number.as_i64().or_else(|| number.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64));
+    integral.and_then(|n| T::try_from(n).ok()).ok_or_else(|| serde::de::Error::custom(format!("{number} is not an integer in range")))
+}
+
+/// [`whole`] for an optional field (`null` or absent is `None`; use with `#[serde(default)]`).
+pub fn whole_or_null<'de, D: serde::Deserializer<'de>, T: TryFrom<i64>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    match <Option<serde_json::Number> as serde::Deserialize>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(number) => whole(number).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Every request body is an object; serde would otherwise accept an array for a struct.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -105,6 +121,25 @@ fn classify(path: String, error: &serde_json::Error) -> ApiError {
 mod tests {
     use super::*;
     use crate::domain::Username;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Counts {
+        #[serde(deserialize_with = "whole")]
+        size: u8,
+        #[serde(default, deserialize_with = "whole_or_null")]
+        limit: Option<u32>,
+    }
+
+    #[test]
+    fn integers_written_with_a_zero_fraction_are_integers() {
+        let counts: Counts = serde_json::from_str(r#"{"size": 2.0, "limit": 7}"#).unwrap();
+        assert_eq!((counts.size, counts.limit), (2, Some(7)));
+        let counts: Counts = serde_json::from_str(r#"{"size": 3, "limit": null}"#).unwrap();
+        assert_eq!((counts.size, counts.limit), (3, None));
+        assert!(serde_json::from_str::<Counts>(r#"{"size": 2.5}"#).is_err());
+        assert!(serde_json::from_str::<Counts>(r#"{"size": 256}"#).is_err());
+        assert!(serde_json::from_str::<Counts>(r#"{"size": -1}"#).is_err());
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]

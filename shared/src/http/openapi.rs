@@ -65,6 +65,7 @@ pub fn complete(document: &mut Value) {
     }
     patch_bodies_change_something(document);
     add_links(document);
+    optional_any_is_any(document);
     let Some(paths) = document["paths"].as_object_mut() else { return };
     for (template, item) in paths.iter_mut() {
         let names: Vec<String> = template.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}').map(str::to_owned)).collect();
@@ -74,6 +75,27 @@ pub fn complete(document: &mut Value) {
                 complete_operation(method, operation, &names, template);
             }
         }
+    }
+}
+
+/// utoipa writes an optional JSON value (`Option<serde_json::Value>`) as "null, or any value";
+/// any value includes null, so a validator finds null matching both and refuses it. Such a
+/// schema is written as the one it is: any value.
+fn optional_any_is_any(value: &mut Value) {
+    match value {
+        Value::Object(fields) => {
+            let collapsed = fields.get("oneOf").and_then(Value::as_array).and_then(|branches| match branches.as_slice() {
+                [null, any] if *null == json!({"type": "null"}) && any["$ref"] == "#/components/schemas/Value" => Some(any.clone()),
+                _ => None,
+            });
+            if let Some(Value::Object(any)) = collapsed {
+                fields.remove("oneOf");
+                fields.extend(any);
+            }
+            fields.values_mut().for_each(optional_any_is_any);
+        }
+        Value::Array(items) => items.iter_mut().for_each(optional_any_is_any),
+        _ => {}
     }
 }
 
@@ -220,6 +242,18 @@ fn patch_bodies_change_something(document: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_optional_any_value_is_any_value() {
+        let mut document = json!({"components": {"schemas": {"Thing": {"properties": {
+            "output": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Value", "description": "d"}]},
+            "name": {"oneOf": [{"type": "null"}, {"type": "string"}]},
+        }}}}});
+        optional_any_is_any(&mut document);
+        let thing = &document["components"]["schemas"]["Thing"]["properties"];
+        assert_eq!(thing["output"], json!({"$ref": "#/components/schemas/Value", "description": "d"}));
+        assert_eq!(thing["name"]["oneOf"][1], json!({"type": "string"}));
+    }
 
     #[test]
     fn path_parameters_and_shared_errors_are_filled_in() {

@@ -559,8 +559,8 @@ async fn a_workflow_agent_step_asks_one_agent_of_a_swarm() {
 
 #[tokio::test]
 async fn a_budget_stops_calls_before_they_are_made() {
-    // A call holds its max_tokens and about a token per three bytes of its prompt: here the plan
-    // call's hold is beyond the day's budget, although its max_tokens alone is not.
+    // Each attempt holds its max_tokens and a token per byte it sends: here the plan call's hold
+    // is beyond the day's budget, although its max_tokens alone is not.
     let Some(server) = Server::native_with(&[("SWARMS_DAILY_TOKENS", "150")]).await else { return };
     let me = server.user().await;
     let project = server.project(&me, "thrifty").await;

@@ -25,7 +25,8 @@ use crate::{
     consensus::{self, Verdict},
     coordinator::{self, Assignment, Placed},
     model::{AgentType, Algorithm, Strategy, TaskKind, Topology, classify},
-    plan, repo,
+    plan::{self, Plan},
+    repo,
 };
 
 /// The attempt of an `agent` step being run.
@@ -138,37 +139,59 @@ async fn hold(state: &AppState, at: &Attempt<'_>, day: &str, tokens: i64, budget
     Ok(state.db.execute(Statement::new(sql, params)).await? > 0)
 }
 
-/// What a request may cost before its answer says: all the tokens it may write, and its input
-/// at a byte a token or so short of the usual four (a conservative count).
+/// What one attempt of a request may cost before its answer says: all the tokens it may write,
+/// and a token for every byte it sends (the prompt, the system prompt, the tools' schemas): no
+/// text has more tokens than bytes.
 fn estimate(request: &Request) -> i64 {
-    let input = serde_json::to_vec(&request.messages).map_or(0, |m| m.len()) + request.system.as_ref().map_or(0, String::len);
-    i64::from(request.max_tokens) + (input / 3) as i64
+    i64::from(request.max_tokens) + serde_json::to_vec(request).map_or(0, |body| body.len() as i64) + 64
 }
 
-/// One call to Claude for the attempt: the tokens it may cost held against the user's budget
-/// first, then the call recorded as soon as it ends (whatever becomes of the attempt), which
-/// charges the tokens it used, and for every attempt cut off after it went out (whose tokens
-/// are unknown) all it might have used, and gives the hold back.
-async fn call(state: &AppState, at: &Attempt<'_>, charge: &Charge, request: &Request) -> Result<Result<claude::Answer, Failure>, ApiError> {
+/// Holds an attempt's possible cost against the user's budget before it is made.
+struct Budget<'a> {
+    state: &'a AppState,
+    at: &'a Attempt<'a>,
+    day: &'a str,
+    each: i64,
+    most: u64,
+    held: std::sync::atomic::AtomicI64,
+}
+
+#[async_trait::async_trait]
+impl claude::Meter for Budget<'_> {
+    async fn allow(&self) -> Result<(), String> {
+        match hold(self.state, self.at, self.day, self.each, self.most).await {
+            Ok(true) => {
+                self.held.fetch_add(self.each, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
+            Ok(false) => Err("budget_exhausted: the daily token budget of the run's creator is spent".into()),
+            Err(error) => Err(format!("the budget could not be checked: {}", error.detail)),
+        }
+    }
+}
+
+/// One call to Claude for the attempt, each of its attempts held against the user's budget
+/// first, then the call recorded as soon as it ends (whatever becomes of the step's attempt):
+/// it charges the tokens used, and for every attempt cut off after it went out (whose use is
+/// unknown) all that attempt might have used, and gives the holds back.
+async fn call(
+    state: &AppState,
+    at: &Attempt<'_>,
+    charge: &Charge,
+    request: &Request,
+) -> Result<Result<claude::Response, Failure>, ApiError> {
     let config = state.section::<SwarmsConfig>()?;
     let settings = state.section::<ClaudeSettings>()?;
     let day = today(state.clock.now());
-    let held = estimate(request);
-    if !hold(state, at, &day, held, config.daily_tokens).await? {
-        return Ok(Err(Failure::Refused {
-            status: 429,
-            message: "budget_exhausted: the daily token budget of the run's creator is spent".into(),
-        }));
+    let each = estimate(request);
+    let meter = Budget { state, at, day: &day, each, most: config.daily_tokens, held: Default::default() };
+    let left: std::time::Duration = (at.deadline - state.clock.now()).try_into().unwrap_or_default();
+    let call = claude::call(state.outbound.as_ref(), state.clock.as_ref(), &settings, request, left, &meter).await;
+    if call.attempts == 0 {
+        return Ok(call.result);
     }
-    let now = state.clock.now();
-    let left: std::time::Duration = (at.deadline - now).try_into().unwrap_or_default();
-    let answer = claude::call(state.outbound.as_ref(), state.clock.as_ref(), &settings, request, left).await;
-    let (ok, attempts, cut_off, usage, latency) = match &answer {
-        Ok(a) => (true, a.attempts, a.cut_off, a.response.usage, a.latency.as_millis() as i64),
-        Err(Failure::Exhausted { attempts, cut_off, .. }) => (false, *attempts, *cut_off, Default::default(), 0),
-        Err(_) => (false, 1, 0, Default::default(), 0),
-    };
-    let charged = usage.total() as i64 + i64::from(cut_off) * held;
+    let usage = call.result.as_ref().map(|r| r.usage).unwrap_or_default();
+    let charged = usage.total() as i64 + i64::from(call.cut_off) * each;
     let record = Statement::new(
         "INSERT INTO claude_calls (project_id, swarm_id, agent_id, orchestration_id, run_id, step_key, user_id, purpose, model, ok, \
          attempts, input_tokens, output_tokens, latency_ms, reserved, charged, day, error, created_at) \
@@ -183,20 +206,20 @@ async fn call(state: &AppState, at: &Attempt<'_>, charge: &Charge, request: &Req
             at.user.into(),
             charge.purpose.into(),
             request.model.as_str().into(),
-            i64::from(ok).into(),
-            i64::from(attempts).into(),
+            i64::from(call.result.is_ok()).into(),
+            i64::from(call.attempts).into(),
             (usage.input_tokens as i64).into(),
             (usage.output_tokens as i64).into(),
-            latency.into(),
-            held.into(),
+            (call.latency.as_millis() as i64).into(),
+            meter.held.load(std::sync::atomic::Ordering::Relaxed).into(),
             charged.into(),
-            day.into(),
-            answer.as_ref().err().map_or(Value::Null, |e| Value::from(e.to_string())),
+            day.as_str().into(),
+            call.result.as_ref().err().map_or(Value::Null, |e| Value::from(e.to_string())),
             time::format(state.clock.now()).into(),
         ],
     );
     state.db.execute(record).await?;
-    Ok(answer)
+    Ok(call.result)
 }
 
 fn failed(failure: &Failure) -> Outcome {
@@ -260,6 +283,33 @@ async fn make_plan(state: &AppState, at: &Attempt<'_>) -> Result<Outcome, ApiErr
     if let Some(plan) = repo::planned(state.db.as_ref(), at.run).await? {
         return Ok(Outcome::Done(plan));
     }
+    // Made already, by an attempt that could not lay it out: asked once, paid once.
+    let plan = match repo::draft(state.db.as_ref(), at.run).await? {
+        Some(plan) => plan,
+        None => match ask_plan(state, at, &o).await? {
+            Ok(plan) => {
+                let draft = serde_json::to_string(&plan).map_err(ApiError::internal)?;
+                let keep = at
+                    .guarded("UPDATE orchestrations SET plan_draft = ?2 WHERE id = ?1 AND plan IS NULL", vec![at.run.into(), draft.into()]);
+                state.db.execute(keep).await?;
+                plan
+            }
+            Err(outcome) => return Ok(outcome),
+        },
+    };
+    let plan_json = serde_json::to_value(&plan).map_err(ApiError::internal)?;
+    let assignment =
+        Assignment { swarm: o.swarm, project: at.project, topology: o.topology, strategy: o.strategy, plan, claim: at.claim.clone() };
+    Ok(match coordinator::assign(state, &assignment).await? {
+        Placed::Done => Outcome::Done(plan_json),
+        Placed::Refused(error) => Outcome::Failed { error, retry: false },
+        Placed::Busy => Outcome::Failed { error: "the swarm kept changing while its coordinator laid the plan out".into(), retry: true },
+    })
+}
+
+/// The coordinator's plan, by a call forcing the plan tool; a plan that breaks the schema is
+/// sent back once with what is wrong. The outcome of the step when there is none.
+async fn ask_plan(state: &AppState, at: &Attempt<'_>, o: &Orchestration) -> Result<Result<Plan, Outcome>, ApiError> {
     let agents = repo::candidates(state.db.as_ref(), o.swarm).await?;
     let types: Vec<&str> = agents.iter().map(|a| a.agent_type.as_str()).collect();
     let coordinator = agents.iter().find(|a| a.agent_type == AgentType::Coordinator).or(agents.first()).map(|a| a.id);
@@ -283,9 +333,9 @@ async fn make_plan(state: &AppState, at: &Attempt<'_>) -> Result<Outcome, ApiErr
         ask.messages = messages.clone();
         let answer = match call(state, at, &charge, &ask).await? {
             Ok(answer) => answer,
-            Err(failure) => return Ok(failed(&failure)),
+            Err(failure) => return Ok(Err(failed(&failure))),
         };
-        let used = answer.response.tool_use(plan::PLAN_TOOL).map(|(id, input)| (id.to_owned(), input.clone()));
+        let used = answer.tool_use(plan::PLAN_TOOL).map(|(id, input)| (id.to_owned(), input.clone()));
         problems = match &used {
             None => vec![format!("no call of {}", plan::PLAN_TOOL)],
             Some((_, input)) => match plan::validate(input) {
@@ -298,7 +348,7 @@ async fn make_plan(state: &AppState, at: &Attempt<'_>) -> Result<Outcome, ApiErr
         };
         let feedback =
             format!("The plan does not match the schema: {}. Call {} again with a corrected plan.", problems.join("; "), plan::PLAN_TOOL);
-        messages.push(Message { role: Role::Assistant, content: answer.response.content.clone() });
+        messages.push(Message { role: Role::Assistant, content: answer.content.clone() });
         messages.push(Message {
             role: Role::User,
             content: vec![match used {
@@ -307,17 +357,10 @@ async fn make_plan(state: &AppState, at: &Attempt<'_>) -> Result<Outcome, ApiErr
             }],
         });
     }
-    let Some(plan) = plan else {
-        return Ok(Outcome::Failed { error: format!("the plan did not match its schema twice: {}", problems.join("; ")), retry: false });
-    };
-    let plan_json = serde_json::to_value(&plan).map_err(ApiError::internal)?;
-    let assignment =
-        Assignment { swarm: o.swarm, project: at.project, topology: o.topology, strategy: o.strategy, plan, claim: at.claim.clone() };
-    Ok(match coordinator::assign(state, &assignment).await? {
-        Placed::Done => Outcome::Done(plan_json),
-        Placed::Refused(error) => Outcome::Failed { error, retry: false },
-        Placed::Busy => Outcome::Failed { error: "the swarm kept changing while its coordinator laid the plan out".into(), retry: true },
-    })
+    Ok(plan.ok_or_else(|| Outcome::Failed {
+        error: format!("the plan did not match its schema twice: {}", problems.join("; ")),
+        retry: false,
+    }))
 }
 
 /// What an answer lacks: the JSON object or the headings asked for, or a size within bounds.
@@ -370,8 +413,8 @@ async fn ask_checked(
             Ok(answer) => answer,
             Err(failure) => return Ok(Err(failure)),
         };
-        tokens += answer.response.usage.total();
-        let text = answer.response.text();
+        tokens += answer.usage.total();
+        let text = answer.text();
         match check_answer(&text, format, sections, most) {
             Ok(value) => return Ok(Ok((value, Vec::new(), tokens))),
             // Kept to report, within the size a result may have.

@@ -16,8 +16,11 @@ pub struct SwarmsConfig {
     pub result_bytes: usize,
     /// Orchestrations a user may start per minute.
     pub orchestrations_per_minute: u32,
-    /// Entries a swarm's shared memory may hold.
+    /// Entries a swarm's shared memory may hold, and bytes in all.
     pub memory_entries: u32,
+    pub memory_bytes: u32,
+    /// Swarms a project may have.
+    pub per_project: u32,
 }
 
 /// The most `max_tokens` an orchestration may ask for.
@@ -28,7 +31,8 @@ pub const STREAM_FROM: u32 = 8_192;
 impl Section for SwarmsConfig {
     /// `SWARMS_DAILY_TOKENS` (2,000,000 per user), `SWARMS_MAX_TOKENS` (4096),
     /// `SWARMS_STEP_TIMEOUT_S` (600), `SWARMS_RESULT_BYTES` (32768),
-    /// `SWARMS_ORCHESTRATIONS_PER_MINUTE` (30 per user), `SWARMS_MEMORY_ENTRIES` (10,000 per swarm).
+    /// `SWARMS_ORCHESTRATIONS_PER_MINUTE` (30 per user), `SWARMS_MEMORY_ENTRIES` (10,000 per swarm),
+    /// `SWARMS_MEMORY_BYTES` (64 MiB per swarm), `SWARMS_PER_PROJECT` (100).
     fn read(lookup: &Lookup<'_>) -> Result<Self, ConfigError> {
         let daily_tokens = match lookup.get("SWARMS_DAILY_TOKENS") {
             None => 2_000_000,
@@ -47,6 +51,17 @@ impl Section for SwarmsConfig {
         let result_bytes = lookup.number("SWARMS_RESULT_BYTES", 32 * 1024)? as usize;
         let orchestrations_per_minute = lookup.number("SWARMS_ORCHESTRATIONS_PER_MINUTE", 30)?;
         let memory_entries = lookup.number("SWARMS_MEMORY_ENTRIES", 10_000)?;
-        Ok(Self { daily_tokens, max_tokens, step_timeout, result_bytes, orchestrations_per_minute, memory_entries })
+        let memory_bytes = lookup.number("SWARMS_MEMORY_BYTES", 64 << 20)?;
+        let per_project = lookup.number("SWARMS_PER_PROJECT", 100)?;
+        Ok(Self {
+            daily_tokens,
+            max_tokens,
+            step_timeout,
+            result_bytes,
+            orchestrations_per_minute,
+            memory_entries,
+            memory_bytes,
+            per_project,
+        })
     }
 }

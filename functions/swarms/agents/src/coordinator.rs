@@ -2,8 +2,8 @@
 //! assignment at a time, so that two plans never both take the same least-loaded agent from the
 //! same view of the loads.
 //!
-//! Where it runs: on Workers a Durable Object per swarm (`SwarmCoordinator`, bound by the
-//! workflows worker), reached through the `Coordinators` port; natively in this process, one at
+//! Where it runs: on Workers a Durable Object per swarm (the swarms worker's `SwarmCoordinator`,
+//! which runs [`apply`]), reached through the `Coordinators` port; natively in this process, one at
 //! a time per swarm (an async lock per swarm: the in-process actor); on Spin, where every
 //! request is a process of its own, where it is. Wherever it runs, an assignment is written
 //! only if the swarm's version is still the one it was made from ([`repo::lay_out`]); otherwise
@@ -65,7 +65,8 @@ pub async fn assign(state: &AppState, assignment: &Assignment) -> Result<Placed,
     apply(state, assignment).await
 }
 
-type Turn = futures_util::lock::Mutex<()>;
+/// One assignment's turn at a time.
+pub type Turn = futures_util::lock::Mutex<()>;
 
 /// The lock that gives this process's assignments for `swarm` their turns, one at a time;
 /// dropped when no assignment holds it.
@@ -102,7 +103,7 @@ pub async fn apply(state: &AppState, a: &Assignment) -> Result<Placed, ApiError>
         let now = time::format(state.clock.now());
         let statements = repo::lay_out(&a.claim, a.swarm, version, Uuid::now_v7(), &plan_json, &layout, timeout_s, &now);
         let counts = db.batch(statements).await?;
-        if tui_shared::db::changed(&counts, 1) {
+        if tui_shared::db::changed(&counts, 0) {
             return Ok(Placed::Done);
         }
         if !repo::holds(db, &a.claim).await? {
@@ -111,45 +112,3 @@ pub async fn apply(state: &AppState, a: &Assignment) -> Result<Placed, ApiError>
     }
     Ok(Placed::Busy)
 }
-
-/// The Durable Object that is a swarm's coordinator on Workers: it answers one assignment at a
-/// time (workerd would otherwise interleave requests at every database call).
-#[cfg(feature = "cloudflare")]
-mod durable {
-    use worker::{DurableObject, Env, Request, Response, Result, State, durable_object};
-
-    use super::{Assignment, apply};
-
-    #[durable_object]
-    pub struct SwarmCoordinator {
-        env: Env,
-        turn: super::Turn,
-        services: std::cell::RefCell<Option<tui_shared::AppState>>,
-    }
-
-    impl DurableObject for SwarmCoordinator {
-        fn new(_: State, env: Env) -> Self {
-            Self { env, turn: super::Turn::new(()), services: std::cell::RefCell::new(None) }
-        }
-
-        async fn fetch(&self, mut request: Request) -> Result<Response> {
-            let assignment: Assignment = request.json().await?;
-            let _held = self.turn.lock().await;
-            let state = match self.services.borrow().clone() {
-                Some(state) => state,
-                None => {
-                    let services = tui_shared::adapters::cloudflare::services("workflows", &self.env).map_err(worker::Error::RustError)?;
-                    tui_shared::AppState::new(services)
-                }
-            };
-            self.services.replace(Some(state.clone()));
-            match apply(&state, &assignment).await {
-                Ok(placed) => Response::from_json(&placed),
-                Err(error) => Response::error(error.detail, 500),
-            }
-        }
-    }
-}
-
-#[cfg(feature = "cloudflare")]
-pub use durable::SwarmCoordinator;

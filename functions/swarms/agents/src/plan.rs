@@ -3,7 +3,7 @@
 //! to agents by topology and strategy: which agent does each, and what each waits for.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 use uuid::Uuid;
 
 use crate::model::{AgentType, Strategy, TaskKind, Topology, classify};
@@ -13,36 +13,39 @@ pub const MAX_SUBTASKS: usize = 12;
 /// The tool the planner is made to call.
 pub const PLAN_TOOL: &str = "submit_plan";
 
-/// The plan's JSON schema: what the tool's input must be.
-pub fn schema() -> Json {
-    json!({
-        "type": "object",
-        "additionalProperties": false,
-        "required": ["subtasks"],
-        "properties": {
-            "subtasks": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": MAX_SUBTASKS,
-                "items": {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "required": ["title", "description"],
-                    "properties": {
-                        "title": {"type": "string", "minLength": 1, "maxLength": 200},
-                        "description": {"type": "string", "minLength": 1, "maxLength": 4000},
-                        "capability": {"type": "string", "maxLength": 50,
-                            "description": "the one skill this subtask needs most, e.g. code, test, research, design"},
-                        "format": {"type": "string", "enum": ["text", "json"],
-                            "description": "json when the result must be a JSON object"},
-                        "sections": {"type": "array", "maxItems": 8,
-                            "items": {"type": "string", "minLength": 1, "maxLength": 80},
-                            "description": "headings the result must contain"}
-                    }
+/// The plan's JSON schema: what the tool's input must be. Written as text, which costs a worker
+/// less than the code that would build it.
+const SCHEMA: &str = r#"{
+    "type": "object",
+    "additionalProperties": false,
+    "required": ["subtasks"],
+    "properties": {
+        "subtasks": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 12,
+            "items": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["title", "description"],
+                "properties": {
+                    "title": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "description": {"type": "string", "minLength": 1, "maxLength": 4000},
+                    "capability": {"type": "string", "maxLength": 50,
+                        "description": "the one skill this subtask needs most, e.g. code, test, research, design"},
+                    "format": {"type": "string", "enum": ["text", "json"],
+                        "description": "json when the result must be a JSON object"},
+                    "sections": {"type": "array", "maxItems": 8,
+                        "items": {"type": "string", "minLength": 1, "maxLength": 80},
+                        "description": "headings the result must contain"}
                 }
             }
         }
-    })
+    }
+}"#;
+
+pub fn schema() -> Json {
+    serde_json::from_str(SCHEMA).unwrap_or_default()
 }
 
 /// A subtask as planned.
@@ -269,6 +272,8 @@ pub fn assign(
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn agents(types: &[AgentType]) -> Vec<Candidate> {
@@ -295,6 +300,13 @@ mod tests {
     }
 
     use AgentType::*;
+
+    #[test]
+    fn the_schema_is_json_and_says_what_validate_checks() {
+        let schema = schema();
+        assert_eq!(schema["properties"]["subtasks"]["maxItems"], MAX_SUBTASKS);
+        assert_eq!(schema["properties"]["subtasks"]["items"]["required"], json!(["title", "description"]));
+    }
 
     #[test]
     fn plans_are_checked_against_the_schema() {

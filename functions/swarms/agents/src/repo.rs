@@ -15,7 +15,7 @@ use crate::{
     consensus,
     model::{AgentType, Algorithm, TaskKind},
     patterns::Model,
-    plan::{Candidate, Layout},
+    plan::{Candidate, Layout, Plan},
 };
 
 fn strings(text: &str) -> Vec<String> {
@@ -57,18 +57,24 @@ pub async fn version(db: &dyn Database, swarm: Uuid) -> Result<Option<i64>, ApiE
     Ok(row.map(|row| row.decode::<(i64,)>()).transpose()?.map(|(v,)| v))
 }
 
+/// The plan an earlier attempt made and could not lay out.
+pub async fn draft(db: &dyn Database, run: Uuid) -> Result<Option<Plan>, ApiError> {
+    let row = db.query_opt(stmt!("SELECT plan_draft FROM orchestrations WHERE id = ?1 AND plan_draft IS NOT NULL", run)).await?;
+    Ok(row.map(|row| row.decode::<(String,)>()).transpose()?.and_then(|(p,)| serde_json::from_str(&p).ok()))
+}
+
 /// Whether the orchestration has its plan (laid out once, whoever asks again).
 pub async fn planned(db: &dyn Database, run: Uuid) -> Result<Option<Json>, ApiError> {
     let row = db.query_opt(stmt!("SELECT plan FROM orchestrations WHERE id = ?1 AND plan IS NOT NULL", run)).await?;
     Ok(row.map(|row| row.decode::<(String,)>()).transpose()?.and_then(|(p,)| serde_json::from_str(&p).ok()))
 }
 
-/// The plan and the run's next steps as it was laid out from the swarm at `version`: the swarm's
-/// version moved on (what makes any other change made from the same view fail), the plan
-/// recorded with `token`, then, only where that token is, each step (waiting on its needs, `plan`
-/// among them, so that the plan's completion starts those that need nothing else), what each
-/// needs, and each one's row for the agent doing it (which counts on the agent's load). All
-/// while the claim holds.
+/// The plan and the run's next steps as it was laid out from the swarm at `version`: the plan
+/// recorded with `token`, if the swarm is still at that version and the claim holds; then, only
+/// where that token is, the swarm's version moved on (what makes any other change made from the
+/// same view fail), each step (waiting on its needs, `plan` among them, so that the plan's
+/// completion starts those that need nothing else), what each needs, and each one's row for the
+/// agent doing it (which counts on the agent's load).
 #[expect(clippy::too_many_arguments, reason = "what one change is made of")]
 pub fn lay_out(
     claim: &Claim,
@@ -102,11 +108,14 @@ pub fn lay_out(
     // Only the statement above records this token.
     let recorded = |token: usize| format!("EXISTS (SELECT 1 FROM orchestrations WHERE id = ?1 AND plan_token = ?{token})");
     vec![
-        claim.guarded("UPDATE swarms SET version = version + 1 WHERE id = ?1 AND version = ?2", vec![swarm.into(), version.into()]),
         claim.guarded(
             "UPDATE orchestrations SET plan = ?2, plan_token = ?4, status = CASE WHEN status = 'planning' THEN 'running' ELSE status END, \
              updated_at = ?3 WHERE id = ?1 AND plan IS NULL AND (SELECT version FROM swarms WHERE id = ?5) = ?6",
-            vec![claim.run.into(), plan.to_string().into(), now.into(), token.into(), swarm.into(), (version + 1).into()],
+            vec![claim.run.into(), plan.to_string().into(), now.into(), token.into(), swarm.into(), version.into()],
+        ),
+        Statement::new(
+            format!("UPDATE swarms SET version = version + 1 WHERE id = ?2 AND {}", recorded(3)),
+            vec![claim.run.into(), swarm.into(), token.into()],
         ),
         Statement::new(
             format!(
