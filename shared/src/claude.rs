@@ -318,11 +318,6 @@ pub fn backoff(next: u32, retry_after: Option<Duration>, base: Duration, max: Du
     wait.min(max)
 }
 
-/// A number in [0, 1) from the system's randomness.
-fn unit_random() -> f64 {
-    (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
-}
-
 /// The least time an attempt is started with: less, and it would be cut off before Claude could
 /// answer, at the full cost of its tokens.
 pub const LEAST_ATTEMPT: Duration = Duration::from_secs(1);
@@ -363,7 +358,7 @@ pub async fn call(
                     (error, after)
                 }
             };
-            let wait = backoff(attempts + 1, after, settings.retry_base, settings.retry_max, unit_random());
+            let wait = backoff(attempts + 1, after, settings.retry_base, settings.retry_max, crate::time::unit_random());
             if attempts > settings.retries || elapsed() + wait + LEAST_ATTEMPT >= budget {
                 break 'call Err(Failure::Exhausted { last: format!("{error} (after {attempts} attempts)") });
             }

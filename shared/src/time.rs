@@ -15,6 +15,11 @@ pub fn parse(text: &str) -> Option<Timestamp> {
     OffsetDateTime::parse(text, &Rfc3339).ok()
 }
 
+/// A number in [0, 1) from the system's randomness: the jitter that spreads out retries.
+pub fn unit_random() -> f64 {
+    (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
+}
+
 pub fn from_unix_ms(ms: i64) -> Timestamp {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }

@@ -14,16 +14,12 @@ use uuid::Uuid;
 
 use tui_swarms_agents::{
     consensus,
-    model::{Agent, AgentMetrics, AgentStatus, AgentType, Call, Orchestration, Subtask, Swarm, TaskKind},
+    model::{Agent, AgentMetrics, AgentStatus, AgentType, Call, Orchestration, Subtask, Swarm, TaskKind, strings},
     patterns::{self, Model},
 };
 
 fn json(text: &str) -> Json {
     serde_json::from_str(text).unwrap_or(Json::Null)
-}
-
-fn strings(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
 }
 
 const ACTIVE: &str = "status IN ('idle', 'busy')";

@@ -117,14 +117,9 @@ fn seconds(s: f64) -> Duration {
     Duration::from_secs_f64(s.clamp(0.0, model::MAX_SECONDS))
 }
 
-/// A number in [0, 1) from the system's randomness.
-fn unit_random() -> f64 {
-    (Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
-}
-
 /// `delay` with jitter: within 15 % either way, so that retries of many runs spread out.
 fn jittered(delay: f64) -> f64 {
-    delay * (0.85 + 0.3 * unit_random())
+    delay * (0.85 + 0.3 * time::unit_random())
 }
 
 /// How many times one attempt's call is made before the attempt fails: a call is made again

@@ -142,6 +142,12 @@ impl TaskKind {
     }
 }
 
+/// A list of words kept as a JSON array in a text column (capabilities, sections); empty if it
+/// is not one.
+pub fn strings(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Swarm {
     pub id: Uuid,

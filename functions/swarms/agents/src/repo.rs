@@ -13,14 +13,10 @@ use uuid::Uuid;
 use crate::{
     agent::{Claim, VoteState},
     consensus,
-    model::{AgentType, Algorithm, TaskKind},
+    model::{AgentType, Algorithm, TaskKind, strings},
     patterns::Model,
     plan::{Candidate, Layout, Plan},
 };
-
-fn strings(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
-}
 
 const ACTIVE: &str = "status IN ('idle', 'busy')";
 
