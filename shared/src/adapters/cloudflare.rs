@@ -411,13 +411,13 @@ pub async fn serve(
     request: HttpRequest,
     env: Env,
     context: worker::Context,
-) -> worker::Result<http::Response<Body>> {
+) -> worker::Result<web_sys::Response> {
     let writes = crate::http::may_write(request.method());
     let response = answer(group, build, request, &env).await;
     if writes && response.status().is_success() {
         context.wait_until(after_writes(env));
     }
-    Ok(response)
+    to_raw(response).await
 }
 
 async fn answer(group: &'static str, build: fn(AppState) -> Router, request: HttpRequest, env: &Env) -> http::Response<Body> {
@@ -516,9 +516,27 @@ pub async fn gateway(
         };
     }
     let request = <HttpRequest as worker::FromRequest>::from_raw(request).map_err(|e| worker::Error::RustError(e.into().to_string()))?;
-    into_raw(answer("gateway", build, request, &env).await)
+    to_raw(answer("gateway", build, request, &env).await).await
 }
 
 fn into_raw(response: http::Response<Body>) -> worker::Result<web_sys::Response> {
     worker::IntoResponse::into_raw(response).map_err(|e| worker::Error::RustError(e.into().to_string()))
+}
+
+/// A group's response, for JavaScript. A body that is already whole (every JSON answer) goes
+/// as one byte array: the generic conversion makes every body a ReadableStream that
+/// JavaScript pulls from the module chunk by chunk, a round of promises per response that
+/// showed as a fifth of a small read's time under workerd. Streams (events) and sockets keep
+/// the generic conversion.
+async fn to_raw(response: http::Response<Body>) -> worker::Result<web_sys::Response> {
+    use axum::body::HttpBody as _;
+    use http_body_util::BodyExt;
+    if response.body().size_hint().exact().is_none() || response.extensions().get::<worker::WebSocket>().is_some() {
+        return into_raw(response);
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.map_err(|e| worker::Error::RustError(e.to_string()))?.to_bytes();
+    let builder = worker::ResponseBuilder::new().with_status(parts.status.as_u16()).with_headers(worker::Headers::from(&parts.headers));
+    let response = if bytes.is_empty() { builder.empty() } else { builder.fixed(bytes.into()) };
+    Ok(response.into())
 }

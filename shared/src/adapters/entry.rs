@@ -33,7 +33,7 @@ macro_rules! entry_points {
             request: ::worker::HttpRequest,
             env: ::worker::Env,
             context: ::worker::Context,
-        ) -> ::worker::Result<::axum::http::Response<::axum::body::Body>> {
+        ) -> ::worker::Result<::worker::worker_sys::web_sys::Response> {
             $crate::adapters::cloudflare::serve($group, $app, request, env, context).await
         }
 
