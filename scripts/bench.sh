@@ -10,7 +10,9 @@
 #   - the tasks group on both: 1,000 tasks created in batches, filtered lists and searches on
 #     10,000 tasks, the cycle check on a 1,000-edge chain;
 #   - real-time on both: 1,000 WebSockets on one project, publish -> receipt latency, and the
-#     server's memory per connection (tests/src/bin/realtime-bench.rs);
+#     server's memory per connection (tests/src/bin/realtime-bench.rs), beside the fan-out's
+#     physical limit here: the same client reading frames written straight to its sockets
+#     (tests/src/bin/fanout-floor.rs);
 #   - workflows on both: steps/s of a 1,000-step fan-out, and what the engine adds per step of a
 #     chain (tests/src/bin/workflows-bench.rs);
 #   - swarms on both, against the fake Messages API: what the coordinator and the engine add per
@@ -34,7 +36,7 @@ cleanup() { kill "${pids[@]}" $fake 2>/dev/null || true; for g in "${groups[@]}"
 groups=()
 trap cleanup EXIT
 
-cargo build --release --locked -p tui-host --bin tui-server --example argon2_bound -p tui-blackbox --bin tasks-bench --bin realtime-bench --bin workflows-bench --bin swarms-bench --bin fake-claude >/dev/null 2>&1
+cargo build --release --locked -p tui-host --bin tui-server --example argon2_bound -p tui-blackbox --bin tasks-bench --bin realtime-bench --bin fanout-floor --bin workflows-bench --bin swarms-bench --bin fake-claude >/dev/null 2>&1
 cargo build --release --locked --manifest-path "$yardsticks/ceiling/Cargo.toml" --target-dir target/ceiling >/dev/null 2>&1
 
 # Waits until a URL answers 2xx (or, with "any", answers at all).
@@ -85,6 +87,8 @@ run() {
   p95[$name]=$(sed -E 's/.*p95=([0-9.]+)ms.*/\1/' <<<"$line")
 }
 ratio() { awk -v a="$2" -v b="$3" -v what="$1" 'BEGIN { printf "ratio %-52s %5.1f %%\n", what ":", 100 * a / b }'; }
+# The publish->receive p95 of a fan-out benchmark's output, in ms.
+p95_of() { grep 'publish->receive' "$1" | sed -E 's/.*p95 ([0-9.]+) ms.*/\1/'; }
 difference() { awk -v a="$2" -v b="$3" -v what="$1" 'BEGIN { printf "difference %-47s %+5.1f ms\n", what ":", a - b }'; }
 
 lifted=(RATE_LIMIT_LOGIN_PER_MINUTE_PER_IP=100000000 RATE_LIMIT_LOGIN_PER_MINUTE_PER_ACCOUNT=100000000
@@ -117,10 +121,18 @@ run "native, project read, 64 connections" -t2 -c64 -d"${seconds}s" -H "authoriz
 wait $sampler; cat "$work/rss"
 WRK_BODIES=$(login_bodies http://127.0.0.1:8801) run "native, login, 4 connections" -t2 -c4 -d"${seconds}s" -s scripts/wrk-post.lua http://127.0.0.1:8801/v1/auth/login
 target/release/tasks-bench http://127.0.0.1:8801 50 | sed 's/^/native, tasks: /'
-target/release/realtime-bench http://127.0.0.1:8801 1000 50 --pid "$server" | tee "$work/realtime-native" | sed 's/^/native, /'
 target/release/workflows-bench http://127.0.0.1:8801 1000 50 | tee "$work/workflows-native" | sed 's/^/native, /'
 target/release/swarms-bench http://127.0.0.1:8801 12 5 | tee "$work/swarms-native" | sed 's/^/native, /'
 kill "$server"
+# Real-time on a host of its own, whose allocator hands freed memory back at once
+# (MIMALLOC_PURGE_DELAY=0): otherwise the sockets reuse the pages the sign-ups' password hashes
+# freed, and the resident memory they add hides.
+MIMALLOC_PURGE_DELAY=0 env "${lifted[@]}" JWT_SECRET=$secret target/release/tui-server --listen 127.0.0.1:8804 --data-dir "$work/realtime" --log error &
+pids+=($!); server=$!
+wait_for http://127.0.0.1:8804/v1/health/ready
+target/release/realtime-bench http://127.0.0.1:8804 1000 50 --pid "$server" | tee "$work/realtime-native" | sed 's/^/native, /'
+kill "$server"
+target/release/fanout-floor 1000 50 | tee "$work/realtime-floor" | sed 's/^/native, /'
 env "${lifted[@]}" JWT_SECRET=$secret target/release/tui-server --listen 127.0.0.1:8802 --data-dir "$work/logged" >"$work/access.log" &
 pids+=($!)
 wait_for http://127.0.0.1:8802/v1/health/ready
@@ -166,6 +178,8 @@ echo "native login p95, 4 connections (goal < 100 ms): ${p95[native, login, 4 co
 ratio "wrangler dev read / workerd ceiling, 16 connections (goal >= 80)" "${rps[wrangler dev, project read, 16 connections]}" "${rps[workerd ceiling, read, 16 connections]}"
 difference "wrangler dev read p50 - workerd ceiling, 1 connection (goal <= 3)" "${p50[wrangler dev, project read, 1 connection]}" "${p50[workerd ceiling, read, 1 connection]}"
 echo "native real-time fan-out to 1,000, publish->receive (goal p95 < 10 ms): $(grep 'publish->receive' "$work/realtime-native" | grep -o 'p50.*')"
+echo "fan-out floor (frames written straight to 1,000 sockets), publish->receive: $(grep 'publish->receive' "$work/realtime-floor" | grep -o 'p50.*')"
+ratio "fan-out floor p95 / native real-time p95 (1,000 sockets)" "$(p95_of "$work/realtime-floor")" "$(p95_of "$work/realtime-native")"
 echo "wrangler dev real-time fan-out to 1,000, publish->receive (goal p95 < 50 ms): $(grep 'publish->receive' "$work/realtime-workerd" | grep -o 'p50.*')"
 for host in native workerd; do
   echo "$host workflows: $(paste -sd';' "$work/workflows-$host" | sed 's/workflows, //g')"

@@ -164,6 +164,8 @@ mod transport {
         extensions.get::<Arc<Hub>>().cloned().ok_or_else(|| ApiError::unavailable("no real-time hub"))
     }
 
+    const READ_BUFFER_BYTES: usize = 4096;
+
     pub async fn open_socket(state: AppState, ticket: String, mut parts: Parts) -> Result<Response, ApiError> {
         let hub = hub(&parts.extensions)?;
         // Checked before the ticket is spent, so that a request that cannot upgrade wastes none.
@@ -172,7 +174,11 @@ mod transport {
             .await?
             .ok_or_else(|| ApiError::unauthorized("The ticket is unknown, spent or expired."))?;
         let max = crate::protocol::MAX_MESSAGE_BYTES * 2;
+        // tungstenite zeroes its whole read buffer's spare room before every read (128 KiB by
+        // default): that was most of a socket's memory, and CPU time on every read. Client
+        // messages are small, and a larger one is read in several pieces.
         Ok(upgrade
+            .read_buffer_size(READ_BUFFER_BYTES)
             .max_message_size(max)
             .max_frame_size(max)
             .on_upgrade(move |socket| crate::native::serve_socket(state, hub, holder, socket)))

@@ -22,7 +22,7 @@ use std::{
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-use tui_blackbox::bench::{post, register};
+use tui_blackbox::bench::{fanout, post, register};
 
 const PER_USER: usize = 20;
 
@@ -32,10 +32,6 @@ fn rss_kib(pids: &[u32]) -> u64 {
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
         .filter_map(|status| status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse::<u64>().ok())
         .sum()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
 #[tokio::main]
@@ -68,17 +64,16 @@ async fn main() {
     let before = rss_kib(&pids);
     let topic = format!("project:{project}");
     // When each change was sent, in microseconds since `start` (0: not yet): read on every
-    // arrival, so kept lock-free, and each arrival read without parsing its JSON, so that the
-    // client costs as little as it can beside the server on the same cores.
+    // arrival, so kept lock-free.
     let start = Instant::now();
     let sent: Arc<Vec<AtomicU64>> = Arc::new((0..=changes).map(|_| AtomicU64::new(0)).collect());
-    let (arrivals, mut arrived) = tokio::sync::mpsc::unbounded_channel::<(usize, Duration, Duration)>();
+    let (arrivals, mut arrived) = tokio::sync::mpsc::unbounded_channel::<fanout::Arrival>();
     let ws_base = base.replacen("http", "ws", 1);
     let mut readers = Vec::new();
     for n in 0..subscribers {
         let token = &members[n / PER_USER];
         let ticket = post(&http, format!("{base}/v1/realtime/ticket"), Some(token), json!({})).await["ticket"].as_str().unwrap().to_owned();
-        let (mut socket, _) = tokio_tungstenite::connect_async(format!("{ws_base}/v1/realtime?ticket={ticket}")).await.expect("a socket");
+        let mut socket = fanout::open(&format!("{ws_base}/v1/realtime?ticket={ticket}")).await;
         socket
             .send(Message::Text(json!({"type": "subscribe", "topics": [&topic], "events": ["task.updated"]}).to_string().into()))
             .await
@@ -90,24 +85,7 @@ async fn main() {
                 other => panic!("no answer to subscribe on socket {n}: {other:?}"),
             }
         }
-        let (arrivals, sent) = (arrivals.clone(), sent.len());
-        readers.push(tokio::spawn(async move {
-            while let Some(Ok(message)) = socket.next().await {
-                let Message::Text(text) = message else { continue };
-                let now = start.elapsed();
-                let wall = tui_shared::time::Timestamp::now_utc();
-                let logged = text.split(r#""ts":""#).nth(1).and_then(|rest| rest.split('"').next()).and_then(tui_shared::time::parse);
-                let since_logged = logged.map_or(Duration::ZERO, |at| Duration::try_from(wall - at).unwrap_or(Duration::ZERO));
-                let Some(seq) =
-                    text.split(r#""title":""#).nth(1).and_then(|rest| rest.split('"').next()).and_then(|t| t.parse::<usize>().ok())
-                else {
-                    continue;
-                };
-                if seq < sent {
-                    let _ = arrivals.send((seq, now, since_logged));
-                }
-            }
-        }));
+        readers.push(tokio::spawn(fanout::read(socket, start, sent.len(), arrivals.clone())));
     }
     drop(arrivals);
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -139,20 +117,8 @@ async fn main() {
         "realtime {base}: {subscribers} subscribers on one project, {changes} changes, {} of {expected} events arrived",
         from_request.len()
     );
-    for (what, latencies) in [("publish->receive", &mut from_log), ("write sent->receive", &mut from_request)] {
-        if latencies.is_empty() {
-            continue;
-        }
-        latencies.sort();
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        println!(
-            "realtime {what}: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-            ms(percentile(latencies, 0.50)),
-            ms(percentile(latencies, 0.95)),
-            ms(percentile(latencies, 0.99)),
-            ms(*latencies.last().unwrap())
-        );
-    }
+    fanout::report("publish->receive", &mut from_log);
+    fanout::report("write sent->receive", &mut from_request);
     if !pids.is_empty() {
         let per = (connected.saturating_sub(before)) as f64 / subscribers as f64;
         println!("realtime server memory: {before} KiB before, {connected} KiB with the sockets: {per:.1} KiB per connection");
