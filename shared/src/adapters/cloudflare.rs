@@ -382,25 +382,34 @@ pub fn hub_name(shard: u32) -> String {
 /// an alarm), so a wake that fails delays events; it loses none.
 async fn wake_hubs(env: Env) {
     let Ok(namespace) = env.durable_object(HUB_BINDING) else { return };
-    for shard in 0..hub_shards(&env) {
-        let woke = match namespace.id_from_name(&hub_name(shard)).and_then(|id| id.get_stub()) {
-            Ok(stub) => stub.fetch_with_str("https://hub/wake").await.map(drop),
-            Err(error) => Err(error),
-        };
-        if let Err(error) = woke {
-            tracing::warn!(%error, shard, "waking a real-time hub failed");
+    // All at once: a hub answers its wake once it has delivered, so one after another the
+    // last shard's sockets would wait for every other shard's.
+    let wakes = (0..hub_shards(&env)).map(|shard| {
+        let namespace = &namespace;
+        async move {
+            let woke = match namespace.id_from_name(&hub_name(shard)).and_then(|id| id.get_stub()) {
+                Ok(stub) => stub.fetch_with_str("https://hub/wake").await.map(drop),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = woke {
+                tracing::warn!(%error, shard, "waking a real-time hub failed");
+            }
         }
-    }
+    });
+    futures_util::future::join_all(wakes).await;
 }
 
 /// Tells what follows the writes of a request or a job: the real-time hubs, and the jobs
 /// consumer where this worker produces to its queue (a write may have made a job due: a task a
-/// workflow step tracks finished, a run was started).
+/// workflow step tracks finished, a run was started). Both at once: the events need not wait
+/// for the queue's answer.
 async fn after_writes(env: Env) {
-    if let Ok(queue) = env.queue(JOBS_BINDING) {
-        QueueWaker::new(&env, queue).wake(std::time::Duration::ZERO).await;
-    }
-    wake_hubs(env).await;
+    let jobs = async {
+        if let Ok(queue) = env.queue(JOBS_BINDING) {
+            QueueWaker::new(&env, queue).wake(std::time::Duration::ZERO).await;
+        }
+    };
+    futures_util::future::join(jobs, wake_hubs(env.clone())).await;
 }
 
 /// Serves one request with a group's application: the whole body of a worker's fetch handler.
