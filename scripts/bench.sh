@@ -75,11 +75,17 @@ login_bodies() {
   echo "$bodies"
 }
 
-# run NAME wrk-arguments...: one wrk run, printed and kept under NAME for the ratios.
+# run NAME wrk-arguments...: one wrk run, printed and kept under NAME for the ratios, after a
+# warm-up of 3 s with the same arguments, discarded: JIT tiers (workerd compiles wasm and JS in
+# tiers as they run hot), caches and allocators settle first, for the yardsticks as for ours.
 declare -A rps p50 p95
 run() {
-  local name=$1 line
+  local name=$1 line arg warm=()
   shift
+  for arg in "$@"; do
+    if [[ $arg == -d* ]]; then warm+=(-d3s); else warm+=("$arg"); fi
+  done
+  wrk "${warm[@]}" >/dev/null
   line=$(wrk "$@" | tail -1)
   printf '%-44s %s\n' "$name:" "$line"
   rps[$name]=$(sed -E 's/.*requests\/s=([0-9.]+).*/\1/' <<<"$line")
