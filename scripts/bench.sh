@@ -43,7 +43,7 @@ cargo build --release --locked --manifest-path "$yardsticks/ceiling/Cargo.toml" 
 wait_for() {
   local flags=-sf
   [ "${2:-}" = any ] && flags=-s
-  for _ in $(seq 1 120); do curl $flags -o /dev/null "$1" && return 0; sleep 1; done
+  for _ in $(seq 1 120); do curl $flags --max-time 5 -o /dev/null "$1" && return 0; sleep 1; done
   return 1
 }
 
@@ -149,7 +149,9 @@ kill "${pids[@]}" 2>/dev/null || true; pids=()
 
 # Under wrangler dev (workerd, local D1): the plain JS worker, then our workers.
 cp -r "$yardsticks/workerd-ceiling" "$work/workerd-ceiling"
-(cd "$work/workerd-ceiling" && setsid wrangler dev --ip 127.0.0.1 --port 8795 --persist-to "$work/workerd-ceiling/state" \
+# exec: the background job's pid is the new session's, so that cleanup's kill of its process
+# group reaches wrangler and its workerd.
+(cd "$work/workerd-ceiling" && exec setsid wrangler dev --ip 127.0.0.1 --port 8795 --persist-to "$work/workerd-ceiling/state" \
   --show-interactive-dev-session=false >"$work/workerd-ceiling.log" 2>&1 </dev/null) &
 groups+=($!)
 wait_for http://127.0.0.1:8795/const
