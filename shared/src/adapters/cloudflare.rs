@@ -545,7 +545,13 @@ async fn to_raw(response: http::Response<Body>) -> worker::Result<web_sys::Respo
     }
     let (parts, body) = response.into_parts();
     let bytes = body.collect().await.map_err(|e| worker::Error::RustError(e.to_string()))?.to_bytes();
-    let builder = worker::ResponseBuilder::new().with_status(parts.status.as_u16()).with_headers(worker::Headers::from(&parts.headers));
+    // A value that is not UTF-8 is an error, as in the generic conversion (worker's own
+    // `Headers::from` would panic on it).
+    let headers = web_sys::Headers::new()?;
+    for (name, value) in &parts.headers {
+        headers.append(name.as_str(), std::str::from_utf8(value.as_bytes())?)?;
+    }
+    let builder = worker::ResponseBuilder::new().with_status(parts.status.as_u16()).with_headers(worker::Headers(headers));
     let response = if bytes.is_empty() { builder.empty() } else { builder.fixed(bytes.into()) };
     Ok(response.into())
 }
