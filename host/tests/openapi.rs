@@ -26,7 +26,7 @@ fn every_path_of_the_document_has_exactly_one_owning_group_and_the_owner_serves_
     let mut problems = Vec::new();
     for path in paths.keys() {
         let concrete: String = path.split('/').map(|s| if s.starts_with('{') { "x" } else { s }).collect::<Vec<_>>().join("/");
-        let owners: Vec<&str> = tui_gateway::best_routes(&concrete).iter().map(|r| r.group).collect();
+        let owners: Vec<&str> = tui_shared::routes::best_routes(&concrete).iter().map(|r| r.group).collect();
         if GATEWAY_PATHS.contains(&path.as_str()) {
             if !owners.is_empty() {
                 problems.push(format!("{path} is the gateway's, but groups.toml gives it to {owners:?}"));

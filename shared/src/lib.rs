@@ -6,7 +6,7 @@
 //! (`db`, `ports`) and their adapters (`adapters`, each behind the cargo feature of its
 //! runtime), the authenticated caller (`http::extract`, over the sessions, users and API keys
 //! in `repo`) and project membership (`membership`), the audit log, the HTTP conventions every
-//! group serves (`http`), configuration, migrations, and the pruning every deployment runs on a
+//! group serves (`http`), which group owns which path (`routes`), configuration, migrations, and the pruning every deployment runs on a
 //! schedule (`services::maintenance`). Domain and service code never names a runtime.
 
 #[cfg(any(
@@ -32,6 +32,7 @@ pub mod membership;
 pub mod ports;
 pub mod ratelimit;
 pub mod repo;
+pub mod routes;
 pub mod services;
 pub mod state;
 pub mod time;

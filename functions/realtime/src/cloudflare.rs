@@ -1,6 +1,6 @@
 //! The Workers fan-out: hub Durable Objects (binding `HUB`), each holding the WebSockets of the
 //! users hashed to it through the hibernation API. The worker of every write wakes each hub after
-//! its commit (`tui_shared::adapters::cloudflare::serve`); a hub then reads the log from where it
+//! its commit (`tui_shared::adapters::cloudflare::fetch`); a hub then reads the log from where it
 //! left off (its cursor, in its storage) and delivers to its sockets. An alarm reads the log too
 //! while sockets are open, so a lost wake delays events and loses none. Each connection's state is
 //! kept in the object's storage (a socket's attachment holds at most 2 KiB) and in memory while

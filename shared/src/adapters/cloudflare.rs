@@ -412,15 +412,29 @@ async fn after_writes(env: Env) {
     futures_util::future::join(jobs, wake_hubs(env.clone())).await;
 }
 
-/// Serves one request with a group's application: the whole body of a worker's fetch handler.
-/// A write that succeeded wakes what follows writes after the response is on its way.
-pub async fn serve(
+/// A worker's fetch handler, the gateway's and every group's: a request for a path another
+/// group owns goes on to that group's worker (see [`forward`]); any other is served here with
+/// `build`'s router. A write that succeeded wakes what follows writes after the response is on
+/// its way.
+pub async fn fetch(
     group: &'static str,
     build: fn(AppState) -> Router,
-    request: HttpRequest,
+    request: web_sys::Request,
     env: Env,
     context: worker::Context,
 ) -> worker::Result<web_sys::Response> {
+    let declared = request.headers().get("content-length").ok().flatten();
+    let too_large = declared.and_then(|n| n.trim().parse::<u64>().ok()).is_some_and(|n| n > crate::http::MAX_BODY_BYTES as u64);
+    // A request that was forwarded once is served where it arrived: two workers built from
+    // different groups.toml (a deploy under way) cannot pass it back and forth.
+    let forwarded = request.headers().has(FORWARDED).unwrap_or(true);
+    let owner = crate::routes::elsewhere(group, crate::http::path_of(&request.url())).filter(|_| !too_large && !forwarded);
+    // A path this worker has no binding for (its workers.dev address asked for another
+    // group's) is answered here: a 404.
+    if let Some((binding, service)) = owner.and_then(|route| env.service(route.binding).ok().map(|service| (route.binding, service))) {
+        return forward(binding, service, request).await;
+    }
+    let request = <HttpRequest as worker::FromRequest>::from_raw(request).map_err(|e| worker::Error::RustError(e.into().to_string()))?;
     let writes = crate::http::may_write(request.method());
     let response = answer(group, build, request, &env).await;
     if writes && response.status().is_success() {
@@ -491,7 +505,7 @@ async fn prune(state: &AppState) {
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 extern "C" {
-    /// A service binding as JavaScript sees it: the one method the gateway calls.
+    /// A service binding as JavaScript sees it: the one method [`forward`] calls.
     #[wasm_bindgen(extends = js_sys::Object)]
     type Service;
 
@@ -499,33 +513,26 @@ extern "C" {
     fn fetch(this: &Service, request: &web_sys::Request) -> Result<js_sys::Promise, wasm_bindgen::JsValue>;
 }
 
-/// The gateway's fetch handler: a request for a group goes on to that group's worker through its
-/// service binding as the very request that came in, JavaScript object to JavaScript object,
-/// and its answer comes back the same way, so that the hop costs no conversion into Rust and
-/// back; anything else (health, the OpenAPI document, a 404, a body declared too large, which
-/// a group would refuse unread, and workerd report to the gateway as a lost connection) the
-/// gateway answers itself.
-pub async fn gateway(
-    route: fn(&str) -> Option<&'static str>,
-    build: fn(AppState) -> Router,
-    request: web_sys::Request,
-    env: Env,
-) -> worker::Result<web_sys::Response> {
-    let declared = request.headers().get("content-length").ok().flatten();
-    let too_large = declared.and_then(|n| n.trim().parse::<u64>().ok()).is_some_and(|n| n > crate::http::MAX_BODY_BYTES as u64);
-    if let Some(binding) = route(crate::http::path_of(&request.url())).filter(|_| !too_large) {
-        let forwarded = async {
-            let service: Service = env.service(binding)?.into_rpc();
-            let answer = js_sys::futures::JsFuture::from(service.fetch(&request)?).await?;
-            Ok::<_, worker::Error>(answer.dyn_into::<web_sys::Response>()?)
-        };
-        return match forwarded.await {
-            Ok(response) => Ok(response),
-            Err(error) => into_raw(ApiError::unavailable(format!("service binding {binding}: {error}")).into_response()),
-        };
+/// The header that marks a request one worker forwarded to another.
+const FORWARDED: &str = "x-tui-forwarded";
+
+/// A request on to the worker of the group that owns its path, through its service binding,
+/// as the very request that came in, JavaScript object to JavaScript object (marked as
+/// forwarded), and its answer back the same way, so that the hop costs no conversion into Rust
+/// and back. A body declared too large is not forwarded: the group would refuse it unread,
+/// which workerd reports to this worker as a lost connection; [`fetch`] answers it here.
+async fn forward(binding: &str, service: worker::Fetcher, request: web_sys::Request) -> worker::Result<web_sys::Response> {
+    let forwarded = async {
+        let request = web_sys::Request::new_with_request(&request)?;
+        request.headers().set(FORWARDED, "1")?;
+        let service: Service = service.into_rpc();
+        let answer = js_sys::futures::JsFuture::from(service.fetch(&request)?).await?;
+        Ok::<_, worker::Error>(answer.dyn_into::<web_sys::Response>()?)
+    };
+    match forwarded.await {
+        Ok(response) => Ok(response),
+        Err(error) => into_raw(ApiError::unavailable(format!("service binding {binding}: {error}")).into_response()),
     }
-    let request = <HttpRequest as worker::FromRequest>::from_raw(request).map_err(|e| worker::Error::RustError(e.into().to_string()))?;
-    to_raw(answer("gateway", build, request, &env).await).await
 }
 
 fn into_raw(response: http::Response<Body>) -> worker::Result<web_sys::Response> {

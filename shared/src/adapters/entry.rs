@@ -30,11 +30,11 @@ macro_rules! entry_points {
         #[cfg(feature = "cloudflare")]
         #[::worker::event(fetch)]
         async fn fetch(
-            request: ::worker::HttpRequest,
+            request: ::worker::worker_sys::web_sys::Request,
             env: ::worker::Env,
             context: ::worker::Context,
         ) -> ::worker::Result<::worker::worker_sys::web_sys::Response> {
-            $crate::adapters::cloudflare::serve($group, $app, request, env, context).await
+            $crate::adapters::cloudflare::fetch($group, $app, request, env, context).await
         }
 
         #[cfg(feature = "cloudflare")]
