@@ -6,7 +6,9 @@
 #     default (info, a line per request); login at 4 connections against the argon2id bound
 #     (host/examples/argon2_bound.rs: what the cores verify per second); resident memory;
 #   - under `wrangler dev`: the read at 16 connections and at 1 against a plain JS worker doing
-#     the same (workerd-ceiling), login, and single-request costs;
+#     the same (workerd-ceiling), the projects worker reached as its Cloudflare route reaches
+#     it, and again through the gateway (a deployment without routes); login, and
+#     single-request costs;
 #   - the tasks group on both: 1,000 tasks created in batches, filtered lists and searches on
 #     10,000 tasks, the cycle check on a 1,000-edge chain;
 #   - real-time on both: 1,000 WebSockets on one project, publish -> receipt latency, and the
@@ -147,7 +149,9 @@ run "native, project read, info logging" -t2 -c64 -d"${seconds}s" -H "authorizat
 echo "lines logged: $(wc -l <"$work/access.log")"
 kill "${pids[@]}" 2>/dev/null || true; pids=()
 
-# Under wrangler dev (workerd, local D1): the plain JS worker, then our workers.
+# Under wrangler dev (workerd, local D1): the plain JS worker beside ours, reached as a
+# Cloudflare route reaches the projects worker (no gateway hop), runs of the two interleaved;
+# then ours through the gateway, as without routes, for the rest.
 cp -r "$yardsticks/workerd-ceiling" "$work/workerd-ceiling"
 # exec: the background job's pid is the new session's, so that cleanup's kill of its process
 # group reaches wrangler and its workerd.
@@ -156,16 +160,25 @@ cp -r "$yardsticks/workerd-ceiling" "$work/workerd-ceiling"
 groups+=($!)
 wait_for http://127.0.0.1:8795/const
 curl -sf -o /dev/null -H "authorization: Bearer $ceiling_token" http://127.0.0.1:8795/read/p1
-run "workerd ceiling, read, 16 connections" -t2 -c16 -d"${seconds}s" -H "authorization: Bearer $ceiling_token" -s "$WRK_REPORT" http://127.0.0.1:8795/read/p1
-run "workerd ceiling, read, 1 connection" -t1 -c1 -d"${seconds}s" -H "authorization: Bearer $ceiling_token" -s "$WRK_REPORT" http://127.0.0.1:8795/read/p1
-kill -- "-${groups[0]}" 2>/dev/null || true; groups=()
 
 scripts/worker-build.sh all >/dev/null 2>&1
 printf '%s\n' "JWT_SECRET=$secret" "PUBLIC_URL=http://127.0.0.1:8803" "${lifted[@]}" >"$work/vars"
-groups+=("$(scripts/wrangler-local.sh "$work/wr" 8803 "$work/vars")")
+ours=$(scripts/wrangler-local.sh "$work/wr" 8803 "$work/vars")
+groups+=("$ours")
 read -r token project login < <(setup http://127.0.0.1:8803)
-run "wrangler dev, project read, 16 connections" -t2 -c16 -d"${seconds}s" -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8803/v1/projects/$project"
-run "wrangler dev, project read, 1 connection" -t1 -c1 -d"${seconds}s" -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8803/v1/projects/$project"
+kill -- "-$ours"
+# The same database, the projects worker in front.
+groups+=("$(scripts/wrangler-local.sh "$work/wr" 8803 "$work/vars" projects)")
+read_ours() { run "$1" "${@:2}" -H "authorization: Bearer $token" -s "$WRK_REPORT" "http://127.0.0.1:8803/v1/projects/$project"; }
+read_js() { run "$1" "${@:2}" -H "authorization: Bearer $ceiling_token" -s "$WRK_REPORT" http://127.0.0.1:8795/read/p1; }
+read_js "workerd ceiling, read, 16 connections" -t2 -c16 -d"${seconds}s"
+read_ours "wrangler dev, project read, 16 connections" -t2 -c16 -d"${seconds}s"
+read_js "workerd ceiling, read, 1 connection" -t1 -c1 -d"${seconds}s"
+read_ours "wrangler dev, project read, 1 connection" -t1 -c1 -d"${seconds}s"
+for g in "${groups[@]}"; do kill -- "-$g" 2>/dev/null || true; done; groups=()
+
+groups+=("$(scripts/wrangler-local.sh "$work/wr" 8803 "$work/vars")")
+read_ours "wrangler dev, project read via the gateway, 16 connections" -t2 -c16 -d"${seconds}s"
 WRK_BODIES=$(login_bodies http://127.0.0.1:8803) run "wrangler dev, login, 8 connections" -t2 -c8 -d"${seconds}s" -s scripts/wrk-post.lua http://127.0.0.1:8803/v1/auth/login
 # What one request costs under workerd: against the health check (the gateway alone), `me`
 # adds a token check, a service-binding hop and one D1 read.
@@ -184,6 +197,7 @@ ratio "native read with info logging / without (goal >= 90)" "${rps[native, proj
 ratio "native login / argon2id bound, 4 connections (goal >= 85)" "${rps[native, login, 4 connections]}" "$(sed -E 's/verifies\/s=([0-9.]+).*/\1/' <<<"$bound")"
 echo "native login p95, 4 connections (goal < 100 ms): ${p95[native, login, 4 connections]} ms"
 ratio "wrangler dev read / workerd ceiling, 16 connections (goal >= 80)" "${rps[wrangler dev, project read, 16 connections]}" "${rps[workerd ceiling, read, 16 connections]}"
+ratio "the same through the gateway (no routes) / workerd ceiling" "${rps[wrangler dev, project read via the gateway, 16 connections]}" "${rps[workerd ceiling, read, 16 connections]}"
 difference "wrangler dev read p50 - workerd ceiling, 1 connection (goal <= 3)" "${p50[wrangler dev, project read, 1 connection]}" "${p50[workerd ceiling, read, 1 connection]}"
 echo "native real-time fan-out to 1,000, publish->receive (goal p95 < 10 ms): $(grep 'publish->receive' "$work/realtime-native" | grep -o 'p50.*')"
 echo "fan-out floor (frames written straight to 1,000 sockets), publish->receive: $(grep 'publish->receive' "$work/realtime-floor" | grep -o 'p50.*')"

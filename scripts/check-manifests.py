@@ -10,7 +10,8 @@ that names the endpoint groups against groups.toml.
    trigger a component; every path of the OpenAPI document reaches, through Spin's router, the
    component of the group that owns it in groups.toml.
 3. spin.toml is the one `scripts/groups.py spin` generates from groups.toml, and every other
-   list of groups (workers' configs, the gateway's service bindings, the workspace, the host,
+   list of groups (workers' configs, the gateway's service bindings, the bindings of a worker
+   whose Cloudflare routes take paths another group owns, the workspace, the host,
    `npm run dev`) agrees with groups.toml.
 
 Each problem is printed as `spin.toml:LINE: reason`; the exit status is 1 if there is any.
@@ -204,6 +205,15 @@ def check_groups(listed):
             objects = [d["name"] for d in tomllib.loads(text or "").get("durable_objects", {}).get("bindings", [])]
             if binding not in objects:
                 problems.append((config, f"group {name} binds no Durable Object {binding}"))
+        services = {(b.get("binding"), b.get("service")) for b in tomllib.loads(text or "").get("services", [])}
+        for other in manifest_groups.nested(group, listed):
+            if (other.get("binding"), f"tui-{other['name']}") not in services:
+                problems.append((config, f"group {name}'s routes take {other['name']}'s nested paths, which its worker forwards: bind {other.get('binding')} to tui-{other['name']}"))
+            if listed.index(other) > listed.index(group):
+                problems.append(("groups.toml", f"group {other['name']} must come before {name}, whose worker binds it (the order of deploying them)"))
+        entry = re.search(r'(?:entry_points!|cloudflare::fetch)\("([^"]+)"', read(f"functions/{name}/src/lib.rs"))
+        if entry is None or entry.group(1) != name:
+            problems.append((f"functions/{name}/src/lib.rs", f"its worker's entry must name the group {name!r}: a worker routes by that name"))
         if f"functions/{name}" not in workspace:
             problems.append(("Cargo.toml", f"functions/{name} is not a workspace member"))
         if name != "gateway" and f"{crate.replace('-', '_')}::routes()" not in host:

@@ -3,7 +3,12 @@
    groups.py names     every group, the gateway first, one a line
    groups.py configs   each group's wrangler config, the gateway's first, one a line
    groups.py crates    each group's crate, one a line
-   groups.py spin      spin.toml, generated (python3 scripts/groups.py spin > spin.toml)"""
+   groups.py spin      spin.toml, generated (python3 scripts/groups.py spin > spin.toml)
+   groups.py routes HOST
+                       each worker's config and its Cloudflare routes on HOST, one worker a line
+                       in the order of deploying them (the gateway, on HOST/*, last):
+                       `CONFIG --route HOST/v1/projects* ...`, the options of its wrangler deploy
+   groups.py zone      the config of scripts/zone-routes.mjs, which plays those routes locally"""
 
 import json
 import sys
@@ -31,6 +36,62 @@ def spin_route(pattern):
     """A groups.toml pattern as a Spin route: `{name}` is `:name`, a final `**` is `...`."""
     parts = ["..." if part == "**" else f":{part[1:-1]}" if part.startswith("{") else part for part in pattern.split("/")]
     return "/".join(parts)
+
+
+def cloudflare_route(pattern):
+    """A groups.toml pattern as the path of a Cloudflare route, or None where it cannot be one:
+    a route's only wildcard is a final `*`, so `/v1/projects/**` is `/v1/projects*` and
+    `/v1/projects/{id}/tasks/**` none (the worker whose route takes its paths forwards them)."""
+    parts = pattern.split("/")[1:]
+    if any(part.startswith("{") for part in parts):
+        return None
+    return "/" + "/".join(parts[:-1]) + "*" if parts[-1] == "**" else pattern
+
+
+def covers(prefix, pattern):
+    """Whether a route's path `prefix` (without its `*`) may take paths of `pattern`: Cloudflare
+    compares characters, not segments, so either may begin with the other's literal start
+    (`pattern` up to its first `{`)."""
+    literal = pattern.split("{", 1)[0]
+    return literal.startswith(prefix) or prefix.startswith(literal)
+
+
+def nested(group, listed):
+    """The other groups whose paths the Cloudflare routes of `group` take to its worker, which
+    forwards them: those with a pattern that is no route of its own, under one of `group`'s."""
+    prefixes = [r[:-1] for r in map(cloudflare_route, group.get("routes", [])) if r and r.endswith("*")]
+    return [
+        other
+        for other in listed
+        if other["name"] != group["name"]
+        and any(cloudflare_route(q) is None and any(covers(p, q) for p in prefixes) for q in other.get("routes", []))
+    ]
+
+
+def deploy_routes(host):
+    """(config, [route, ...]) for every worker in the order of deploying them: the groups as
+    groups.toml lists them, the gateway, on everything else, last."""
+    workers = [g for g in manifest()["group"] if g["name"] != "gateway"]
+    lines = [(config(g), [f"{host}{r}" for r in map(cloudflare_route, g.get("routes", [])) if r]) for g in workers]
+    return lines + [("wrangler.toml", [f"{host}/*"])]
+
+
+def zone():
+    """The wrangler config of scripts/zone-routes.mjs: every group's worker and the gateway
+    bound, and the routes, for `wrangler dev` (scripts/wrangler-local.sh DIR PORT VARS routes)."""
+    listed = [g for g in manifest()["group"] if "binding" in g]
+    routes = [[route, g["binding"]] for g in listed for route in map(cloudflare_route, g["routes"]) if route]
+    services = [{"binding": g["binding"], "service": f"tui-{g['name']}"} for g in listed]
+    services.append({"binding": "GATEWAY", "service": "tui-gateway"})
+    return "\n".join([
+        'name = "tui-zone"',
+        f"main = {toml_value(str(ROOT / 'scripts' / 'zone-routes.mjs'))}",
+        'compatibility_date = "2026-11-01"',
+        f"services = {toml_value(services)}",
+        "",
+        "[vars]",
+        f"ROUTES = {toml_value(json.dumps(routes))}",
+    ]) + "\n"
 
 
 def toml_value(value):
@@ -91,6 +152,11 @@ if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "names"
     if what == "spin":
         sys.stdout.write(spin())
+    elif what == "zone":
+        sys.stdout.write(zone())
+    elif what == "routes":
+        for path, routes in deploy_routes(sys.argv[2]):
+            print(" ".join([path] + [f"--route {route}" for route in routes]))
     else:
         for group in groups():
             print({"names": group["name"], "configs": config(group), "crates": group["crate"]}[what])

@@ -69,8 +69,26 @@ class Groups(unittest.TestCase):
             "Cargo.toml",
             "host/src/lib.rs",
             "package.json",
+            "functions/widgets/src/lib.rs",
         }
         self.assertEqual(places, expected, problems)
+
+    def test_a_group_whose_paths_nest_under_anothers_route_must_be_bound_there_and_deployed_first(self):
+        listed = check_manifests.groups()
+        comments = {"name": "comments", "crate": "tui-comments", "binding": "COMMENTS", "routes": ["/v1/tasks/{id}/comments/**"]}
+        problems = check_manifests.check_groups(listed + [comments])
+        self.assertTrue(any(path == "functions/tasks/wrangler.toml" and "COMMENTS" in reason for path, reason in problems), problems)
+        self.assertTrue(any(path == "groups.toml" and "comments must come before tasks" in reason for path, reason in problems), problems)
+
+    def test_cloudflare_routes_are_the_literal_prefixes_of_the_patterns(self):
+        groups = check_manifests.manifest_groups
+        self.assertEqual(groups.cloudflare_route("/v1/projects/**"), "/v1/projects*")
+        self.assertEqual(groups.cloudflare_route("/v1/projects/{id}/tasks/**"), None)
+        self.assertEqual(groups.cloudflare_route("/device"), "/device")
+        routes = dict(groups.deploy_routes("tui.example.com"))
+        self.assertEqual(routes["functions/projects/wrangler.toml"], ["tui.example.com/v1/projects*"])
+        self.assertEqual(routes["wrangler.toml"], ["tui.example.com/*"])
+        self.assertEqual(list(routes)[-1], "wrangler.toml", "the gateway is deployed last")
 
 
 if __name__ == "__main__":

@@ -1,19 +1,34 @@
 #!/usr/bin/env bash
 # Starts every built worker under one `wrangler dev` (workerd, local D1 in DIR/state) and waits
-# until the gateway is ready; prints the process group to kill (`kill -- -PGID`).
+# until it is ready; prints the process group to kill (`kill -- -PGID`).
+#
+# FRONT is what PORT exposes (wrangler dev exposes one worker): `gateway` (the default, as
+# without routes: the gateway forwards each path to its group), `routes` (the zone's Cloudflare
+# routes, scripts/groups.py routes, played by scripts/zone-routes.mjs: each path straight to the
+# worker of its route, the gateway for the rest), or one group's worker alone, as its route
+# reaches it.
 #
 # Each worker reads its secrets from the .dev.vars beside its config, so it runs on copies of
 # the configs in DIR, each with VARS_FILE beside it as .dev.vars: a developer's own .dev.vars
 # are never touched. The copies point at the built bundles and have no build step.
-# Usage: wrangler-local.sh DIR PORT VARS_FILE
+# Usage: wrangler-local.sh DIR PORT VARS_FILE [FRONT]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-dir=$1 port=$2 vars=$3
+dir=$1 port=$2 vars=$3 front=${4:-gateway}
 # wrangler needs Node 22; npm installs it into node_modules/.bin.
 export WRANGLER_SEND_METRICS=false PATH="$root/node_modules/.bin:$PATH"
 
 configs=()
-for group in $(python3 "$root/scripts/groups.py" names); do
+if [ "$front" = routes ]; then
+  mkdir -p "$dir/zone"
+  python3 "$root/scripts/groups.py" zone >"$dir/zone/wrangler.toml"
+  configs+=(-c "$dir/zone/wrangler.toml")
+fi
+groups=$(python3 "$root/scripts/groups.py" names)
+if [ "$front" != routes ] && [ "$front" != gateway ]; then
+  groups="$front $(grep -vx "$front" <<<"$groups")"
+fi
+for group in $groups; do
   if [ "$group" = gateway ]; then src=$root/wrangler.toml; else src=$root/functions/$group/wrangler.toml; fi
   mkdir -p "$dir/$group"
   sed -e "s|^main = \"\(functions/$group/\)\{0,1\}build/|main = \"$root/functions/$group/build/|" \

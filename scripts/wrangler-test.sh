@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Runs the black-box suite against every worker under `wrangler dev` (workerd, local D1), on a
-# fresh database. The workers must be built (scripts/worker-build.sh). Arguments filter the
-# tests (as cargo test's do) and skip schemathesis: scripts/wrangler-test.sh realtime
+# fresh database, reached as Cloudflare's routes reach them (scripts/zone-routes.mjs): each path
+# straight to its route's worker, which forwards the nested paths other groups own
+# (/v1/projects/{id}/tasks through the projects worker), everything else through the gateway.
+# The workers must be built (scripts/worker-build.sh). Arguments filter the tests (as cargo
+# test's do) and skip schemathesis: scripts/wrangler-test.sh realtime. TUI_WRANGLER_FRONT=gateway
+# runs them through the gateway alone, as a deployment without routes is reached.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -54,7 +58,7 @@ CLAUDE_RETRY_BASE_MS=200
 CLAUDE_RETRY_MAX_S=2
 SWARMS_STEP_TIMEOUT_S=30
 VARS
-group=$(scripts/wrangler-local.sh "$work" "$port" "$work/vars")
+group=$(scripts/wrangler-local.sh "$work" "$port" "$work/vars" "${TUI_WRANGLER_FRONT:-routes}")
 trap 'kill -- "-$group" 2>/dev/null || true; kill $sink $oidc $claude 2>/dev/null || true' EXIT
 export TUI_TEST_MAIL_LOG=$work/mail.jsonl TUI_TEST_OIDC_ISSUER=http://127.0.0.1:$oidc_port
 export TUI_TEST_CLAUDE_URL=http://127.0.0.1:$claude_port
