@@ -7,7 +7,7 @@
 #   3. builds and bundles every Worker as `wrangler deploy --dry-run` does (so a config error
 #      shows here, not in a user's deploy), and checks each bundle's gzipped size,
 #   4. runs the same black-box suite, and schemathesis, against all workers under `wrangler
-#      dev` (workerd, D1),
+#      dev` (workerd, D1), reached as Cloudflare's routes reach them,
 #   5. builds every group as a Spin component and checks it imports only what Spin provides.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
