@@ -10,10 +10,7 @@ use axum::{
     response::Response,
 };
 use tokio::net::TcpListener;
-use tui_realtime::{
-    native::{Hub, wake_after_writes},
-    service::RealtimeConfig,
-};
+use tui_realtime::{native::Hub, service::RealtimeConfig};
 use tui_shared::{
     AppState,
     adapters::native::{self, BlockingPasswords, InProcessLimiter, Location, Reqwest},
@@ -191,21 +188,33 @@ fn all_routes() -> tui_shared::http::Routes {
 /// Every group, mounted in one router, with the real-time hub that fans out their writes and
 /// the workflow pool, which a write may have given work (a task a step tracks finished).
 pub fn app(state: AppState, hub: Arc<Hub>) -> Router {
-    let proxies: Arc<[ipnet::IpNet]> = state.config.trusted_proxies.clone().into();
-    let woken = hub.clone();
-    let jobs = state.jobs.clone();
+    let host = Arc::new(Host { proxies: state.config.trusted_proxies.clone().into(), hub, jobs: state.jobs.clone() });
     tui_shared::http::app(state, all_routes())
-        .layer(axum::middleware::from_fn(move |request: Request, next: Next| wake_after_writes(woken.clone(), request, next)))
-        .layer(axum::middleware::from_fn(move |request: Request, next: Next| wake_jobs_after_writes(jobs.clone(), request, next)))
-        .layer(axum::Extension(hub))
-        .layer(axum::middleware::from_fn(move |request: Request, next: Next| client_addr(proxies.clone(), request, next)))
+        .layer(axum::middleware::from_fn(move |request: Request, next: Next| around(host.clone(), request, next)))
 }
 
-async fn wake_jobs_after_writes(jobs: Arc<dyn JobWaker>, request: Request, next: Next) -> Response {
+/// What the host adds to every request.
+struct Host {
+    proxies: Arc<[ipnet::IpNet]>,
+    hub: Arc<Hub>,
+    jobs: Arc<dyn JobWaker>,
+}
+
+/// The client's address (through the trusted proxies) and the hub, in the request's
+/// extensions; after a write that succeeded, the hub and the workflow pool woken: the write's
+/// events go out at once, and a job it made due runs. One layer for all of it, since each
+/// layer costs every request a boxed future and a clone of the router below it.
+async fn around(host: Arc<Host>, mut request: Request, next: Next) -> Response {
+    if let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
+        let ip = client_ip(addr.ip(), request.headers(), &host.proxies);
+        request.extensions_mut().insert(ClientAddr(ip.to_string()));
+    }
+    request.extensions_mut().insert(host.hub.clone());
     let writes = tui_shared::http::may_write(request.method());
     let response = next.run(request).await;
     if writes && response.status().is_success() {
-        jobs.wake(std::time::Duration::ZERO).await;
+        host.hub.wake();
+        host.jobs.wake(std::time::Duration::ZERO).await;
     }
     response
 }
@@ -213,14 +222,6 @@ async fn wake_jobs_after_writes(jobs: Arc<dyn JobWaker>, request: Request, next:
 /// The OpenAPI document of every group, as the host serves it and the gateway embeds it.
 pub fn openapi_document() -> String {
     tui_shared::http::document_json(&tui_shared::http::document_parts(all_routes()).1)
-}
-
-async fn client_addr(proxies: Arc<[ipnet::IpNet]>, mut request: Request, next: Next) -> Response {
-    if let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
-        let ip = client_ip(addr.ip(), request.headers(), &proxies);
-        request.extensions_mut().insert(ClientAddr(ip.to_string()));
-    }
-    next.run(request).await
 }
 
 /// How often expired rows are pruned.

@@ -9,14 +9,7 @@ use std::{
     time::Duration,
 };
 
-use axum::{
-    extract::{
-        Request,
-        ws::{CloseFrame, Message, WebSocket},
-    },
-    middleware::Next,
-    response::Response,
-};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{Notify, mpsc};
 use tui_shared::{AppState, db::Database, events};
@@ -271,17 +264,6 @@ impl Listener for Member {
         registry.cut_off(cut);
         here
     }
-}
-
-/// After a request that may have written and succeeded, wakes the hub, so that the write's
-/// events go out at once.
-pub async fn wake_after_writes(hub: Arc<Hub>, request: Request, next: Next) -> Response {
-    let writes = tui_shared::http::may_write(request.method());
-    let response = next.run(request).await;
-    if writes && response.status().is_success() {
-        hub.wake();
-    }
-    response
 }
 
 async fn send(socket: &mut futures_util::stream::SplitSink<WebSocket, Message>, message: Message) -> bool {
