@@ -423,16 +423,17 @@ pub async fn fetch(
     env: Env,
     context: worker::Context,
 ) -> worker::Result<web_sys::Response> {
-    let declared = request.headers().get("content-length").ok().flatten();
-    let too_large = declared.and_then(|n| n.trim().parse::<u64>().ok()).is_some_and(|n| n > crate::http::MAX_BODY_BYTES as u64);
-    // A request that was forwarded once is served where it arrived: two workers built from
-    // different groups.toml (a deploy under way) cannot pass it back and forth.
-    let forwarded = request.headers().has(FORWARDED).unwrap_or(true);
-    let owner = crate::routes::elsewhere(group, crate::http::path_of(&request.url())).filter(|_| !too_large && !forwarded);
-    // A path this worker has no binding for (its workers.dev address asked for another
-    // group's) is answered here: a 404.
-    if let Some((binding, service)) = owner.and_then(|route| env.service(route.binding).ok().map(|service| (route.binding, service))) {
-        return forward(binding, service, request).await;
+    if let Some(route) = crate::routes::elsewhere(group, crate::http::path_of(&request.url())) {
+        let headers = request.headers();
+        let too_large = crate::http::declares_too_large(headers.get("content-length").ok().flatten().as_deref());
+        // A request that was forwarded once is served where it arrived: two workers built from
+        // different groups.toml (a deploy under way) cannot pass it back and forth.
+        let forwarded = headers.has(FORWARDED).unwrap_or(true);
+        // A path this worker has no binding for (its workers.dev address asked for another
+        // group's) is answered here: a 404.
+        if let Some(service) = env.service(route.binding).ok().filter(|_| !too_large && !forwarded) {
+            return forward(route.binding, service, request).await;
+        }
     }
     let request = <HttpRequest as worker::FromRequest>::from_raw(request).map_err(|e| worker::Error::RustError(e.into().to_string()))?;
     let writes = crate::http::may_write(request.method());

@@ -5,7 +5,6 @@ use http::{HeaderValue, header};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::MAX_BODY_BYTES;
 use crate::{ApiError, ErrorCode, error::PROBLEM_JSON};
 
 /// The request id of the current request, as handlers and extractors see it.
@@ -19,22 +18,13 @@ fn sane_request_id(value: Option<&HeaderValue>) -> Option<String> {
     ok.then(|| value.to_owned())
 }
 
-/// Whether a request declares a body over the limit: answered 413 before anything reads it.
-fn declares_too_large(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
-}
-
 /// Request ids, the early 413, a tracing span, problem+json for every error (with the request
 /// id in it), the security headers, and `no-store` (see below).
 pub async fn conventions(mut request: Request, next: Next) -> Response {
     let request_id = sane_request_id(request.headers().get("x-request-id")).unwrap_or_else(|| Uuid::now_v7().to_string());
     let authenticated = request.headers().contains_key(header::AUTHORIZATION);
     let https = super::over_https(request.uri(), request.headers());
-    let too_large = declares_too_large(request.headers());
+    let too_large = super::declares_too_large(request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()));
     let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), %request_id);
     request.extensions_mut().insert(RequestId(request_id.clone()));
 

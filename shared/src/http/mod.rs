@@ -53,6 +53,12 @@ pub fn path_of(url: &str) -> &str {
     path.split(['?', '#']).next().unwrap_or("/")
 }
 
+/// Whether a `Content-Length` declares a body over [`MAX_BODY_BYTES`]: answered 413 before
+/// anything reads it (and, on Workers, not forwarded to another worker).
+pub fn declares_too_large(content_length: Option<&str>) -> bool {
+    content_length.and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|n| n > MAX_BODY_BYTES as u64)
+}
+
 /// The answer to a body over [`MAX_BODY_BYTES`], whether its length was declared or counted.
 fn too_large() -> ApiError {
     ApiError::new(ErrorCode::PayloadTooLarge, "Request bodies are limited to 1 MiB.")
