@@ -149,11 +149,7 @@ pub async fn create_task(
     Json(body): Json<NewTaskBody>,
 ) -> Result<Response, ApiError> {
     let draft = body.draft("")?;
-    let task = service::create(&state, project, caller.id, vec![draft], "")
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::internal("no task"))?;
+    let task = service::create_one(&state, project, caller.id, draft).await?;
     let location = (header::LOCATION, format!("/v1/tasks/{}", task.id));
     Ok((StatusCode::CREATED, [etag(task.version), location], axum::Json(task)).into_response())
 }
@@ -186,7 +182,7 @@ pub async fn create_tasks(
         return Err(ApiError::field("tasks", format!("send 1 to {MAX_BATCH} tasks")));
     }
     let drafts = body.tasks.into_iter().enumerate().map(|(i, t)| t.draft(&format!("tasks[{i}]."))).collect::<Result<_, _>>()?;
-    let items = service::create(&state, project, caller.id, drafts, "tasks").await?;
+    let items = service::create_batch(&state, project, caller.id, drafts).await?;
     Ok((StatusCode::CREATED, axum::Json(CreatedTasks { items })))
 }
 

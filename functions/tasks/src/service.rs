@@ -43,98 +43,184 @@ pub async fn visible(state: &AppState, id: Uuid, user_id: Uuid) -> Result<Task, 
     repo::visible(state.db.as_ref(), id, user_id).await?.ok_or_else(ApiError::not_found)
 }
 
-/// Creates `drafts` in a project, all or nothing. `field` names the drafts in errors (`tasks`
-/// for a batch: `tasks[3].depends_on[0].key`).
-pub async fn create(state: &AppState, project: Uuid, user_id: Uuid, drafts: Vec<Draft>, field: &str) -> Result<Vec<Task>, ApiError> {
-    let db = state.db.as_ref();
-    membership::require(db, project, user_id, ProjectRole::Contributor).await?;
-    let name = |i: usize| if field.is_empty() { String::new() } else { format!("{field}[{i}].") };
+/// How a request names a draft's fields in errors.
+#[derive(Debug, Clone, Copy)]
+enum Naming {
+    /// One task: its fields by their own names (`depends_on[0].key`).
+    Alone,
+    /// A batch: through the request's `tasks` (`tasks[3].depends_on[0].key`).
+    Batch,
+}
 
-    if drafts.iter().map(|d| d.depends_on.len()).sum::<usize>() > MAX_BATCH_DEPENDENCIES {
-        return Err(ApiError::field(field.to_owned(), format!("at most {MAX_BATCH_DEPENDENCIES} dependencies in one batch")));
-    }
-    let mut keys: HashMap<String, usize> = HashMap::new();
-    for (i, draft) in drafts.iter().enumerate() {
-        if let Some(key) = &draft.key
-            && keys.insert(key.clone(), i).is_some()
-        {
-            return Err(ApiError::field(format!("{}key", name(i)), "is used by another task of the batch"));
+impl Naming {
+    /// The field that holds the drafts.
+    fn field(self) -> &'static str {
+        match self {
+            Self::Alone => "",
+            Self::Batch => "tasks",
         }
     }
-    // Resolve the batch's keys to indexes, and collect the existing tasks named.
-    let mut upstream: Vec<Vec<usize>> = vec![Vec::new(); drafts.len()];
-    let mut existing: Vec<Uuid> = Vec::new();
-    for (i, draft) in drafts.iter().enumerate() {
-        let mut seen = HashSet::new();
-        for (j, (target, _)) in draft.depends_on.iter().enumerate() {
-            if !seen.insert(target.clone()) {
-                return Err(ApiError::field(format!("{}depends_on[{j}]", name(i)), "names the same task twice"));
-            }
-            match target {
-                Target::Key(key) => match keys.get(key) {
-                    Some(&k) if k == i => {
-                        return Err(ApiError::field(format!("{}depends_on[{j}].key", name(i)), "a task cannot depend on itself"));
-                    }
-                    Some(&k) => upstream[i].push(k),
-                    None => return Err(ApiError::field(format!("{}depends_on[{j}].key", name(i)), "names no task of this batch")),
-                },
-                Target::Task(id) => existing.push(*id),
-            }
+
+    /// What names draft `i`'s fields.
+    fn prefix(self, i: usize) -> String {
+        match self {
+            Self::Alone => String::new(),
+            Self::Batch => format!("tasks[{i}]."),
         }
     }
-    let order = graph::creation_order(&upstream).map_err(|cycle| {
-        let names: Vec<String> = cycle.iter().map(|&i| drafts[i].key.clone().unwrap_or_else(|| format!("#{i}"))).collect();
-        ApiError::conflict(format!("The batch's dependencies form a cycle: {}.", names.join(" -> ")))
-    })?;
-    if !existing.is_empty() {
-        existing.sort();
-        existing.dedup();
-        let found: HashSet<Uuid> = repo::in_project(db, project, &existing).await?.into_iter().collect();
+}
+
+/// Drafts that fit together, decided without the database: keys name one draft each, every
+/// dependency names a draft of the batch or an existing task once, and there is no cycle. What
+/// only the database knows (whether those tasks and assignees are of the project) is checked
+/// against what it answers.
+struct Batch {
+    drafts: Vec<Draft>,
+    naming: Naming,
+    /// The draft each key names.
+    keys: HashMap<String, usize>,
+    /// The drafts' indexes, each after those it depends on.
+    order: Vec<usize>,
+}
+
+impl Batch {
+    fn new(drafts: Vec<Draft>, naming: Naming) -> Result<Self, ApiError> {
+        let name = |i: usize| naming.prefix(i);
+        if drafts.iter().map(|d| d.depends_on.len()).sum::<usize>() > MAX_BATCH_DEPENDENCIES {
+            return Err(ApiError::field(naming.field(), format!("at most {MAX_BATCH_DEPENDENCIES} dependencies in one batch")));
+        }
+        let mut keys: HashMap<String, usize> = HashMap::new();
         for (i, draft) in drafts.iter().enumerate() {
+            if let Some(key) = &draft.key
+                && keys.insert(key.clone(), i).is_some()
+            {
+                return Err(ApiError::field(format!("{}key", name(i)), "is used by another task of the batch"));
+            }
+        }
+        let mut upstream: Vec<Vec<usize>> = vec![Vec::new(); drafts.len()];
+        for (i, draft) in drafts.iter().enumerate() {
+            let mut seen = HashSet::new();
             for (j, (target, _)) in draft.depends_on.iter().enumerate() {
-                if matches!(target, Target::Task(id) if !found.contains(id)) {
-                    return Err(ApiError::field(format!("{}depends_on[{j}].task_id", name(i)), "names no task of this project"));
+                if !seen.insert(target.clone()) {
+                    return Err(ApiError::field(format!("{}depends_on[{j}]", name(i)), "names the same task twice"));
+                }
+                if let Target::Key(key) = target {
+                    match keys.get(key) {
+                        Some(&k) if k == i => {
+                            return Err(ApiError::field(format!("{}depends_on[{j}].key", name(i)), "a task cannot depend on itself"));
+                        }
+                        Some(&k) => upstream[i].push(k),
+                        None => return Err(ApiError::field(format!("{}depends_on[{j}].key", name(i)), "names no task of this batch")),
+                    }
                 }
             }
         }
+        let order = graph::creation_order(&upstream).map_err(|cycle| {
+            let names: Vec<String> = cycle.iter().map(|&i| drafts[i].key.clone().unwrap_or_else(|| format!("#{i}"))).collect();
+            ApiError::conflict(format!("The batch's dependencies form a cycle: {}.", names.join(" -> ")))
+        })?;
+        Ok(Self { drafts, naming, keys, order })
     }
-    let mut assignees: Vec<Uuid> = drafts.iter().filter_map(|d| d.task.assignee).collect();
-    if !assignees.is_empty() {
-        assignees.sort();
-        assignees.dedup();
-        let members: HashSet<Uuid> = membership::members_among(db, project, &assignees).await?.into_iter().collect();
-        if let Some(i) = drafts.iter().position(|d| d.task.assignee.is_some_and(|a| !members.contains(&a))) {
-            return Err(ApiError::field(format!("{}assignee", name(i)), "is not a member of the project"));
+
+    /// The existing tasks depended on, each once: to be looked for in the project.
+    fn existing(&self) -> Vec<Uuid> {
+        let targets = self.drafts.iter().flat_map(|d| &d.depends_on);
+        let ids = targets.filter_map(|(target, _)| match target {
+            Target::Task(id) => Some(*id),
+            Target::Key(_) => None,
+        });
+        sorted_once(ids.collect())
+    }
+
+    /// The assignees, each once: to be looked for among the project's members.
+    fn assignees(&self) -> Vec<Uuid> {
+        sorted_once(self.drafts.iter().filter_map(|d| d.task.assignee).collect())
+    }
+
+    /// Refused unless every existing task depended on is one of `found` in the project.
+    fn check_existing(&self, found: &HashSet<Uuid>) -> Result<(), ApiError> {
+        for (i, draft) in self.drafts.iter().enumerate() {
+            for (j, (target, _)) in draft.depends_on.iter().enumerate() {
+                if matches!(target, Target::Task(id) if !found.contains(id)) {
+                    let field = format!("{}depends_on[{j}].task_id", self.naming.prefix(i));
+                    return Err(ApiError::field(field, "names no task of this project"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refused unless every assignee is one of the project's `members`.
+    fn check_assignees(&self, members: &HashSet<Uuid>) -> Result<(), ApiError> {
+        match self.drafts.iter().position(|d| d.task.assignee.is_some_and(|a| !members.contains(&a))) {
+            Some(i) => Err(ApiError::field(format!("{}assignee", self.naming.prefix(i)), "is not a member of the project")),
+            None => Ok(()),
         }
     }
 
-    let ids: Vec<Uuid> = drafts.iter().map(|d| d.task.id).collect();
-    let mut rank = vec![0; drafts.len()];
-    for (position, &i) in order.iter().enumerate() {
-        rank[i] = position;
+    /// The tasks to insert, in creation order with their dependencies named by id, and their
+    /// ids in the drafts' order.
+    fn into_tasks(self) -> (Vec<NewTask>, Vec<Uuid>) {
+        let ids: Vec<Uuid> = self.drafts.iter().map(|d| d.task.id).collect();
+        let mut rank = vec![0; self.drafts.len()];
+        for (position, &i) in self.order.iter().enumerate() {
+            rank[i] = position;
+        }
+        let mut ordered: Vec<(usize, NewTask)> = self
+            .drafts
+            .into_iter()
+            .enumerate()
+            .map(|(i, draft)| {
+                let mut task = draft.task;
+                task.depends_on = draft
+                    .depends_on
+                    .into_iter()
+                    .map(|(target, kind)| {
+                        let task_id = match target {
+                            Target::Task(id) => id,
+                            Target::Key(key) => ids[self.keys[&key]],
+                        };
+                        Dependency { task_id, kind }
+                    })
+                    .collect();
+                (rank[i], task)
+            })
+            .collect();
+        ordered.sort_by_key(|(rank, _)| *rank);
+        (ordered.into_iter().map(|(_, task)| task).collect(), ids)
     }
-    let mut ordered: Vec<(usize, NewTask)> = drafts
-        .into_iter()
-        .enumerate()
-        .map(|(i, draft)| {
-            let mut task = draft.task;
-            task.depends_on = draft
-                .depends_on
-                .into_iter()
-                .map(|(target, kind)| {
-                    let task_id = match target {
-                        Target::Task(id) => id,
-                        Target::Key(key) => ids[keys[&key]],
-                    };
-                    Dependency { task_id, kind }
-                })
-                .collect();
-            (rank[i], task)
-        })
-        .collect();
-    ordered.sort_by_key(|(rank, _)| *rank);
-    let ordered: Vec<NewTask> = ordered.into_iter().map(|(_, task)| task).collect();
-    let changed = match db.batch(repo::create(project, user_id, &now(state), &ordered)).await {
+}
+
+fn sorted_once(mut ids: Vec<Uuid>) -> Vec<Uuid> {
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Creates one task.
+pub async fn create_one(state: &AppState, project: Uuid, user_id: Uuid, draft: Draft) -> Result<Task, ApiError> {
+    create(state, project, user_id, vec![draft], Naming::Alone).await?.pop().ok_or_else(|| ApiError::internal("no task"))
+}
+
+/// Creates `drafts` in a project, all or nothing; the tasks come back in the drafts' order.
+pub async fn create_batch(state: &AppState, project: Uuid, user_id: Uuid, drafts: Vec<Draft>) -> Result<Vec<Task>, ApiError> {
+    create(state, project, user_id, drafts, Naming::Batch).await
+}
+
+async fn create(state: &AppState, project: Uuid, user_id: Uuid, drafts: Vec<Draft>, naming: Naming) -> Result<Vec<Task>, ApiError> {
+    let db = state.db.as_ref();
+    membership::require(db, project, user_id, ProjectRole::Contributor).await?;
+    let batch = Batch::new(drafts, naming)?;
+    let existing = batch.existing();
+    if !existing.is_empty() {
+        batch.check_existing(&repo::in_project(db, project, &existing).await?.into_iter().collect())?;
+    }
+    let assignees = batch.assignees();
+    if !assignees.is_empty() {
+        batch.check_assignees(&membership::members_among(db, project, &assignees).await?.into_iter().collect())?;
+    }
+    let (tasks, ids) = batch.into_tasks();
+    let changed = match db.batch(repo::create(project, user_id, &now(state), &tasks)).await {
         Ok(changed) => changed,
         // Checked a moment ago, changed since: a task depended on was deleted, or an assignee
         // left the project. The schema refused it in the write; nothing was created.
@@ -332,4 +418,102 @@ pub async fn history(state: &AppState, id: Uuid, user_id: Uuid, after: i64, limi
     let entries = repo::history(state.db.as_ref(), id, after, limit).await?;
     let page = Page::from_overfetch_by(entries, limit, |(n, _)| tui_shared::repo::encode_position(n));
     Ok(Page { items: page.items.into_iter().map(|(_, entry)| entry).collect(), next_cursor: page.next_cursor })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Priority;
+
+    fn draft(key: Option<&str>, depends_on: Vec<Target>) -> Draft {
+        Draft {
+            key: key.map(str::to_owned),
+            task: NewTask {
+                id: Uuid::now_v7(),
+                title: key.unwrap_or("task").to_owned(),
+                description: String::new(),
+                priority: Priority::Medium,
+                assignee: None,
+                labels: Vec::new(),
+                due_at: None,
+                progress: 0,
+                depends_on: Vec::new(),
+            },
+            depends_on: depends_on.into_iter().map(|target| (target, DependencyKind::Requires)).collect(),
+        }
+    }
+
+    fn key(name: &str) -> Target {
+        Target::Key(name.to_owned())
+    }
+
+    fn refusal(result: Result<Batch, ApiError>) -> (String, String) {
+        let Err(error) = result else { panic!("the batch was taken") };
+        match error.errors.first() {
+            Some(field) => (field.field.clone(), field.message.clone()),
+            None => (error.code.as_str().to_owned(), error.detail),
+        }
+    }
+
+    #[test]
+    fn a_batch_is_created_each_task_after_those_it_depends_on_with_keys_resolved_to_ids() {
+        let existing = Uuid::now_v7();
+        let drafts =
+            vec![draft(Some("c"), vec![key("b"), Target::Task(existing)]), draft(Some("b"), vec![key("a")]), draft(Some("a"), vec![])];
+        let asked: Vec<Uuid> = drafts.iter().map(|d| d.task.id).collect();
+        let batch = Batch::new(drafts, Naming::Batch).unwrap();
+        assert_eq!(batch.existing(), [existing]);
+        let (tasks, ids) = batch.into_tasks();
+        assert_eq!(ids, asked, "the answer keeps the drafts' order");
+        assert_eq!(tasks.iter().map(|t| t.title.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+        let c: Vec<Uuid> = tasks[2].depends_on.iter().map(|d| d.task_id).collect();
+        assert_eq!(c, [asked[1], existing]);
+    }
+
+    #[test]
+    fn keys_and_dependencies_that_do_not_fit_are_named_in_the_requests_terms() {
+        let twice = vec![draft(Some("a"), vec![]), draft(Some("a"), vec![])];
+        assert_eq!(refusal(Batch::new(twice, Naming::Batch)), ("tasks[1].key".into(), "is used by another task of the batch".into()));
+        let same = vec![draft(Some("x"), vec![]), draft(None, vec![key("x"), key("x")])];
+        assert_eq!(refusal(Batch::new(same, Naming::Batch)), ("tasks[1].depends_on[1]".into(), "names the same task twice".into()));
+        let itself = vec![draft(Some("a"), vec![key("a")])];
+        assert_eq!(refusal(Batch::new(itself, Naming::Alone)), ("depends_on[0].key".into(), "a task cannot depend on itself".into()));
+        let nothing = vec![draft(None, vec![key("nope")])];
+        assert_eq!(refusal(Batch::new(nothing, Naming::Alone)), ("depends_on[0].key".into(), "names no task of this batch".into()));
+    }
+
+    #[test]
+    fn a_cycle_in_a_batch_is_a_conflict_naming_it() {
+        let cycle = vec![draft(Some("a"), vec![key("b")]), draft(Some("b"), vec![key("a")]), draft(None, vec![key("a")])];
+        let (code, detail) = refusal(Batch::new(cycle, Naming::Batch));
+        assert_eq!(code, "conflict");
+        assert_eq!(detail, "The batch's dependencies form a cycle: a -> b -> a.");
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_its_dependencies() {
+        let each = MAX_BATCH_DEPENDENCIES / 4 + 1;
+        let drafts = (0..4).map(|_| draft(None, (0..each).map(|_| Target::Task(Uuid::now_v7())).collect())).collect();
+        let (field, message) = refusal(Batch::new(drafts, Naming::Batch));
+        assert_eq!((field.as_str(), message), ("tasks", format!("at most {MAX_BATCH_DEPENDENCIES} dependencies in one batch")));
+    }
+
+    #[test]
+    fn tasks_and_assignees_the_project_lacks_are_named_first_to_last() {
+        let (gone, kept, outsider) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let mut assigned = draft(None, vec![Target::Task(kept), Target::Task(gone)]);
+        assigned.task.assignee = Some(outsider);
+        let batch = Batch::new(vec![draft(None, vec![Target::Task(kept)]), assigned], Naming::Batch).unwrap();
+        assert_eq!(batch.existing(), sorted_once(vec![gone, kept]));
+        assert_eq!(batch.assignees(), [outsider]);
+        let error = batch.check_existing(&HashSet::from([kept])).unwrap_err();
+        assert_eq!(error.errors[0].field, "tasks[1].depends_on[1].task_id");
+        assert!(batch.check_existing(&HashSet::from([kept, gone])).is_ok());
+        let error = batch.check_assignees(&HashSet::new()).unwrap_err();
+        assert_eq!(
+            (error.errors[0].field.as_str(), error.errors[0].message.as_str()),
+            ("tasks[1].assignee", "is not a member of the project")
+        );
+        assert!(batch.check_assignees(&HashSet::from([outsider])).is_ok());
+    }
 }
