@@ -98,7 +98,7 @@ pub async fn apply(state: &AppState, a: &Assignment) -> Result<Placed, ApiError>
         let predict = |text: &str| model.as_ref().map(|m| m.rank(classify(text))[0].0);
         let layout = match plan::assign(a.topology, a.strategy, &agents, &a.plan, &predict) {
             Ok(layout) => layout,
-            Err(error) => return Ok(Placed::Refused(error)),
+            Err(error) => return Ok(Placed::Refused(error.to_string())),
         };
         let now = time::format(state.clock.now());
         let statements = repo::lay_out(&a.claim, a.swarm, version, Uuid::now_v7(), &plan_json, &layout, timeout_s, &now);

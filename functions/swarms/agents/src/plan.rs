@@ -152,6 +152,46 @@ fn fit(agent: &Candidate, kind: TaskKind, capability: Option<&str>) -> i64 {
     score
 }
 
+/// Why a plan cannot be laid out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the swarm has no active agents")]
+pub struct NoActiveAgents;
+
+/// The parts the agents play in a topology, as indexes into the agents.
+struct Roles {
+    coordinator: usize,
+    /// Those who review workers' results (hierarchical).
+    leads: Vec<usize>,
+    /// Those who work under the leads, each under a lead in turn (hierarchical).
+    workers: Vec<usize>,
+    /// Those subtasks may go to.
+    pool: Vec<usize>,
+}
+
+impl Roles {
+    /// The first coordinator coordinates (or else the first agent). Hierarchical: the first third
+    /// of the other agents lead, the rest work; with too few agents, leads work too.
+    fn of(topology: Topology, agents: &[Candidate]) -> Self {
+        let coordinator = agents.iter().position(|a| a.agent_type == AgentType::Coordinator).unwrap_or(0);
+        let others: Vec<usize> = (0..agents.len()).filter(|&i| i != coordinator).collect();
+        let (leads, workers): (Vec<usize>, Vec<usize>) = if others.is_empty() {
+            (vec![coordinator], vec![coordinator])
+        } else {
+            let lead_count = others.len().div_ceil(3);
+            let (leads, workers) = others.split_at(lead_count);
+            (leads.to_vec(), if workers.is_empty() { leads.to_vec() } else { workers.to_vec() })
+        };
+        let pool: Vec<usize> = match topology {
+            Topology::Star => vec![coordinator],
+            Topology::Ring => (0..agents.len()).collect(),
+            Topology::Hierarchical => workers.clone(),
+            Topology::Mesh if others.is_empty() => vec![coordinator],
+            Topology::Mesh => others,
+        };
+        Self { coordinator, leads, workers, pool }
+    }
+}
+
 /// Assigns a plan. `agents` are the swarm's active agents in their order; `predict` names the
 /// agent type the learned model picks for a task's text (adaptive strategy).
 pub fn assign(
@@ -160,34 +200,12 @@ pub fn assign(
     agents: &[Candidate],
     plan: &Plan,
     predict: &dyn Fn(&str) -> Option<AgentType>,
-) -> Result<Layout, String> {
+) -> Result<Layout, NoActiveAgents> {
     if agents.is_empty() {
-        return Err("the swarm has no active agents".into());
+        return Err(NoActiveAgents);
     }
+    let roles = Roles::of(topology, agents);
     let mut loads: Vec<i64> = agents.iter().map(|a| a.load).collect();
-    let coordinator = agents.iter().position(|a| a.agent_type == AgentType::Coordinator).unwrap_or(0);
-    let others: Vec<usize> = (0..agents.len()).filter(|&i| i != coordinator).collect();
-    // Hierarchical: the first third of the other agents lead, the rest work, each under a lead
-    // in turn; with too few agents, leads work too.
-    let (leads, workers): (Vec<usize>, Vec<usize>) = if others.is_empty() {
-        (vec![coordinator], vec![coordinator])
-    } else {
-        let lead_count = others.len().div_ceil(3);
-        let (leads, workers) = others.split_at(lead_count);
-        (leads.to_vec(), if workers.is_empty() { leads.to_vec() } else { workers.to_vec() })
-    };
-    let pool: Vec<usize> = match topology {
-        Topology::Star => vec![coordinator],
-        Topology::Ring => (0..agents.len()).collect(),
-        Topology::Hierarchical => workers.clone(),
-        Topology::Mesh => {
-            if others.is_empty() {
-                vec![coordinator]
-            } else {
-                others.clone()
-            }
-        }
-    };
     let chain = matches!(topology, Topology::Ring) || strategy == Strategy::Sequential;
     let mut steps = Vec::new();
     for (i, planned) in plan.subtasks.iter().enumerate() {
@@ -195,15 +213,11 @@ pub fn assign(
         let kind = classify(&text);
         let chosen = if topology == Topology::Ring {
             // The pipeline's order: the agents in turn, from the coordinator.
-            (coordinator + i) % agents.len()
+            (roles.coordinator + i) % agents.len()
         } else {
             let predicted = if strategy == Strategy::Adaptive { predict(&text) } else { None };
-            let key = |&a: &usize| -> (i64, i64, usize) {
-                let by_model = i64::from(predicted == Some(agents[a].agent_type));
-                let by_fit = if strategy == Strategy::Balanced { 0 } else { fit(&agents[a], kind, planned.capability.as_deref()) };
-                (-(by_model * 10 + by_fit), loads[a], a)
-            };
-            *pool.iter().min_by_key(|a| key(a)).unwrap_or(&coordinator)
+            least_busy_fit(agents, &roles.pool, &loads, strategy, kind, planned.capability.as_deref(), predicted)
+                .unwrap_or(roles.coordinator)
         };
         loads[chosen] += 1;
         let mut needs = vec!["plan".to_owned()];
@@ -226,35 +240,11 @@ pub fn assign(
     let mut synthesis_needs: Vec<String> = steps.iter().map(|s| s.key.clone()).collect();
     if topology == Topology::Hierarchical {
         // Each lead reviews its workers' results; the coordinator synthesises the reviews.
-        let mut reviews = Vec::new();
-        for (n, &lead) in leads.iter().enumerate() {
-            let under: Vec<String> = steps
-                .iter()
-                .filter(|s| {
-                    let worker = workers.iter().position(|&w| agents[w].id == s.agent).unwrap_or(0);
-                    worker % leads.len() == n
-                })
-                .map(|s| s.key.clone())
-                .collect();
-            if under.is_empty() {
-                continue;
-            }
-            reviews.push(Assigned {
-                key: format!("review{}", n + 1),
-                role: "review",
-                title: format!("Review of {}", under.join(", ")),
-                description: "Check your workers' results against their subtasks; correct and condense them.".into(),
-                kind: TaskKind::Review,
-                format: "text".into(),
-                sections: Vec::new(),
-                agent: agents[lead].id,
-                agent_type: agents[lead].agent_type,
-                needs: std::iter::once("plan".to_owned()).chain(under).collect(),
-            });
-        }
+        let reviews = reviews(agents, &roles, &steps);
         synthesis_needs = reviews.iter().map(|r| r.key.clone()).collect();
         steps.extend(reviews);
     }
+    let coordinator = &agents[roles.coordinator];
     steps.push(Assigned {
         key: "synthesis".into(),
         role: "synthesis",
@@ -263,11 +253,61 @@ pub fn assign(
         kind: TaskKind::General,
         format: "text".into(),
         sections: Vec::new(),
-        agent: agents[coordinator].id,
-        agent_type: agents[coordinator].agent_type,
+        agent: coordinator.id,
+        agent_type: coordinator.agent_type,
         needs: std::iter::once("plan".to_owned()).chain(synthesis_needs).collect(),
     });
     Ok(Layout { steps })
+}
+
+/// The agent of `pool` a subtask goes to: the one the model `predicted` (adaptive), then the
+/// best fit for its kind and capability (unless balanced), then the least loaded, then the first.
+fn least_busy_fit(
+    agents: &[Candidate],
+    pool: &[usize],
+    loads: &[i64],
+    strategy: Strategy,
+    kind: TaskKind,
+    capability: Option<&str>,
+    predicted: Option<AgentType>,
+) -> Option<usize> {
+    let key = |&a: &usize| -> (i64, i64, usize) {
+        let by_model = i64::from(predicted == Some(agents[a].agent_type));
+        let by_fit = if strategy == Strategy::Balanced { 0 } else { fit(&agents[a], kind, capability) };
+        (-(by_model * 10 + by_fit), loads[a], a)
+    };
+    pool.iter().min_by_key(|a| key(a)).copied()
+}
+
+/// A review per lead of the subtasks its workers were given (a lead with none reviews nothing).
+fn reviews(agents: &[Candidate], roles: &Roles, subtasks: &[Assigned]) -> Vec<Assigned> {
+    let mut reviews = Vec::new();
+    for (n, &lead) in roles.leads.iter().enumerate() {
+        let under: Vec<String> = subtasks
+            .iter()
+            .filter(|s| {
+                let worker = roles.workers.iter().position(|&w| agents[w].id == s.agent).unwrap_or(0);
+                worker % roles.leads.len() == n
+            })
+            .map(|s| s.key.clone())
+            .collect();
+        if under.is_empty() {
+            continue;
+        }
+        reviews.push(Assigned {
+            key: format!("review{}", n + 1),
+            role: "review",
+            title: format!("Review of {}", under.join(", ")),
+            description: "Check your workers' results against their subtasks; correct and condense them.".into(),
+            kind: TaskKind::Review,
+            format: "text".into(),
+            sections: Vec::new(),
+            agent: agents[lead].id,
+            agent_type: agents[lead].agent_type,
+            needs: std::iter::once("plan".to_owned()).chain(under).collect(),
+        });
+    }
+    reviews
 }
 
 #[cfg(test)]
@@ -317,6 +357,35 @@ mod tests {
         assert!(validate(&json!({"subtasks": [{"title": "", "description": "b"}]})).is_err());
         assert!(validate(&json!({"subtasks": [{"title": "a", "description": "b", "format": "xml"}]})).is_err());
         assert!(validate(&json!({"steps": []})).is_err());
+    }
+
+    #[test]
+    fn without_agents_there_is_no_layout() {
+        let refused = assign(Topology::Mesh, Strategy::Parallel, &[], &plan(&["x"]), &none).unwrap_err();
+        assert_eq!((refused.clone(), refused.to_string()), (NoActiveAgents, "the swarm has no active agents".to_owned()));
+    }
+
+    #[test]
+    fn roles_follow_the_topology() {
+        let a = agents(&[Coder, Coordinator, Tester, Architect, Documenter]);
+        let hierarchy = Roles::of(Topology::Hierarchical, &a);
+        assert_eq!((hierarchy.coordinator, hierarchy.leads, hierarchy.workers, hierarchy.pool), (1, vec![0, 2], vec![3, 4], vec![3, 4]));
+        assert_eq!(Roles::of(Topology::Star, &a).pool, [1]);
+        assert_eq!(Roles::of(Topology::Ring, &a).pool, [0, 1, 2, 3, 4]);
+        assert_eq!(Roles::of(Topology::Mesh, &a).pool, [0, 2, 3, 4]);
+        let alone = Roles::of(Topology::Mesh, &agents(&[Tester]));
+        assert_eq!((alone.coordinator, alone.leads, alone.workers, alone.pool), (0, vec![0], vec![0], vec![0]));
+    }
+
+    #[test]
+    fn a_subtask_goes_to_the_prediction_then_the_fit_then_the_least_loaded() {
+        let a = agents(&[Coder, Tester, Coder]);
+        let pick = |loads: &[i64], strategy, predicted| least_busy_fit(&a, &[0, 1, 2], loads, strategy, TaskKind::Code, None, predicted);
+        assert_eq!(pick(&[0, 0, 0], Strategy::Parallel, None), Some(0));
+        assert_eq!(pick(&[1, 0, 0], Strategy::Parallel, None), Some(2), "the other coder, less loaded");
+        assert_eq!(pick(&[1, 0, 1], Strategy::Balanced, None), Some(1), "balanced looks at loads alone");
+        assert_eq!(pick(&[0, 5, 0], Strategy::Adaptive, Some(Tester)), Some(1), "the model's pick outweighs fit and load");
+        assert_eq!(least_busy_fit(&a, &[], &[0, 0, 0], Strategy::Parallel, TaskKind::Code, None, None), None);
     }
 
     #[test]
