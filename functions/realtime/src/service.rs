@@ -1,7 +1,10 @@
 //! Serving one connection's messages, whatever carries them: subscriptions authorized per
 //! topic at the moment they are taken, replay from the log, presence.
 
-use std::{collections::HashSet, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 
 use tui_shared::{
     ApiError, AppState,
@@ -127,17 +130,9 @@ pub async fn handle(state: &AppState, connection: &mut Connection, hub: &dyn Lis
     }
 }
 
-/// Takes what `topics` the caller may read, replays from `after` when asked, and says what was
-/// refused, topic by topic. The connection's session must still live: a socket that outlived its
-/// session learns so here at the latest.
-pub async fn subscribe(
-    state: &AppState,
-    connection: &mut Connection,
-    hub: &dyn Listener,
-    topics: &[String],
-    events: Option<HashSet<String>>,
-    after: Option<i64>,
-) -> Result<Subscribed, ApiError> {
+/// The topics a subscribe asks for that are worth authorizing, each once, as the client named
+/// it and as parsed, within the connection's room; and a frame refusing each of the others.
+fn asked(connection: &Connection, topics: &[String]) -> (Vec<(String, Topic)>, Vec<String>) {
     let mut frames = Vec::new();
     let mut wanted: Vec<(String, Topic)> = Vec::new();
     for text in topics {
@@ -159,58 +154,123 @@ pub async fn subscribe(
         }
         fresh <= room
     });
-    let names: Vec<String> = wanted.iter().map(|(_, topic)| topic.name()).collect();
-    hub.listen(&names);
-    // Read before the checks: every event up to it (a removal, a revocation) is reflected in what
-    // they find, and whatever comes after it is read afterwards.
-    let latest = events::latest(state.db.as_ref()).await?;
-    let now = time::format(state.clock.now());
-    if tui_shared::repo::sessions::live(state.db.as_ref(), connection.session, connection.user, &now).await?.is_none() {
-        return Err(tui_shared::http::extract::session_revoked());
-    }
-    let allowed = readable(state.db.as_ref(), connection.user, &wanted.iter().map(|(_, topic)| *topic).collect::<Vec<_>>()).await?;
-    let mut taken = Vec::new();
-    let mut refused = Vec::new();
-    for (text, topic) in &wanted {
+    (wanted, frames)
+}
+
+/// The wanted topics sorted by what the caller may read (`allowed`, with the project that
+/// grants each).
+#[derive(Debug, Default, PartialEq)]
+struct Authorized {
+    /// The topics taken, by name, with the project that grants each.
+    taken: Vec<(String, Option<Uuid>)>,
+    /// The refused topics to stop listening to: all but the user's own, listened to always.
+    forget: Vec<String>,
+    /// A frame refusing each topic not taken.
+    frames: Vec<String>,
+}
+
+fn authorized(wanted: &[(String, Topic)], allowed: &HashMap<Topic, Option<Uuid>>, own_topic: &str) -> Authorized {
+    let mut sorted = Authorized::default();
+    for (text, topic) in wanted {
         match allowed.get(topic) {
-            Some(project) => taken.push((topic.name(), *project)),
+            Some(project) => sorted.taken.push((topic.name(), *project)),
             None => {
-                frames.push(frame::error(Refusal::Forbidden, "You may not read this topic.", Some(text)));
-                // The user's own topic stays listened to whatever they subscribe to.
-                if topic.name() != connection.own_topic() {
-                    refused.push(topic.name());
+                sorted.frames.push(frame::error(Refusal::Forbidden, "You may not read this topic.", Some(text)));
+                if topic.name() != own_topic {
+                    sorted.forget.push(topic.name());
                 }
             }
         }
     }
-    hub.forget(&refused);
-    let names: Vec<String> = taken.iter().map(|(name, _)| name.clone()).collect();
-    // Topics whose log retention cut after `after`, or that are too far behind, are not
-    // replayed: the client fetches their state again and follows them live from here.
-    let mut gapped = match after {
-        Some(after) => events::gaps(state.db.as_ref(), &names, after).await?,
-        None => Vec::new(),
-    };
-    let mut replayed: Vec<String> = match after {
-        Some(_) => names.iter().filter(|name| !gapped.contains(name)).cloned().collect(),
-        None => Vec::new(),
-    };
-    if let Some(after) = after
-        && events::count_since(state.db.as_ref(), &replayed, after, REPLAY_MAX + 1).await? > REPLAY_MAX
-    {
-        gapped.append(&mut replayed);
+    sorted
+}
+
+/// Which taken topics a subscribe replays from the client's last event id, and which are too far
+/// behind (retention cut after that id, or more than [`REPLAY_MAX`] events since): those the
+/// client fetches again and follows live from here.
+#[derive(Debug, Default, PartialEq)]
+struct Replay {
+    replayed: Vec<String>,
+    gapped: Vec<String>,
+}
+
+impl Replay {
+    /// Every topic replayed but those retention `gapped`.
+    fn new(names: &[String], gapped: Vec<String>) -> Self {
+        Self { replayed: names.iter().filter(|name| !gapped.contains(name)).cloned().collect(), gapped }
     }
-    for topic in &gapped {
+
+    /// Nothing replayed when `since` (events since the id, counted up to one past the most)
+    /// is more than a replay sends.
+    fn within(mut self, since: i64) -> Self {
+        if since > REPLAY_MAX {
+            self.gapped.append(&mut self.replayed);
+        }
+        self
+    }
+}
+
+/// Takes the topics on `connection`, each delivered up to where it is followed from: the
+/// client's last id for a topic replayed, `latest` for the others. The frames that say so.
+fn take(
+    connection: &mut Connection,
+    taken: &[(String, Option<Uuid>)],
+    replay: &Replay,
+    events: Option<HashSet<String>>,
+    after: Option<i64>,
+    latest: i64,
+) -> Vec<String> {
+    let mut frames = Vec::new();
+    for topic in &replay.gapped {
         frames.push(frame::error(Refusal::ReplayGap, "Events after this id are no longer all kept; fetch the state again.", Some(topic)));
     }
-    for (name, project) in &taken {
-        let delivered = if replayed.contains(name) { after.unwrap_or(latest) } else { latest };
+    for (name, project) in taken {
+        let delivered = if replay.replayed.contains(name) { after.unwrap_or(latest) } else { latest };
         connection.accept(name.clone(), *project, events.clone(), delivered, latest);
     }
+    let names: Vec<String> = taken.iter().map(|(name, _)| name.clone()).collect();
     frames.push(frame::subscribed(&names, latest));
-    if let Some(mut from) = after.filter(|_| !replayed.is_empty()) {
+    frames
+}
+
+/// Takes what `topics` the caller may read, replays from `after` when asked, and says what was
+/// refused, topic by topic. The connection's session must still live: a socket that outlived its
+/// session learns so here at the latest.
+pub async fn subscribe(
+    state: &AppState,
+    connection: &mut Connection,
+    hub: &dyn Listener,
+    topics: &[String],
+    events: Option<HashSet<String>>,
+    after: Option<i64>,
+) -> Result<Subscribed, ApiError> {
+    let db = state.db.as_ref();
+    let (wanted, mut frames) = asked(connection, topics);
+    hub.listen(&wanted.iter().map(|(_, topic)| topic.name()).collect::<Vec<_>>());
+    // Read before the checks: every event up to it (a removal, a revocation) is reflected in what
+    // they find, and whatever comes after it is read afterwards.
+    let latest = events::latest(db).await?;
+    let now = time::format(state.clock.now());
+    if tui_shared::repo::sessions::live(db, connection.session, connection.user, &now).await?.is_none() {
+        return Err(tui_shared::http::extract::session_revoked());
+    }
+    let allowed = readable(db, connection.user, &wanted.iter().map(|(_, topic)| *topic).collect::<Vec<_>>()).await?;
+    let Authorized { taken, forget, frames: refused } = authorized(&wanted, &allowed, connection.own_topic());
+    frames.extend(refused);
+    hub.forget(&forget);
+    let names: Vec<String> = taken.iter().map(|(name, _)| name.clone()).collect();
+    let replay = match after {
+        Some(after) => {
+            let replay = Replay::new(&names, events::gaps(db, &names, after).await?);
+            let since = events::count_since(db, &replay.replayed, after, REPLAY_MAX + 1).await?;
+            replay.within(since)
+        }
+        None => Replay::default(),
+    };
+    frames.extend(take(connection, &taken, &replay, events, after, latest));
+    if let Some(mut from) = after.filter(|_| !replay.replayed.is_empty()) {
         loop {
-            let page = events::since(state.db.as_ref(), &replayed, from, REPLAY_PAGE).await?;
+            let page = events::since(db, &replay.replayed, from, REPLAY_PAGE).await?;
             for event in &page {
                 let step = connection.deliver(&crate::connection::Delivery::Event(crate::connection::Published::new(event.clone())));
                 frames.extend(step.frames);
@@ -226,4 +286,86 @@ pub async fn subscribe(
         frames.push(frame::presence(&topic, &users));
     }
     Ok(Subscribed { frames, latest })
+}
+
+#[cfg(test)]
+mod tests {
+    use tui_shared::events::Event;
+
+    use super::*;
+    use crate::connection::{Delivery, Published};
+
+    fn connection(max_subscriptions: usize) -> Connection {
+        Connection::new(Uuid::now_v7(), Uuid::now_v7(), Limits { max_subscriptions, subscribe_burst: 20, subscribes_per_minute: 120 }, 0)
+    }
+
+    fn event(id: i64, topic: &str) -> Delivery {
+        let event =
+            Event { id, topic: topic.into(), event: "task.created".into(), data: "{}".into(), actor: None, created_at: String::new() };
+        Delivery::Event(Published::new(event))
+    }
+
+    #[test]
+    fn a_subscribe_asks_for_each_topic_once_within_the_connections_room() {
+        let mut connection = connection(2);
+        let (project, task, run) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        connection.accept(format!("project:{project}"), Some(project), None, 0, 0);
+        let topics = [format!("project:{project}"), "bogus".into(), format!("task:{task}"), format!("task:{task}"), format!("run:{run}")];
+        let (wanted, frames) = asked(&connection, &topics);
+        assert_eq!(wanted, [(topics[0].clone(), Topic::Project(project)), (topics[2].clone(), Topic::Task(task))]);
+        assert_eq!(
+            frames,
+            [
+                frame::error(Refusal::InvalidTopic, "This topic cannot be subscribed to.", Some("bogus")),
+                frame::error(Refusal::TooManySubscriptions, "This connection holds as many topics as it may.", Some(&topics[4])),
+            ]
+        );
+    }
+
+    #[test]
+    fn topics_not_allowed_are_refused_and_forgotten_but_the_users_own() {
+        let connection = connection(10);
+        let (project, task) = (Uuid::now_v7(), Uuid::now_v7());
+        let wanted = [
+            ("user:me".to_owned(), Topic::User(connection.user)),
+            (format!("project:{project}"), Topic::Project(project)),
+            (format!("task:{task}"), Topic::Task(task)),
+        ];
+        let allowed = HashMap::from([(Topic::Project(project), Some(project))]);
+        let sorted = authorized(&wanted, &allowed, connection.own_topic());
+        assert_eq!(sorted.taken, [(format!("project:{project}"), Some(project))]);
+        assert_eq!(sorted.forget, [format!("task:{task}")]);
+        assert_eq!(
+            sorted.frames,
+            [
+                frame::error(Refusal::Forbidden, "You may not read this topic.", Some("user:me")),
+                frame::error(Refusal::Forbidden, "You may not read this topic.", Some(&wanted[2].0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn topics_too_far_behind_are_not_replayed() {
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let replay = Replay::new(&names, vec!["b".into()]);
+        assert_eq!((replay.replayed.as_slice(), replay.gapped.as_slice()), (&["a".to_owned(), "c".into()][..], &["b".to_owned()][..]));
+        let within = Replay::new(&names, vec!["b".into()]).within(REPLAY_MAX);
+        assert_eq!(within, replay);
+        let beyond = replay.within(REPLAY_MAX + 1);
+        assert_eq!(beyond, Replay { replayed: Vec::new(), gapped: ["b", "a", "c"].map(String::from).to_vec() });
+    }
+
+    #[test]
+    fn taken_topics_follow_on_from_the_replay_or_from_now() {
+        let mut connection = connection(10);
+        let project = Some(Uuid::now_v7());
+        let taken = [("project:a".to_owned(), project), ("project:b".to_owned(), project)];
+        let replay = Replay { replayed: vec!["project:a".into()], gapped: vec!["project:b".into()] };
+        let frames = take(&mut connection, &taken, &replay, None, Some(5), 9);
+        let gap =
+            frame::error(Refusal::ReplayGap, "Events after this id are no longer all kept; fetch the state again.", Some("project:b"));
+        assert_eq!(frames, [gap, frame::subscribed(&["project:a".into(), "project:b".into()], 9)]);
+        assert_eq!(connection.deliver(&event(6, "project:a")).frames.len(), 1, "replayed from 5");
+        assert!(connection.deliver(&event(7, "project:b")).frames.is_empty(), "followed from 9");
+    }
 }
