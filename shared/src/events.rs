@@ -11,13 +11,13 @@ use uuid::Uuid;
 use crate::{
     ApiError,
     config::{ConfigError, Lookup, Section},
-    db::{Backend, Database, DbResult, Row, Statement, Value},
+    db::{Backend, Database, DbResult, Row, Statement, Value, decode_all},
     stmt,
     time::{self, Timestamp},
 };
 
 /// One event as the log holds it. `data` is the JSON object the trigger wrote.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct Event {
     pub id: i64,
     pub topic: String,
@@ -25,11 +25,6 @@ pub struct Event {
     pub data: String,
     pub actor: Option<String>,
     pub created_at: String,
-}
-
-fn event(row: &Row) -> DbResult<Event> {
-    let (id, topic, event, data, actor, created_at) = row.decode()?;
-    Ok(Event { id, topic, event, data, actor, created_at })
 }
 
 const COLUMNS: &str = "id, topic, event, data, actor, created_at";
@@ -91,13 +86,13 @@ pub async fn since(db: &dyn Database, topics: &[String], after: i64, limit: u32)
         return Ok(Vec::new());
     }
     let sql = format!("SELECT {COLUMNS} FROM events WHERE topic IN (SELECT value FROM json_each(?3)) AND id > ?1 ORDER BY id LIMIT ?2");
-    crate::repo::decode(db.query(stmt!(sql, after, i64::from(limit), json_list(topics))).await?, event)
+    Ok(decode_all(&db.query(stmt!(sql, after, i64::from(limit), json_list(topics))).await?)?)
 }
 
 /// Every event after `after`, oldest first, at most `limit`: what a hub fans out.
 pub async fn tail(db: &dyn Database, after: i64, limit: u32) -> Result<Vec<Event>, ApiError> {
     let rows = db.query(stmt!(format!("SELECT {COLUMNS} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2"), after, i64::from(limit))).await?;
-    crate::repo::decode(rows, event)
+    Ok(decode_all(&rows)?)
 }
 
 /// The id of the newest event (0 for an empty log).

@@ -9,28 +9,21 @@ use uuid::Uuid;
 
 use crate::{
     ApiError,
-    db::{Database, DbError, FromValue, Value},
+    db::{Database, DbError, Operand},
     domain::ProjectRole,
     stmt,
 };
 
-impl FromValue for ProjectRole {
-    fn from_value(value: &Value) -> Result<Self, &'static str> {
-        match value {
-            Value::Text(text) => ProjectRole::parse(text).ok_or("project role"),
-            _ => Err("project role"),
+/// SQL that holds when `user` holds at least `role` in `project`: each a value bound to the
+/// statement it goes into, or a column qualified by its table or alias (`tasks.project_id`). A
+/// bare column name is refused: inside the guard's own subquery it would name
+/// `project_members`' column and compare it with itself, a guard that always holds.
+pub fn holds_at_least(project: impl Into<Operand>, user: impl Into<Operand>, role: ProjectRole) -> String {
+    let (project, user) = (project.into(), user.into());
+    for operand in [project, user] {
+        if let Operand::Column(column) = operand {
+            assert!(column.contains('.'), "holds_at_least({column}): use a bound value or a qualified column");
         }
-    }
-}
-
-/// SQL that holds when `user` holds at least `role` in `project`. Both are SQL expressions of
-/// the statement it goes into: a parameter (`"?3"`) or a column qualified by its table or alias
-/// (`"tasks.project_id"`). A bare column name is refused: inside the guard's own subquery it
-/// would name `project_members`' column and compare it with itself, a guard that always holds.
-pub fn holds_at_least(project: &str, user: &str, role: ProjectRole) -> String {
-    for expression in [project, user] {
-        let parameter = expression.strip_prefix('?').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        assert!(parameter || expression.contains('.'), "holds_at_least({expression}): use a parameter or a qualified column");
     }
     let roles: Vec<String> = ProjectRole::ALL.iter().filter(|r| r.at_least(role)).map(|r| format!("'{}'", r.as_str())).collect();
     format!("EXISTS (SELECT 1 FROM project_members WHERE project_id = {project} AND user_id = {user} AND role IN ({}))", roles.join(", "))
@@ -83,17 +76,22 @@ pub fn forbidden(needed: ProjectRole) -> ApiError {
 mod tests {
     use super::*;
 
+    use crate::db::Query;
+
     #[test]
     fn the_guard_lists_the_role_and_every_role_above_it() {
-        let sql = holds_at_least("tasks.project_id", "?2", ProjectRole::Contributor);
+        let mut q = Query::default();
+        let (project, user) = (q.bind("p"), q.bind("u"));
+        let sql = holds_at_least(Operand::Column("tasks.project_id"), user, ProjectRole::Contributor);
         assert!(sql.contains("project_id = tasks.project_id AND user_id = ?2"));
         assert!(sql.contains("role IN ('contributor', 'maintainer', 'owner')"), "{sql}");
-        assert!(holds_at_least("?1", "?2", ProjectRole::Owner).contains("role IN ('owner')"));
+        assert!(holds_at_least(project, user, ProjectRole::Owner).contains("role IN ('owner')"));
     }
 
     #[test]
     #[should_panic(expected = "qualified column")]
     fn a_bare_column_is_refused_since_the_subquery_would_capture_it() {
-        holds_at_least("project_id", "?2", ProjectRole::Contributor);
+        let user = Query::default().bind("u");
+        holds_at_least(Operand::Column("project_id"), user, ProjectRole::Contributor);
     }
 }

@@ -1,20 +1,20 @@
 //! Projects and their members.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use tui_shared::{
     ApiError,
-    db::{Database, DbResult, Row, Statement, Value},
+    db::{Database, DbResult, Operand, Param, Query, Row},
     domain::{Description, Name, ProjectRole},
     membership::holds_at_least,
-    repo::{decode, sessions},
+    repo::{contains, decode, sessions},
     stmt,
 };
 
 /// A project as one member sees it: `role` is that member's role.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Project {
     pub id: Uuid,
     pub name: String,
@@ -27,7 +27,7 @@ pub struct Project {
     pub updated_at: String,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Member {
     pub user_id: Uuid,
     pub username: String,
@@ -35,15 +35,14 @@ pub struct Member {
     pub added_at: String,
 }
 
-/// The columns [`project`] reads, in its order.
+/// The columns of a [`Project`].
 const PROJECT_COLUMNS: &str = "p.id, p.name, p.description, p.archived, m.role, p.created_by, p.version, p.created_at, p.updated_at";
 
 /// A project as one member sees it: `m` is their membership.
 const FROM_MEMBERSHIP: &str = "FROM projects p JOIN project_members m ON m.project_id = p.id";
 
 fn project(row: &Row) -> DbResult<Project> {
-    let (id, name, description, archived, role, created_by, version, created_at, updated_at) = row.decode()?;
-    Ok(Project { id, name, description, archived, role, created_by, version, created_at, updated_at })
+    row.decode()
 }
 
 /// The project, if `user_id` is a member of it.
@@ -62,24 +61,18 @@ pub async fn get_in_session(
     session_id: Uuid,
     now: &str,
 ) -> Result<(bool, Option<Project>), ApiError> {
-    let row = db
-        .query_opt(stmt!(
-            format!(
-                "SELECT {PROJECT_COLUMNS}, s.id IS NOT NULL FROM (SELECT 1) AS one {} \
-                 LEFT JOIN project_members m ON s.id IS NOT NULL AND m.project_id = ?1 AND m.user_id = ?2 \
-                 LEFT JOIN projects p ON p.id = m.project_id",
-                sessions::live_join("?2", "?3", "?4")
-            ),
-            id,
-            user_id,
-            session_id,
-            now,
-        ))
-        .await?;
-    let Some(Row(mut columns)) = row else { return Ok((false, None)) };
-    let live = columns.pop().is_some_and(|flag| flag == Value::Integer(1));
-    let project = if columns.first() == Some(&Value::Null) { None } else { Some(project(&Row(columns))?) };
-    Ok((live, project))
+    let mut q = Query::default();
+    let (id, user, session, now) = (q.bind(id), q.bind(user_id), q.bind(session_id), q.bind(now));
+    q.push(format!(
+        "SELECT {PROJECT_COLUMNS}, s.id IS NOT NULL AS live FROM (SELECT 1) AS one {} \
+         LEFT JOIN project_members m ON s.id IS NOT NULL AND m.project_id = {id} AND m.user_id = {user} \
+         LEFT JOIN projects p ON p.id = m.project_id",
+        sessions::live_join(user, session, now)
+    ));
+    let Some(row) = db.query_opt(q.finish()).await? else { return Ok((false, None)) };
+    let live: bool = row.get("live")?;
+    let member = row.get::<Option<Uuid>>("id")?.is_some();
+    Ok((live, if member { Some(project(&row)?) } else { None }))
 }
 
 pub struct ListFilter {
@@ -91,27 +84,20 @@ pub struct ListFilter {
 
 /// The projects `user_id` belongs to, newest first, fetching one more than `limit`.
 pub async fn list_for(db: &dyn Database, user_id: Uuid, filter: &ListFilter) -> Result<Vec<Project>, ApiError> {
-    let mut sql = format!("SELECT {PROJECT_COLUMNS} {FROM_MEMBERSHIP} WHERE m.user_id = ?1");
-    let mut params: Vec<Value> = vec![user_id.into()];
+    let mut sql = Query::new(format!("SELECT {PROJECT_COLUMNS} {FROM_MEMBERSHIP} WHERE m.user_id = "));
+    sql.push_bind(user_id);
     if let Some(q) = &filter.q {
-        params.push(q.to_ascii_lowercase().into());
-        sql.push_str(&format!(
-            " AND ({} OR {})",
-            tui_shared::repo::contains("p.name", params.len()),
-            tui_shared::repo::contains("p.description", params.len())
-        ));
+        let text = sql.bind(q.to_ascii_lowercase());
+        sql.push(format!(" AND ({} OR {})", contains("p.name", text), contains("p.description", text)));
     }
     if let Some(archived) = filter.archived {
-        params.push(archived.into());
-        sql.push_str(&format!(" AND p.archived = ?{}", params.len()));
+        sql.push(" AND p.archived = ").push_bind(archived);
     }
     if let Some(after) = filter.after {
-        params.push(after.into());
-        sql.push_str(&format!(" AND p.id < ?{}", params.len()));
+        sql.push(" AND p.id < ").push_bind(after);
     }
-    params.push(i64::try_from(filter.limit + 1).unwrap_or(i64::MAX).into());
-    sql.push_str(&format!(" ORDER BY p.id DESC LIMIT ?{}", params.len()));
-    decode(db.query(Statement::new(sql, params)).await?, project)
+    sql.push(" ORDER BY p.id DESC LIMIT ").push_bind(i64::try_from(filter.limit + 1).unwrap_or(i64::MAX));
+    decode(db.query(sql.finish()).await?, project)
 }
 
 /// Creates a project with its creator as owner, atomically.
@@ -141,38 +127,34 @@ pub struct Changes {
 /// Applies `changes` as `caller` (a maintainer or more) if the project is still at `version`;
 /// returns whether it did. The role is decided in the update itself.
 pub async fn update(db: &dyn Database, id: Uuid, version: i64, changes: &Changes, now: &str, caller: Uuid) -> Result<bool, ApiError> {
-    let may = holds_at_least("projects.id", "?7", ProjectRole::Maintainer);
-    let changed = db
-        .execute(stmt!(
-            format!(
-                "UPDATE projects SET name = coalesce(?3, name), description = coalesce(?4, description), \
-                 archived = coalesce(?5, archived), version = version + 1, updated_at = ?6 \
-                 WHERE id = ?1 AND version = ?2 AND {may}"
-            ),
-            id,
-            version,
-            changes.name.as_ref().map(|n| n.as_str().to_owned()),
-            changes.description.as_ref().map(|d| d.as_str().to_owned()),
-            changes.archived,
-            now,
-            caller,
-        ))
-        .await?;
-    Ok(changed > 0)
+    let mut q = Query::default();
+    let (id, version) = (q.bind(id), q.bind(version));
+    let name = q.bind(changes.name.as_ref().map(|n| n.as_str().to_owned()));
+    let description = q.bind(changes.description.as_ref().map(|d| d.as_str().to_owned()));
+    let (archived, now) = (q.bind(changes.archived), q.bind(now));
+    let may = holds_at_least(Operand::Column("projects.id"), q.bind(caller), ProjectRole::Maintainer);
+    q.push(format!(
+        "UPDATE projects SET name = coalesce({name}, name), description = coalesce({description}, description), \
+         archived = coalesce({archived}, archived), version = version + 1, updated_at = {now} \
+         WHERE id = {id} AND version = {version} AND {may}"
+    ));
+    Ok(db.execute(q.finish()).await? > 0)
 }
 
 /// Deletes a project as `caller` (an owner); its members and everything in it go with it
 /// (foreign keys cascade). The role is decided in the delete itself.
 pub async fn delete(db: &dyn Database, id: Uuid, caller: Uuid) -> Result<bool, ApiError> {
-    let may = holds_at_least("projects.id", "?2", ProjectRole::Owner);
-    Ok(db.execute(stmt!(format!("DELETE FROM projects WHERE id = ?1 AND {may}"), id, caller)).await? > 0)
+    let mut q = Query::default();
+    let id = q.bind(id);
+    let may = holds_at_least(Operand::Column("projects.id"), q.bind(caller), ProjectRole::Owner);
+    q.push(format!("DELETE FROM projects WHERE id = {id} AND {may}"));
+    Ok(db.execute(q.finish()).await? > 0)
 }
 
 const MEMBERS: &str = "SELECT m.user_id, u.username, m.role, m.added_at FROM project_members m JOIN users u ON u.id = m.user_id";
 
 fn member_from(row: &Row) -> DbResult<Member> {
-    let (user_id, username, role, added_at) = row.decode()?;
-    Ok(Member { user_id, username, role, added_at })
+    row.decode()
 }
 
 pub async fn members(db: &dyn Database, id: Uuid) -> Result<Vec<Member>, ApiError> {
@@ -185,53 +167,52 @@ pub async fn member(db: &dyn Database, id: Uuid, user_id: Uuid) -> Result<Option
     Ok(row.as_ref().map(member_from).transpose()?)
 }
 
-/// The guard that keeps at least one owner: true unless `user_id` is the project's only owner.
+/// The guard that keeps at least one owner: true unless `user` is `project`'s only owner.
 /// Written into the statements so that two concurrent demotions cannot both pass it.
-const NOT_LAST_OWNER: &str = "(SELECT role FROM project_members WHERE project_id = ?1 AND user_id = ?2) IS NOT 'owner' \
-     OR (SELECT count(*) FROM project_members WHERE project_id = ?1 AND role = 'owner') > 1";
+fn not_last_owner(project: Param, user: Param) -> String {
+    format!(
+        "(SELECT role FROM project_members WHERE project_id = {project} AND user_id = {user}) IS NOT 'owner' \
+         OR (SELECT count(*) FROM project_members WHERE project_id = {project} AND role = 'owner') > 1"
+    )
+}
 
-/// Whether `?5`, the caller, may give member `?2` the role `?3` now: owners may do anything;
+/// Whether `caller` may give member `user` the role `role` now: owners may do anything;
 /// maintainers may manage members below owner. Decided in the write itself, so that a caller
 /// demoted (or a member promoted) a moment before cannot slip through a check read earlier.
-const CALLER_MAY_SET: &str = "EXISTS (SELECT 1 FROM project_members c WHERE c.project_id = ?1 AND c.user_id = ?5 AND \
-     (c.role = 'owner' OR (c.role = 'maintainer' AND ?3 != 'owner' \
-      AND (SELECT role FROM project_members WHERE project_id = ?1 AND user_id = ?2) IS NOT 'owner')))";
+fn caller_may_set(project: Param, user: Param, role: Param, caller: Param) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM project_members c WHERE c.project_id = {project} AND c.user_id = {caller} AND \
+         (c.role = 'owner' OR (c.role = 'maintainer' AND {role} != 'owner' \
+          AND (SELECT role FROM project_members WHERE project_id = {project} AND user_id = {user}) IS NOT 'owner')))"
+    )
+}
 
 /// Adds a member or changes their role, as `caller`. Returns false if the caller may not (any
 /// more), or if that would leave the project without an owner.
 pub async fn put_member(db: &dyn Database, id: Uuid, user_id: Uuid, role: ProjectRole, now: &str, caller: Uuid) -> Result<bool, ApiError> {
-    let changed = db
-        .execute(stmt!(
-            format!(
-                "INSERT INTO project_members (project_id, user_id, role, added_at) \
-                 SELECT ?1, ?2, ?3, ?4 WHERE (?3 = 'owner' OR {NOT_LAST_OWNER}) AND {CALLER_MAY_SET} \
-                 ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role"
-            ),
-            id,
-            user_id,
-            role.as_str(),
-            now,
-            caller,
-        ))
-        .await?;
-    Ok(changed > 0)
+    let mut q = Query::default();
+    let (id, user, role, now, caller) = (q.bind(id), q.bind(user_id), q.bind(role.as_str()), q.bind(now), q.bind(caller));
+    q.push(format!(
+        "INSERT INTO project_members (project_id, user_id, role, added_at) \
+         SELECT {id}, {user}, {role}, {now} WHERE ({role} = 'owner' OR {}) AND {} \
+         ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
+        not_last_owner(id, user),
+        caller_may_set(id, user, role, caller)
+    ));
+    Ok(db.execute(q.finish()).await? > 0)
 }
 
 /// Removes a member, as `caller`: anyone may leave, maintainers remove members below owner,
 /// owners anyone; decided in the statement. Returns false if nothing was removed (not a
 /// member, the only owner, or a caller who may not).
 pub async fn remove_member(db: &dyn Database, id: Uuid, user_id: Uuid, caller: Uuid) -> Result<bool, ApiError> {
-    let changed = db
-        .execute(stmt!(
-            format!(
-                "DELETE FROM project_members WHERE project_id = ?1 AND user_id = ?2 AND ({NOT_LAST_OWNER}) \
-                 AND (?2 = ?3 OR EXISTS (SELECT 1 FROM project_members c WHERE c.project_id = ?1 AND c.user_id = ?3 \
-                 AND (c.role = 'owner' OR (c.role = 'maintainer' AND project_members.role != 'owner'))))"
-            ),
-            id,
-            user_id,
-            caller,
-        ))
-        .await?;
-    Ok(changed > 0)
+    let mut q = Query::default();
+    let (id, user, caller) = (q.bind(id), q.bind(user_id), q.bind(caller));
+    q.push(format!(
+        "DELETE FROM project_members WHERE project_id = {id} AND user_id = {user} AND ({}) \
+         AND ({user} = {caller} OR EXISTS (SELECT 1 FROM project_members c WHERE c.project_id = {id} AND c.user_id = {caller} \
+         AND (c.role = 'owner' OR (c.role = 'maintainer' AND project_members.role != 'owner'))))",
+        not_last_owner(id, user)
+    ));
+    Ok(db.execute(q.finish()).await? > 0)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tui_shared::{
     ApiError,
     auth::tokens::{random_token, sha256_hex},
-    db::Database,
+    db::{Database, Operand, Query},
     repo::sessions,
     stmt,
     time::{self, Timestamp},
@@ -63,18 +63,15 @@ pub async fn issue(db: &dyn Database, user: Uuid, session: Uuid, now: Timestamp)
 )]
 pub async fn redeem(db: &dyn Database, ticket: &str, now: Timestamp) -> Result<Option<Holder>, ApiError> {
     let now = time::format(now);
-    let row = db
-        .query_opt(stmt!(
-            format!(
-                "DELETE FROM realtime_tickets WHERE hash = ?1 AND expires_at > ?2 \
-                 AND EXISTS (SELECT 1 FROM (SELECT 1) AS one {} WHERE s.id IS NOT NULL) \
-                 RETURNING user_id, session_id, (SELECT expires_at FROM sessions WHERE id = realtime_tickets.session_id)",
-                sessions::live_join("realtime_tickets.user_id", "realtime_tickets.session_id", "?2")
-            ),
-            sha256_hex(ticket.as_bytes()),
-            now.as_str(),
-        ))
-        .await?;
+    let mut q = Query::default();
+    let (hash, now) = (q.bind(sha256_hex(ticket.as_bytes())), q.bind(now));
+    q.push(format!(
+        "DELETE FROM realtime_tickets WHERE hash = {hash} AND expires_at > {now} \
+         AND EXISTS (SELECT 1 FROM (SELECT 1) AS one {} WHERE s.id IS NOT NULL) \
+         RETURNING user_id, session_id, (SELECT expires_at FROM sessions WHERE id = realtime_tickets.session_id)",
+        sessions::live_join(Operand::Column("realtime_tickets.user_id"), Operand::Column("realtime_tickets.session_id"), now)
+    ));
+    let row = db.query_opt(q.finish()).await?;
     let Some(row) = row else { return Ok(None) };
     let (user, session, session_expires_at) = row.decode()?;
     Ok(Some(Holder { user, session, session_expires_at }))

@@ -52,6 +52,12 @@ impl Topic {
     }
 }
 
+/// Whether the topic named `name` keeps presence (who is on it): project topics do; a task, a
+/// run, a swarm or the user's own topic is not where people meet.
+pub fn keeps_presence(name: &str) -> bool {
+    name.starts_with("project:")
+}
+
 /// For each of `topics` that `user` may read now, the project it belongs to (`None` for the
 /// user's own topic): what a removal from that project revokes. Two queries at most, whatever
 /// the number of topics.
@@ -101,7 +107,7 @@ pub async fn readable(db: &dyn Database, user: Uuid, topics: &[Topic]) -> Result
     Ok(readable)
 }
 
-async fn ids_query<T: tui_shared::db::FromRow>(db: &dyn Database, sql: &str, user: Uuid, ids: &[Uuid]) -> Result<Vec<T>, ApiError> {
+async fn ids_query<T: serde::de::DeserializeOwned>(db: &dyn Database, sql: &str, user: Uuid, ids: &[Uuid]) -> Result<Vec<T>, ApiError> {
     let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
     let params: Vec<Value> = vec![user.into(), tui_shared::events::json_list(&ids)];
     let rows = db.query(Statement::new(format!("{sql} (SELECT value FROM json_each(?2))"), params)).await?;

@@ -2,10 +2,11 @@
 //! project" in its own `WHERE` ([`membership::holds_at_least`]); readiness and history are kept
 //! by the schema's triggers inside the same statements (see `migrations/0007_tasks.sql`).
 
+use serde::Deserialize;
 use serde_json::Value as Json;
 use tui_shared::{
     ApiError,
-    db::{Database, DbError, DbResult, Row, Statement, Value},
+    db::{self, Database, DbError, DbResult, Operand, Param, Query, Row, Statement, Value},
     domain::ProjectRole,
     membership::holds_at_least,
     stmt,
@@ -14,25 +15,39 @@ use uuid::Uuid;
 
 use crate::model::{Dependency, DependencyKind, HistoryEntry, Priority, Status, Task};
 
-/// The columns [`task`] reads, in its order: `t` is the task.
+/// The columns of a [`TaskRow`]: `t` is the task.
 const COLUMNS: &str = "t.id, t.project_id, t.title, t.description, t.status, t.priority, t.assignee, t.labels, t.due_at, t.progress, \
-     (SELECT json_group_array(json_object('task_id', d.depends_on, 'type', d.kind)) FROM task_dependencies d WHERE d.task_id = t.id), \
-     t.waiting_on, t.version, t.created_by, t.created_at, t.updated_at";
+     (SELECT json_group_array(json_object('task_id', d.depends_on, 'type', d.kind)) FROM task_dependencies d WHERE d.task_id = t.id) \
+     AS depends_on, t.waiting_on, t.version, t.created_by, t.created_at, t.updated_at";
 
 /// What a task waits on now: its dependencies not yet satisfied (as the schema's triggers count).
-fn waiting_on(task: &str) -> String {
+fn waiting_on(task: Param) -> String {
     format!("(SELECT count(*) FROM task_unsatisfied_dependencies WHERE task_id = {task})")
 }
 
-fn json<T: serde::de::DeserializeOwned>(text: &str) -> DbResult<T> {
-    serde_json::from_str(text).map_err(|e| DbError::decode(format!("stored JSON: {e}")))
+/// A task as stored: a row of [`COLUMNS`].
+#[derive(Deserialize)]
+struct TaskRow {
+    id: Uuid,
+    project_id: Uuid,
+    title: String,
+    description: String,
+    status: Status,
+    priority: i64,
+    assignee: Option<Uuid>,
+    labels: db::Json<Vec<String>>,
+    due_at: Option<String>,
+    progress: i64,
+    depends_on: db::Json<Vec<Dependency>>,
+    waiting_on: i64,
+    version: i64,
+    created_by: Uuid,
+    created_at: String,
+    updated_at: String,
 }
 
-/// A row of [`COLUMNS`], as stored.
-type TaskRow = (Uuid, Uuid, String, String, Status, i64, Option<Uuid>, String, Option<String>, i64, String, i64, i64, Uuid, String, String);
-
 fn task(row: &Row) -> DbResult<Task> {
-    let (
+    let TaskRow {
         id,
         project_id,
         title,
@@ -40,18 +55,17 @@ fn task(row: &Row) -> DbResult<Task> {
         status,
         priority,
         assignee,
-        labels,
+        labels: db::Json(labels),
         due_at,
         progress,
-        depends_on,
+        depends_on: db::Json(mut depends_on),
         waiting_on,
         version,
         created_by,
         created_at,
         updated_at,
-    ): TaskRow = row.decode()?;
+    } = row.decode()?;
     let priority = Priority::from_rank(priority).ok_or_else(|| DbError::decode(format!("priority rank {priority}")))?;
-    let mut depends_on: Vec<Dependency> = json(&depends_on)?;
     depends_on.sort_by_key(|d| d.task_id);
     Ok(Task {
         id,
@@ -61,7 +75,7 @@ fn task(row: &Row) -> DbResult<Task> {
         status,
         priority,
         assignee,
-        labels: json(&labels)?,
+        labels,
         due_at,
         progress,
         depends_on,
@@ -118,45 +132,35 @@ pub struct NewTask {
 /// dependencies go in just before it (the foreign keys are deferred), so that the task is
 /// inserted already `ready` or `pending`.
 pub fn create(project: Uuid, user_id: Uuid, now: &str, tasks: &[NewTask]) -> Vec<Statement> {
-    let may = holds_at_least("?4", "?5", ProjectRole::Contributor);
     let mut statements = Vec::new();
     for new in tasks {
         for dependency in &new.depends_on {
-            statements.push(stmt!(
-                format!(
-                    "INSERT INTO task_dependencies (task_id, depends_on, kind, project_id, created_at) \
-                     SELECT ?1, ?2, ?3, ?4, ?6 WHERE {may}"
-                ),
-                new.id,
-                dependency.task_id,
-                dependency.kind.as_str(),
-                project,
-                user_id,
-                now,
+            let mut q = Query::default();
+            let (id, depends_on, kind) = (q.bind(new.id), q.bind(dependency.task_id), q.bind(dependency.kind.as_str()));
+            let (project, now) = (q.bind(project), q.bind(now));
+            let may = holds_at_least(project, q.bind(user_id), ProjectRole::Contributor);
+            q.push(format!(
+                "INSERT INTO task_dependencies (task_id, depends_on, kind, project_id, created_at) \
+                 SELECT {id}, {depends_on}, {kind}, {project}, {now} WHERE {may}"
             ));
+            statements.push(q.finish());
         }
-        statements.push(Statement::new(
-            format!(
-                "INSERT INTO tasks (id, project_id, title, description, status, priority, assignee, labels, due_at, progress, \
-                 waiting_on, created_by, changed_by, created_at, updated_at) \
-                 SELECT ?1, ?4, ?2, ?3, CASE WHEN w.n = 0 THEN 'ready' ELSE 'pending' END, ?7, ?8, ?9, ?10, ?11, w.n, ?5, ?5, ?6, ?6 \
-                 FROM (SELECT {} AS n) AS w WHERE {may}",
-                waiting_on("?1")
-            ),
-            vec![
-                new.id.into(),
-                new.title.as_str().into(),
-                new.description.as_str().into(),
-                project.into(),
-                user_id.into(),
-                now.into(),
-                new.priority.rank().into(),
-                new.assignee.into(),
-                Json::from(new.labels.clone()).to_string().into(),
-                new.due_at.clone().into(),
-                new.progress.into(),
-            ],
+        let mut q = Query::default();
+        let (id, title, description) = (q.bind(new.id), q.bind(new.title.as_str()), q.bind(new.description.as_str()));
+        let (project, user, now) = (q.bind(project), q.bind(user_id), q.bind(now));
+        let (priority, assignee) = (q.bind(new.priority.rank()), q.bind(new.assignee));
+        let labels = q.bind(Json::from(new.labels.clone()).to_string());
+        let (due_at, progress) = (q.bind(new.due_at.clone()), q.bind(new.progress));
+        q.push(format!(
+            "INSERT INTO tasks (id, project_id, title, description, status, priority, assignee, labels, due_at, progress, \
+             waiting_on, created_by, changed_by, created_at, updated_at) \
+             SELECT {id}, {project}, {title}, {description}, CASE WHEN w.n = 0 THEN 'ready' ELSE 'pending' END, {priority}, \
+             {assignee}, {labels}, {due_at}, {progress}, w.n, {user}, {user}, {now}, {now} \
+             FROM (SELECT {} AS n) AS w WHERE {}",
+            waiting_on(id),
+            holds_at_least(project, user, ProjectRole::Contributor)
         ));
+        statements.push(q.finish());
     }
     statements
 }
@@ -227,29 +231,25 @@ pub struct ListFilter {
 
 /// One page of a project's tasks, fetching one more than `limit`.
 pub async fn list(db: &dyn Database, project: Uuid, filter: &ListFilter) -> Result<Vec<Task>, ApiError> {
-    let mut sql = format!("SELECT {COLUMNS} FROM tasks t WHERE t.project_id = ?1");
-    let mut params: Vec<Value> = vec![project.into()];
-    fn bind(value: Value, params: &mut Vec<Value>) -> String {
-        params.push(value);
-        format!("?{}", params.len())
-    }
+    let mut q = Query::new(format!("SELECT {COLUMNS} FROM tasks t WHERE t.project_id = "));
+    q.push_bind(project);
     if let Some(status) = filter.status {
-        sql += &format!(" AND t.status = {}", bind(status.as_str().into(), &mut params));
+        q.push(" AND t.status = ").push_bind(status.as_str());
     }
     if let Some(priority) = filter.priority {
-        sql += &format!(" AND t.priority = {}", bind(priority.rank().into(), &mut params));
+        q.push(" AND t.priority = ").push_bind(priority.rank());
     }
     if let Some(assignee) = filter.assignee {
-        sql += &format!(" AND t.assignee = {}", bind(assignee.into(), &mut params));
+        q.push(" AND t.assignee = ").push_bind(assignee);
     }
     if let Some(label) = &filter.label {
-        sql += &format!(" AND EXISTS (SELECT 1 FROM json_each(t.labels) WHERE value = {})", bind(label.into(), &mut params));
+        q.push(" AND EXISTS (SELECT 1 FROM json_each(t.labels) WHERE value = ").push_bind(label).push(")");
     }
     if let Some(due_before) = &filter.due_before {
-        sql += &format!(" AND t.due_at < {}", bind(due_before.into(), &mut params));
+        q.push(" AND t.due_at < ").push_bind(due_before);
     }
     if let Some(query) = &filter.matching {
-        sql += &format!(" AND t.seq IN (SELECT rowid FROM tasks_search WHERE tasks_search MATCH {})", bind(query.into(), &mut params));
+        q.push(" AND t.seq IN (SELECT rowid FROM tasks_search WHERE tasks_search MATCH ").push_bind(query).push(")");
     }
     let key = filter.sort.key.sql();
     let (cmp, direction) = if filter.sort.descending { ("<", "DESC") } else { (">", "ASC") };
@@ -258,12 +258,12 @@ pub async fn list(db: &dyn Database, project: Uuid, filter: &ListFilter) -> Resu
             Json::Number(n) => Value::Integer(n.as_i64().unwrap_or_default()),
             other => Value::Text(other.as_str().unwrap_or_default().to_owned()),
         };
-        let (v, i) = (bind(value, &mut params), bind((*id).into(), &mut params));
-        sql += &format!(" AND ({key} {cmp} {v} OR ({key} = {v} AND t.id {cmp} {i}))");
+        let (v, i) = (q.bind(value), q.bind(*id));
+        q.push(format!(" AND ({key} {cmp} {v} OR ({key} = {v} AND t.id {cmp} {i}))"));
     }
-    let limit = bind(i64::try_from(filter.limit + 1).unwrap_or(i64::MAX).into(), &mut params);
-    sql += &format!(" ORDER BY {key} {direction}, t.id {direction} LIMIT {limit}");
-    tasks(db.query(Statement::new(sql, params)).await?)
+    let limit = q.bind(i64::try_from(filter.limit + 1).unwrap_or(i64::MAX));
+    q.push(format!(" ORDER BY {key} {direction}, t.id {direction} LIMIT {limit}"));
+    tasks(db.query(q.finish()).await?)
 }
 
 /// Changes to a task's fields; `Some(None)` clears a field that may be empty.
@@ -288,34 +288,23 @@ pub async fn update(
     changes: &Changes,
     now: &str,
 ) -> Result<bool, ApiError> {
-    let may = holds_at_least("tasks.project_id", "?3", ProjectRole::Contributor);
-    let sql = format!(
-        "UPDATE tasks SET title = coalesce(?5, title), description = coalesce(?6, description), priority = coalesce(?7, priority), \
-         assignee = CASE WHEN ?8 THEN ?9 ELSE assignee END, labels = coalesce(?10, labels), \
-         due_at = CASE WHEN ?11 THEN ?12 ELSE due_at END, progress = coalesce(?13, progress), \
-         version = version + 1, changed_by = ?3, updated_at = ?4 \
-         WHERE id = ?1 AND (?2 IS NULL OR version = ?2) AND {may}"
-    );
-    let outcome = db
-        .execute(Statement::new(
-            sql,
-            vec![
-                id.into(),
-                version.into(),
-                user_id.into(),
-                now.into(),
-                changes.title.clone().into(),
-                changes.description.clone().into(),
-                changes.priority.map(Priority::rank).into(),
-                changes.assignee.is_some().into(),
-                changes.assignee.flatten().into(),
-                changes.labels.as_ref().map(|l| Json::from(l.clone()).to_string()).into(),
-                changes.due_at.is_some().into(),
-                changes.due_at.clone().flatten().into(),
-                changes.progress.into(),
-            ],
-        ))
-        .await;
+    let mut q = Query::default();
+    let (id, version, user, now) = (q.bind(id), q.bind(version), q.bind(user_id), q.bind(now));
+    let (title, description) = (q.bind(changes.title.clone()), q.bind(changes.description.clone()));
+    let priority = q.bind(changes.priority.map(Priority::rank));
+    let (sets_assignee, assignee) = (q.bind(changes.assignee.is_some()), q.bind(changes.assignee.flatten()));
+    let labels = q.bind(changes.labels.as_ref().map(|l| Json::from(l.clone()).to_string()));
+    let (sets_due_at, due_at) = (q.bind(changes.due_at.is_some()), q.bind(changes.due_at.clone().flatten()));
+    let progress = q.bind(changes.progress);
+    let may = holds_at_least(Operand::Column("tasks.project_id"), user, ProjectRole::Contributor);
+    q.push(format!(
+        "UPDATE tasks SET title = coalesce({title}, title), description = coalesce({description}, description), \
+         priority = coalesce({priority}, priority), assignee = CASE WHEN {sets_assignee} THEN {assignee} ELSE assignee END, \
+         labels = coalesce({labels}, labels), due_at = CASE WHEN {sets_due_at} THEN {due_at} ELSE due_at END, \
+         progress = coalesce({progress}, progress), version = version + 1, changed_by = {user}, updated_at = {now} \
+         WHERE id = {id} AND ({version} IS NULL OR version = {version}) AND {may}"
+    ));
+    let outcome = db.execute(q.finish()).await;
     match outcome {
         Ok(changed) => Ok(changed > 0),
         // The schema's trigger: the assignee is not (or no longer) a member of the project.
@@ -337,26 +326,33 @@ pub async fn transition(
     version: Option<i64>,
     now: &str,
 ) -> Result<bool, ApiError> {
-    let may = holds_at_least("tasks.project_id", "?3", ProjectRole::Contributor);
-    let target = if to.follows_dependencies() { "CASE WHEN waiting_on = 0 THEN 'ready' ELSE 'pending' END" } else { "?5" };
+    let mut q = Query::default();
+    let (id, from, user, now) = (q.bind(id), q.bind(from.as_str()), q.bind(user_id), q.bind(now));
+    let (to_text, version) = (q.bind(to.as_str()), q.bind(version));
+    let target =
+        if to.follows_dependencies() { "CASE WHEN waiting_on = 0 THEN 'ready' ELSE 'pending' END".to_owned() } else { to_text.to_string() };
     let unblocked = if to.starts_work() { " AND waiting_on = 0" } else { "" };
-    let sql = format!(
-        "UPDATE tasks SET status = {target}, version = version + 1, changed_by = ?3, updated_at = ?4, \
-         progress = CASE WHEN ?5 = 'completed' THEN 100 ELSE progress END \
-         WHERE id = ?1 AND status = ?2 AND (?6 IS NULL OR version = ?6){unblocked} AND {may}"
-    );
-    let changed = db.execute(stmt!(sql, id, from.as_str(), user_id, now, to.as_str(), version)).await?;
-    Ok(changed > 0)
+    let may = holds_at_least(Operand::Column("tasks.project_id"), user, ProjectRole::Contributor);
+    q.push(format!(
+        "UPDATE tasks SET status = {target}, version = version + 1, changed_by = {user}, updated_at = {now}, \
+         progress = CASE WHEN {to_text} = 'completed' THEN 100 ELSE progress END \
+         WHERE id = {id} AND status = {from} AND ({version} IS NULL OR version = {version}){unblocked} AND {may}"
+    ));
+    Ok(db.execute(q.finish()).await? > 0)
 }
 
 /// Deletes a task as `user_id` (a maintainer or more). Unless `force`, only a task nothing
 /// depends on; with it, the dependencies on it go too, and the tasks that had them are
 /// recounted by the triggers.
 pub async fn delete(db: &dyn Database, id: Uuid, user_id: Uuid, force: bool) -> Result<bool, ApiError> {
-    let may = holds_at_least("tasks.project_id", "?2", ProjectRole::Maintainer);
-    let sql =
-        format!("DELETE FROM tasks WHERE id = ?1 AND {may} AND (?3 OR NOT EXISTS (SELECT 1 FROM task_dependencies WHERE depends_on = ?1))");
-    Ok(db.execute(stmt!(sql, id, user_id, force)).await? > 0)
+    let mut q = Query::default();
+    let id = q.bind(id);
+    let may = holds_at_least(Operand::Column("tasks.project_id"), q.bind(user_id), ProjectRole::Maintainer);
+    let force = q.bind(force);
+    q.push(format!(
+        "DELETE FROM tasks WHERE id = {id} AND {may} AND ({force} OR NOT EXISTS (SELECT 1 FROM task_dependencies WHERE depends_on = {id}))"
+    ));
+    Ok(db.execute(q.finish()).await? > 0)
 }
 
 /// The most tasks one task depends on directly.
@@ -377,7 +373,7 @@ pub async fn has_dependents(db: &dyn Database, id: Uuid) -> Result<bool, ApiErro
 /// `task`'s dependencies, transitively, and the task itself: what a dependency of a task on it
 /// must not reach back to. `limit` stops the walk after that many tasks (for display only: the
 /// cycle check walks it all).
-fn upstream_of(task: &str, limit: Option<usize>) -> String {
+fn upstream_of(task: Param, limit: Option<usize>) -> String {
     let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
     format!(
         "WITH RECURSIVE up(id) AS (SELECT {task} UNION SELECT d.depends_on FROM task_dependencies d JOIN up ON d.task_id = up.id{limit})"
@@ -396,16 +392,19 @@ pub async fn add_dependency(
     user_id: Uuid,
     now: &str,
 ) -> Result<bool, ApiError> {
-    let may = holds_at_least("t.project_id", "?4", ProjectRole::Contributor);
-    let sql = format!(
+    let mut q = Query::default();
+    let (id, depends_on, kind) = (q.bind(id), q.bind(depends_on), q.bind(kind.as_str()));
+    let may = holds_at_least(Operand::Column("t.project_id"), q.bind(user_id), ProjectRole::Contributor);
+    let now = q.bind(now);
+    q.push(format!(
         "INSERT INTO task_dependencies (task_id, depends_on, kind, project_id, created_at) \
-         SELECT t.id, ?2, ?3, t.project_id, ?5 FROM tasks t \
-         WHERE t.id = ?1 AND {may} AND (SELECT count(*) FROM task_dependencies WHERE task_id = ?1) < {MAX_DEPENDENCIES} \
-         AND NOT EXISTS ({} SELECT 1 FROM up WHERE up.id = ?1) \
+         SELECT t.id, {depends_on}, {kind}, t.project_id, {now} FROM tasks t \
+         WHERE t.id = {id} AND {may} AND (SELECT count(*) FROM task_dependencies WHERE task_id = {id}) < {MAX_DEPENDENCIES} \
+         AND NOT EXISTS ({} SELECT 1 FROM up WHERE up.id = {id}) \
          ON CONFLICT (task_id, depends_on) DO NOTHING",
-        upstream_of("?2", None)
-    );
-    match db.execute(stmt!(sql, id, depends_on, kind.as_str(), user_id, now)).await {
+        upstream_of(depends_on, None)
+    ));
+    match db.execute(q.finish()).await {
         Ok(changed) => Ok(changed > 0),
         // One of the two was deleted a moment ago (the deferred foreign keys say so at commit).
         Err(DbError::Constraint(_)) => Ok(false),
@@ -421,16 +420,20 @@ pub async fn dependency(db: &dyn Database, id: Uuid, depends_on: Uuid) -> Result
 
 /// Every dependency among `id`'s upstream tasks: (task, the task it depends on).
 pub async fn upstream_edges(db: &dyn Database, id: Uuid) -> Result<Vec<(Uuid, Uuid)>, ApiError> {
-    let sql = format!("{} SELECT d.task_id, d.depends_on FROM task_dependencies d JOIN up ON d.task_id = up.id", upstream_of("?1", None));
-    let rows = db.query(stmt!(sql, id)).await?;
+    let mut q = Query::default();
+    let id = q.bind(id);
+    q.push(format!("{} SELECT d.task_id, d.depends_on FROM task_dependencies d JOIN up ON d.task_id = up.id", upstream_of(id, None)));
+    let rows = db.query(q.finish()).await?;
     rows.iter().map(Row::decode).collect::<DbResult<_>>().map_err(ApiError::from)
 }
 
 /// Removes the dependency of `id` on `depends_on`, as `user_id` (a contributor or more).
 pub async fn remove_dependency(db: &dyn Database, id: Uuid, depends_on: Uuid, user_id: Uuid) -> Result<bool, ApiError> {
-    let may = holds_at_least("task_dependencies.project_id", "?3", ProjectRole::Contributor);
-    let sql = format!("DELETE FROM task_dependencies WHERE task_id = ?1 AND depends_on = ?2 AND {may}");
-    Ok(db.execute(stmt!(sql, id, depends_on, user_id)).await? > 0)
+    let mut q = Query::default();
+    let (id, depends_on) = (q.bind(id), q.bind(depends_on));
+    let may = holds_at_least(Operand::Column("task_dependencies.project_id"), q.bind(user_id), ProjectRole::Contributor);
+    q.push(format!("DELETE FROM task_dependencies WHERE task_id = {id} AND depends_on = {depends_on} AND {may}"));
+    Ok(db.execute(q.finish()).await? > 0)
 }
 
 /// A task as a graph shows it.
@@ -465,28 +468,36 @@ pub struct Graph {
 
 pub async fn graph(db: &dyn Database, id: Uuid) -> Result<Graph, ApiError> {
     // One more than shown on each side (the task itself is in both walks): a full side is cut.
-    let closures = format!(
-        "{}, down(id) AS (SELECT ?1 UNION SELECT d.task_id FROM task_dependencies d JOIN down ON d.depends_on = down.id LIMIT {})",
-        upstream_of("?1", Some(GRAPH_NODES + 2)),
-        GRAPH_NODES + 2
-    );
-    let nodes = format!(
-        "{closures} SELECT 'up', t.id, t.title, t.status FROM up JOIN tasks t ON t.id = up.id WHERE up.id != ?1 \
-         UNION ALL SELECT 'down', t.id, t.title, t.status FROM down JOIN tasks t ON t.id = down.id WHERE down.id != ?1 ORDER BY 2"
-    );
-    let edges = format!(
-        "{closures} SELECT d.task_id, d.depends_on, d.kind FROM task_dependencies d JOIN up ON d.task_id = up.id \
+    let closures = |task: Param| {
+        format!(
+            "{}, down(id) AS (SELECT {task} UNION SELECT d.task_id FROM task_dependencies d JOIN down ON d.depends_on = down.id LIMIT {})",
+            upstream_of(task, Some(GRAPH_NODES + 2)),
+            GRAPH_NODES + 2
+        )
+    };
+    let mut nodes = Query::default();
+    let task = nodes.bind(id);
+    nodes.push(format!(
+        "{} SELECT 'up', t.id, t.title, t.status FROM up JOIN tasks t ON t.id = up.id WHERE up.id != {task} \
+         UNION ALL SELECT 'down', t.id, t.title, t.status FROM down JOIN tasks t ON t.id = down.id WHERE down.id != {task} ORDER BY 2",
+        closures(task)
+    ));
+    let mut edges = Query::default();
+    let task = edges.bind(id);
+    edges.push(format!(
+        "{} SELECT d.task_id, d.depends_on, d.kind FROM task_dependencies d JOIN up ON d.task_id = up.id \
          UNION SELECT d.task_id, d.depends_on, d.kind FROM task_dependencies d JOIN down ON d.depends_on = down.id ORDER BY 1, 2 LIMIT {}",
+        closures(task),
         GRAPH_EDGES + 1
-    );
+    ));
     let (mut upstream, mut downstream) = (Vec::new(), Vec::new());
-    for row in db.query(stmt!(nodes, id)).await? {
+    for row in db.query(nodes.finish()).await? {
         let (side, id, title, status): (String, Uuid, String, Status) = row.decode()?;
         let node = Node { id, title, status };
         if side == "up" { upstream.push(node) } else { downstream.push(node) }
     }
     let mut edges: Vec<Edge> = db
-        .query(stmt!(edges, id))
+        .query(edges.finish())
         .await?
         .iter()
         .map(|row| row.decode().map(|(task_id, depends_on, kind)| Edge { task_id, depends_on, kind }))
@@ -508,8 +519,18 @@ pub async fn history(db: &dyn Database, id: Uuid, after: i64, limit: usize) -> R
             i64::try_from(limit + 1).unwrap_or(i64::MAX),
         ))
         .await?;
+    #[derive(Deserialize)]
+    struct HistoryRow {
+        seq: i64,
+        actor: Option<Uuid>,
+        from_status: Option<Status>,
+        to_status: Status,
+        at: String,
+    }
     rows.iter()
-        .map(|row| row.decode().map(|(n, actor, from, to, at)| (n, HistoryEntry { actor, from, to, at })))
+        .map(|row| {
+            row.decode().map(|h: HistoryRow| (h.seq, HistoryEntry { actor: h.actor, from: h.from_status, to: h.to_status, at: h.at }))
+        })
         .collect::<DbResult<_>>()
         .map_err(ApiError::from)
 }

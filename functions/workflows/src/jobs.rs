@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use tui_shared::{
     ApiError,
-    db::{Database, Statement, Value},
+    db::{Database, Query, Statement},
     stmt,
     time::{self, Timestamp},
 };
 
 /// A claimed job: the step it is for, the lease that proves the claim, and how many wakes it
 /// had when it was claimed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct Job {
     pub id: i64,
     pub run_id: uuid::Uuid,
@@ -39,33 +39,22 @@ pub async fn claim(db: &dyn Database, now: Timestamp, lease: Duration, per_proje
                  AND j.project_id NOT IN (SELECT project_id FROM jobs WHERE lease_until > ?1 GROUP BY project_id HAVING count(*) >= ?3) \
                  ORDER BY j.due_at LIMIT 1) \
              AND lease_until <= ?1 \
-             RETURNING id, run_id, step_key, lease_until, wakes",
+             RETURNING id, run_id, step_key, lease_until AS lease, wakes",
             stamp.as_str(),
             lease.as_str(),
             per_project
         ))
         .await?;
-    Ok(row.map(|row| row.decode::<(i64, uuid::Uuid, String, String, i64)>()).transpose()?.map(|(id, run_id, step_key, lease, wakes)| Job {
-        id,
-        run_id,
-        step_key,
-        lease,
-        wakes,
-    }))
+    Ok(row.map(|row| row.decode::<Job>()).transpose()?)
 }
 
 impl Job {
-    /// SQL that holds while this worker still holds the job, with the job's id and lease as
-    /// parameters `?{first}` and `?{first + 1}`: what a step's move is conditional on besides its
-    /// state, so that a worker whose lease ran out cannot move the step under the one that took
-    /// the job over.
-    pub fn held(first: usize) -> String {
-        format!("EXISTS (SELECT 1 FROM jobs WHERE id = ?{first} AND lease_until = ?{})", first + 1)
-    }
-
-    /// The values of [`Job::held`]'s parameters.
-    pub fn claim_values(&self) -> [Value; 2] {
-        [Value::from(self.id), Value::from(self.lease.as_str())]
+    /// SQL that holds while this worker still holds the job, its id and lease bound to `q`: what
+    /// a step's move is conditional on besides its state, so that a worker whose lease ran out
+    /// cannot move the step under the one that took the job over.
+    pub fn held(&self, q: &mut Query) -> String {
+        let (id, lease) = (q.bind(self.id), q.bind(self.lease.as_str()));
+        format!("EXISTS (SELECT 1 FROM jobs WHERE id = {id} AND lease_until = {lease})")
     }
 
     /// Drops the job, its work done.

@@ -2,59 +2,58 @@
 //! jobs table the engine drains. Every write that a role allows carries the role in its own
 //! `WHERE`.
 
+use serde::Deserialize;
 use serde_json::Value as Json;
 use tui_shared::{
     ApiError,
-    db::{Database, DbResult, Row, Statement, Value},
+    db::{self, Database, DbResult, Operand, Param, Query, Row, Statement, Value},
     domain::ProjectRole,
     membership::holds_at_least,
     stmt,
 };
 use uuid::Uuid;
 
-use crate::model::{Kind, Run, RunStatus, RunStep, Step, StepState, Workflow};
+use crate::{
+    jobs::Job,
+    model::{Kind, Run, RunStatus, RunStep, Step, StepState, Workflow},
+};
 
 fn json(text: &str) -> Json {
     serde_json::from_str(text).unwrap_or(Json::Null)
 }
 
-fn optional(value: Option<String>) -> Value {
-    value.map_or(Value::Null, Value::from)
-}
-
 const WORKFLOW: &str = "SELECT w.id, w.project_id, w.name, w.version, v.steps, w.created_by, w.created_at, w.updated_at \
                         FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.version";
 
+/// A row of [`WORKFLOW`].
+#[derive(Deserialize)]
+struct WorkflowRow {
+    id: Uuid,
+    project_id: Uuid,
+    name: String,
+    version: i64,
+    steps: db::Json<Vec<Step>>,
+    created_by: Uuid,
+    created_at: String,
+    updated_at: String,
+}
+
 fn workflow(row: &Row) -> DbResult<Workflow> {
-    let (id, project_id, name, version, steps, created_by, created_at, updated_at): (
-        Uuid,
-        Uuid,
-        String,
-        i64,
-        String,
-        Uuid,
-        String,
-        String,
-    ) = row.decode()?;
-    let steps: Vec<Step> = serde_json::from_str(&steps).map_err(|e| tui_shared::db::DbError::decode(e.to_string()))?;
+    let WorkflowRow { id, project_id, name, version, steps: db::Json(steps), created_by, created_at, updated_at } = row.decode()?;
     Ok(Workflow { id, project_id, name, version, steps, created_by, created_at, updated_at })
 }
 
 /// Creates a workflow at version 1, if `user` is a maintainer of `project`.
 pub fn create(id: Uuid, project: Uuid, user: Uuid, name: &str, steps: &str, now: &str) -> Vec<Statement> {
-    let may = holds_at_least("?2", "?4", ProjectRole::Maintainer);
+    let mut q = Query::default();
+    let (id_, project, name, user_, now_) = (q.bind(id), q.bind(project), q.bind(name), q.bind(user), q.bind(now));
+    let may = holds_at_least(project, user_, ProjectRole::Maintainer);
+    q.push(format!(
+        "INSERT INTO workflows (id, project_id, name, version, created_by, created_at, updated_at) \
+         SELECT {id_}, {project}, {name}, 1, {user_}, {now_}, {now_} WHERE {may}"
+    ));
     vec![
-        stmt!(
-            format!(
-                "INSERT INTO workflows (id, project_id, name, version, created_by, created_at, updated_at) \
-                 SELECT ?1, ?2, ?3, 1, ?4, ?5, ?5 WHERE {may}"
-            ),
-            id,
-            project,
-            name,
-            user,
-            now
-        ),
+        q.finish(),
         stmt!(
             "INSERT INTO workflow_versions (workflow_id, version, steps, created_by, created_at) \
              SELECT id, 1, ?2, ?3, ?4 FROM workflows WHERE id = ?1",
@@ -69,19 +68,15 @@ pub fn create(id: Uuid, project: Uuid, user: Uuid, name: &str, steps: &str, now:
 /// Makes `steps` (and `name`, if given) the next version of a workflow, if `user` is a
 /// maintainer of its project and the workflow is at `expected` (when given).
 pub fn edit(id: Uuid, user: Uuid, name: Option<&str>, steps: &str, expected: Option<i64>, now: &str) -> Vec<Statement> {
-    let may = holds_at_least("workflows.project_id", "?2", ProjectRole::Maintainer);
+    let mut q = Query::default();
+    let (id_, name, now_, expected) = (q.bind(id), q.bind(name.map(str::to_owned)), q.bind(now), q.bind(expected));
+    let may = holds_at_least(Operand::Column("workflows.project_id"), q.bind(user), ProjectRole::Maintainer);
+    q.push(format!(
+        "UPDATE workflows SET version = version + 1, name = coalesce({name}, name), updated_at = {now_} \
+         WHERE id = {id_} AND swarm_id IS NULL AND {may} AND ({expected} IS NULL OR version = {expected})"
+    ));
     vec![
-        stmt!(
-            format!(
-                "UPDATE workflows SET version = version + 1, name = coalesce(?3, name), updated_at = ?4 \
-                 WHERE id = ?1 AND swarm_id IS NULL AND {may} AND (?5 IS NULL OR version = ?5)"
-            ),
-            id,
-            user,
-            optional(name.map(str::to_owned)),
-            now,
-            expected.map_or(Value::Null, Value::from)
-        ),
+        q.finish(),
         // Only the edit above makes a version without its row.
         stmt!(
             "INSERT INTO workflow_versions (workflow_id, version, steps, created_by, created_at) \
@@ -96,8 +91,11 @@ pub fn edit(id: Uuid, user: Uuid, name: Option<&str>, steps: &str, expected: Opt
 }
 
 pub fn delete(id: Uuid, user: Uuid) -> Statement {
-    let may = holds_at_least("workflows.project_id", "?2", ProjectRole::Maintainer);
-    stmt!(format!("DELETE FROM workflows WHERE id = ?1 AND swarm_id IS NULL AND {may}"), id, user)
+    let mut q = Query::default();
+    let id = q.bind(id);
+    let may = holds_at_least(Operand::Column("workflows.project_id"), q.bind(user), ProjectRole::Maintainer);
+    q.push(format!("DELETE FROM workflows WHERE id = {id} AND swarm_id IS NULL AND {may}"));
+    q.finish()
 }
 
 /// The workflow, if `user` is a member of its project.
@@ -120,40 +118,43 @@ pub async fn list(db: &dyn Database, project: Uuid, after: Option<Uuid>, limit: 
 /// contributor of its project: the run, then its steps (read from the version the run names, in
 /// the same transaction), what each needs, and a job for each step that needs nothing.
 pub fn start(run: Uuid, workflow: Uuid, user: Uuid, input: &str, now: &str) -> Vec<Statement> {
-    let may = holds_at_least("w.project_id", "?3", ProjectRole::Contributor);
     // The run's steps, as the version it started with defines them.
-    let steps = "json_each((SELECT v.steps FROM workflow_versions v JOIN workflow_runs r ON r.workflow_id = v.workflow_id \
-                 AND r.version = v.version WHERE r.id = ?1)) s";
+    let steps = |run: Param| {
+        format!(
+            "json_each((SELECT v.steps FROM workflow_versions v JOIN workflow_runs r ON r.workflow_id = v.workflow_id \
+             AND r.version = v.version WHERE r.id = {run})) s"
+        )
+    };
+    let mut insert_run = Query::default();
+    let (run_, workflow, user, input, now_) =
+        (insert_run.bind(run), insert_run.bind(workflow), insert_run.bind(user), insert_run.bind(input), insert_run.bind(now));
+    let may = holds_at_least(Operand::Column("w.project_id"), user, ProjectRole::Contributor);
+    insert_run.push(format!(
+        "INSERT INTO workflow_runs (id, workflow_id, version, project_id, status, input, created_by, created_at, updated_at) \
+         SELECT {run_}, w.id, w.version, w.project_id, 'running', {input}, {user}, {now_}, {now_} FROM workflows w \
+         WHERE w.id = {workflow} AND w.swarm_id IS NULL AND {may}"
+    ));
+    let mut insert_steps = Query::default();
+    let (run_, now_) = (insert_steps.bind(run), insert_steps.bind(now));
+    insert_steps.push(format!(
+        "INSERT INTO run_steps (run_id, key, position, spec, kind, state, waiting_on, updated_at) \
+         SELECT {run_}, json_extract(s.value, '$.key'), s.key, s.value, json_extract(s.value, '$.kind'), \
+             CASE json_array_length(s.value, '$.needs') WHEN 0 THEN 'ready' ELSE 'waiting' END, \
+             json_array_length(s.value, '$.needs'), {now_} \
+         FROM {}",
+        steps(run_)
+    ));
+    let mut insert_needs = Query::default();
+    let run_ = insert_needs.bind(run);
+    insert_needs.push(format!(
+        "INSERT INTO run_step_needs (run_id, needs, key) \
+         SELECT {run_}, n.value, json_extract(s.value, '$.key') FROM {}, json_each(s.value, '$.needs') n",
+        steps(run_)
+    ));
     vec![
-        stmt!(
-            format!(
-                "INSERT INTO workflow_runs (id, workflow_id, version, project_id, status, input, created_by, created_at, updated_at) \
-                 SELECT ?1, w.id, w.version, w.project_id, 'running', ?4, ?3, ?5, ?5 FROM workflows w WHERE w.id = ?2 AND w.swarm_id IS NULL AND {may}"
-            ),
-            run,
-            workflow,
-            user,
-            input,
-            now
-        ),
-        stmt!(
-            format!(
-                "INSERT INTO run_steps (run_id, key, position, spec, kind, state, waiting_on, updated_at) \
-                 SELECT ?1, json_extract(s.value, '$.key'), s.key, s.value, json_extract(s.value, '$.kind'), \
-                     CASE json_array_length(s.value, '$.needs') WHEN 0 THEN 'ready' ELSE 'waiting' END, \
-                     json_array_length(s.value, '$.needs'), ?2 \
-                 FROM {steps}"
-            ),
-            run,
-            now
-        ),
-        stmt!(
-            format!(
-                "INSERT INTO run_step_needs (run_id, needs, key) \
-                 SELECT ?1, n.value, json_extract(s.value, '$.key') FROM {steps}, json_each(s.value, '$.needs') n"
-            ),
-            run
-        ),
+        insert_run.finish(),
+        insert_steps.finish(),
+        insert_needs.finish(),
         stmt!(
             "INSERT INTO jobs (run_id, step_key, project_id, due_at) SELECT s.run_id, s.key, r.project_id, ?2 \
              FROM run_steps s JOIN workflow_runs r ON r.id = s.run_id WHERE s.run_id = ?1 AND s.state = 'ready'",
@@ -166,29 +167,32 @@ pub fn start(run: Uuid, workflow: Uuid, user: Uuid, input: &str, now: &str) -> V
 const RUN: &str = "SELECT r.id, r.workflow_id, r.version, r.project_id, r.status, r.input, r.error, r.created_by, r.created_at, \
                    r.updated_at, r.finished_at FROM workflow_runs r";
 
+/// A row of [`RUN`].
+#[derive(Deserialize)]
+struct RunRow {
+    id: Uuid,
+    workflow_id: Uuid,
+    version: i64,
+    project_id: Uuid,
+    status: RunStatus,
+    input: String,
+    error: Option<String>,
+    created_by: Uuid,
+    created_at: String,
+    updated_at: String,
+    finished_at: Option<String>,
+}
+
 fn run(row: &Row) -> DbResult<Run> {
-    #[expect(clippy::type_complexity, reason = "one row of the run query, decoded once")]
-    let (id, workflow_id, version, project_id, status, input, error, created_by, created_at, updated_at, finished_at): (
-        Uuid,
-        Uuid,
-        i64,
-        Uuid,
-        RunStatus,
-        String,
-        Option<String>,
-        Uuid,
-        String,
-        String,
-        Option<String>,
-    ) = row.decode()?;
-    let input = json(&input);
+    let RunRow { id, workflow_id, version, project_id, status, input, error, created_by, created_at, updated_at, finished_at } =
+        row.decode()?;
     Ok(Run {
         id,
         workflow_id,
         version,
         project_id,
         status,
-        input,
+        input: json(&input),
         error,
         created_by,
         created_at,
@@ -196,6 +200,21 @@ fn run(row: &Row) -> DbResult<Run> {
         finished_at,
         steps: Vec::new(),
     })
+}
+
+/// A row of the steps of a run, as [`visible_run`] reads them.
+#[derive(Deserialize)]
+struct StepRow {
+    key: String,
+    kind: Kind,
+    state: StepState,
+    attempt: i64,
+    output: Option<String>,
+    error: Option<String>,
+    task_id: Option<Uuid>,
+    first_started_at: Option<String>,
+    finished_at: Option<String>,
+    deadline: Option<String>,
 }
 
 /// The run with its steps, if `user` is a member of its project.
@@ -211,20 +230,9 @@ pub async fn visible_run(db: &dyn Database, id: Uuid, user: Uuid) -> Result<Opti
         ))
         .await?;
     found.steps = tui_shared::repo::decode(rows, |row| {
-        #[expect(clippy::type_complexity, reason = "one row of the steps query, decoded once")]
-        let (key, kind, state, attempt, output, error, task_id, started_at, finished_at, deadline): (
-            String,
-            Kind,
-            StepState,
-            i64,
-            Option<String>,
-            Option<String>,
-            Option<Uuid>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        ) = row.decode()?;
-        Ok(RunStep { key, kind, state, attempt, output: output.as_deref().map(json), error, task_id, started_at, finished_at, deadline })
+        let StepRow { key, kind, state, attempt, output, error, task_id, first_started_at, finished_at, deadline } = row.decode()?;
+        let output = output.as_deref().map(json);
+        Ok(RunStep { key, kind, state, attempt, output, error, task_id, started_at: first_started_at, finished_at, deadline })
     })?;
     Ok(Some(found))
 }
@@ -254,45 +262,37 @@ pub async fn runs(
 
 /// Moves a run from one of `from` to `to`, if `user` is a contributor of its project.
 pub fn control(id: Uuid, user: Uuid, from: &[RunStatus], to: RunStatus, now: &str) -> Statement {
-    let may = holds_at_least("workflow_runs.project_id", "?2", ProjectRole::Contributor);
+    let mut q = Query::default();
+    let (id, now, to_text) = (q.bind(id), q.bind(now), q.bind(to.as_str()));
+    let may = holds_at_least(Operand::Column("workflow_runs.project_id"), q.bind(user), ProjectRole::Contributor);
     let from: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
-    let finished = if matches!(to, RunStatus::Cancelled) { "?3" } else { "finished_at" };
-    stmt!(
-        format!(
-            "UPDATE workflow_runs SET status = ?4, updated_at = ?3, finished_at = {finished} \
-             WHERE id = ?1 AND status IN ({}) AND {may}",
-            from.join(", ")
-        ),
-        id,
-        user,
-        now,
-        to.as_str()
-    )
+    let finished = if matches!(to, RunStatus::Cancelled) { now.to_string() } else { "finished_at".to_owned() };
+    q.push(format!(
+        "UPDATE workflow_runs SET status = {to_text}, updated_at = {now}, finished_at = {finished} \
+         WHERE id = {id} AND status IN ({}) AND {may}",
+        from.join(", ")
+    ));
+    q.finish()
 }
 
 /// Delivers an event to a run that has not ended, if `user` is a contributor of its project.
 pub fn signal(id: Uuid, user: Uuid, name: &str, payload: &str, now: &str) -> Statement {
-    let may = holds_at_least("r.project_id", "?5", ProjectRole::Contributor);
-    stmt!(
-        format!(
-            "INSERT INTO run_signals (run_id, name, payload, created_at) SELECT ?1, ?2, ?3, ?4 \
-             WHERE EXISTS (SELECT 1 FROM workflow_runs r WHERE r.id = ?1 AND r.status IN ('running', 'paused') AND {may})"
-        ),
-        id,
-        name,
-        payload,
-        now,
-        user
-    )
+    let mut q = Query::default();
+    let (id, name, payload, now) = (q.bind(id), q.bind(name), q.bind(payload), q.bind(now));
+    let may = holds_at_least(Operand::Column("r.project_id"), q.bind(user), ProjectRole::Contributor);
+    q.push(format!(
+        "INSERT INTO run_signals (run_id, name, payload, created_at) SELECT {id}, {name}, {payload}, {now} \
+         WHERE EXISTS (SELECT 1 FROM workflow_runs r WHERE r.id = {id} AND r.status IN ('running', 'paused') AND {may})"
+    ));
+    q.finish()
 }
 
 /// The attempt of a step a write is for, and the claim on its job: what the write is
 /// conditional on.
 pub struct StepAttempt<'a> {
-    pub run: Uuid,
-    pub key: &'a str,
     pub attempt: i64,
-    pub claim: [Value; 2],
+    /// The claimed job that runs the step.
+    pub job: &'a Job,
 }
 
 /// The task a `task` step creates, as `user` (who must still be a contributor of `project`),
@@ -301,37 +301,27 @@ pub struct StepAttempt<'a> {
 /// running in a run that has not ended and its job is held; and the step records the task in
 /// the same batch, so that a job delivered again finds it and creates none.
 pub fn create_task(task: &NewTask<'_>, project: Uuid, user: Uuid, now: &str, step: &StepAttempt<'_>) -> Vec<Statement> {
-    let may = holds_at_least("?4", "?5", ProjectRole::Contributor);
-    let [job, lease] = step.claim.clone();
+    let mut q = Query::default();
+    let (id, title, description) = (q.bind(task.id), q.bind(task.title), q.bind(task.description));
+    let (project, user, now, priority) = (q.bind(project), q.bind(user), q.bind(now), q.bind(task.priority_rank));
+    let (run, key, attempt) = (q.bind(step.job.run_id), q.bind(step.job.step_key.as_str()), q.bind(step.attempt));
+    let may = holds_at_least(project, user, ProjectRole::Contributor);
+    let held = step.job.held(&mut q);
+    q.push(format!(
+        "INSERT INTO tasks (id, project_id, title, description, status, priority, assignee, labels, due_at, progress, \
+         waiting_on, created_by, changed_by, created_at, updated_at) \
+         SELECT {id}, {project}, {title}, {description}, 'ready', {priority}, NULL, '[\"workflow\"]', NULL, 0, 0, {user}, {user}, \
+         {now}, {now} WHERE {may} \
+         AND EXISTS (SELECT 1 FROM run_steps s JOIN workflow_runs r ON r.id = s.run_id WHERE s.run_id = {run} AND s.key = {key} \
+             AND s.attempt = {attempt} AND s.state = 'running' AND r.status IN ('running', 'paused')) \
+         AND {held}"
+    ));
     vec![
-        Statement::new(
-            format!(
-                "INSERT INTO tasks (id, project_id, title, description, status, priority, assignee, labels, due_at, progress, \
-                 waiting_on, created_by, changed_by, created_at, updated_at) \
-                 SELECT ?1, ?4, ?2, ?3, 'ready', ?7, NULL, '[\"workflow\"]', NULL, 0, 0, ?5, ?5, ?6, ?6 WHERE {may} \
-                 AND EXISTS (SELECT 1 FROM run_steps s JOIN workflow_runs r ON r.id = s.run_id WHERE s.run_id = ?8 AND s.key = ?9 \
-                     AND s.attempt = ?10 AND s.state = 'running' AND r.status IN ('running', 'paused')) \
-                 AND EXISTS (SELECT 1 FROM jobs WHERE id = ?11 AND lease_until = ?12)"
-            ),
-            vec![
-                task.id.into(),
-                task.title.into(),
-                task.description.into(),
-                project.into(),
-                user.into(),
-                now.into(),
-                task.priority_rank.into(),
-                step.run.into(),
-                step.key.into(),
-                step.attempt.into(),
-                job,
-                lease,
-            ],
-        ),
+        q.finish(),
         stmt!(
             "UPDATE run_steps SET task_id = ?4 WHERE run_id = ?1 AND key = ?2 AND attempt = ?3 AND EXISTS (SELECT 1 FROM tasks WHERE id = ?4)",
-            step.run,
-            step.key,
+            step.job.run_id,
+            step.job.step_key.as_str(),
             step.attempt,
             task.id
         ),

@@ -70,8 +70,17 @@ fn changes(result: &worker::D1Result) -> u64 {
 impl Database for D1 {
     async fn query(&self, stmt: Statement) -> DbResult<Vec<Row>> {
         LocalFuture(async move {
-            let rows = self.prepare(&stmt)?.raw::<serde_json::Value>().await.map_err(d1_error)?;
-            Ok(rows.into_iter().map(|row| Row(row.into_iter().map(value).collect())).collect())
+            let prepared = self.prepare(&stmt)?;
+            let statement: &RawStatement = prepared.inner().unchecked_ref();
+            let options = js_sys::Object::new();
+            js_sys::Reflect::set(&options, &"columnNames".into(), &JsValue::TRUE).map_err(|e| d1_error(e.into()))?;
+            let answer = async { js_sys::futures::JsFuture::from(statement.raw(&options)?).await };
+            let table = answer.await.map_err(|e| d1_error(e.into()))?;
+            let table: Vec<Vec<serde_json::Value>> = serde_wasm_bindgen::from_value(table).map_err(|e| DbError::decode(e.to_string()))?;
+            let mut lines = table.into_iter();
+            let names: Arc<[String]> =
+                lines.next().unwrap_or_default().into_iter().map(|name| name.as_str().unwrap_or_default().to_owned()).collect();
+            Ok(lines.map(|row| Row::new(names.clone(), row.into_iter().map(value).collect())).collect())
         })
         .await
     }
@@ -506,6 +515,15 @@ async fn prune(state: &AppState) {
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 extern "C" {
+    /// A D1 prepared statement as JavaScript sees it, for `raw({columnNames: true})`: the rows
+    /// as arrays, after one array of their columns' names (workers-rs binds `raw()` without
+    /// options).
+    #[wasm_bindgen(extends = js_sys::Object)]
+    type RawStatement;
+
+    #[wasm_bindgen(method, catch)]
+    fn raw(this: &RawStatement, options: &js_sys::Object) -> Result<js_sys::Promise, wasm_bindgen::JsValue>;
+
     /// A service binding as JavaScript sees it: the one method [`forward`] calls.
     #[wasm_bindgen(extends = js_sys::Object)]
     type Service;

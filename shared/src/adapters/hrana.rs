@@ -152,10 +152,19 @@ impl Database for Hrana {
         let Some(rows) = result["rows"].as_array() else {
             return Ok(Vec::new());
         };
+        let names: Arc<[String]> = result["cols"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .map(|column| column["name"].as_str().unwrap_or_default().to_owned())
+            .collect();
         rows.iter()
             .map(|row| {
                 let values = row.as_array().ok_or_else(|| DbError::decode("hrana row is not an array"))?;
-                values.iter().map(decode).collect::<DbResult<_>>().map(Row)
+                if values.len() != names.len() {
+                    return Err(DbError::decode("hrana row and columns differ in width"));
+                }
+                Ok(Row::new(names.clone(), values.iter().map(decode).collect::<DbResult<_>>()?))
             })
             .collect()
     }

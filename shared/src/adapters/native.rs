@@ -17,7 +17,7 @@ use rusqlite::{OpenFlags, TransactionBehavior, types::ValueRef};
 
 use crate::{
     auth::password::Argon2id,
-    db::{Backend, Database, DbError, DbResult, Row, Statement, Value, reads_only},
+    db::{Backend, Database, DbError, DbResult, Row, Statement, Value},
     ports::{Outbound, OutboundError, PasswordHasher},
     ratelimit::{Decision, RateLimiter, Rule, Window},
 };
@@ -151,12 +151,26 @@ fn value(v: ValueRef<'_>) -> Value {
 
 /// Runs a statement that returns rows on `connection`.
 fn rows(connection: &rusqlite::Connection, stmt: Statement) -> DbResult<Vec<Row>> {
-    let mut prepared = connection.prepare_cached(&stmt.sql).map_err(backend)?;
-    let columns = prepared.column_count();
+    let prepared = connection.prepare_cached(&stmt.sql).map_err(backend)?;
+    rows_of(prepared, stmt)
+}
+
+/// Runs `stmt` on a reader if SQLite says it cannot write; hands it back otherwise.
+fn read_rows(connection: &rusqlite::Connection, stmt: Statement) -> Result<DbResult<Vec<Row>>, Statement> {
+    match connection.prepare_cached(&stmt.sql) {
+        Ok(prepared) if prepared.readonly() => Ok(rows_of(prepared, stmt)),
+        Ok(_) => Err(stmt),
+        Err(error) => Ok(Err(backend(error))),
+    }
+}
+
+fn rows_of(mut prepared: rusqlite::CachedStatement<'_>, stmt: Statement) -> DbResult<Vec<Row>> {
+    let names: Arc<[String]> = prepared.column_names().into_iter().map(str::to_owned).collect();
     let mut rows = prepared.query(bind(stmt.params)).map_err(backend)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(backend)? {
-        out.push(Row((0..columns).map(|i| row.get_ref(i).map(value)).collect::<Result<_, _>>().map_err(backend)?));
+        let values = (0..names.len()).map(|i| row.get_ref(i).map(value)).collect::<Result<_, _>>().map_err(backend)?;
+        out.push(Row::new(names.clone(), values));
     }
     Ok(out)
 }
@@ -174,11 +188,11 @@ fn execute(connection: &rusqlite::Connection, stmt: Statement) -> DbResult<u64> 
 #[async_trait]
 impl Database for Sqlite {
     async fn query(&self, stmt: Statement) -> DbResult<Vec<Row>> {
-        if reads_only(&stmt.sql) {
-            return self.read(|connection| rows(connection, stmt));
+        match self.read(|connection| read_rows(connection, stmt)) {
+            Ok(read) => read,
+            // INSERT ... RETURNING and the like: a write that answers with rows.
+            Err(stmt) => self.write(move |connection| rows(connection, stmt)).await,
         }
-        // INSERT ... RETURNING and the like: a write that answers with rows.
-        self.write(move |connection| rows(connection, stmt)).await
     }
 
     async fn execute(&self, stmt: Statement) -> DbResult<u64> {
@@ -387,9 +401,20 @@ mod tests {
         let db = memory().await;
         let rows = db.query(stmt!("SELECT ?1, ?2, ?3, ?4, ?5", 7_i64, 1.5, "text", vec![0_u8, 255], Option::<i64>::None)).await.unwrap();
         assert_eq!(
-            rows[0].0,
-            vec![Value::Integer(7), Value::Real(1.5), Value::Text("text".into()), Value::Blob(vec![0, 255]), Value::Null]
+            rows[0].values(),
+            [Value::Integer(7), Value::Real(1.5), Value::Text("text".into()), Value::Blob(vec![0, 255]), Value::Null]
         );
+    }
+
+    #[tokio::test]
+    async fn writes_that_answer_with_rows_run_on_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Sqlite::open(dir.path().join("t.db").to_str().unwrap(), 3).unwrap();
+        db.execute(stmt!("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)")).await.unwrap();
+        let inserted = db.query(stmt!("INSERT INTO t (n) VALUES (?1) RETURNING id, n", 5_i64)).await.unwrap();
+        assert_eq!(inserted[0].decode::<(i64, i64)>().unwrap(), (1, 5));
+        let read = db.query(stmt!("WITH x AS (SELECT n FROM t) SELECT n FROM x")).await.unwrap();
+        assert_eq!(read[0].decode::<(i64,)>().unwrap(), (5,));
     }
 
     #[tokio::test]

@@ -72,21 +72,24 @@ fn spin_error(error: spin_sdk::sqlite::Error) -> DbError {
 impl Database for SpinSqlite {
     async fn query(&self, stmt: Statement) -> DbResult<Vec<Row>> {
         let result = self.run(&stmt.sql, stmt.params)?;
+        let names: std::sync::Arc<[String]> = result.columns.into();
         Ok(result
             .rows
             .into_iter()
             .map(|row| {
-                Row(row
-                    .values
-                    .into_iter()
-                    .map(|v| match v {
-                        SpinValue::Null => Value::Null,
-                        SpinValue::Integer(i) => Value::Integer(i),
-                        SpinValue::Real(r) => Value::Real(r),
-                        SpinValue::Text(t) => Value::Text(t),
-                        SpinValue::Blob(b) => Value::Blob(b),
-                    })
-                    .collect())
+                Row::new(
+                    names.clone(),
+                    row.values
+                        .into_iter()
+                        .map(|v| match v {
+                            SpinValue::Null => Value::Null,
+                            SpinValue::Integer(i) => Value::Integer(i),
+                            SpinValue::Real(r) => Value::Real(r),
+                            SpinValue::Text(t) => Value::Text(t),
+                            SpinValue::Blob(b) => Value::Blob(b),
+                        })
+                        .collect(),
+                )
             })
             .collect())
     }

@@ -7,6 +7,11 @@
 //! `INSERT ... SELECT ... WHERE`), so a batch never has to decide anything half-way.
 
 pub mod migrate;
+mod query;
+mod row;
+
+pub use query::{Operand, Param, Query};
+pub use row::{Json, Row, decode_all};
 
 use std::borrow::Cow;
 
@@ -116,15 +121,14 @@ macro_rules! stmt {
 }
 
 /// Declares a string enum stored as its name (`pending`) in the database and written the same
-/// way in JSON and the OpenAPI document, with `ALL`, `as_str`, `parse` and [`FromValue`]. The
+/// way in JSON and the OpenAPI document, with `ALL`, `as_str` and `parse`; rows read it by its name too. The
 /// crate that uses it depends on serde and utoipa.
 #[macro_export]
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize, ::utoipa::ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
 
         impl $name {
             #[allow(dead_code, reason = "declared for every such enum; not every one is listed whole")]
@@ -138,15 +142,6 @@ macro_rules! text_enum {
                 match text { $($text => Some(Self::$variant),)+ _ => None }
             }
         }
-
-        impl $crate::db::FromValue for $name {
-            fn from_value(value: &$crate::db::Value) -> Result<Self, &'static str> {
-                match value {
-                    $crate::db::Value::Text(text) => Self::parse(text).ok_or(stringify!($name)),
-                    _ => Err(stringify!($name)),
-                }
-            }
-        }
     };
 }
 
@@ -154,126 +149,6 @@ macro_rules! text_enum {
 /// [`Database::execute`] for why that is `> 0`, never `== 1`).
 pub fn changed(counts: &[u64], index: usize) -> bool {
     counts.get(index).is_some_and(|n| *n > 0)
-}
-
-/// A row, read by column position in the order the query selected them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row(pub Vec<Value>);
-
-impl Row {
-    /// One column by position: only for [`Row::decode`], so that repositories name columns in
-    /// bindings rather than count them.
-    fn get<T: FromValue>(&self, index: usize) -> DbResult<T> {
-        let value = self.0.get(index).ok_or_else(|| DbError::decode(format!("no column {index}")))?;
-        T::from_value(value).map_err(|expected| DbError::decode(format!("column {index}: expected {expected}, found {value:?}")))
-    }
-
-    /// The whole row as a tuple of typed columns, so that a repository names each column once,
-    /// in a binding, instead of counting positions: `let (id, title): (Uuid, String) = row.decode()?;`.
-    /// A row with more or fewer columns than the tuple is a decode error, so a query and its
-    /// mapping cannot drift apart silently.
-    pub fn decode<T: FromRow>(&self) -> DbResult<T> {
-        if self.0.len() != T::COLUMNS {
-            return Err(DbError::decode(format!("expected {} columns, found {}", T::COLUMNS, self.0.len())));
-        }
-        T::from_row(self)
-    }
-}
-
-/// A record read from a whole row: implemented for tuples of [`FromValue`] columns.
-pub trait FromRow: Sized {
-    const COLUMNS: usize;
-    fn from_row(row: &Row) -> DbResult<Self>;
-}
-
-macro_rules! tuple_from_row {
-    ($count:literal: $($column:ident $index:tt),+) => {
-        impl<$($column: FromValue),+> FromRow for ($($column,)+) {
-            const COLUMNS: usize = $count;
-            fn from_row(row: &Row) -> DbResult<Self> {
-                Ok(($(row.get::<$column>($index)?,)+))
-            }
-        }
-    };
-}
-
-tuple_from_row!(1: A 0);
-tuple_from_row!(2: A 0, B 1);
-tuple_from_row!(3: A 0, B 1, C 2);
-tuple_from_row!(4: A 0, B 1, C 2, D 3);
-tuple_from_row!(5: A 0, B 1, C 2, D 3, E 4);
-tuple_from_row!(6: A 0, B 1, C 2, D 3, E 4, F 5);
-tuple_from_row!(7: A 0, B 1, C 2, D 3, E 4, F 5, G 6);
-tuple_from_row!(8: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
-tuple_from_row!(9: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
-tuple_from_row!(10: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
-tuple_from_row!(11: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
-tuple_from_row!(12: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
-tuple_from_row!(13: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12);
-tuple_from_row!(14: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13);
-tuple_from_row!(15: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14);
-tuple_from_row!(16: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15);
-
-/// Decoding of one column into a Rust type; the error names the expected SQLite type.
-pub trait FromValue: Sized {
-    fn from_value(value: &Value) -> Result<Self, &'static str>;
-}
-
-impl FromValue for i64 {
-    fn from_value(value: &Value) -> Result<Self, &'static str> {
-        match value {
-            Value::Integer(v) => Ok(*v),
-            // D1 and Hrana-over-JSON may hand integral numbers back as reals.
-            Value::Real(v) if v.fract() == 0.0 => Ok(*v as i64),
-            _ => Err("integer"),
-        }
-    }
-}
-impl FromValue for f64 {
-    fn from_value(value: &Value) -> Result<Self, &'static str> {
-        match value {
-            Value::Real(v) => Ok(*v),
-            Value::Integer(v) => Ok(*v as f64),
-            _ => Err("real"),
-        }
-    }
-}
-impl FromValue for bool {
-    fn from_value(value: &Value) -> Result<Self, &'static str> {
-        i64::from_value(value).map(|v| v != 0)
-    }
-}
-impl FromValue for String {
-    fn from_value(value: &Value) -> Result<Self, &'static str> {
-        match value {
-            Value::Text(v) => Ok(v.clone()),
-            _ => Err("text"),
-        }
-    }
-}
-impl FromValue for Uuid {
-    fn from_value(value: &Value) -> Result<Self, &'static str> {
-        match value {
-            Value::Text(v) => v.parse().map_err(|_| "uuid text"),
-            _ => Err("uuid text"),
-        }
-    }
-}
-impl FromValue for Vec<u8> {
-    fn from_value(value: &Value) -> Result<Self, &'static str> {
-        match value {
-            Value::Blob(v) => Ok(v.clone()),
-            _ => Err("blob"),
-        }
-    }
-}
-impl<T: FromValue> FromValue for Option<T> {
-    fn from_value(value: &Value) -> Result<Self, &'static str> {
-        match value {
-            Value::Null => Ok(None),
-            other => T::from_value(other).map(Some),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -478,24 +353,5 @@ mod tests {
         assert!(statements[3].ends_with("DELETE FROM a; END"), "{statements:#?}");
         assert!(statements[1].ends_with("END"));
         assert_eq!(statements[2], "INSERT INTO a VALUES ('it''s')");
-    }
-
-    #[test]
-    fn rows_decode_by_position_and_report_the_wrong_type() {
-        let row = Row(vec![Value::Integer(3), Value::Null, Value::Real(4.0)]);
-        assert_eq!(row.get::<i64>(0).unwrap(), 3);
-        assert_eq!(row.get::<Option<String>>(1).unwrap(), None);
-        assert_eq!(row.get::<i64>(2).unwrap(), 4);
-        assert!(row.get::<String>(0).is_err());
-        assert!(row.get::<i64>(7).is_err());
-    }
-
-    #[test]
-    fn rows_decode_whole_into_tuples_of_exactly_their_width() {
-        let row = Row(vec![Value::Text("a".into()), Value::Integer(2), Value::Null]);
-        let (text, number, missing): (String, i64, Option<String>) = row.decode().unwrap();
-        assert_eq!((text.as_str(), number, missing), ("a", 2, None));
-        assert!(row.decode::<(String, i64)>().is_err());
-        assert!(row.decode::<(i64, i64, Option<String>)>().is_err());
     }
 }

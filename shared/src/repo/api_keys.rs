@@ -84,8 +84,17 @@ pub async fn list(db: &dyn Database, user_id: Uuid) -> Result<Vec<ApiKey>, ApiEr
             user_id,
         ))
         .await?;
+    #[derive(Deserialize)]
+    struct KeyRow {
+        id: Uuid,
+        name: String,
+        prefix: String,
+        scopes: String,
+        created_at: String,
+        expires_at: Option<String>,
+    }
     decode(rows, |row| {
-        let (id, name, prefix, scopes, created_at, expires_at): (_, _, _, String, _, _) = row.decode()?;
+        let KeyRow { id, name, prefix, scopes, created_at, expires_at } = row.decode()?;
         Ok(ApiKey { id, name, prefix, scopes: Scope::parse_list(&scopes), created_at, expires_at })
     })
 }

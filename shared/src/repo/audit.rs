@@ -1,14 +1,14 @@
 //! The audit log: who did what, to what, from where. Entries are statements, so that each is
 //! written in the same transaction as the change it records.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{decode, sessions::ClientInfo};
 use crate::{
     ApiError,
-    db::{Database, Statement, Value},
+    db::{Database, Query, Statement, Value},
 };
 
 /// What happened; the action names are stable, for filtering.
@@ -88,24 +88,30 @@ pub struct Filter {
 
 /// Entries newest first, one more than `limit`.
 pub async fn list(db: &dyn Database, filter: &Filter) -> Result<Vec<AuditEntry>, ApiError> {
-    let mut sql = String::from("SELECT id, at, actor_id, action, target, ip, request_id, detail FROM audit_log WHERE 1 = 1");
-    let mut params: Vec<Value> = Vec::new();
+    let mut q = Query::new("SELECT id, at, actor_id, action, target, ip, request_id, detail FROM audit_log WHERE 1 = 1");
     if let Some(actor) = filter.actor {
-        params.push(actor.into());
-        sql.push_str(&format!(" AND actor_id = ?{}", params.len()));
+        q.push(" AND actor_id = ").push_bind(actor);
     }
     if let Some(action) = &filter.action {
-        params.push(action.into());
-        sql.push_str(&format!(" AND action = ?{}", params.len()));
+        q.push(" AND action = ").push_bind(action);
     }
     if let Some(before) = filter.before {
-        params.push(before.into());
-        sql.push_str(&format!(" AND id < ?{}", params.len()));
+        q.push(" AND id < ").push_bind(before);
     }
-    params.push(i64::try_from(filter.limit + 1).unwrap_or(i64::MAX).into());
-    sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", params.len()));
-    decode(db.query(Statement::new(sql, params)).await?, |row| {
-        let (id, at, actor_id, action, target, ip, request_id, detail): (_, _, _, _, _, _, _, String) = row.decode()?;
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(i64::try_from(filter.limit + 1).unwrap_or(i64::MAX));
+    #[derive(Deserialize)]
+    struct EntryRow {
+        id: Uuid,
+        at: String,
+        actor_id: Option<Uuid>,
+        action: String,
+        target: Option<String>,
+        ip: Option<String>,
+        request_id: Option<String>,
+        detail: String,
+    }
+    decode(db.query(q.finish()).await?, |row| {
+        let EntryRow { id, at, actor_id, action, target, ip, request_id, detail } = row.decode()?;
         Ok(AuditEntry { id, at, actor_id, action, target, ip, request_id, detail: serde_json::from_str(&detail).unwrap_or_default() })
     })
 }

@@ -9,7 +9,10 @@ pub mod users;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use uuid::Uuid;
 
-use crate::{ApiError, db::Row};
+use crate::{
+    ApiError,
+    db::{Param, Row},
+};
 
 /// A page of a list, in the contract's shape.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -70,11 +73,11 @@ pub fn decode_cursor(cursor: &str) -> Result<Uuid, ApiError> {
         .ok_or_else(|| ApiError::field("cursor", "is not a cursor this service issued"))
 }
 
-/// SQL that holds when `column` contains the text bound to `?n` (ASCII lower-cased), ignoring ASCII
-/// case as LIKE would. Not LIKE itself: D1 refuses LIKE patterns over 50 bytes, and a search
-/// text needs no escaping this way.
-pub fn contains(column: &str, n: usize) -> String {
-    format!("instr(lower({column}), ?{n}) > 0")
+/// SQL that holds when `column` contains the text bound to `text` (ASCII lower-cased), ignoring
+/// ASCII case as LIKE would. Not LIKE itself: D1 refuses LIKE patterns over 50 bytes, and a
+/// search text needs no escaping this way.
+pub fn contains(column: &str, text: Param) -> String {
+    format!("instr(lower({column}), {text}) > 0")
 }
 
 pub fn decode<T>(rows: Vec<Row>, f: impl Fn(&Row) -> crate::db::DbResult<T>) -> Result<Vec<T>, ApiError> {

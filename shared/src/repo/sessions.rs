@@ -2,14 +2,14 @@
 //! adds its child; presenting a spent token again means it was stolen or replayed, and the
 //! whole session (the token family) is revoked.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::decode;
 use crate::{
     ApiError,
-    db::{Database, Statement},
+    db::{Database, Operand, Param, Statement},
     domain::Role,
     stmt,
     time::Timestamp,
@@ -87,15 +87,24 @@ pub struct Presented {
 pub async fn presented(db: &dyn Database, token_hash: &str, now: &str) -> Result<Option<Presented>, ApiError> {
     let row = db
         .query_opt(stmt!(
-            "SELECT t.session_id, s.user_id, t.spent_at IS NOT NULL, (s.revoked_at IS NOT NULL OR s.expires_at <= ?2), \
-             (SELECT group_concat(role) FROM user_roles r WHERE r.user_id = s.user_id) \
+            "SELECT t.session_id, s.user_id, t.spent_at IS NOT NULL AS spent, \
+             (s.revoked_at IS NOT NULL OR s.expires_at <= ?2) AS session_over, \
+             (SELECT group_concat(role) FROM user_roles r WHERE r.user_id = s.user_id) AS roles \
              FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = ?1",
             token_hash,
             now,
         ))
         .await?;
+    #[derive(Deserialize)]
+    struct TokenRow {
+        session_id: Uuid,
+        user_id: Uuid,
+        spent: bool,
+        session_over: bool,
+        roles: Option<String>,
+    }
     let Some(row) = row else { return Ok(None) };
-    let (session_id, user_id, spent, session_over, roles) = row.decode()?;
+    let TokenRow { session_id, user_id, spent, session_over, roles } = row.decode()?;
     Ok(Some(Presented { session_id, user_id, spent, session_over, roles: super::users::parse_roles(roles) }))
 }
 
@@ -182,10 +191,11 @@ pub struct Live {
     pub roles: Vec<Role>,
 }
 
-/// `LEFT JOIN sessions s` on the session `session` of `user` being live at `now` (SQL
-/// expressions of the statement it goes into): a read that folds the session check into its
-/// own statement selects `s.id IS NOT NULL` and joins the rest only when it holds.
-pub fn live_join(user: &str, session: &str, now: &str) -> String {
+/// `LEFT JOIN sessions s` on the session `session` of `user` being live at `now` (values bound
+/// to the statement it goes into, or its own qualified columns): a read that folds the session
+/// check into its own statement selects `s.id IS NOT NULL` and joins the rest only when it holds.
+pub fn live_join(user: impl Into<Operand>, session: impl Into<Operand>, now: Param) -> String {
+    let (user, session) = (user.into(), session.into());
     format!("LEFT JOIN sessions s ON s.id = {session} AND s.user_id = {user} AND s.revoked_at IS NULL AND s.expires_at > {now}")
 }
 
@@ -229,8 +239,17 @@ pub async fn list(db: &dyn Database, user_id: Uuid, current: Uuid, now: &str) ->
             now,
         ))
         .await?;
+    #[derive(Deserialize)]
+    struct SessionRow {
+        id: Uuid,
+        user_agent: Option<String>,
+        ip: Option<String>,
+        created_at: String,
+        last_seen_at: String,
+        expires_at: String,
+    }
     decode(rows, |row| {
-        let (id, user_agent, ip, created_at, last_seen_at, expires_at): (Uuid, _, _, _, _, _) = row.decode()?;
+        let SessionRow { id, user_agent, ip, created_at, last_seen_at, expires_at } = row.decode()?;
         Ok(Session { id, user_agent, ip, created_at, last_seen_at, expires_at, current: id == current })
     })
 }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::{
     ApiError,
-    db::{Database, DbError, Row, Statement},
+    db::{Database, DbError, Query, Row, Statement},
     domain::{Email, Role, Username},
     stmt,
 };
@@ -27,10 +27,23 @@ pub struct User {
 }
 
 const SELECT_USER: &str = "SELECT u.id, u.email, u.username, u.created_at, u.updated_at, \
-     (SELECT group_concat(role) FROM user_roles r WHERE r.user_id = u.id), u.email_verified, u.pending_email FROM users u";
+     (SELECT group_concat(role) FROM user_roles r WHERE r.user_id = u.id) AS roles, u.email_verified, u.pending_email FROM users u";
+
+/// A row of [`SELECT_USER`].
+#[derive(serde::Deserialize)]
+struct UserRow {
+    id: Uuid,
+    email: String,
+    username: String,
+    created_at: String,
+    updated_at: String,
+    roles: Option<String>,
+    email_verified: bool,
+    pending_email: Option<String>,
+}
 
 fn user(row: &Row) -> crate::db::DbResult<User> {
-    let (id, email, username, created_at, updated_at, roles, email_verified, pending_email) = row.decode()?;
+    let UserRow { id, email, username, created_at, updated_at, roles, email_verified, pending_email } = row.decode()?;
     let mut roles = parse_roles(roles);
     roles.sort_by_key(|r| r.as_str());
     Ok(User { id, email, email_verified, pending_email, username, roles, created_at, updated_at })
@@ -132,19 +145,16 @@ pub async fn by_email(db: &dyn Database, email: &str) -> Result<Option<(Uuid, bo
 
 /// Users, newest first, one more than `limit`.
 pub async fn list(db: &dyn Database, q: Option<&str>, before: Option<Uuid>, limit: usize) -> Result<Vec<User>, ApiError> {
-    let mut sql = format!("{SELECT_USER} WHERE 1 = 1");
-    let mut params: Vec<crate::db::Value> = Vec::new();
+    let mut sql = Query::new(format!("{SELECT_USER} WHERE 1 = 1"));
     if let Some(q) = q {
-        params.push(q.to_ascii_lowercase().into());
-        sql.push_str(&format!(" AND ({} OR {})", super::contains("u.email", params.len()), super::contains("u.username", params.len())));
+        let text = sql.bind(q.to_ascii_lowercase());
+        sql.push(format!(" AND ({} OR {})", super::contains("u.email", text), super::contains("u.username", text)));
     }
     if let Some(before) = before {
-        params.push(before.into());
-        sql.push_str(&format!(" AND u.id < ?{}", params.len()));
+        sql.push(" AND u.id < ").push_bind(before);
     }
-    params.push(i64::try_from(limit + 1).unwrap_or(i64::MAX).into());
-    sql.push_str(&format!(" ORDER BY u.id DESC LIMIT ?{}", params.len()));
-    super::decode(db.query(Statement::new(sql, params)).await?, user)
+    sql.push(" ORDER BY u.id DESC LIMIT ").push_bind(i64::try_from(limit + 1).unwrap_or(i64::MAX));
+    super::decode(db.query(sql.finish()).await?, user)
 }
 
 /// Changes the username.

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use tui_shared::{
     ApiError, AppState, ErrorCode,
     auth::tokens::{AccessGrant, random_token, sha256_hex},
-    db::Statement,
+    db::{Param, Query, Statement},
     domain::{Email, NewPassword, Password, Role, Username},
     http::extract::AuthUser,
     ports::Mail,
@@ -514,29 +514,29 @@ pub async fn change_password(
 /// if the user's password hash is now that one: a batch whose password change lost a race ends
 /// nothing.
 fn end_pending(user_id: Uuid, stamp: &str, new_hash: Option<&str>) -> Vec<Statement> {
-    let guard =
-        |n: usize| new_hash.map_or(String::new(), |_| format!(" AND EXISTS (SELECT 1 FROM users WHERE id = ?1 AND password_hash = ?{n})"));
-    let bind = |mut params: Vec<tui_shared::db::Value>| {
-        params.extend(new_hash.map(tui_shared::db::Value::from));
-        params
+    let statement = |write: &dyn Fn(&mut Query, Param) -> String| {
+        let mut q = Query::default();
+        let user = q.bind(user_id);
+        let sql = write(&mut q, user);
+        q.push(sql);
+        if let Some(hash) = new_hash {
+            let hash = q.bind(hash);
+            q.push(format!(" AND EXISTS (SELECT 1 FROM users WHERE id = {user} AND password_hash = {hash})"));
+        }
+        q.finish()
     };
     vec![
-        Statement::new(
-            format!("UPDATE users SET pending_email = NULL WHERE id = ?1 AND pending_email IS NOT NULL{}", guard(2)),
-            bind(vec![user_id.into()]),
-        ),
-        Statement::new(
-            format!("UPDATE email_tokens SET used_at = ?2 WHERE user_id = ?1 AND purpose = 'change' AND used_at IS NULL{}", guard(3)),
-            bind(vec![user_id.into(), stamp.into()]),
-        ),
-        Statement::new(
+        statement(&|_, user| format!("UPDATE users SET pending_email = NULL WHERE id = {user} AND pending_email IS NOT NULL")),
+        statement(&|q, user| {
+            let stamp = q.bind(stamp);
+            format!("UPDATE email_tokens SET used_at = {stamp} WHERE user_id = {user} AND purpose = 'change' AND used_at IS NULL")
+        }),
+        statement(&|_, user| {
             format!(
                 "UPDATE device_codes SET status = 'denied' \
-                 WHERE ((user_id = ?1 AND status = 'approved') OR (confirm_user_id = ?1 AND status = 'pending')){}",
-                guard(2)
-            ),
-            bind(vec![user_id.into()]),
-        ),
+                 WHERE ((user_id = {user} AND status = 'approved') OR (confirm_user_id = {user} AND status = 'pending'))"
+            )
+        }),
     ]
 }
 

@@ -115,8 +115,16 @@ pub async fn poll(state: &AppState, device_code: &str, client: &ClientInfo) -> R
             hash.as_str(),
         ))
         .await?;
+    #[derive(serde::Deserialize)]
+    struct CodeRow {
+        status: String,
+        user_id: Option<Uuid>,
+        interval_s: i64,
+        last_polled_at: Option<String>,
+        expires_at: String,
+    }
     let Some(row) = row else { return Ok(Err(Pending::InvalidGrant)) };
-    let (status, user_id, interval, last_polled, expires): (String, Option<Uuid>, i64, Option<String>, String) = row.decode()?;
+    let CodeRow { status, user_id, interval_s: interval, last_polled_at: last_polled, expires_at: expires } = row.decode()?;
     if expires <= stamp {
         return Ok(Err(Pending::ExpiredToken));
     }
