@@ -12,6 +12,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use bytes::Bytes;
 use ipnet::IpNet;
 use serde_json::Value as Json;
 use url::{Host, Url};
@@ -72,6 +73,50 @@ pub fn headers(value: &Json) -> Result<http::HeaderMap, String> {
         headers.insert(name, value);
     }
     Ok(headers)
+}
+
+/// The call an `http` step's input asks for, checked.
+#[derive(Debug)]
+pub struct Call {
+    pub url: Url,
+    pub method: http::Method,
+    pub headers: http::HeaderMap,
+    /// Sent as JSON, if not null.
+    pub body: Json,
+}
+
+impl Call {
+    /// The call `input` asks for, if `guard` lets steps make it; why not, if not. The method is
+    /// GET without a body and POST with one, unless the input names it.
+    pub fn read(input: &Json, guard: &Guard) -> Result<Self, String> {
+        let url = parse(input["url"].as_str().ok_or("url must be a string")?)?;
+        guard.allows(&url)?;
+        let body = input["body"].clone();
+        let method = match input["method"].as_str() {
+            Some(m) => method(m)?,
+            None if body.is_null() => http::Method::GET,
+            None => http::Method::POST,
+        };
+        let headers = match &input["headers"] {
+            Json::Null => http::HeaderMap::new(),
+            given => headers(given)?,
+        };
+        Ok(Self { url, method, headers, body })
+    }
+
+    /// The request of the attempt whose idempotency key is `key`: a body goes as JSON unless
+    /// the step's headers say what it is.
+    pub fn request(&self, key: &str) -> Result<http::Request<Bytes>, http::Error> {
+        let mut request = http::Request::builder().method(self.method.clone()).uri(self.url.as_str());
+        if let Some(all) = request.headers_mut() {
+            all.extend(self.headers.clone());
+            all.insert("idempotency-key", http::HeaderValue::from_str(key)?);
+            if !self.body.is_null() && !all.contains_key(http::header::CONTENT_TYPE) {
+                all.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            }
+        }
+        request.body(if self.body.is_null() { Bytes::new() } else { Bytes::from(self.body.to_string()) })
+    }
 }
 
 impl Guard {
@@ -210,6 +255,41 @@ mod tests {
         let unlisted = Guard { hosts: None, private: Vec::new(), names_checked: false };
         assert!(!allowed(&unlisted, "https://example.com/x"));
         assert!(allowed(&unlisted, "http://93.184.215.14/"));
+    }
+
+    #[test]
+    fn a_calls_method_follows_its_body_unless_named() {
+        let guard = guard(&[]);
+        let read = |input: Json| Call::read(&input, &guard);
+        assert_eq!(read(serde_json::json!({"url": "https://example.com/"})).unwrap().method, http::Method::GET);
+        assert_eq!(read(serde_json::json!({"url": "https://example.com/", "body": {"a": 1}})).unwrap().method, http::Method::POST);
+        assert_eq!(read(serde_json::json!({"url": "https://example.com/", "method": "put"})).unwrap().method, http::Method::PUT);
+        assert_eq!(read(serde_json::json!({"url": 7})).unwrap_err(), "url must be a string");
+        assert_eq!(
+            read(serde_json::json!({"url": "http://10.0.0.1/"})).unwrap_err(),
+            "10.0.0.1 is a private, loopback or link-local address, which workflows may not call"
+        );
+        assert_eq!(
+            read(serde_json::json!({"url": "https://example.com/", "method": "TRACE"})).unwrap_err(),
+            "method must be GET, POST, PUT, PATCH or DELETE"
+        );
+        assert!(read(serde_json::json!({"url": "https://example.com/", "headers": {"Host": "x"}})).is_err());
+    }
+
+    #[test]
+    fn a_request_carries_the_attempts_key_and_says_its_body_is_json_unless_told() {
+        let guard = guard(&[]);
+        let call = Call::read(&serde_json::json!({"url": "https://example.com/hook", "body": {"a": 1}}), &guard).unwrap();
+        let request = call.request("run/step/2").unwrap();
+        assert_eq!((request.method(), request.uri().to_string()), (&http::Method::POST, "https://example.com/hook".to_owned()));
+        assert_eq!(request.headers()["idempotency-key"], "run/step/2");
+        assert_eq!(request.headers()[http::header::CONTENT_TYPE], "application/json");
+        assert_eq!(request.body().as_ref(), br#"{"a":1}"#);
+        let typed = serde_json::json!({"url": "https://example.com/", "body": "x", "headers": {"content-type": "text/plain"}});
+        let request = Call::read(&typed, &guard).unwrap().request("k").unwrap();
+        assert_eq!(request.headers()[http::header::CONTENT_TYPE], "text/plain");
+        let bare = Call::read(&serde_json::json!({"url": "https://example.com/"}), &guard).unwrap().request("k").unwrap();
+        assert!(bare.body().is_empty() && !bare.headers().contains_key(http::header::CONTENT_TYPE));
     }
 
     #[test]
