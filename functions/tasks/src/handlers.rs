@@ -240,7 +240,7 @@ pub async fn list_tasks(
 ) -> Result<axum::Json<Page<Task>>, ApiError> {
     let page = PageParams { limit: query.limit, cursor: None };
     if let Some(label) = &query.label {
-        Label::try_from(label.clone()).map_err(|message| ApiError::field("label", message))?;
+        Label::try_from(label.clone()).map_err(|invalid| ApiError::field("label", invalid.to_string()))?;
     }
     if query.q.as_ref().is_some_and(|q| q.chars().count() > 200 || q.contains('\0')) {
         return Err(ApiError::field("q", "must be at most 200 characters, without NUL"));

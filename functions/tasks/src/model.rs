@@ -2,6 +2,7 @@
 //! dependency kinds, and the record the API returns.
 
 use serde::{Deserialize, Serialize};
+pub use tui_shared::domain::Priority;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -19,32 +20,11 @@ tui_shared::text_enum!(
 );
 
 tui_shared::text_enum!(
-    /// How urgent a task is.
-    Priority { Low = "low", Medium = "medium", High = "high", Critical = "critical" }
-);
-
-tui_shared::text_enum!(
     /// What a dependency means: `requires`, the task may start only once the other completed;
     /// `blocks`, the other blocks it until it has finished in any way (completed, failed or
     /// cancelled).
     DependencyKind { Blocks = "blocks", Requires = "requires" }
 );
-
-impl Priority {
-    /// The stored rank: sorting by it ascending puts the most urgent first.
-    pub fn rank(self) -> i64 {
-        match self {
-            Self::Critical => 0,
-            Self::High => 1,
-            Self::Medium => 2,
-            Self::Low => 3,
-        }
-    }
-
-    pub fn from_rank(rank: i64) -> Option<Self> {
-        Self::ALL.iter().copied().find(|p| p.rank() == rank)
-    }
-}
 
 /// The moves a caller may ask for, from each state: the one table the state machine is. Moves
 /// the dependencies make on their own (`pending` <-> `ready`) are not in it: a task that has not
@@ -140,15 +120,5 @@ mod tests {
         assert!(Status::Failed.may_move_to(Status::Ready), "retry");
         assert!(!Status::Pending.may_move_to(Status::Running), "a waiting task cannot start");
         assert!(!Status::Pending.may_move_to(Status::Ready), "readiness is the dependencies' to decide");
-    }
-
-    #[test]
-    fn priority_ranks_put_the_most_urgent_first_and_round_trip() {
-        assert!(Priority::Critical.rank() < Priority::High.rank());
-        assert!(Priority::Medium.rank() < Priority::Low.rank());
-        for priority in Priority::ALL {
-            assert_eq!(Priority::from_rank(priority.rank()), Some(*priority));
-            assert_eq!(Priority::parse(priority.as_str()), Some(*priority));
-        }
     }
 }

@@ -459,14 +459,13 @@ async fn task(state: &AppState, job: &Job, current: &Current, input: &Json) -> R
             Ok(description) => String::from(description),
             Err(error) => return Ok(Outcome::Failed { error: format!("description {error}"), retry: false }),
         };
-        let priority_rank = match input["priority"].as_str() {
-            Some("critical") => 0,
-            Some("high") => 1,
-            None | Some("medium") => 2,
-            Some("low") => 3,
-            Some(_) => return Ok(Outcome::Failed { error: "priority must be low, medium, high or critical".into(), retry: false }),
+        use tui_shared::domain::Priority;
+        let priority = match input["priority"].as_str().map(Priority::parse) {
+            None => Priority::Medium,
+            Some(Some(priority)) => priority,
+            Some(None) => return Ok(Outcome::Failed { error: "priority must be low, medium, high or critical".into(), retry: false }),
         };
-        let new = repo::NewTask { id, title: &title, description: &description, priority_rank };
+        let new = repo::NewTask { id, title: &title, description: &description, priority_rank: priority.rank() };
         let now = time::format(state.clock.now());
         let step = repo::StepAttempt { run: job.run_id, key: &job.step_key, attempt: current.attempt, claim: job.claim_values() };
         let counts = db.batch(repo::create_task(&new, current.project, current.created_by, &now, &step)).await?;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use tui_shared::{
     ApiError,
-    domain::{Description, Label, Title},
+    domain::{Description, Label, Priority, Title},
 };
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -327,10 +327,7 @@ fn check_input(kind: Kind, input: &Json) -> Result<(), String> {
                     .map_err(|e| format!("description {e}"))?;
             }
             if let Some(priority) = literal(input, "priority") {
-                priority
-                    .as_str()
-                    .filter(|p| ["low", "medium", "high", "critical"].contains(p))
-                    .ok_or("priority must be low, medium, high or critical")?;
+                priority.as_str().and_then(Priority::parse).ok_or("priority must be low, medium, high or critical")?;
             }
         }
         Kind::WaitEvent => {

@@ -5,4 +5,4 @@ mod roles;
 mod text;
 
 pub use roles::{ProjectRole, Role};
-pub use text::{Description, Email, Label, LoginName, Name, NewPassword, OpaqueToken, Password, Prompt, Title, Username};
+pub use text::{Description, Email, Invalid, Label, LoginName, Name, NewPassword, OpaqueToken, Password, Prompt, Title, Username};

@@ -14,21 +14,50 @@ fn is_common(password: &str) -> bool {
     COMMON_PASSWORDS.lines().filter(|line| !line.starts_with('#')).any(|common| common == lowered || common == stem)
 }
 
-fn char_count_between(text: &str, min: usize, max: usize) -> Result<(), String> {
+/// Why a string was refused: what a 422 says of the field after its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    #[error("must be at least {0} characters")]
+    TooShort(usize),
+    #[error("must be at most {0} characters")]
+    TooLong(usize),
+    #[error("must not contain control characters")]
+    ControlCharacters,
+    #[error("must not contain control characters other than newlines and tabs")]
+    ControlCharactersBesidesNewlines,
+    #[error("must not contain spaces or control characters")]
+    SpacesOrControlCharacters,
+    #[error("must not contain NUL characters")]
+    Nul,
+    #[error("must not be blank")]
+    Blank,
+    #[error("must be an email address")]
+    NotAnEmail,
+    #[error("may contain only letters, digits, '_' and '-', and must start with a letter or digit")]
+    NotAUsername,
+    #[error("is too common; choose another")]
+    TooCommon,
+    #[error("must not be one repeated character")]
+    OneRepeatedCharacter,
+    #[error("is not a token this service issued")]
+    NotIssued,
+}
+
+fn char_count_between(text: &str, min: usize, max: usize) -> Result<(), Invalid> {
     let count = text.chars().count();
     if count < min {
-        return Err(format!("must be at least {min} characters"));
+        return Err(Invalid::TooShort(min));
     }
     if count > max {
-        return Err(format!("must be at most {max} characters"));
+        return Err(Invalid::TooLong(max));
     }
     Ok(())
 }
 
 /// Single-line text: no control characters at all (this also refuses NUL).
-fn single_line(text: &str) -> Result<(), String> {
+fn single_line(text: &str) -> Result<(), Invalid> {
     if text.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
+        return Err(Invalid::ControlCharacters);
     }
     Ok(())
 }
@@ -80,9 +109,9 @@ macro_rules! checked_string {
         impl utoipa::ToSchema for $name {}
 
         impl TryFrom<String> for $name {
-            type Error = String;
-            fn try_from(value: String) -> Result<Self, String> {
-                let check: fn(String) -> Result<String, String> = $check;
+            type Error = Invalid;
+            fn try_from(value: String) -> Result<Self, Invalid> {
+                let check: fn(String) -> Result<String, Invalid> = $check;
                 check(value).map(Self)
             }
         }
@@ -109,7 +138,7 @@ checked_string!(
         let value = value.trim().to_lowercase();
         char_count_between(&value, 3, 254)?;
         single_line(&value)?;
-        let (local, domain) = value.split_once('@').ok_or("must be an email address")?;
+        let (local, domain) = value.split_once('@').ok_or(Invalid::NotAnEmail)?;
         let valid = !local.is_empty()
             && local.len() <= 64
             && domain.contains('.')
@@ -117,7 +146,7 @@ checked_string!(
             && !domain.ends_with('.')
             && !domain.contains('@')
             && !value.contains(char::is_whitespace);
-        if valid { Ok(value) } else { Err("must be an email address".into()) }
+        if valid { Ok(value) } else { Err(Invalid::NotAnEmail) }
     }
 );
 
@@ -132,7 +161,7 @@ checked_string!(
         if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             Ok(value)
         } else {
-            Err("may contain only letters, digits, '_' and '-', and must start with a letter or digit".into())
+            Err(Invalid::NotAUsername)
         }
     }
 );
@@ -144,15 +173,15 @@ checked_string!(
     |value| {
         char_count_between(&value, 12, 256)?;
         if value.contains('\0') {
-            return Err("must not contain NUL characters".into());
+            return Err(Invalid::Nul);
         }
         if is_common(&value) {
-            return Err("is too common; choose another".into());
+            return Err(Invalid::TooCommon);
         }
         let mut chars = value.chars();
         let first = chars.next();
         if chars.all(|c| Some(c) == first) {
-            return Err("must not be one repeated character".into());
+            return Err(Invalid::OneRepeatedCharacter);
         }
         Ok(value)
     }
@@ -212,7 +241,7 @@ checked_string!(
     |value| {
         char_count_between(&value, 1, 50)?;
         if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err("must not contain spaces or control characters".into());
+            return Err(Invalid::SpacesOrControlCharacters);
         }
         Ok(value)
     }
@@ -226,7 +255,7 @@ checked_string!(
     |value| {
         char_count_between(&value, 0, 10_000)?;
         if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-            return Err("must not contain control characters other than newlines and tabs".into());
+            return Err(Invalid::ControlCharactersBesidesNewlines);
         }
         Ok(value)
     }
@@ -240,10 +269,10 @@ checked_string!(
     |value| {
         char_count_between(&value, 1, 10_000)?;
         if value.trim().is_empty() {
-            return Err("must not be blank".into());
+            return Err(Invalid::Blank);
         }
         if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-            return Err("must not contain control characters other than newlines and tabs".into());
+            return Err(Invalid::ControlCharactersBesidesNewlines);
         }
         Ok(value)
     }
@@ -258,7 +287,7 @@ checked_string!(
     |value| {
         let issued = (1..=256).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !issued {
-            return Err("is not a token this service issued".into());
+            return Err(Invalid::NotIssued);
         }
         Ok(value)
     }
@@ -318,6 +347,18 @@ mod tests {
         assert!(ok::<Description>("first line\nsecond\tline"));
         assert!(!ok::<Description>("nul\0byte"));
         assert!(!ok::<Description>(&"d".repeat(10_001)));
+    }
+
+    #[test]
+    fn refusals_say_what_the_field_must_be() {
+        assert_eq!(Name::try_from(" ".repeat(3)).unwrap_err().to_string(), "must be at least 1 characters");
+        assert_eq!(Title::try_from("t".repeat(201)).unwrap_err().to_string(), "must be at most 200 characters");
+        assert_eq!(Email::try_from("ada".to_owned()), Err(Invalid::NotAnEmail));
+        assert_eq!(Prompt::try_from("  \n ".to_owned()), Err(Invalid::Blank));
+        assert_eq!(
+            Description::try_from("bell\u{7}".to_owned()).unwrap_err().to_string(),
+            "must not contain control characters other than newlines and tabs"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use serde_json::Value as Json;
+pub use tui_shared::domain::Priority;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -39,10 +40,6 @@ tui_shared::text_enum!(
     /// another, `adaptive` at once on the agents the learned model picks, `balanced` at once on
     /// the least loaded agents.
     Strategy { Parallel = "parallel", Sequential = "sequential", Adaptive = "adaptive", Balanced = "balanced" }
-);
-
-tui_shared::text_enum!(
-    Priority { Low = "low", Medium = "medium", High = "high", Critical = "critical" }
 );
 
 tui_shared::text_enum!(
