@@ -2,12 +2,13 @@
 //! one group does (a group's repositories, services and handlers live in its crate under
 //! `functions/`).
 //!
-//! Here: domain types used across groups (`domain`), the ports each runtime implements once
-//! (`db`, `ports`) and their adapters (`adapters`, each behind the cargo feature of its
-//! runtime), the authenticated caller (`http::extract`, over the sessions, users and API keys
-//! in `repo`) and project membership (`membership`), the audit log, the HTTP conventions every
-//! group serves (`http`), which group owns which path (`routes`), configuration, migrations, and the pruning every deployment runs on a
-//! schedule (`services::maintenance`). Domain and service code never names a runtime.
+//! Here: domain types used across groups (`domain`), ordering by dependencies (`graph`), the
+//! ports each runtime implements once (`db`, `ports`) and their adapters (`adapters`, each
+//! behind the cargo feature of its runtime), the authenticated caller (`http::extract`, over
+//! the sessions, users and API keys in `repo`) and project membership (`membership`), the audit
+//! log, the HTTP conventions every group serves (`http`), which group owns which path
+//! (`routes`), configuration, migrations, and the pruning every deployment runs on a schedule
+//! (`services::maintenance`). Domain and service code never names a runtime.
 
 #[cfg(any(
     all(feature = "native", feature = "cloudflare"),
@@ -27,6 +28,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod graph;
 pub mod http;
 pub mod membership;
 pub mod ports;

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tui_shared::{ApiError, AppState, ErrorCode, db::DbError, domain::ProjectRole, membership, repo::Page, time};
+use tui_shared::{ApiError, AppState, ErrorCode, db::DbError, domain::ProjectRole, graph::topological_order, membership, repo::Page, time};
 use uuid::Uuid;
 
 use crate::{
@@ -115,9 +115,9 @@ impl Batch {
                 }
             }
         }
-        let order = graph::creation_order(&upstream).map_err(|cycle| {
-            let names: Vec<String> = cycle.iter().map(|&i| drafts[i].key.clone().unwrap_or_else(|| format!("#{i}"))).collect();
-            ApiError::conflict(format!("The batch's dependencies form a cycle: {}.", names.join(" -> ")))
+        let order = topological_order(&upstream).map_err(|cycle| {
+            let name = |i: usize| drafts[i].key.clone().unwrap_or_else(|| format!("#{i}"));
+            ApiError::conflict(format!("The batch's dependencies form a cycle: {}.", cycle.describe(name)))
         })?;
         Ok(Self { drafts, naming, keys, order })
     }

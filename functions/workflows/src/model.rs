@@ -8,6 +8,7 @@ use serde_json::Value as Json;
 use tui_shared::{
     ApiError,
     domain::{Description, Label, Priority, Title},
+    graph::topological_order,
 };
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -193,10 +194,6 @@ pub fn resolve(value: &Json, outputs: &HashMap<String, Json>, input: &Json) -> J
     }
 }
 
-/// A cycle among the steps' needs, as the keys along it (the first repeated at the end).
-#[derive(Debug, PartialEq, Eq)]
-pub struct Cycle(pub Vec<String>);
-
 /// Checks a definition: unique keys, known needs, no cycle, references only to steps needed
 /// (directly or not), each kind's input, and retry and timeout bounds. Field errors name the
 /// step by position (`steps[3].needs[0]`); a cycle is a 409 naming it.
@@ -235,8 +232,8 @@ pub fn check(steps: &[Step]) -> Result<(), ApiError> {
         }
         needs.push(mine);
     }
-    if let Err(Cycle(keys)) = order(&needs).map_err(|cycle| Cycle(cycle.into_iter().map(|i| steps[i].key().to_owned()).collect())) {
-        return Err(ApiError::conflict(format!("The steps' needs form a cycle: {}.", keys.join(" -> "))));
+    if let Err(cycle) = topological_order(&needs) {
+        return Err(ApiError::conflict(format!("The steps' needs form a cycle: {}.", cycle.describe(|i| steps[i].key()))));
     }
     for (i, step) in steps.iter().enumerate() {
         check_step(i, step, &ancestors(i, &needs).into_iter().map(|k| steps[k].key()).collect())?;
@@ -379,49 +376,6 @@ pub fn event_name(value: &Json) -> Result<String, String> {
         .filter(|n| !n.is_empty() && n.chars().count() <= 100 && !n.chars().any(char::is_control))
         .map(str::to_owned)
         .ok_or_else(|| "name must be text of 1 to 100 characters".to_owned())
-}
-
-/// The steps in an order where each comes after its needs, or a cycle (as indexes).
-fn order(needs: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        New,
-        Open,
-        Done,
-    }
-    let mut marks = vec![Mark::New; needs.len()];
-    let mut order = Vec::with_capacity(needs.len());
-    for start in 0..needs.len() {
-        if marks[start] != Mark::New {
-            continue;
-        }
-        // An explicit stack, so that a long chain of steps cannot overflow the call stack.
-        let mut path: Vec<(usize, usize)> = vec![(start, 0)];
-        marks[start] = Mark::Open;
-        while let Some(&mut (node, ref mut next)) = path.last_mut() {
-            if let Some(&need) = needs[node].get(*next) {
-                *next += 1;
-                match marks[need] {
-                    Mark::New => {
-                        marks[need] = Mark::Open;
-                        path.push((need, 0));
-                    }
-                    Mark::Open => {
-                        let from = path.iter().position(|(n, _)| *n == need).unwrap_or(0);
-                        let mut cycle: Vec<usize> = path[from..].iter().map(|(n, _)| *n).collect();
-                        cycle.push(need);
-                        return Err(cycle);
-                    }
-                    Mark::Done => {}
-                }
-            } else {
-                marks[node] = Mark::Done;
-                order.push(node);
-                path.pop();
-            }
-        }
-    }
-    Ok(order)
 }
 
 /// Every step `i` needs, directly or not.
