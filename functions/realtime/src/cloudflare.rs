@@ -27,9 +27,11 @@ use worker::{
 
 use crate::{
     connection::{CLOSE_POLICY, CLOSE_SESSION_REVOKED, Connection, Delivery, Published},
+    presence::{self, Presence},
     protocol::{Refusal, frame},
     service::{self, Listener, RealtimeConfig},
     tickets::Holder,
+    topics::keeps_presence,
 };
 
 /// How often an awake hub with sockets reads the log without being woken.
@@ -70,6 +72,9 @@ pub struct RealtimeHub {
     env: Env,
     app: RefCell<Option<AppState>>,
     open: RefCell<HashMap<String, Open>>,
+    /// Kept in memory only: after hibernation it is counted again from the connections'
+    /// subscriptions, since a connection is on a project topic exactly while subscribed to it.
+    presence: RefCell<Presence<String>>,
     loaded: Cell<bool>,
     tailing: Cell<bool>,
     again: Cell<bool>,
@@ -110,6 +115,7 @@ impl DurableObject for RealtimeHub {
             env,
             app: RefCell::new(None),
             open: RefCell::default(),
+            presence: RefCell::default(),
             loaded: Cell::new(false),
             tailing: Cell::new(false),
             again: Cell::new(false),
@@ -230,6 +236,8 @@ impl RealtimeHub {
             let Some(attached) = attachment(&socket) else { continue };
             match self.state.storage().get::<Connection>(&key(&attached.id)).await {
                 Ok(Some(connection)) => {
+                    let projects: Vec<String> = connection.topics().filter(|topic| keeps_presence(topic)).cloned().collect();
+                    self.presence.borrow_mut().join(&attached.id, connection.user, &projects);
                     let open = Open {
                         socket,
                         connection: Some(connection),
@@ -312,7 +320,7 @@ impl RealtimeHub {
                 let step = connection.deliver(delivery);
                 frames.extend(step.frames);
                 close = close.or(step.close);
-                self.leave(connection.user, id, &step.forget);
+                self.leave(id, &step.forget);
             }
             for frame in &frames {
                 let _ = socket.send_with_str(frame);
@@ -343,11 +351,9 @@ impl RealtimeHub {
     }
 
     async fn forget_connection(&self, id: &str) -> worker::Result<()> {
-        let removed = self.open.borrow_mut().remove(id);
-        if let Some(Open { connection: Some(connection), .. }) = removed {
-            let projects: Vec<String> = connection.topics().filter(|t| t.starts_with("project:")).cloned().collect();
-            self.leave(connection.user, id, &projects);
-        }
+        self.open.borrow_mut().remove(id);
+        let departures = self.presence.borrow_mut().leave_all(id);
+        self.announce(&departures, id);
         self.state.storage().delete(&key(id)).await?;
         if self.open.borrow().is_empty() {
             // An idle hub keeps no cursor: the next connection starts from the log's end, and its
@@ -430,7 +436,7 @@ impl RealtimeHub {
                 let _ = entry.socket.send_with_str(text);
             }
             if !step.forget.is_empty() {
-                left.push((connection.user, id.clone(), step.forget));
+                left.push((id.clone(), step.forget));
                 changed.push(id.clone());
             }
             if let Some((code, reason)) = step.close {
@@ -438,46 +444,34 @@ impl RealtimeHub {
                 closed.push(id.clone());
             }
         }
-        for (user, id, topics) in left {
-            self.leave(user, &id, &topics);
+        for (id, topics) in left {
+            self.leave(&id, &topics);
         }
         (changed, closed)
     }
 
-    /// Who is on `topic`: the users of connections subscribed to it.
-    fn present(&self, topic: &str, except: &str) -> Vec<Uuid> {
-        let open = self.open.borrow();
-        let mut users: Vec<Uuid> = open
-            .iter()
-            .filter(|(id, _)| id.as_str() != except)
-            .filter_map(|(_, entry)| entry.connection.as_ref())
-            .filter(|connection| connection.is_subscribed(topic))
-            .map(|connection| connection.user)
-            .collect();
-        users.sort_unstable();
-        users.dedup();
-        users
-    }
-
-    fn tell(&self, topic: &str, text: &str, except: &str) {
-        for (id, entry) in self.open.borrow().iter() {
-            if id != except && entry.connection.as_ref().is_some_and(|c| c.is_subscribed(topic)) {
-                let _ = entry.socket.send_with_str(text);
+    /// Tells the connections subscribed to each topic, but connection `except`, who arrived or
+    /// left.
+    fn announce(&self, changes: &[presence::Change], except: &str) {
+        for change in changes {
+            let text = change.frame();
+            for (id, entry) in self.open.borrow().iter() {
+                if id != except && entry.connection.as_ref().is_some_and(|c| c.is_subscribed(&change.topic)) {
+                    let _ = entry.socket.send_with_str(&text);
+                }
             }
         }
     }
 
-    fn leave(&self, user: Uuid, id: &str, topics: &[String]) {
-        for topic in topics.iter().filter(|t| t.starts_with("project:")) {
-            if !self.present(topic, id).contains(&user) {
-                self.tell(topic, &frame::presence_change(topic, user, false), id);
-            }
-        }
+    /// Takes connection `id` out of the presence of `topics`.
+    fn leave(&self, id: &str, topics: &[String]) {
+        let departures = self.presence.borrow_mut().leave(id, topics);
+        self.announce(&departures, id);
     }
 }
 
 /// The hub as the connection being served sees it: every socket of a hub sees every event, so
-/// listening is implicit; presence is counted over the hub's connections.
+/// listening is implicit.
 struct HubListener<'a> {
     hub: Local<&'a RealtimeHub>,
     id: String,
@@ -488,22 +482,18 @@ impl Listener for HubListener<'_> {
     fn listen(&self, _: &[String]) {}
 
     fn forget(&self, topics: &[String]) {
-        self.hub.0.leave(self.user, &self.id, topics);
+        self.hub.0.leave(&self.id, topics);
     }
 
     fn join(&self, topics: &[String]) -> Vec<(String, Vec<Uuid>)> {
         let hub = self.hub.0;
-        topics
-            .iter()
-            .map(|topic| {
-                let mut users = hub.present(topic, &self.id);
-                if !users.contains(&self.user) {
-                    hub.tell(topic, &frame::presence_change(topic, self.user, true), &self.id);
-                    users.push(self.user);
-                    users.sort_unstable();
-                }
-                (topic.clone(), users)
-            })
-            .collect()
+        // A connection closed while its message was served is no longer in the hub: it joins
+        // nothing, and is told who is there without counting itself.
+        if !hub.open.borrow().contains_key(&self.id) {
+            return topics.iter().map(|topic| (topic.clone(), hub.presence.borrow().users(topic))).collect();
+        }
+        let (here, arrivals) = hub.presence.borrow_mut().join(&self.id, self.user, topics);
+        hub.announce(&arrivals, &self.id);
+        here
     }
 }

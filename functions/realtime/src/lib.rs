@@ -3,8 +3,9 @@
 //!
 //! The event log itself is the kernel's (`tui_shared::events`), written by triggers with every
 //! change. Here: the protocol (`protocol`), topics and their authorization (`topics`), one
-//! connection's state whatever carries it (`connection`), serving its messages (`service`), and
-//! the fan-out of each runtime: an in-process hub natively (`native`).
+//! connection's state whatever carries it (`connection`), serving its messages (`service`), who
+//! is on each project topic (`presence`), and the fan-out of each runtime: an in-process hub
+//! natively (`native`), Durable Objects on Workers (`cloudflare`).
 
 #[cfg(feature = "cloudflare")]
 pub mod cloudflare;
@@ -15,6 +16,9 @@ pub mod native;
 // Natively too under test: the Spin component streams through it, and is tested here.
 #[cfg(any(test, not(feature = "native")))]
 mod poll;
+// Only the runtimes that hold sockets keep presence: a polled stream is alone.
+#[cfg(any(test, feature = "native", feature = "cloudflare"))]
+mod presence;
 mod protocol;
 pub mod service;
 mod sse;

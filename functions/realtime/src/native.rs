@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::{
     connection::{CLOSE_POLICY, Connection, Delivery, Published, Step},
+    presence::{self, Presence},
     protocol::{Refusal, frame},
     service::{self, Listener, RealtimeConfig},
     tickets::Holder,
@@ -40,7 +41,6 @@ struct Entry {
     queue: mpsc::Sender<Delivery>,
     cut: Arc<Notify>,
     topics: HashSet<String>,
-    present: HashSet<String>,
 }
 
 #[derive(Default)]
@@ -49,8 +49,7 @@ struct Registry {
     entries: HashMap<u64, Entry>,
     by_topic: HashMap<String, HashSet<u64>>,
     per_user: HashMap<Uuid, usize>,
-    /// Per project topic, how many connections each present user has on it.
-    presence: HashMap<String, HashMap<Uuid, usize>>,
+    presence: Presence<u64>,
 }
 
 impl Registry {
@@ -83,28 +82,20 @@ impl Registry {
                 entry.topics.remove(topic);
             }
         }
-        self.leave(id, topics);
     }
 
-    /// Takes connection `id` out of the presence of `topics`, telling the others when its user
-    /// is no longer on one at all.
+    /// Takes connection `id` out of the presence of `topics`.
     fn leave(&mut self, id: u64, topics: &[String]) {
-        let Some(entry) = self.entries.get_mut(&id) else { return };
-        let user = entry.user;
-        let left: Vec<String> = topics.iter().filter(|topic| entry.present.remove(*topic)).cloned().collect();
+        let departures = self.presence.leave(&id, topics);
+        self.announce(departures, id);
+    }
+
+    /// Tells the others on each topic, but connection `id`, who arrived or left.
+    fn announce(&mut self, changes: Vec<presence::Change>, id: u64) {
         let mut cut = Vec::new();
-        for topic in left {
-            let Some(users) = self.presence.get_mut(&topic) else { continue };
-            let count = users.entry(user).or_default();
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                users.remove(&user);
-                if users.is_empty() {
-                    self.presence.remove(&topic);
-                }
-                let change = Delivery::Presence { topic: topic.as_str().into(), frame: frame::presence_change(&topic, user, false).into() };
-                self.broadcast(&topic, &change, Some(id), &mut cut);
-            }
+        for change in changes {
+            let delivery = Delivery::Presence { topic: change.topic.as_str().into(), frame: change.frame().into() };
+            self.broadcast(&change.topic, &delivery, Some(id), &mut cut);
         }
         self.cut_off(cut);
     }
@@ -113,6 +104,8 @@ impl Registry {
         let Some(entry) = self.entries.get(&id) else { return };
         let topics: Vec<String> = entry.topics.iter().cloned().collect();
         self.unlisten(id, &topics);
+        let departures = self.presence.leave_all(&id);
+        self.announce(departures, id);
         if let Some(entry) = self.entries.remove(&id)
             && let Some(count) = self.per_user.get_mut(&entry.user)
         {
@@ -201,7 +194,7 @@ impl Hub {
         let id = registry.next;
         let (queue, deliveries) = mpsc::channel(self.config.queue);
         let cut = Arc::new(Notify::new());
-        registry.entries.insert(id, Entry { user, queue, cut: cut.clone(), topics: HashSet::new(), present: HashSet::new() });
+        registry.entries.insert(id, Entry { user, queue, cut: cut.clone(), topics: HashSet::new() });
         *registry.per_user.entry(user).or_default() += 1;
         Ok(Member { hub: self.clone(), id, user, deliveries, cut })
     }
@@ -239,29 +232,20 @@ impl Listener for Member {
     }
 
     fn forget(&self, topics: &[String]) {
-        self.hub.registry().unlisten(self.id, topics);
+        let mut registry = self.hub.registry();
+        registry.unlisten(self.id, topics);
+        registry.leave(self.id, topics);
     }
 
     fn join(&self, topics: &[String]) -> Vec<(String, Vec<Uuid>)> {
         let mut registry = self.hub.registry();
-        let mut cut = Vec::new();
-        let mut here = Vec::new();
-        for topic in topics {
-            let fresh = registry.entries.get_mut(&self.id).is_some_and(|entry| entry.present.insert(topic.clone()));
-            if fresh {
-                let count = registry.presence.entry(topic.clone()).or_default().entry(self.user).or_default();
-                *count += 1;
-                if *count == 1 {
-                    let change =
-                        Delivery::Presence { topic: topic.as_str().into(), frame: frame::presence_change(topic, self.user, true).into() };
-                    registry.broadcast(topic, &change, Some(self.id), &mut cut);
-                }
-            }
-            let mut users: Vec<Uuid> = registry.presence.get(topic).map(|users| users.keys().copied().collect()).unwrap_or_default();
-            users.sort_unstable();
-            here.push((topic.clone(), users));
+        // A connection already cut off is no longer in the hub: it joins nothing, and is told who
+        // is there without counting itself.
+        if !registry.entries.contains_key(&self.id) {
+            return topics.iter().map(|topic| (topic.clone(), registry.presence.users(topic))).collect();
         }
-        registry.cut_off(cut);
+        let (here, arrivals) = registry.presence.join(&self.id, self.user, topics);
+        registry.announce(arrivals, self.id);
         here
     }
 }

@@ -125,7 +125,7 @@ pub mod frame {
 
     /// Someone joined or left a project's topic: sent to the others on it.
     #[cfg_attr(
-        not(any(feature = "native", feature = "cloudflare")),
+        not(any(test, feature = "native", feature = "cloudflare")),
         expect(dead_code, reason = "Spin serves no WebSockets: only the sockets of the other runtimes use this")
     )]
     pub fn presence_change(topic: &str, user: Uuid, joined: bool) -> String {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::{
     connection::{Connection, Limits},
     protocol::{ClientMessage, Refusal, frame, parse},
-    topics::{Topic, readable},
+    topics::{Topic, keeps_presence, readable},
 };
 
 /// The group's settings.
@@ -281,7 +281,7 @@ pub async fn subscribe(
             }
         }
     }
-    let projects: Vec<String> = names.iter().filter(|name| name.starts_with("project:")).cloned().collect();
+    let projects: Vec<String> = names.iter().filter(|name| keeps_presence(name)).cloned().collect();
     for (topic, users) in hub.join(&projects) {
         frames.push(frame::presence(&topic, &users));
     }
