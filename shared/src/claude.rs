@@ -121,10 +121,25 @@ pub enum Block {
     Other,
 }
 
+/// Why an answer could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerError {
+    /// The API ended its stream with an `error` event; its message.
+    #[error("{0}")]
+    Stream(String),
+    /// Not what the API documents: what is wrong with it.
+    #[error("{0}")]
+    Malformed(String),
+}
+
+fn malformed(what: impl Into<String>) -> AnswerError {
+    AnswerError::Malformed(what.into())
+}
+
 impl Block {
     /// A block as the API sends it.
-    pub fn read(value: &Json) -> Result<Self, String> {
-        let text = |name: &str| value[name].as_str().map(str::to_owned).ok_or_else(|| format!("a block without {name}"));
+    pub fn read(value: &Json) -> Result<Self, AnswerError> {
+        let text = |name: &str| value[name].as_str().map(str::to_owned).ok_or_else(|| malformed(format!("a block without {name}")));
         Ok(match value["type"].as_str() {
             Some("text") => Self::Text { text: text("text")? },
             Some("tool_use") => Self::ToolUse { id: text("id")?, name: text("name")?, input: value["input"].clone() },
@@ -134,7 +149,7 @@ impl Block {
                 is_error: value["is_error"].as_bool().unwrap_or(false),
             },
             Some(_) => Self::Other,
-            None => return Err("a block without a type".into()),
+            None => return Err(malformed("a block without a type")),
         })
     }
 }
@@ -254,7 +269,7 @@ pub enum Failure {
     Exhausted { last: String },
     /// The caller's meter allowed no (further) attempt; it says why.
     #[error("{0}")]
-    Unmetered(String),
+    Unmetered(Refusal),
 }
 
 impl Failure {
@@ -281,7 +296,19 @@ pub struct Call {
 #[async_trait::async_trait]
 pub trait Meter: Send + Sync {
     /// `Err` with the reason when the attempt may not be made.
-    async fn allow(&self) -> Result<(), String>;
+    async fn allow(&self) -> Result<(), Refusal>;
+}
+
+/// Why a meter allows no attempt.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The daily token budget of the user the call is for is spent: the code `budget_exhausted`
+    /// leads the message, as it does in the API's refusals.
+    #[error("budget_exhausted: the daily token budget of the run's creator is spent")]
+    BudgetExhausted,
+    /// The budget could not be read; why.
+    #[error("the budget could not be checked: {0}")]
+    Unchecked(String),
 }
 
 /// One attempt's result: an answer, or why not and whether (and after how long) to try again.
@@ -405,7 +432,7 @@ async fn attempt(outbound: &dyn Outbound, settings: &ClaudeSettings, key: &str, 
             Attempt::Refused { status, message }
         };
     }
-    let parsed = if stream { from_events(&body) } else { serde_json::from_slice::<Response>(&body).map_err(|e| e.to_string()) };
+    let parsed = if stream { from_events(&body) } else { serde_json::from_slice::<Response>(&body).map_err(|e| malformed(e.to_string())) };
     match parsed {
         Ok(response) => Attempt::Answered(response),
         // A garbled answer is the server's fault, and may not happen again.
@@ -424,25 +451,25 @@ fn error_message(body: &[u8]) -> String {
 /// Rebuilds a message from its stream of server-sent events (`message_start`, content blocks
 /// started, extended by deltas and stopped, `message_delta` with the stop reason and output
 /// tokens); an `error` event, or a stream that ends before `message_stop`, is a failed attempt.
-pub fn from_events(body: &[u8]) -> Result<Response, String> {
-    let text = std::str::from_utf8(body).map_err(|e| e.to_string())?;
+pub fn from_events(body: &[u8]) -> Result<Response, AnswerError> {
+    let text = std::str::from_utf8(body).map_err(|e| malformed(e.to_string()))?;
     let mut message: Option<Response> = None;
     // Tool inputs arrive as pieces of JSON text, parsed when their block stops.
     let mut partial: Vec<String> = Vec::new();
     let mut stopped = false;
     for data in text.lines().filter_map(|line| line.strip_prefix("data:")) {
-        let event: Json = serde_json::from_str(data.trim()).map_err(|e| format!("event data: {e}"))?;
+        let event: Json = serde_json::from_str(data.trim()).map_err(|e| malformed(format!("event data: {e}")))?;
         match event["type"].as_str().unwrap_or_default() {
-            "message_start" => message = Some(serde_json::from_value(event["message"].clone()).map_err(|e| e.to_string())?),
+            "message_start" => message = Some(serde_json::from_value(event["message"].clone()).map_err(|e| malformed(e.to_string()))?),
             "content_block_start" => {
                 let block = Block::read(&event["content_block"])?;
-                let current = message.as_mut().ok_or("a block before message_start")?;
+                let current = message.as_mut().ok_or_else(|| malformed("a block before message_start"))?;
                 current.content.push(block);
                 partial.push(String::new());
             }
             "content_block_delta" => {
-                let index = event["index"].as_u64().ok_or("a delta without an index")? as usize;
-                let current = message.as_mut().ok_or("a delta before message_start")?;
+                let index = event["index"].as_u64().ok_or_else(|| malformed("a delta without an index"))? as usize;
+                let current = message.as_mut().ok_or_else(|| malformed("a delta before message_start"))?;
                 let delta = &event["delta"];
                 match (current.content.get_mut(index), delta["type"].as_str()) {
                     (Some(Block::Text { text }), Some("text_delta")) => text.push_str(delta["text"].as_str().unwrap_or_default()),
@@ -453,16 +480,16 @@ pub fn from_events(body: &[u8]) -> Result<Response, String> {
                 }
             }
             "content_block_stop" => {
-                let index = event["index"].as_u64().ok_or("a stop without an index")? as usize;
-                let current = message.as_mut().ok_or("a stop before message_start")?;
+                let index = event["index"].as_u64().ok_or_else(|| malformed("a stop without an index"))? as usize;
+                let current = message.as_mut().ok_or_else(|| malformed("a stop before message_start"))?;
                 if let (Some(Block::ToolUse { input, .. }), Some(json)) = (current.content.get_mut(index), partial.get(index))
                     && !json.is_empty()
                 {
-                    *input = serde_json::from_str(json).map_err(|e| format!("tool input: {e}"))?;
+                    *input = serde_json::from_str(json).map_err(|e| malformed(format!("tool input: {e}")))?;
                 }
             }
             "message_delta" => {
-                let current = message.as_mut().ok_or("a delta before message_start")?;
+                let current = message.as_mut().ok_or_else(|| malformed("a delta before message_start"))?;
                 if let Some(reason) = event["delta"]["stop_reason"].as_str() {
                     current.stop_reason = Some(reason.to_owned());
                 }
@@ -471,13 +498,13 @@ pub fn from_events(body: &[u8]) -> Result<Response, String> {
                 }
             }
             "message_stop" => stopped = true,
-            "error" => return Err(event["error"]["message"].as_str().unwrap_or("error event").to_owned()),
+            "error" => return Err(AnswerError::Stream(event["error"]["message"].as_str().unwrap_or("error event").to_owned())),
             _ => {}
         }
     }
     match message {
         Some(message) if stopped => Ok(message),
-        _ => Err("the stream ended before message_stop".into()),
+        _ => Err(malformed("the stream ended before message_stop")),
     }
 }
 
@@ -546,7 +573,50 @@ mod tests {
         assert!(from_events(start.as_bytes()).is_err());
         let failed =
             format!("{start}\n\ndata: {{\"type\":\"error\",\"error\":{{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}}}\n\n");
-        assert_eq!(from_events(failed.as_bytes()).unwrap_err(), "Overloaded");
+        assert_eq!(from_events(failed.as_bytes()).unwrap_err(), AnswerError::Stream("Overloaded".into()));
+    }
+
+    struct Refusing;
+
+    #[async_trait::async_trait]
+    impl Meter for Refusing {
+        async fn allow(&self) -> Result<(), Refusal> {
+            Err(Refusal::BudgetExhausted)
+        }
+    }
+
+    struct Unreachable;
+
+    #[async_trait::async_trait]
+    impl Outbound for Unreachable {
+        async fn send(&self, _: http::Request<Bytes>) -> Result<http::Response<Bytes>, crate::ports::OutboundError> {
+            unreachable!("a refused attempt is never sent")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_spent_budget_stops_a_call_before_its_first_attempt() {
+        let settings = ClaudeSettings {
+            api_key: Some("key".into()),
+            base_url: "http://claude.invalid".into(),
+            model: "m".into(),
+            models: vec!["m".into()],
+            timeout: Duration::from_secs(10),
+            retries: 2,
+            retry_base: Duration::from_millis(1),
+            retry_max: Duration::from_millis(1),
+        };
+        let request = Request {
+            model: "m".into(),
+            max_tokens: 10,
+            system: None,
+            messages: vec![Message::user("hi")],
+            tools: Vec::new(),
+            tool_choice: None,
+            stream: false,
+        };
+        let call = call(&Unreachable, &crate::ports::SystemClock, &settings, &request, Duration::from_secs(60), &Refusing).await;
+        assert_eq!((call.result.unwrap_err(), call.attempts), (Failure::Unmetered(Refusal::BudgetExhausted), 0));
     }
 
     #[test]

@@ -158,14 +158,14 @@ struct Budget<'a> {
 
 #[async_trait::async_trait]
 impl claude::Meter for Budget<'_> {
-    async fn allow(&self) -> Result<(), String> {
+    async fn allow(&self) -> Result<(), claude::Refusal> {
         match hold(self.state, self.at, self.day, self.each, self.most).await {
             Ok(true) => {
                 self.held.fetch_add(self.each, std::sync::atomic::Ordering::Relaxed);
                 Ok(())
             }
-            Ok(false) => Err("budget_exhausted: the daily token budget of the run's creator is spent".into()),
-            Err(error) => Err(format!("the budget could not be checked: {}", error.detail)),
+            Ok(false) => Err(claude::Refusal::BudgetExhausted),
+            Err(error) => Err(claude::Refusal::Unchecked(error.detail)),
         }
     }
 }
