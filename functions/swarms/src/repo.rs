@@ -2,10 +2,11 @@
 //! decisions about the swarm's agents (how many there are, which retire) are made inside the
 //! statement that acts on them.
 
+use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use tui_shared::{
     ApiError,
-    db::{Database, DbResult, Row, Statement, Value},
+    db::{Database, DbResult, Operand, Query, Row, Statement, Value},
     domain::ProjectRole,
     membership::holds_at_least,
     stmt,
@@ -14,7 +15,10 @@ use uuid::Uuid;
 
 use tui_swarms_agents::{
     consensus,
-    model::{Agent, AgentMetrics, AgentStatus, AgentType, Call, Orchestration, Subtask, Swarm, TaskKind, strings},
+    model::{
+        Agent, AgentMetrics, AgentStatus, AgentType, Call, Orchestration, Priority, Strategy, Subtask, Swarm, SwarmStrategy, TaskKind,
+        Topology, strings,
+    },
     patterns::{self, Model},
 };
 
@@ -27,11 +31,28 @@ const ACTIVE: &str = "status IN ('idle', 'busy')";
 // ---- swarms
 
 const SWARM: &str = "SELECT s.id, s.project_id, s.name, s.topology, s.strategy, s.max_agents, \
-                     (SELECT count(*) FROM swarm_agents a WHERE a.swarm_id = s.id AND a.status != 'retired'), \
+                     (SELECT count(*) FROM swarm_agents a WHERE a.swarm_id = s.id AND a.status != 'retired') AS active_agents, \
                      s.version, s.input_tokens, s.output_tokens, s.created_by, s.created_at, s.updated_at FROM swarms s";
 
+#[derive(Deserialize)]
+struct SwarmRow {
+    id: Uuid,
+    project_id: Uuid,
+    name: String,
+    topology: Topology,
+    strategy: SwarmStrategy,
+    max_agents: i64,
+    active_agents: i64,
+    version: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    created_by: Uuid,
+    created_at: String,
+    updated_at: String,
+}
+
 fn swarm(row: &Row) -> DbResult<Swarm> {
-    let (
+    let SwarmRow {
         id,
         project_id,
         name,
@@ -45,7 +66,7 @@ fn swarm(row: &Row) -> DbResult<Swarm> {
         created_by,
         created_at,
         updated_at,
-    ) = row.decode()?;
+    } = row.decode()?;
     Ok(Swarm {
         id,
         project_id,
@@ -77,23 +98,20 @@ pub fn create_swarm(
     now: &str,
     per_project: u32,
 ) -> Vec<Statement> {
-    let may = holds_at_least("?2", "?3", ProjectRole::Contributor);
+    let insert = {
+        let mut q = Query::default();
+        let (id, project, user, name, topology) = (q.bind(id), q.bind(project), q.bind(user), q.bind(name), q.bind(topology));
+        let (strategy, max_agents, now, per_project) = (q.bind(strategy), q.bind(max_agents), q.bind(now), q.bind(per_project));
+        let may = holds_at_least(project, user, ProjectRole::Contributor);
+        q.push(format!(
+            "INSERT INTO swarms (id, project_id, name, topology, strategy, max_agents, created_by, created_at, updated_at) \
+             SELECT {id}, {project}, {name}, {topology}, {strategy}, {max_agents}, {user}, {now}, {now} \
+             WHERE {may} AND (SELECT count(*) FROM swarms WHERE project_id = {project}) < {per_project}"
+        ));
+        q.finish()
+    };
     vec![
-        stmt!(
-            format!(
-                "INSERT INTO swarms (id, project_id, name, topology, strategy, max_agents, created_by, created_at, updated_at) \
-                 SELECT ?1, ?2, ?4, ?5, ?6, ?7, ?3, ?8, ?8 WHERE {may} AND (SELECT count(*) FROM swarms WHERE project_id = ?2) < ?9"
-            ),
-            id,
-            project,
-            user,
-            name,
-            topology,
-            strategy,
-            max_agents,
-            now,
-            per_project
-        ),
+        insert,
         stmt!(
             "INSERT INTO workflows (id, project_id, name, version, created_by, created_at, updated_at, swarm_id) \
              SELECT id, project_id, 'swarm ' || name, 1, created_by, created_at, created_at, id FROM swarms WHERE id = ?1",
@@ -120,28 +138,35 @@ pub async fn list_swarms(db: &dyn Database, project: Uuid, after: Option<Uuid>, 
 
 /// Deletes a swarm (maintainers), then its workflow: its runs, their jobs, with it.
 pub fn delete_swarm(id: Uuid, user: Uuid) -> Vec<Statement> {
-    let may = holds_at_least("swarms.project_id", "?2", ProjectRole::Maintainer);
-    vec![
-        stmt!(format!("DELETE FROM swarms WHERE id = ?1 AND {may}"), id, user),
-        stmt!("DELETE FROM workflows WHERE id = ?1 AND swarm_id = ?1 AND NOT EXISTS (SELECT 1 FROM swarms WHERE id = ?1)", id),
-    ]
+    let delete = {
+        let mut q = Query::default();
+        let (id, user) = (q.bind(id), q.bind(user));
+        let may = holds_at_least(Operand::Column("swarms.project_id"), user, ProjectRole::Maintainer);
+        q.push(format!("DELETE FROM swarms WHERE id = {id} AND {may}"));
+        q.finish()
+    };
+    vec![delete, stmt!("DELETE FROM workflows WHERE id = ?1 AND swarm_id = ?1 AND NOT EXISTS (SELECT 1 FROM swarms WHERE id = ?1)", id)]
 }
 
 // ---- agents
 
 const AGENT: &str = "SELECT a.id, a.swarm_id, a.type, a.name, a.capabilities, a.status, a.load, a.created_at FROM swarm_agents a";
 
+#[derive(Deserialize)]
+struct AgentRow {
+    id: Uuid,
+    swarm_id: Uuid,
+    #[serde(rename = "type")]
+    agent_type: AgentType,
+    name: String,
+    capabilities: String,
+    status: AgentStatus,
+    load: i64,
+    created_at: String,
+}
+
 fn agent(row: &Row) -> DbResult<Agent> {
-    let (id, swarm_id, agent_type, name, capabilities, status, load, created_at): (
-        Uuid,
-        Uuid,
-        AgentType,
-        String,
-        String,
-        AgentStatus,
-        i64,
-        String,
-    ) = row.decode()?;
+    let AgentRow { id, swarm_id, agent_type, name, capabilities, status, load, created_at } = row.decode()?;
     Ok(Agent { id, swarm_id, agent_type, name, capabilities: strings(&capabilities), status, load, created_at })
 }
 
@@ -149,46 +174,57 @@ fn agent(row: &Row) -> DbResult<Agent> {
 /// contributor, as many as fit under its `max_agents`; up to `target` active agents when
 /// given. One statement counts and adds.
 pub fn add_agents(swarm: Uuid, user: Uuid, agents: &Json, target: Option<i64>, now: &str) -> Statement {
-    let may = holds_at_least("s.project_id", "?2", ProjectRole::Contributor);
-    stmt!(
-        format!(
-            "INSERT INTO swarm_agents (id, swarm_id, seq, type, name, capabilities, status, created_at, updated_at) \
-             SELECT json_extract(j.value, '$.id'), s.id, \
-                 (SELECT coalesce(max(seq), 0) FROM swarm_agents WHERE swarm_id = s.id) + 1 + j.key, \
-                 json_extract(j.value, '$.type'), json_extract(j.value, '$.name'), json_extract(j.value, '$.capabilities'), 'idle', ?4, ?4 \
-             FROM swarms s, json_each(?3) j WHERE s.id = ?1 AND {may} \
-                 AND j.key < min(coalesce(?5, s.max_agents), s.max_agents) \
-                     - (SELECT count(*) FROM swarm_agents WHERE swarm_id = s.id AND status != 'retired')"
-        ),
-        swarm,
-        user,
-        agents.to_string(),
-        now,
-        target.map_or(Value::Null, Value::from)
-    )
+    let mut q = Query::default();
+    let (swarm, user, agents, now, target) = (q.bind(swarm), q.bind(user), q.bind(agents.to_string()), q.bind(now), q.bind(target));
+    let may = holds_at_least(Operand::Column("s.project_id"), user, ProjectRole::Contributor);
+    q.push(format!(
+        "INSERT INTO swarm_agents (id, swarm_id, seq, type, name, capabilities, status, created_at, updated_at) \
+         SELECT json_extract(j.value, '$.id'), s.id, \
+             (SELECT coalesce(max(seq), 0) FROM swarm_agents WHERE swarm_id = s.id) + 1 + j.key, \
+             json_extract(j.value, '$.type'), json_extract(j.value, '$.name'), json_extract(j.value, '$.capabilities'), 'idle', \
+             {now}, {now} \
+         FROM swarms s, json_each({agents}) j WHERE s.id = {swarm} AND {may} \
+             AND j.key < min(coalesce({target}, s.max_agents), s.max_agents) \
+                 - (SELECT count(*) FROM swarm_agents WHERE swarm_id = s.id AND status != 'retired')"
+    ));
+    q.finish()
 }
 
 /// Retires agents down to `target` active ones, if `user` is a contributor: idle ones first,
 /// the latest added first; one with work under way takes no more and retires when it is done.
 pub fn retire_agents(swarm: Uuid, user: Uuid, target: i64, now: &str) -> Statement {
-    let may = holds_at_least("s.project_id", "?2", ProjectRole::Contributor);
-    stmt!(
-        format!(
-            "UPDATE swarm_agents SET status = CASE WHEN load = 0 THEN 'retired' ELSE 'retiring' END, updated_at = ?4 \
-             WHERE id IN (SELECT a.id FROM swarm_agents a JOIN swarms s ON s.id = a.swarm_id WHERE a.swarm_id = ?1 AND a.{ACTIVE} AND {may} \
-                 ORDER BY a.load, a.seq DESC \
-                 LIMIT max(0, (SELECT count(*) FROM swarm_agents WHERE swarm_id = ?1 AND {ACTIVE}) - ?3))"
-        ),
-        swarm,
-        user,
-        target,
-        now
-    )
+    let mut q = Query::default();
+    let (swarm, user, target, now) = (q.bind(swarm), q.bind(user), q.bind(target), q.bind(now));
+    let may = holds_at_least(Operand::Column("s.project_id"), user, ProjectRole::Contributor);
+    q.push(format!(
+        "UPDATE swarm_agents SET status = CASE WHEN load = 0 THEN 'retired' ELSE 'retiring' END, updated_at = {now} \
+         WHERE id IN (SELECT a.id FROM swarm_agents a JOIN swarms s ON s.id = a.swarm_id \
+             WHERE a.swarm_id = {swarm} AND a.{ACTIVE} AND {may} \
+             ORDER BY a.load, a.seq DESC \
+             LIMIT max(0, (SELECT count(*) FROM swarm_agents WHERE swarm_id = {swarm} AND {ACTIVE}) - {target}))"
+    ));
+    q.finish()
 }
 
 pub async fn agents(db: &dyn Database, swarm: Uuid) -> Result<Vec<Agent>, ApiError> {
     let rows = db.query(stmt!(format!("{AGENT} WHERE a.swarm_id = ?1 ORDER BY a.seq"), swarm)).await?;
     tui_shared::repo::decode(rows, agent)
+}
+
+#[derive(Deserialize)]
+struct MetricsRow {
+    id: Uuid,
+    #[serde(rename = "type")]
+    agent_type: AgentType,
+    status: AgentStatus,
+    load: i64,
+    calls: i64,
+    failed_calls: i64,
+    completed: i64,
+    failed: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    latency_ms: i64,
 }
 
 pub async fn agent_metrics(db: &dyn Database, id: Uuid, user: Uuid) -> Result<Option<AgentMetrics>, ApiError> {
@@ -202,19 +238,19 @@ pub async fn agent_metrics(db: &dyn Database, id: Uuid, user: Uuid) -> Result<Op
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let (agent_id, agent_type, status, load, calls, failed_calls, completed, failed, input_tokens, output_tokens, latency): (
-        Uuid,
-        AgentType,
-        AgentStatus,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-    ) = row.decode()?;
+    let MetricsRow {
+        id: agent_id,
+        agent_type,
+        status,
+        load,
+        calls,
+        failed_calls,
+        completed,
+        failed,
+        input_tokens,
+        output_tokens,
+        latency_ms,
+    } = row.decode()?;
     let finished = completed + failed;
     Ok(Some(AgentMetrics {
         agent_id,
@@ -227,7 +263,7 @@ pub async fn agent_metrics(db: &dyn Database, id: Uuid, user: Uuid) -> Result<Op
         failed,
         input_tokens,
         output_tokens,
-        mean_latency_ms: if calls > failed_calls { latency as f64 / (calls - failed_calls) as f64 } else { 0.0 },
+        mean_latency_ms: if calls > failed_calls { latency_ms as f64 / (calls - failed_calls) as f64 } else { 0.0 },
         success_rate: (finished > 0).then(|| completed as f64 / finished as f64),
     }))
 }
@@ -250,22 +286,21 @@ pub fn orchestrate(
     timeout_s: u64,
     now: &str,
 ) -> Vec<Statement> {
-    let may = holds_at_least("s.project_id", "?3", ProjectRole::Contributor);
     let spec = json!({"key": "plan", "kind": "agent", "needs": [], "input": {"op": "plan"},
         "retry": {"limit": 2, "backoff": "exponential", "delay_s": 2.0}, "timeout_s": timeout_s});
+    let run = {
+        let mut q = Query::default();
+        let (id, swarm, user, task, now) = (q.bind(id), q.bind(swarm), q.bind(user), q.bind(task), q.bind(now));
+        let may = holds_at_least(Operand::Column("s.project_id"), user, ProjectRole::Contributor);
+        q.push(format!(
+            "INSERT INTO workflow_runs (id, workflow_id, version, project_id, status, input, created_by, created_at, updated_at) \
+             SELECT {id}, s.id, 1, s.project_id, 'running', json_object('task', {task}), {user}, {now}, {now} FROM swarms s \
+             WHERE s.id = {swarm} AND {may} AND EXISTS (SELECT 1 FROM swarm_agents a WHERE a.swarm_id = s.id AND a.{ACTIVE})"
+        ));
+        q.finish()
+    };
     vec![
-        stmt!(
-            format!(
-                "INSERT INTO workflow_runs (id, workflow_id, version, project_id, status, input, created_by, created_at, updated_at) \
-                 SELECT ?1, s.id, 1, s.project_id, 'running', json_object('task', ?4), ?3, ?5, ?5 FROM swarms s WHERE s.id = ?2 AND {may} \
-                 AND EXISTS (SELECT 1 FROM swarm_agents a WHERE a.swarm_id = s.id AND a.{ACTIVE})"
-            ),
-            id,
-            swarm,
-            user,
-            task,
-            now
-        ),
+        run,
         stmt!(
             "INSERT INTO orchestrations (id, swarm_id, project_id, task, strategy, priority, dependencies, model, max_tokens, status, \
                  created_by, created_at, updated_at) \
@@ -293,150 +328,150 @@ pub fn orchestrate(
     ]
 }
 
+#[derive(Deserialize)]
+struct OrchestrationRow {
+    id: Uuid,
+    swarm_id: Uuid,
+    task: String,
+    strategy: Strategy,
+    priority: Priority,
+    model: String,
+    max_tokens: i64,
+    status: String,
+    plan: Option<String>,
+    result: Option<String>,
+    error: Option<String>,
+    input_tokens: i64,
+    output_tokens: i64,
+    created_by: Uuid,
+    created_at: String,
+    updated_at: String,
+    finished_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SubtaskRow {
+    step_key: String,
+    role: String,
+    title: String,
+    description: String,
+    kind: TaskKind,
+    format: String,
+    sections: String,
+    agent_id: Uuid,
+    #[serde(rename = "type")]
+    agent_type: AgentType,
+    needs: String,
+    status: String,
+    result: Option<String>,
+    validation_errors: Option<String>,
+    calls: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+}
+
+#[derive(Deserialize)]
+struct CallRow {
+    purpose: String,
+    step_key: String,
+    agent_id: Option<Uuid>,
+    model: String,
+    ok: bool,
+    attempts: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    latency_ms: i64,
+    error: Option<String>,
+    created_at: String,
+}
+
 pub async fn visible_orchestration(db: &dyn Database, id: Uuid, user: Uuid) -> Result<Option<Orchestration>, ApiError> {
     let row = db
         .query_opt(stmt!(
             "SELECT o.id, o.swarm_id, o.task, o.strategy, o.priority, o.model, o.max_tokens, o.status, o.plan, o.result, o.error, \
-                 o.input_tokens, o.output_tokens, o.created_by, json_array(o.created_at, o.updated_at, o.finished_at) \
+                 o.input_tokens, o.output_tokens, o.created_by, o.created_at, o.updated_at, o.finished_at \
              FROM orchestrations o JOIN project_members m ON m.project_id = o.project_id AND m.user_id = ?2 WHERE o.id = ?1",
             id,
             user
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    #[expect(clippy::type_complexity, reason = "one row, decoded once")]
-    let (
-        id,
-        swarm_id,
-        task,
-        strategy,
-        priority,
-        model,
-        max_tokens,
-        status,
-        plan,
-        result,
-        error,
-        input_tokens,
-        output_tokens,
-        created_by,
-        times,
-    ): (
-        Uuid,
-        Uuid,
-        String,
-        tui_swarms_agents::model::Strategy,
-        tui_swarms_agents::model::Priority,
-        String,
-        i64,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        i64,
-        i64,
-        Uuid,
-        String,
-    ) = row.decode()?;
-    let (created_at, updated_at, finished_at): (String, String, Option<String>) =
-        serde_json::from_str(&times).map_err(|e| tui_shared::db::DbError::decode(e.to_string()))?;
+    let o: OrchestrationRow = row.decode()?;
     let rows = db
         .query(stmt!(
             "SELECT st.step_key, st.role, st.title, st.description, st.kind, st.format, st.sections, st.agent_id, a.type, \
-                 (SELECT json_group_array(needs) FROM run_step_needs n WHERE n.run_id = st.orchestration_id AND n.key = st.step_key), \
+                 (SELECT json_group_array(needs) FROM run_step_needs n WHERE n.run_id = st.orchestration_id AND n.key = st.step_key) \
+                     AS needs, \
                  st.status, st.result, st.validation_errors, st.calls, st.input_tokens, st.output_tokens \
              FROM orchestration_subtasks st JOIN swarm_agents a ON a.id = st.agent_id WHERE st.orchestration_id = ?1 ORDER BY st.position",
-            id
+            o.id
         ))
         .await?;
     let subtasks = tui_shared::repo::decode(rows, |row| {
-        #[expect(clippy::type_complexity, reason = "one row, decoded once")]
-        let (
-            key,
-            role,
-            title,
-            description,
-            kind,
-            format,
-            sections,
-            agent_id,
-            agent_type,
-            needs,
-            status,
-            result,
-            errors,
-            calls,
-            input_tokens,
-            output_tokens,
-        ): (
-            String,
-            String,
-            String,
-            String,
-            TaskKind,
-            String,
-            String,
-            Uuid,
-            AgentType,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            i64,
-            i64,
-            i64,
-        ) = row.decode()?;
-        let result = result.map(|r| if format == "json" && status == "completed" { json(&r) } else { Json::String(r) });
+        let st: SubtaskRow = row.decode()?;
+        let result = st.result.map(|r| if st.format == "json" && st.status == "completed" { json(&r) } else { Json::String(r) });
         Ok(Subtask {
-            key,
-            role,
-            title,
-            description,
-            kind,
-            format,
-            sections: strings(&sections),
-            agent_id,
-            agent_type,
-            needs: strings(&needs),
-            status,
+            key: st.step_key,
+            role: st.role,
+            title: st.title,
+            description: st.description,
+            kind: st.kind,
+            format: st.format,
+            sections: strings(&st.sections),
+            agent_id: st.agent_id,
+            agent_type: st.agent_type,
+            needs: strings(&st.needs),
+            status: st.status,
             result,
-            validation_errors: errors.map(|e| strings(&e)),
-            calls,
-            input_tokens,
-            output_tokens,
+            validation_errors: st.validation_errors.map(|e| strings(&e)),
+            calls: st.calls,
+            input_tokens: st.input_tokens,
+            output_tokens: st.output_tokens,
         })
     })?;
     let rows = db
         .query(stmt!(
             "SELECT purpose, step_key, agent_id, model, ok, attempts, input_tokens, output_tokens, latency_ms, error, created_at \
              FROM claude_calls WHERE orchestration_id = ?1 ORDER BY id",
-            id
+            o.id
         ))
         .await?;
     let calls = tui_shared::repo::decode(rows, |row| {
-        let (purpose, step, agent_id, model, ok, attempts, input_tokens, output_tokens, latency_ms, error, created_at) = row.decode()?;
-        Ok(Call { purpose, step, agent_id, model, ok, attempts, input_tokens, output_tokens, latency_ms, error, created_at })
+        let c: CallRow = row.decode()?;
+        Ok(Call {
+            purpose: c.purpose,
+            step: c.step_key,
+            agent_id: c.agent_id,
+            model: c.model,
+            ok: c.ok,
+            attempts: c.attempts,
+            input_tokens: c.input_tokens,
+            output_tokens: c.output_tokens,
+            latency_ms: c.latency_ms,
+            error: c.error,
+            created_at: c.created_at,
+        })
     })?;
     Ok(Some(Orchestration {
-        id,
-        swarm_id,
-        task,
-        strategy,
-        priority,
-        model,
-        max_tokens,
-        status,
-        plan: plan.as_deref().map(json),
+        id: o.id,
+        swarm_id: o.swarm_id,
+        task: o.task,
+        strategy: o.strategy,
+        priority: o.priority,
+        model: o.model,
+        max_tokens: o.max_tokens,
+        status: o.status,
+        plan: o.plan.as_deref().map(json),
         subtasks,
         calls,
-        result,
-        error,
-        input_tokens,
-        output_tokens,
-        created_by,
-        created_at,
-        updated_at,
-        finished_at,
+        result: o.result,
+        error: o.error,
+        input_tokens: o.input_tokens,
+        output_tokens: o.output_tokens,
+        created_by: o.created_by,
+        created_at: o.created_at,
+        updated_at: o.updated_at,
+        finished_at: o.finished_at,
     }))
 }
 
@@ -450,19 +485,28 @@ pub async fn usage_today(db: &dyn Database, user: Uuid, day: &str) -> Result<(i6
 pub async fn usage_by_project(db: &dyn Database, user: Uuid, since: &str) -> Result<Vec<(Uuid, i64, i64, i64)>, ApiError> {
     let rows = db
         .query(stmt!(
-            "SELECT project_id, count(*), sum(input_tokens), sum(output_tokens) FROM claude_calls WHERE user_id = ?1 AND created_at >= ?2 \
-             GROUP BY project_id ORDER BY project_id",
+            "SELECT project_id, count(*) AS calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens \
+             FROM claude_calls WHERE user_id = ?1 AND created_at >= ?2 GROUP BY project_id ORDER BY project_id",
             user,
             since
         ))
         .await?;
-    Ok(rows.iter().map(|row| row.decode()).collect::<Result<_, _>>()?)
+    Ok(tui_shared::db::decode_all(&rows)?)
 }
 
 // ---- learned assignment
 
 /// The most outcomes a model is fitted on: the newest.
 const MAX_OUTCOMES: i64 = 10_000;
+
+#[derive(Deserialize)]
+struct OutcomeRow {
+    id: i64,
+    agent_type: AgentType,
+    task_kind: TaskKind,
+    valid: bool,
+    tokens: i64,
+}
 
 pub async fn outcomes(db: &dyn Database, project: Uuid) -> Result<Vec<patterns::Outcome>, ApiError> {
     let rows = db
@@ -474,8 +518,8 @@ pub async fn outcomes(db: &dyn Database, project: Uuid) -> Result<Vec<patterns::
         ))
         .await?;
     tui_shared::repo::decode(rows, |row| {
-        let (id, agent_type, kind, valid, tokens): (i64, AgentType, TaskKind, bool, i64) = row.decode()?;
-        Ok(patterns::Outcome { id, agent_type, kind, valid, tokens })
+        let OutcomeRow { id, agent_type, task_kind, valid, tokens } = row.decode()?;
+        Ok(patterns::Outcome { id, agent_type, kind: task_kind, valid, tokens })
     })
 }
 
@@ -492,24 +536,17 @@ pub async fn store_model(
     metrics: &str,
     now: &str,
 ) -> Result<Option<i64>, ApiError> {
-    let may = holds_at_least("s.project_id", "?3", ProjectRole::Contributor);
-    let row = db
-        .query_opt(stmt!(
-            format!(
-                "INSERT INTO pattern_models (id, project_id, swarm_id, pattern_type, version, parameters, metrics, created_by, created_at) \
-                 SELECT ?1, s.project_id, s.id, ?4, \
-                     (SELECT coalesce(max(version), 0) + 1 FROM pattern_models WHERE project_id = s.project_id AND pattern_type = ?4), \
-                     ?5, ?6, ?3, ?7 FROM swarms s WHERE s.id = ?2 AND {may} RETURNING version"
-            ),
-            id,
-            swarm,
-            user,
-            pattern_type,
-            parameters,
-            metrics,
-            now
-        ))
-        .await?;
+    let mut q = Query::default();
+    let (id, swarm, user, pattern_type) = (q.bind(id), q.bind(swarm), q.bind(user), q.bind(pattern_type));
+    let (parameters, metrics, now) = (q.bind(parameters), q.bind(metrics), q.bind(now));
+    let may = holds_at_least(Operand::Column("s.project_id"), user, ProjectRole::Contributor);
+    q.push(format!(
+        "INSERT INTO pattern_models (id, project_id, swarm_id, pattern_type, version, parameters, metrics, created_by, created_at) \
+         SELECT {id}, s.project_id, s.id, {pattern_type}, \
+             (SELECT coalesce(max(version), 0) + 1 FROM pattern_models WHERE project_id = s.project_id AND pattern_type = {pattern_type}), \
+             {parameters}, {metrics}, {user}, {now} FROM swarms s WHERE s.id = {swarm} AND {may} RETURNING version"
+    ));
+    let row = db.query_opt(q.finish()).await?;
     Ok(row.map(|row| row.decode::<(i64,)>()).transpose()?.map(|(v,)| v))
 }
 
@@ -541,24 +578,22 @@ pub fn open_vote(
     deadline: &str,
     now: &str,
 ) -> Vec<Statement> {
-    let may = holds_at_least("s.project_id", "?3", ProjectRole::Contributor);
     let voters = format!("(SELECT count(*) FROM swarm_agents a WHERE a.swarm_id = s.id AND a.{ACTIVE})");
     let spec = json!({"key": "vote", "kind": "agent", "needs": [], "input": {"op": "close_vote"}});
+    let closing_run = {
+        let mut q = Query::default();
+        let (run, swarm, user, id, algorithm, now) = (q.bind(run), q.bind(swarm), q.bind(user), q.bind(id), q.bind(algorithm), q.bind(now));
+        let may = holds_at_least(Operand::Column("s.project_id"), user, ProjectRole::Contributor);
+        q.push(format!(
+            "INSERT INTO workflow_runs (id, workflow_id, version, project_id, status, input, created_by, created_at, updated_at) \
+             SELECT {run}, s.id, 1, s.project_id, 'running', json_object('consensus', {id}), {user}, {now}, {now} FROM swarms s \
+             WHERE s.id = {swarm} AND {may} AND {voters} >= CASE WHEN {algorithm} = 'byzantine' THEN {} ELSE 1 END",
+            consensus::BYZANTINE_MIN_VOTERS
+        ));
+        q.finish()
+    };
     vec![
-        stmt!(
-            format!(
-                "INSERT INTO workflow_runs (id, workflow_id, version, project_id, status, input, created_by, created_at, updated_at) \
-                 SELECT ?1, s.id, 1, s.project_id, 'running', json_object('consensus', ?4), ?3, ?6, ?6 FROM swarms s \
-                 WHERE s.id = ?2 AND {may} AND {voters} >= CASE WHEN ?5 = 'byzantine' THEN {} ELSE 1 END",
-                consensus::BYZANTINE_MIN_VOTERS
-            ),
-            run,
-            swarm,
-            user,
-            id,
-            algorithm,
-            now
-        ),
+        closing_run,
         stmt!(
             format!(
                 "INSERT INTO consensus (id, swarm_id, project_id, run_id, proposal, algorithm, voters, status, deadline, created_by, created_at) \
@@ -593,21 +628,18 @@ pub fn open_vote(
 /// Casts `agent`'s vote, if `user` is a contributor, the vote is open and before its deadline,
 /// and the agent is one of its voters who has not voted.
 pub fn cast(consensus: Uuid, agent: Uuid, user: Uuid, vote: &str, confidence: f64, now: &str) -> Statement {
-    let may = holds_at_least("c.project_id", "?3", ProjectRole::Contributor);
-    stmt!(
-        format!(
-            "INSERT INTO consensus_votes (consensus_id, agent_id, vote, confidence, cast_by, created_at) \
-             SELECT c.id, ?2, ?4, ?5, ?3, ?6 FROM consensus c WHERE c.id = ?1 AND c.status = 'open' AND c.deadline > ?6 AND {may} \
-             AND EXISTS (SELECT 1 FROM consensus_voters v WHERE v.consensus_id = c.id AND v.agent_id = ?2) \
-             ON CONFLICT (consensus_id, agent_id) DO NOTHING"
-        ),
-        consensus,
-        agent,
-        user,
-        vote,
-        confidence,
-        now
-    )
+    let mut q = Query::default();
+    let (consensus, agent, user) = (q.bind(consensus), q.bind(agent), q.bind(user));
+    let (vote, confidence, now) = (q.bind(vote), q.bind(confidence), q.bind(now));
+    let may = holds_at_least(Operand::Column("c.project_id"), user, ProjectRole::Contributor);
+    q.push(format!(
+        "INSERT INTO consensus_votes (consensus_id, agent_id, vote, confidence, cast_by, created_at) \
+         SELECT c.id, {agent}, {vote}, {confidence}, {user}, {now} FROM consensus c \
+         WHERE c.id = {consensus} AND c.status = 'open' AND c.deadline > {now} AND {may} \
+         AND EXISTS (SELECT 1 FROM consensus_voters v WHERE v.consensus_id = c.id AND v.agent_id = {agent}) \
+         ON CONFLICT (consensus_id, agent_id) DO NOTHING"
+    ));
+    q.finish()
 }
 
 pub async fn visible_vote(db: &dyn Database, id: Uuid, user: Uuid) -> Result<Option<Json>, ApiError> {
@@ -617,7 +649,7 @@ pub async fn visible_vote(db: &dyn Database, id: Uuid, user: Uuid) -> Result<Opt
                  'status', c.status, 'decision', c.decision, 'tally', json(c.tally), 'deadline', c.deadline, 'created_by', c.created_by, \
                  'created_at', c.created_at, 'closed_at', c.closed_at, \
                  'votes', (SELECT json_group_array(json_object('agent_id', v.agent_id, 'vote', v.vote, 'confidence', v.confidence, \
-                     'created_at', v.created_at)) FROM consensus_votes v WHERE v.consensus_id = c.id)), c.project_id \
+                     'created_at', v.created_at)) FROM consensus_votes v WHERE v.consensus_id = c.id)) AS vote, c.project_id \
              FROM consensus c JOIN project_members m ON m.project_id = c.project_id AND m.user_id = ?2 WHERE c.id = ?1",
             id,
             user
@@ -644,59 +676,50 @@ pub fn put_memory(
     most: u32,
     bytes: u32,
 ) -> Statement {
-    let may = holds_at_least("s.project_id", "?2", ProjectRole::Contributor);
-    stmt!(
-        format!(
-            "INSERT INTO swarm_memory (swarm_id, namespace, key, value, body, expires_at, updated_by, created_at, updated_at) \
-             SELECT s.id, ?3, ?4, ?5, ?6, ?7, ?2, ?8, ?8 FROM swarms s WHERE s.id = ?1 AND {may} \
-                 AND ((SELECT count(*) FROM swarm_memory WHERE swarm_id = ?1) < ?9 \
-                     OR EXISTS (SELECT 1 FROM swarm_memory WHERE swarm_id = ?1 AND namespace = ?3 AND key = ?4)) \
-                 AND (SELECT coalesce(sum(length(value) + length(body)), 0) FROM swarm_memory \
-                     WHERE swarm_id = ?1 AND NOT (namespace = ?3 AND key = ?4)) + length(?5) + length(?6) <= ?10 \
-             ON CONFLICT (swarm_id, namespace, key) DO UPDATE SET value = excluded.value, body = excluded.body, \
-                 expires_at = excluded.expires_at, updated_by = excluded.updated_by, updated_at = excluded.updated_at, \
-                 created_at = CASE WHEN swarm_memory.expires_at <= excluded.updated_at THEN excluded.created_at ELSE swarm_memory.created_at END"
-        ),
-        swarm,
-        user,
-        namespace,
-        key,
-        value,
-        body,
-        expires.map_or(Value::Null, Value::from),
-        now,
-        most,
-        bytes
-    )
+    let mut q = Query::default();
+    let (swarm, user, namespace, key, value) = (q.bind(swarm), q.bind(user), q.bind(namespace), q.bind(key), q.bind(value));
+    let (body, expires, now, most, bytes) = (q.bind(body), q.bind(expires), q.bind(now), q.bind(most), q.bind(bytes));
+    let may = holds_at_least(Operand::Column("s.project_id"), user, ProjectRole::Contributor);
+    q.push(format!(
+        "INSERT INTO swarm_memory (swarm_id, namespace, key, value, body, expires_at, updated_by, created_at, updated_at) \
+         SELECT s.id, {namespace}, {key}, {value}, {body}, {expires}, {user}, {now}, {now} FROM swarms s WHERE s.id = {swarm} AND {may} \
+             AND ((SELECT count(*) FROM swarm_memory WHERE swarm_id = {swarm}) < {most} \
+                 OR EXISTS (SELECT 1 FROM swarm_memory WHERE swarm_id = {swarm} AND namespace = {namespace} AND key = {key})) \
+             AND (SELECT coalesce(sum(length(value) + length(body)), 0) FROM swarm_memory \
+                 WHERE swarm_id = {swarm} AND NOT (namespace = {namespace} AND key = {key})) + length({value}) + length({body}) <= {bytes} \
+         ON CONFLICT (swarm_id, namespace, key) DO UPDATE SET value = excluded.value, body = excluded.body, \
+             expires_at = excluded.expires_at, updated_by = excluded.updated_by, updated_at = excluded.updated_at, \
+             created_at = CASE WHEN swarm_memory.expires_at <= excluded.updated_at THEN excluded.created_at ELSE swarm_memory.created_at END"
+    ));
+    q.finish()
 }
 
 pub fn delete_memory(swarm: Uuid, user: Uuid, namespace: &str, key: &str, now: &str) -> Statement {
-    let may = holds_at_least("s.project_id", "?2", ProjectRole::Contributor);
-    stmt!(
-        format!(
-            "DELETE FROM swarm_memory WHERE swarm_id = ?1 AND namespace = ?3 AND key = ?4 AND (expires_at IS NULL OR expires_at > ?5) \
-             AND EXISTS (SELECT 1 FROM swarms s WHERE s.id = ?1 AND {may})"
-        ),
-        swarm,
-        user,
-        namespace,
-        key,
-        now
-    )
+    let mut q = Query::default();
+    let (swarm, user, namespace, key, now) = (q.bind(swarm), q.bind(user), q.bind(namespace), q.bind(key), q.bind(now));
+    let may = holds_at_least(Operand::Column("s.project_id"), user, ProjectRole::Contributor);
+    q.push(format!(
+        "DELETE FROM swarm_memory WHERE swarm_id = {swarm} AND namespace = {namespace} AND key = {key} \
+         AND (expires_at IS NULL OR expires_at > {now}) AND EXISTS (SELECT 1 FROM swarms s WHERE s.id = {swarm} AND {may})"
+    ));
+    q.finish()
 }
 
 const MEMORY: &str = "SELECT m.namespace, m.key, m.value, m.expires_at, m.updated_by, m.created_at, m.updated_at FROM swarm_memory m";
 
+#[derive(Deserialize)]
+struct MemoryRow {
+    namespace: String,
+    key: String,
+    value: String,
+    expires_at: Option<String>,
+    updated_by: Uuid,
+    created_at: String,
+    updated_at: String,
+}
+
 fn memory(row: &Row) -> DbResult<Json> {
-    let (namespace, key, value, expires_at, updated_by, created_at, updated_at): (
-        String,
-        String,
-        String,
-        Option<String>,
-        Uuid,
-        String,
-        String,
-    ) = row.decode()?;
+    let MemoryRow { namespace, key, value, expires_at, updated_by, created_at, updated_at } = row.decode()?;
     Ok(json!({"namespace": namespace, "key": key, "value": json(&value), "expires_at": expires_at, "updated_by": updated_by,
         "created_at": created_at, "updated_at": updated_at}))
 }
@@ -717,30 +740,21 @@ pub async fn search_memory(
     now: &str,
     limit: usize,
 ) -> Result<Vec<Json>, ApiError> {
-    let live = "m.swarm_id = ?1 AND m.namespace = ?2 AND (m.expires_at IS NULL OR m.expires_at > ?3)";
-    let by_prefix = "(?5 IS NULL OR substr(m.key, 1, length(?5)) = ?5)";
-    let statement = match query {
-        Some(query) => stmt!(
-            format!(
-                "{MEMORY} JOIN swarm_memory_fts f ON f.rowid = m.id WHERE swarm_memory_fts MATCH ?4 AND {live} AND {by_prefix} \
-                 ORDER BY f.rank LIMIT ?6"
-            ),
-            swarm,
-            namespace,
-            now,
-            query,
-            prefix.map_or(Value::Null, Value::from),
-            limit as i64
-        ),
-        None => stmt!(
-            format!("{MEMORY} WHERE {live} AND ?4 IS NULL AND {by_prefix} ORDER BY m.key LIMIT ?6"),
-            swarm,
-            namespace,
-            now,
-            Value::Null,
-            prefix.map_or(Value::Null, Value::from),
-            limit as i64
-        ),
+    let mut q = Query::new(MEMORY);
+    let (swarm, namespace, now) = (q.bind(swarm), q.bind(namespace), q.bind(now));
+    let live = format!("m.swarm_id = {swarm} AND m.namespace = {namespace} AND (m.expires_at IS NULL OR m.expires_at > {now})");
+    let order = match query {
+        Some(query) => {
+            let query = q.bind(query);
+            q.push(format!(" JOIN swarm_memory_fts f ON f.rowid = m.id WHERE swarm_memory_fts MATCH {query} AND {live}"));
+            "f.rank"
+        }
+        None => {
+            q.push(format!(" WHERE {live}"));
+            "m.key"
+        }
     };
-    tui_shared::repo::decode(db.query(statement).await?, memory)
+    let (prefix, limit) = (q.bind(prefix), q.bind(limit as i64));
+    q.push(format!(" AND ({prefix} IS NULL OR substr(m.key, 1, length({prefix})) = {prefix}) ORDER BY {order} LIMIT {limit}"));
+    tui_shared::repo::decode(db.query(q.finish()).await?, memory)
 }

@@ -10,11 +10,12 @@
 //! it may cost are held against its user's daily budget, in the statement that holds them, and
 //! is recorded as soon as it ends, whatever becomes of the attempt: a call made is a cost.
 
+use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use tui_shared::{
     ApiError, AppState,
     claude::{self, Block, ClaudeSettings, Failure, Message, Request, Role, Tool, ToolChoice},
-    db::{Statement, Value},
+    db::{Query, Statement, Value},
     stmt,
     time::{self, Timestamp},
 };
@@ -58,23 +59,21 @@ impl std::ops::Deref for Attempt<'_> {
 
 impl Claim {
     /// SQL that holds while this attempt is the step's current one and its job is still held,
-    /// over parameters `?{first}` to `?{first + 4}`.
-    fn guard(&self, first: usize) -> String {
+    /// over the claim's values, bound to `q`.
+    fn guard(&self, q: &mut Query) -> String {
+        let (run, key, attempt) = (q.bind(self.run), q.bind(self.key.as_str()), q.bind(self.attempt));
+        let (job, lease) = (q.bind(self.job), q.bind(self.lease.as_str()));
         format!(
-            "EXISTS (SELECT 1 FROM run_steps WHERE run_id = ?{first} AND key = ?{} AND state = 'running' AND attempt = ?{}) \
-             AND EXISTS (SELECT 1 FROM jobs WHERE id = ?{} AND lease_until = ?{})",
-            first + 1,
-            first + 2,
-            first + 3,
-            first + 4
+            "EXISTS (SELECT 1 FROM run_steps WHERE run_id = {run} AND key = {key} AND state = 'running' AND attempt = {attempt}) \
+             AND EXISTS (SELECT 1 FROM jobs WHERE id = {job} AND lease_until = {lease})"
         )
     }
 
     /// A statement whose SQL ends in a `WHERE` clause (or `WHERE true`), guarded by the attempt.
-    pub(crate) fn guarded(&self, sql: &str, mut params: Vec<Value>) -> Statement {
-        let guard = self.guard(params.len() + 1);
-        params.extend([self.run.into(), self.key.as_str().into(), self.attempt.into(), self.job.into(), self.lease.as_str().into()]);
-        Statement::new(format!("{sql} AND {guard}"), params)
+    pub(crate) fn guarded(&self, mut q: Query) -> Statement {
+        let guard = self.guard(&mut q);
+        q.push(format!(" AND {guard}"));
+        q.finish()
     }
 }
 
@@ -126,17 +125,18 @@ fn today(now: Timestamp) -> String {
 
 /// Holds `tokens` of the user's budget for `day`, if they fit; in one statement.
 async fn hold(state: &AppState, at: &Attempt<'_>, day: &str, tokens: i64, budget: u64) -> Result<bool, ApiError> {
-    let statement = at.guarded(
-        "INSERT INTO claude_usage (user_id, day, tokens, reserved) SELECT ?1, ?2, 0, ?3 WHERE ?3 <= ?4",
-        vec![at.user.into(), day.into(), tokens.into(), (budget as i64).into()],
-    );
+    let mut q = Query::default();
+    let (user, day, tokens, budget) = (q.bind(at.user), q.bind(day), q.bind(tokens), q.bind(budget as i64));
+    let guard = at.guard(&mut q);
+    q.push(format!(
+        "INSERT INTO claude_usage (user_id, day, tokens, reserved) SELECT {user}, {day}, 0, {tokens} WHERE {tokens} <= {budget} AND {guard}"
+    ));
     // An existing day's row: only while what is used and held leaves room.
-    let Statement { sql, params } = statement;
-    let sql = format!(
-        "{sql} ON CONFLICT (user_id, day) DO UPDATE SET reserved = reserved + excluded.reserved \
-         WHERE tokens + reserved + excluded.reserved <= ?4"
-    );
-    Ok(state.db.execute(Statement::new(sql, params)).await? > 0)
+    q.push(format!(
+        " ON CONFLICT (user_id, day) DO UPDATE SET reserved = reserved + excluded.reserved \
+         WHERE tokens + reserved + excluded.reserved <= {budget}"
+    ));
+    Ok(state.db.execute(q.finish()).await? > 0)
 }
 
 /// What one attempt of a request may cost before its answer says: all the tokens it may write,
@@ -238,6 +238,18 @@ struct Orchestration {
     max_tokens: u32,
 }
 
+#[derive(Deserialize)]
+struct OrchestrationRow {
+    swarm_id: Uuid,
+    topology: Topology,
+    strategy: Strategy,
+    task: String,
+    priority: String,
+    dependencies: String,
+    model: String,
+    max_tokens: i64,
+}
+
 async fn orchestration(state: &AppState, run: Uuid) -> Result<Option<Orchestration>, ApiError> {
     let row = state
         .db
@@ -248,16 +260,7 @@ async fn orchestration(state: &AppState, run: Uuid) -> Result<Option<Orchestrati
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let (swarm, topology, strategy, task, priority, dependencies, model, max_tokens): (
-        Uuid,
-        Topology,
-        Strategy,
-        String,
-        String,
-        String,
-        String,
-        i64,
-    ) = row.decode()?;
+    let OrchestrationRow { swarm_id: swarm, topology, strategy, task, priority, dependencies, model, max_tokens } = row.decode()?;
     Ok(Some(Orchestration { swarm, topology, strategy, task, priority, dependencies, model, max_tokens: max_tokens as u32 }))
 }
 
@@ -289,9 +292,10 @@ async fn make_plan(state: &AppState, at: &Attempt<'_>) -> Result<Outcome, ApiErr
         None => match ask_plan(state, at, &o).await? {
             Ok(plan) => {
                 let draft = serde_json::to_string(&plan).map_err(ApiError::internal)?;
-                let keep = at
-                    .guarded("UPDATE orchestrations SET plan_draft = ?2 WHERE id = ?1 AND plan IS NULL", vec![at.run.into(), draft.into()]);
-                state.db.execute(keep).await?;
+                let mut q = Query::default();
+                let (run, draft) = (q.bind(at.run), q.bind(draft));
+                q.push(format!("UPDATE orchestrations SET plan_draft = {draft} WHERE id = {run} AND plan IS NULL"));
+                state.db.execute(at.guarded(q)).await?;
                 plan
             }
             Err(outcome) => return Ok(outcome),
@@ -462,15 +466,13 @@ async fn work(state: &AppState, at: &Attempt<'_>, writes: &mut Vec<Statement>) -
     let Some(part) = repo::part(state.db.as_ref(), at.run, &at.key).await? else {
         return Ok(Outcome::Failed { error: "no such part of the orchestration".into(), retry: false });
     };
-    let now = time::format(state.clock.now());
-    state
-        .db
-        .execute(at.guarded(
-            "UPDATE orchestration_subtasks SET status = 'running', updated_at = ?3 WHERE orchestration_id = ?1 AND step_key = ?2 \
-             AND status = 'pending'",
-            vec![at.run.into(), at.key.as_str().into(), now.as_str().into()],
-        ))
-        .await?;
+    let mut q = Query::default();
+    let (run, key, now) = (q.bind(at.run), q.bind(at.key.as_str()), q.bind(time::format(state.clock.now())));
+    q.push(format!(
+        "UPDATE orchestration_subtasks SET status = 'running', updated_at = {now} WHERE orchestration_id = {run} AND step_key = {key} \
+         AND status = 'pending'"
+    ));
+    state.db.execute(at.guarded(q)).await?;
     let inputs = repo::inputs(state.db.as_ref(), at.run, &at.key).await?;
     let mut prompt = format!("Task: {}\n\nYour part: {}\n{}\n", o.task, part.title, part.description);
     for (key, title, status, result) in &inputs {
@@ -497,21 +499,23 @@ async fn work(state: &AppState, at: &Attempt<'_>, writes: &mut Vec<Statement>) -
         other => other.to_string(),
     };
     let now = time::format(state.clock.now());
-    writes.push(at.guarded(
-        "UPDATE orchestration_subtasks SET status = ?3, result = ?4, validation_errors = ?5, updated_at = ?6 \
-         WHERE orchestration_id = ?1 AND step_key = ?2",
-        vec![
-            at.run.into(),
-            at.key.as_str().into(),
-            if valid { "completed" } else { "invalid" }.into(),
-            result.as_str().into(),
-            if valid { Value::Null } else { json!(errors).to_string().into() },
-            now.as_str().into(),
-        ],
-    ));
+    writes.push({
+        let mut q = Query::default();
+        let (run, key, status) = (q.bind(at.run), q.bind(at.key.as_str()), q.bind(if valid { "completed" } else { "invalid" }));
+        let (result, errors, now) =
+            (q.bind(result.as_str()), q.bind(if valid { Value::Null } else { json!(errors).to_string().into() }), q.bind(now.as_str()));
+        q.push(format!(
+            "UPDATE orchestration_subtasks SET status = {status}, result = {result}, validation_errors = {errors}, updated_at = {now} \
+             WHERE orchestration_id = {run} AND step_key = {key}"
+        ));
+        at.guarded(q)
+    });
     writes.push(outcome(at, o.swarm, part.agent, part.agent_type, part.kind, valid, latency, tokens, &now));
     if part.role == "synthesis" {
-        writes.push(at.guarded("UPDATE orchestrations SET result = ?2 WHERE id = ?1", vec![at.run.into(), result.as_str().into()]));
+        let mut q = Query::default();
+        let (run, result) = (q.bind(at.run), q.bind(result.as_str()));
+        q.push(format!("UPDATE orchestrations SET result = {result} WHERE id = {run}"));
+        writes.push(at.guarded(q));
     }
     Ok(Outcome::Done(json!({"agent_id": part.agent, "valid": valid, "result": value, "validation_errors": errors})))
 }
@@ -528,21 +532,14 @@ fn outcome(
     tokens: u64,
     now: &str,
 ) -> Statement {
-    at.guarded(
+    let mut q = Query::default();
+    let (project, swarm, agent, agent_type) = (q.bind(at.project), q.bind(swarm), q.bind(agent), q.bind(agent_type.as_str()));
+    let (kind, valid, latency, tokens, now) = (q.bind(kind.as_str()), q.bind(valid), q.bind(latency), q.bind(tokens as i64), q.bind(now));
+    q.push(format!(
         "INSERT INTO agent_outcomes (project_id, swarm_id, agent_id, agent_type, task_kind, success, valid, latency_ms, tokens, created_at) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9 WHERE true",
-        vec![
-            at.project.into(),
-            swarm.into(),
-            agent.into(),
-            agent_type.as_str().into(),
-            kind.as_str().into(),
-            i64::from(valid).into(),
-            latency.into(),
-            (tokens as i64).into(),
-            now.into(),
-        ],
-    )
+         SELECT {project}, {swarm}, {agent}, {agent_type}, {kind}, {valid}, {valid}, {latency}, {tokens}, {now} WHERE true"
+    ));
+    at.guarded(q)
 }
 
 /// The longest task a user's `agent` step may give (what `Prompt` allows an orchestration).
@@ -622,16 +619,16 @@ async fn close_vote(state: &AppState, at: &Attempt<'_>, writes: &mut Vec<Stateme
         Verdict::Decided(value) => ("decided", Some(value)),
         Verdict::NoConsensus => ("no_consensus", None),
     };
-    writes.push(at.guarded(
-        "UPDATE consensus SET status = ?2, decision = ?3, tally = ?4, closed_at = ?5 WHERE id = ?1 AND status = 'open'",
-        vec![
-            vote.id.into(),
-            status.into(),
-            decision.clone().map_or(Value::Null, Value::from),
-            tally.to_string().into(),
-            time::format(now).into(),
-        ],
-    ));
+    writes.push({
+        let mut q = Query::default();
+        let (id, status, decision) = (q.bind(vote.id), q.bind(status), q.bind(decision.clone()));
+        let (tally, now) = (q.bind(tally.to_string()), q.bind(time::format(now)));
+        q.push(format!(
+            "UPDATE consensus SET status = {status}, decision = {decision}, tally = {tally}, closed_at = {now} \
+             WHERE id = {id} AND status = 'open'"
+        ));
+        at.guarded(q)
+    });
     Ok(Outcome::Done(json!({"status": status, "decision": decision, "tally": tally})))
 }
 
@@ -659,6 +656,20 @@ mod tests {
         let errors = check_answer("## Summary\nx", "text", &sections, 100).unwrap_err();
         assert_eq!(errors, ["no \"Risks\" heading"]);
         assert!(check_answer(&"x".repeat(101), "text", &[], 100).is_err());
+    }
+
+    #[test]
+    fn the_guard_binds_the_claim_after_the_statements_own_values() {
+        let claim = Claim { run: Uuid::nil(), key: "work-1".into(), attempt: 2, job: 7, lease: "until".into() };
+        let mut q = Query::default();
+        let (result, run) = (q.bind("done"), q.bind(claim.run));
+        q.push(format!("UPDATE orchestrations SET result = {result} WHERE id = {run}"));
+        let statement = claim.guarded(q);
+        assert!(statement.sql.starts_with("UPDATE orchestrations SET result = ?1 WHERE id = ?2 AND EXISTS"), "{}", statement.sql);
+        assert!(statement.sql.contains("run_id = ?3 AND key = ?4 AND state = 'running' AND attempt = ?5"), "{}", statement.sql);
+        assert!(statement.sql.contains("id = ?6 AND lease_until = ?7"), "{}", statement.sql);
+        let claimed: [Value; 5] = [claim.run.into(), "work-1".into(), 2_i64.into(), 7_i64.into(), "until".into()];
+        assert_eq!(statement.params[2..], claimed);
     }
 
     #[test]

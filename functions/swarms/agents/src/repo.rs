@@ -2,10 +2,11 @@
 //! an orchestration's parts laid out as run steps and the results they work from, and a vote's
 //! state. Every write is guarded by the attempt ([`Claim::guarded`]).
 
+use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use tui_shared::{
     ApiError,
-    db::{Database, Statement},
+    db::{Database, Param, Query, Statement},
     stmt, time,
 };
 use uuid::Uuid;
@@ -101,52 +102,65 @@ pub fn lay_out(
         .collect();
     let needs: Vec<Json> = layout.steps.iter().flat_map(|s| s.needs.iter().map(|n| json!([n, s.key]))).collect();
     let steps = Json::Array(steps).to_string();
-    // Only the statement above records this token.
-    let recorded = |token: usize| format!("EXISTS (SELECT 1 FROM orchestrations WHERE id = ?1 AND plan_token = ?{token})");
-    vec![
-        claim.guarded(
-            "UPDATE orchestrations SET plan = ?2, plan_token = ?4, status = CASE WHEN status = 'planning' THEN 'running' ELSE status END, \
-             updated_at = ?3 WHERE id = ?1 AND plan IS NULL AND (SELECT version FROM swarms WHERE id = ?5) = ?6",
-            vec![claim.run.into(), plan.to_string().into(), now.into(), token.into(), swarm.into(), version.into()],
-        ),
-        Statement::new(
-            format!("UPDATE swarms SET version = version + 1 WHERE id = ?2 AND {}", recorded(3)),
-            vec![claim.run.into(), swarm.into(), token.into()],
-        ),
-        Statement::new(
-            format!(
-                "INSERT INTO run_steps (run_id, key, position, spec, kind, state, waiting_on, updated_at) \
-                 SELECT ?1, json_extract(value, '$.key'), 1 + key, json_extract(value, '$.spec'), 'agent', 'waiting', \
-                     json_extract(value, '$.waiting_on'), ?3 FROM json_each(?2) WHERE {}",
-                recorded(4)
-            ),
-            vec![claim.run.into(), steps.as_str().into(), now.into(), token.into()],
-        ),
-        Statement::new(
-            format!(
-                "INSERT INTO run_step_needs (run_id, needs, key) SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]') \
-                 FROM json_each(?2) WHERE {}",
-                recorded(3)
-            ),
-            vec![claim.run.into(), Json::Array(needs).to_string().into(), token.into()],
-        ),
-        Statement::new(
-            format!(
-                "INSERT INTO orchestration_subtasks (orchestration_id, step_key, position, role, title, description, kind, format, sections, \
-                     agent_id, status, updated_at) \
-                 SELECT ?1, json_extract(value, '$.key'), key, json_extract(value, '$.role'), json_extract(value, '$.title'), \
-                     json_extract(value, '$.description'), json_extract(value, '$.kind'), json_extract(value, '$.format'), \
-                     json_extract(value, '$.sections'), json_extract(value, '$.agent'), 'pending', ?3 FROM json_each(?2) WHERE {}",
-                recorded(4)
-            ),
-            vec![claim.run.into(), steps.into(), now.into(), token.into()],
-        ),
-    ]
+    // Only the first statement records this token.
+    let recorded = |run: Param, token: Param| format!("EXISTS (SELECT 1 FROM orchestrations WHERE id = {run} AND plan_token = {token})");
+    let record_plan = {
+        let mut q = Query::default();
+        let (run, plan, now, token) = (q.bind(claim.run), q.bind(plan.to_string()), q.bind(now), q.bind(token));
+        let (swarm, version) = (q.bind(swarm), q.bind(version));
+        q.push(format!(
+            "UPDATE orchestrations SET plan = {plan}, plan_token = {token}, \
+             status = CASE WHEN status = 'planning' THEN 'running' ELSE status END, updated_at = {now} \
+             WHERE id = {run} AND plan IS NULL AND (SELECT version FROM swarms WHERE id = {swarm}) = {version}"
+        ));
+        claim.guarded(q)
+    };
+    let move_version = {
+        let mut q = Query::default();
+        let (run, swarm, token) = (q.bind(claim.run), q.bind(swarm), q.bind(token));
+        q.push(format!("UPDATE swarms SET version = version + 1 WHERE id = {swarm} AND {}", recorded(run, token)));
+        q.finish()
+    };
+    let add_steps = {
+        let mut q = Query::default();
+        let (run, steps, now, token) = (q.bind(claim.run), q.bind(steps.as_str()), q.bind(now), q.bind(token));
+        q.push(format!(
+            "INSERT INTO run_steps (run_id, key, position, spec, kind, state, waiting_on, updated_at) \
+             SELECT {run}, json_extract(value, '$.key'), 1 + key, json_extract(value, '$.spec'), 'agent', 'waiting', \
+                 json_extract(value, '$.waiting_on'), {now} FROM json_each({steps}) WHERE {}",
+            recorded(run, token)
+        ));
+        q.finish()
+    };
+    let add_needs = {
+        let mut q = Query::default();
+        let (run, needs, token) = (q.bind(claim.run), q.bind(Json::Array(needs).to_string()), q.bind(token));
+        q.push(format!(
+            "INSERT INTO run_step_needs (run_id, needs, key) SELECT {run}, json_extract(value, '$[0]'), json_extract(value, '$[1]') \
+             FROM json_each({needs}) WHERE {}",
+            recorded(run, token)
+        ));
+        q.finish()
+    };
+    let add_subtasks = {
+        let mut q = Query::default();
+        let (run, steps, now, token) = (q.bind(claim.run), q.bind(steps), q.bind(now), q.bind(token));
+        q.push(format!(
+            "INSERT INTO orchestration_subtasks (orchestration_id, step_key, position, role, title, description, kind, format, sections, \
+                 agent_id, status, updated_at) \
+             SELECT {run}, json_extract(value, '$.key'), key, json_extract(value, '$.role'), json_extract(value, '$.title'), \
+                 json_extract(value, '$.description'), json_extract(value, '$.kind'), json_extract(value, '$.format'), \
+                 json_extract(value, '$.sections'), json_extract(value, '$.agent'), 'pending', {now} FROM json_each({steps}) WHERE {}",
+            recorded(run, token)
+        ));
+        q.finish()
+    };
+    vec![record_plan, move_version, add_steps, add_needs, add_subtasks]
 }
 
 /// Whether the claim still holds: the step at its attempt, the job with its lease.
 pub async fn holds(db: &dyn Database, claim: &Claim) -> Result<bool, ApiError> {
-    let check = claim.guarded("SELECT 1 WHERE true", Vec::new());
+    let check = claim.guarded(Query::new("SELECT 1 WHERE true"));
     Ok(db.query_opt(check).await?.is_some())
 }
 
@@ -173,6 +187,20 @@ impl Part {
     }
 }
 
+#[derive(Deserialize)]
+struct PartRow {
+    role: String,
+    title: String,
+    description: String,
+    kind: TaskKind,
+    format: String,
+    sections: String,
+    agent_id: Uuid,
+    #[serde(rename = "type")]
+    agent_type: AgentType,
+    name: String,
+}
+
 pub async fn part(db: &dyn Database, run: Uuid, key: &str) -> Result<Option<Part>, ApiError> {
     let row = db
         .query_opt(stmt!(
@@ -183,18 +211,8 @@ pub async fn part(db: &dyn Database, run: Uuid, key: &str) -> Result<Option<Part
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let (role, title, description, kind, format, sections, agent, agent_type, agent_name): (
-        String,
-        String,
-        String,
-        TaskKind,
-        String,
-        String,
-        Uuid,
-        AgentType,
-        String,
-    ) = row.decode()?;
-    Ok(Some(Part { role, title, description, kind, format, sections: strings(&sections), agent, agent_type, agent_name }))
+    let PartRow { role, title, description, kind, format, sections, agent_id, agent_type, name } = row.decode()?;
+    Ok(Some(Part { role, title, description, kind, format, sections: strings(&sections), agent: agent_id, agent_type, agent_name: name }))
 }
 
 /// The results a part works from: those of the parts it waits for, in plan order.
@@ -208,7 +226,7 @@ pub async fn inputs(db: &dyn Database, run: Uuid, key: &str) -> Result<Vec<(Stri
             key
         ))
         .await?;
-    Ok(rows.iter().map(|row| row.decode()).collect::<Result<_, _>>()?)
+    Ok(tui_shared::db::decode_all(&rows)?)
 }
 
 pub async fn vote_state(db: &dyn Database, run: Uuid) -> Result<Option<VoteState>, ApiError> {
