@@ -16,7 +16,7 @@ use tui_shared::{
     ApiError, AppState,
     adapters::{
         cloudflare::{HUB_BINDING, WorkerEnv, hub_name, hub_shards, services},
-        edge::{Local, LocalFuture},
+        edge::SendWrapper,
     },
     events, time,
 };
@@ -83,8 +83,8 @@ pub struct RealtimeHub {
 /// Opens a socket for `holder` on their hub: the realtime worker's answer to an upgrade request
 /// whose ticket it has spent.
 pub async fn connect(env: &WorkerEnv, holder: &Holder) -> Result<http::Response<axum::body::Body>, ApiError> {
-    let env = &env.0.0;
-    LocalFuture(async move {
+    let env: &Env = &env.0;
+    SendWrapper::new(async move {
         let fail = |e: worker::Error| ApiError::unavailable(format!("the real-time hub is unreachable: {e}"));
         let namespace = env.durable_object(HUB_BINDING).map_err(fail)?;
         let shard = (holder.user.as_u128() % u128::from(hub_shards(env))) as u32;
@@ -299,7 +299,7 @@ impl RealtimeHub {
             return self.forget_connection(id).await;
         };
         loop {
-            let hub = HubListener { hub: Local(self), id: id.to_owned(), user: connection.user };
+            let hub = HubListener { hub: SendWrapper::new(self), id: id.to_owned(), user: connection.user };
             let mut frames = match service::handle(&app, &mut connection, &hub, &text).await {
                 Ok(frames) => frames,
                 Err(error) => {
@@ -473,7 +473,7 @@ impl RealtimeHub {
 /// The hub as the connection being served sees it: every socket of a hub sees every event, so
 /// listening is implicit.
 struct HubListener<'a> {
-    hub: Local<&'a RealtimeHub>,
+    hub: SendWrapper<&'a RealtimeHub>,
     id: String,
     user: Uuid,
 }
@@ -482,11 +482,11 @@ impl Listener for HubListener<'_> {
     fn listen(&self, _: &[String]) {}
 
     fn forget(&self, topics: &[String]) {
-        self.hub.0.leave(&self.id, topics);
+        self.hub.leave(&self.id, topics);
     }
 
     fn join(&self, topics: &[String]) -> Vec<(String, Vec<Uuid>)> {
-        let hub = self.hub.0;
+        let hub = *self.hub;
         // A connection closed while its message was served is no longer in the hub: it joins
         // nothing, and is told who is there without counting itself.
         if !hub.open.borrow().contains_key(&self.id) {

@@ -13,7 +13,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::{D1Database, Env, HttpRequest, worker_sys::web_sys};
 
 use super::{
-    edge::{self, Local, LocalFuture},
+    edge::{self, SendWrapper},
     hrana::Hrana,
 };
 use crate::{
@@ -27,7 +27,7 @@ use crate::{
 };
 
 /// The `Database` port over a D1 binding.
-pub struct D1(Local<D1Database>);
+pub struct D1(SendWrapper<D1Database>);
 
 fn d1_error(error: worker::Error) -> DbError {
     DbError::from_message(error.to_string())
@@ -47,7 +47,7 @@ impl D1 {
                 Value::Blob(b) => js_sys::Uint8Array::from(b.as_slice()).into(),
             })
             .collect();
-        self.0.0.prepare(stmt.sql.as_ref()).bind(&params).map_err(d1_error)
+        self.0.prepare(stmt.sql.as_ref()).bind(&params).map_err(d1_error)
     }
 }
 
@@ -69,7 +69,7 @@ fn changes(result: &worker::D1Result) -> u64 {
 #[async_trait]
 impl Database for D1 {
     async fn query(&self, stmt: Statement) -> DbResult<Vec<Row>> {
-        LocalFuture(async move {
+        SendWrapper::new(async move {
             let prepared = self.prepare(&stmt)?;
             let statement: &RawStatement = prepared.inner().unchecked_ref();
             let options = js_sys::Object::new();
@@ -86,7 +86,7 @@ impl Database for D1 {
     }
 
     async fn execute(&self, stmt: Statement) -> DbResult<u64> {
-        LocalFuture(async move { Ok(changes(&self.prepare(&stmt)?.run().await.map_err(d1_error)?)) }).await
+        SendWrapper::new(async move { Ok(changes(&self.prepare(&stmt)?.run().await.map_err(d1_error)?)) }).await
     }
 
     fn status(&self) -> crate::db::Backend {
@@ -95,9 +95,9 @@ impl Database for D1 {
 
     /// D1 runs a batch as one transaction.
     async fn batch(&self, stmts: Vec<Statement>) -> DbResult<Vec<u64>> {
-        LocalFuture(async move {
+        SendWrapper::new(async move {
             let prepared = stmts.iter().map(|s| self.prepare(s)).collect::<DbResult<Vec<_>>>()?;
-            let results = self.0.0.batch(prepared).await.map_err(d1_error)?;
+            let results = self.0.batch(prepared).await.map_err(d1_error)?;
             Ok(results.iter().map(changes).collect())
         })
         .await
@@ -110,7 +110,7 @@ pub struct Fetch;
 #[async_trait]
 impl Outbound for Fetch {
     async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, OutboundError> {
-        LocalFuture(async move {
+        SendWrapper::new(async move {
             let fail = |e: worker::Error| OutboundError(e.to_string());
             let (parts, body) = request.into_parts();
             let headers = worker::Headers::new();
@@ -194,14 +194,14 @@ impl worker::DurableObject for RateLimitCounter {
 }
 
 /// The `RateLimiter` port over the `RATE_LIMITER` Durable Object namespace.
-pub struct DurableLimiter(Local<worker::ObjectNamespace>);
+pub struct DurableLimiter(SendWrapper<worker::ObjectNamespace>);
 
 #[async_trait]
 impl RateLimiter for DurableLimiter {
     async fn hit(&self, key: &str, rule: Rule, now_ms: i64) -> Result<Decision, String> {
-        LocalFuture(async move {
+        SendWrapper::new(async move {
             let fail = |e: worker::Error| e.to_string();
-            let stub = self.0.0.id_from_name(key).map_err(fail)?.get_stub().map_err(fail)?;
+            let stub = self.0.id_from_name(key).map_err(fail)?.get_stub().map_err(fail)?;
             let body = serde_json::to_string(&Hit { limit: rule.limit, window_ms: rule.window_ms().unsigned_abs(), now_ms })
                 .map_err(|e| e.to_string())?;
             let mut init = worker::RequestInit::new();
@@ -230,8 +230,8 @@ const MAX_QUEUE_DELAY_S: u64 = 12 * 3600;
 /// than a message can wait is left to the `JobTimer` alarm, where the worker binds it, and in any
 /// case to the cron trigger's drain.
 pub struct QueueWaker {
-    queue: Local<worker::Queue>,
-    timer: Option<Local<worker::ObjectNamespace>>,
+    queue: SendWrapper<worker::Queue>,
+    timer: Option<SendWrapper<worker::ObjectNamespace>>,
     max_delay_s: u64,
 }
 
@@ -239,8 +239,8 @@ impl QueueWaker {
     fn new(env: &Env, queue: worker::Queue) -> Self {
         let max_delay_s =
             lookup(env, "WORKFLOWS_QUEUE_DELAY_MAX_S").and_then(|s| s.parse().ok()).unwrap_or(MAX_QUEUE_DELAY_S).min(MAX_QUEUE_DELAY_S);
-        let timer = env.durable_object(JOB_TIMER_BINDING).ok().map(Local);
-        Self { queue: Local(queue), timer, max_delay_s }
+        let timer = env.durable_object(JOB_TIMER_BINDING).ok().map(SendWrapper::new);
+        Self { queue: SendWrapper::new(queue), timer, max_delay_s }
     }
 }
 
@@ -248,14 +248,14 @@ impl QueueWaker {
 impl JobWaker for QueueWaker {
     async fn wake(&self, after: std::time::Duration) {
         let seconds = after.as_secs_f64().ceil() as u64;
-        let woke = LocalFuture(async move {
+        let woke = SendWrapper::new(async move {
             if seconds <= self.max_delay_s {
                 let message = worker::MessageBuilder::new(serde_json::json!({"wake": true})).delay_seconds(seconds as u32).build();
-                return self.queue.0.send(message).await;
+                return self.queue.send(message).await;
             }
             let Some(timer) = &self.timer else { return Ok(()) };
             let at = js_sys::Date::now() + after.as_millis() as f64;
-            let stub = timer.0.id_from_name("jobs")?.get_stub()?;
+            let stub = timer.id_from_name("jobs")?.get_stub()?;
             let mut init = worker::RequestInit::new();
             init.with_method(worker::Method::Post).with_body(Some(JsValue::from_str(&(at as i64).to_string())));
             stub.fetch_with_request(worker::Request::new_with_init("https://job-timer/at", &init)?).await.map(drop)
@@ -272,14 +272,14 @@ pub const COORDINATOR_BINDING: &str = "SWARM_COORDINATOR";
 
 /// The `Coordinators` port over a Durable Object namespace: each key's requests go to the one
 /// object named by it.
-pub struct DurableCoordinators(Local<worker::ObjectNamespace>);
+pub struct DurableCoordinators(SendWrapper<worker::ObjectNamespace>);
 
 #[async_trait]
 impl Coordinators for DurableCoordinators {
     async fn send(&self, key: uuid::Uuid, request: serde_json::Value) -> Result<serde_json::Value, String> {
-        LocalFuture(async move {
+        SendWrapper::new(async move {
             let fail = |e: worker::Error| e.to_string();
-            let stub = self.0.0.id_from_name(&key.to_string()).map_err(fail)?.get_stub().map_err(fail)?;
+            let stub = self.0.id_from_name(&key.to_string()).map_err(fail)?.get_stub().map_err(fail)?;
             let mut init = worker::RequestInit::new();
             init.with_method(worker::Method::Post).with_body(Some(JsValue::from_str(&request.to_string())));
             let request = worker::Request::new_with_init("https://coordinator/", &init).map_err(fail)?;
@@ -314,11 +314,11 @@ pub fn services(group: &'static str, env: &Env) -> Result<Services, String> {
     let outbound: Arc<dyn Outbound> = Arc::new(Fetch);
     let db: Arc<dyn Database> = match lookup(env, "TURSO_DATABASE_URL").filter(|u| !u.is_empty()) {
         Some(url) => Arc::new(Hrana::new(&url, lookup(env, "TURSO_AUTH_TOKEN"), outbound.clone())),
-        None => Arc::new(D1(Local(env.d1("DB").map_err(|e| format!("no D1 binding named DB: {e}"))?))),
+        None => Arc::new(D1(SendWrapper::new(env.d1("DB").map_err(|e| format!("no D1 binding named DB: {e}"))?))),
     };
     // Workers that serve limited routes bind the counters' Durable Objects; others count in SQL.
     let limiter: Option<Arc<dyn RateLimiter>> = match env.durable_object("RATE_LIMITER") {
-        Ok(namespace) => Some(Arc::new(DurableLimiter(Local(namespace)))),
+        Ok(namespace) => Some(Arc::new(DurableLimiter(SendWrapper::new(namespace)))),
         Err(_) => None,
     };
     // Workers that run durable jobs produce to their queue; the others never wake it.
@@ -328,11 +328,11 @@ pub fn services(group: &'static str, env: &Env) -> Result<Services, String> {
     };
     // Workers that run swarms' agent steps bind their coordinators.
     let coordinators: Option<Arc<dyn Coordinators>> = match env.durable_object(COORDINATOR_BINDING) {
-        Ok(namespace) => Some(Arc::new(DurableCoordinators(Local(namespace)))),
+        Ok(namespace) => Some(Arc::new(DurableCoordinators(SendWrapper::new(namespace)))),
         Err(_) => None,
     };
-    let env = Local(env.clone());
-    let settings = Arc::new(move |name: &str| lookup(&env.0, name));
+    let env = SendWrapper::new(env.clone());
+    let settings = Arc::new(move |name: &str| lookup(&env, name));
     // Workers reach only the public internet: fetch cannot connect to a private network.
     let platform =
         Platform { settings, db, clock: Arc::new(JsClock), outbound, public_outbound: None, passwords: None, limiter, jobs, coordinators };
@@ -372,7 +372,7 @@ fn init_tracing() {
 /// The worker's bindings, in each request's extensions, for a group's own Workers adapter (the
 /// real-time group reaches its hub Durable Objects through them).
 #[derive(Clone)]
-pub struct WorkerEnv(pub Local<Env>);
+pub struct WorkerEnv(pub SendWrapper<Env>);
 
 /// The binding of the real-time hubs, which every worker that writes binds, and how many shards
 /// of hubs there are (`REALTIME_HUB_SHARDS`, default 1): connections are spread over them by
@@ -460,7 +460,7 @@ async fn answer(group: &'static str, build: fn(AppState) -> Router, request: Htt
         let ip = ClientAddr(ip.to_owned());
         request.extensions_mut().insert(ip);
     }
-    request.extensions_mut().insert(WorkerEnv(Local(env.clone())));
+    request.extensions_mut().insert(WorkerEnv(SendWrapper::new(env.clone())));
     edge::respond(app(group, build, env).await, request).await
 }
 

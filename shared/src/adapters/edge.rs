@@ -2,49 +2,18 @@
 //! the `Send` world that axum and the ports expect, the start-up every isolate or instance
 //! runs on its first request, and serving a request with what it built.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    sync::atomic::{AtomicBool, Ordering},
-    task::{Context, Poll},
-};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::{Router, body::Body, response::IntoResponse};
 use tower::ServiceExt;
 
 use crate::{ApiError, AppState, db::migrate, state::Services, time};
 
-/// A value bound to the one thread a wasm32 instance has (a JS object, a WIT resource).
-#[derive(Clone)]
-pub struct Local<T>(pub T);
-
-/// A future over such values (a JS promise, a WASI pollable).
-pub struct LocalFuture<F>(pub F);
-
-// SAFETY: wasm32-unknown-unknown under workerd and wasm32-wasip2 under Spin run each instance
-// on exactly one thread, so a value can never be observed from another thread. These markers
-// only satisfy the `Send`/`Sync` bounds of code that is also compiled for the native host, and
-// exist only on wasm32: built for a threaded target, the edge adapters do not compile at all.
-#[cfg(target_arch = "wasm32")]
-#[expect(unsafe_code, reason = "single-threaded wasm: see the SAFETY note")]
-unsafe impl<T> Send for Local<T> {}
-#[cfg(target_arch = "wasm32")]
-#[expect(unsafe_code, reason = "single-threaded wasm: see the SAFETY note")]
-unsafe impl<T> Sync for Local<T> {}
-#[cfg(target_arch = "wasm32")]
-#[expect(unsafe_code, reason = "single-threaded wasm: see the SAFETY note")]
-unsafe impl<F> Send for LocalFuture<F> {}
-
-impl<F: Future> Future for LocalFuture<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: structural pinning of the only field; it is never moved out.
-        #[expect(unsafe_code, reason = "pin projection of a single field")]
-        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
-        inner.poll(cx)
-    }
-}
+/// A value or a future bound to the one thread a wasm32 instance has (a JS object or promise, a
+/// WIT resource or pollable), usable where axum and the ports ask for `Send` and `Sync`: workerd
+/// and Spin run each instance on one thread, so its checks (a panic on use from another thread)
+/// never fire there.
+pub use send_wrapper::SendWrapper;
 
 static MIGRATED: AtomicBool = AtomicBool::new(false);
 

@@ -22,10 +22,10 @@ pub async fn sleep(duration: std::time::Duration) {
 
 #[cfg(feature = "cloudflare")]
 pub async fn sleep(duration: std::time::Duration) {
-    edge::LocalFuture(worker::Delay::from(duration)).await;
+    edge::SendWrapper::new(worker::Delay::from(duration)).await;
 }
 
 #[cfg(feature = "spin")]
 pub async fn sleep(duration: std::time::Duration) {
-    edge::LocalFuture(spin::Sleep::after(duration)).await;
+    edge::SendWrapper::new(spin::Sleep::after(duration)).await;
 }

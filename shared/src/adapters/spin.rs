@@ -15,7 +15,7 @@ use spin_sdk::{
     sqlite::{Connection, Value as SpinValue},
 };
 
-use super::edge::{self, Local, LocalFuture};
+use super::edge::{self, SendWrapper};
 use crate::{
     AppState,
     db::{Database, DbError, DbResult, Row, Statement, Value},
@@ -25,12 +25,12 @@ use crate::{
 };
 
 /// The `Database` port over Spin's SQLite interface.
-pub struct SpinSqlite(Local<Connection>);
+pub struct SpinSqlite(SendWrapper<Connection>);
 
 impl SpinSqlite {
     pub fn open_default() -> DbResult<Self> {
         let connection = Connection::open_default().map_err(spin_error)?;
-        let db = Self(Local(connection));
+        let db = Self(SendWrapper::new(connection));
         db.run("PRAGMA foreign_keys = ON", Vec::new())?;
         Ok(db)
     }
@@ -46,7 +46,7 @@ impl SpinSqlite {
                 Value::Blob(b) => SpinValue::Blob(b),
             })
             .collect();
-        self.0.0.execute(sql, &params).map_err(spin_error)
+        self.0.execute(sql, &params).map_err(spin_error)
     }
 
     /// Spin's interface does not report changed rows; SQLite's `changes()` on the same
@@ -129,7 +129,7 @@ pub struct SpinHttp;
 #[async_trait]
 impl Outbound for SpinHttp {
     async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, OutboundError> {
-        LocalFuture(async move {
+        SendWrapper::new(async move {
             let response: spin_sdk::http::IncomingResponse =
                 spin_sdk::http::send(request).await.map_err(|e| OutboundError(e.to_string()))?;
             let mut builder = http::Response::builder().status(response.status());
