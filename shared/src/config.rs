@@ -110,14 +110,16 @@ impl Config {
     }
 }
 
-/// `PUBLIC_URL`: an absolute http(s) URL, kept without a trailing slash.
+/// `PUBLIC_URL`: an absolute http(s) URL with a host, kept as written without a trailing slash:
+/// links are that text with a path appended, so it must be the URL itself, without the spaces
+/// the URL parser would forgive.
 fn public_url(value: Option<String>) -> Result<String, ConfigError> {
-    let url = value.ok_or(ConfigError::Missing("PUBLIC_URL"))?;
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-    if rest.is_none_or(|host| host.is_empty() || host.contains(char::is_whitespace)) {
-        return Err(ConfigError::Invalid { name: "PUBLIC_URL", reason: format!("{url} is not an http(s) URL") });
+    let text = value.ok_or(ConfigError::Missing("PUBLIC_URL"))?;
+    let web = url::Url::parse(&text).is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host());
+    if !web || text.contains(char::is_whitespace) {
+        return Err(ConfigError::Invalid { name: "PUBLIC_URL", reason: format!("{text} is not an http(s) URL") });
     }
-    Ok(url.trim_end_matches('/').to_owned())
+    Ok(text.trim_end_matches('/').to_owned())
 }
 
 /// `TRUSTED_PROXIES`: comma-separated CIDRs (or single addresses); none by default.
@@ -132,4 +134,20 @@ fn trusted_proxies(list: Option<&str>) -> Result<Vec<ipnet::IpNet>, ConfigError>
                 .map_err(|_| ConfigError::Invalid { name: "TRUSTED_PROXIES", reason: format!("{item} is not a CIDR or an address") })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_public_url_is_an_http_url_kept_without_its_trailing_slash() {
+        let public = |text: &str| public_url(Some(text.to_owned()));
+        assert_eq!(public("https://tui.example.com/").unwrap(), "https://tui.example.com");
+        assert_eq!(public("http://127.0.0.1:8787/app").unwrap(), "http://127.0.0.1:8787/app");
+        for wrong in ["tui.example.com", "ftp://tui.example.com", "https://", " https://x", "https://x/a b"] {
+            assert!(public(wrong).is_err(), "{wrong}");
+        }
+        assert!(matches!(public_url(None), Err(ConfigError::Missing("PUBLIC_URL"))));
+    }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use jwt_simple::prelude::*;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -75,18 +76,12 @@ fn endpoint<'a>(document: &'a Value, name: &str) -> Result<&'a str, ApiError> {
     document[name].as_str().ok_or_else(|| upstream(format!("the discovery document has no {name}")))
 }
 
-fn query(pairs: &[(&str, &str)]) -> String {
-    pairs.iter().map(|(k, v)| format!("{k}={}", percent_encode(v))).collect::<Vec<_>>().join("&")
-}
+/// What a query value keeps as it is: RFC 3986's unreserved characters. (A space is `%20`, which
+/// both a query and a form body read as a space.)
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
-/// RFC 3986 unreserved characters stay; everything else is percent-encoded.
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+fn query(pairs: &[(&str, &str)]) -> String {
+    pairs.iter().map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, UNRESERVED))).collect::<Vec<_>>().join("&")
 }
 
 /// Starts a sign-in: where to send the browser.
