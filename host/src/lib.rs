@@ -139,7 +139,7 @@ pub async fn state(options: &Options, addr: SocketAddr, jobs: Arc<dyn JobWaker>)
     tui_shared::claude::ClaudeSettings::read(&lookup).map_err(|e| e.to_string())?;
     Retention::read(&lookup).map_err(|e| e.to_string())?;
     let db = open_database(options).await?;
-    let passwords = Arc::new(BlockingPasswords::new(Argon2id::new(&config.argon2)?));
+    let passwords = Arc::new(BlockingPasswords::new(Argon2id::new(&config.argon2).map_err(|e| e.to_string())?));
     let platform = Platform {
         settings,
         db,
@@ -152,7 +152,7 @@ pub async fn state(options: &Options, addr: SocketAddr, jobs: Arc<dyn JobWaker>)
         // Swarms' coordinators run in this process, one at a time per swarm.
         coordinators: None,
     };
-    Ok(AppState::new(Services::assemble(platform, "all")?))
+    Ok(AppState::new(Services::assemble(platform, "all").map_err(|e| e.to_string())?))
 }
 
 /// Makes the user who signs in as `login` an admin: how the first admin of a native

@@ -90,7 +90,8 @@ impl Config {
         let secret = get("JWT_SECRET").ok_or(ConfigError::Missing("JWT_SECRET"))?;
         let previous = get("JWT_PREVIOUS_SECRETS").unwrap_or_default();
         let previous: Vec<&str> = previous.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-        let keys = SigningKeys::new(&secret, &previous).map_err(|reason| ConfigError::Invalid { name: "JWT_SECRET", reason })?;
+        let keys =
+            SigningKeys::new(&secret, &previous).map_err(|short| ConfigError::Invalid { name: "JWT_SECRET", reason: short.to_string() })?;
         let defaults = Argon2Params::default();
         Ok(Self {
             keys,

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::time::Timestamp;
+use crate::{ApiError, auth::password::PasswordError, time::Timestamp};
 
 /// Wall-clock time. Replaceable so that tests can move time.
 pub trait Clock: Send + Sync + 'static {
@@ -14,7 +14,7 @@ pub trait Clock: Send + Sync + 'static {
 /// threads; on the edge runtimes a request owns its isolate, so it runs inline.
 #[async_trait]
 pub trait PasswordHasher: Send + Sync + 'static {
-    async fn hash(&self, password: String) -> Result<String, String>;
+    async fn hash(&self, password: String) -> Result<String, PasswordError>;
     async fn verify(&self, password: String, phc: String) -> bool;
 }
 
@@ -76,7 +76,24 @@ pub trait JobWaker: Send + Sync + 'static {
 /// work itself (natively, one at a time per key in the process; on Spin, guarded by versions).
 #[async_trait]
 pub trait Coordinators: Send + Sync + 'static {
-    async fn send(&self, key: uuid::Uuid, request: serde_json::Value) -> Result<serde_json::Value, String>;
+    async fn send(&self, key: uuid::Uuid, request: serde_json::Value) -> Result<serde_json::Value, CoordinatorError>;
+}
+
+/// Why a coordinator gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    /// It could not be reached, or what it answered could not be read.
+    #[error("the coordinator could not be reached: {0}")]
+    Unreachable(String),
+    /// It answered with a failure of its own.
+    #[error("the coordinator answered {status}: {body}")]
+    Failed { status: u16, body: String },
+}
+
+impl From<CoordinatorError> for ApiError {
+    fn from(error: CoordinatorError) -> Self {
+        ApiError::unavailable(error)
+    }
 }
 
 /// For a runtime whose scheduler drains the jobs table on its own (Spin).

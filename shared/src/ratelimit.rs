@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{ApiError, ErrorCode};
+use crate::{ApiError, ErrorCode, db::DbError};
 
 /// At most `limit` hits per `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,13 +62,32 @@ impl Window {
     }
 }
 
+/// Why a hit could not be counted.
+#[derive(Debug, thiserror::Error)]
+pub enum LimiterError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("the rate limiter's lock is poisoned")]
+    Poisoned,
+    /// Where the counters are kept could not be reached.
+    #[error("the counters are unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Without its counters a limited route cannot tell whether to serve: a dependency is down.
+impl From<LimiterError> for ApiError {
+    fn from(error: LimiterError) -> Self {
+        ApiError::unavailable(error)
+    }
+}
+
 /// Counters in SQL, one row per key, counted by one atomic upsert: for Spin (its SQLite or
 /// Turso), and for any runtime without a closer place to keep them.
 pub struct SqlLimiter(pub std::sync::Arc<dyn crate::db::Database>);
 
 #[async_trait]
 impl RateLimiter for SqlLimiter {
-    async fn hit(&self, key: &str, rule: Rule, now_ms: i64) -> Result<Decision, String> {
+    async fn hit(&self, key: &str, rule: Rule, now_ms: i64) -> Result<Decision, LimiterError> {
         let row = self
             .0
             .query_opt(crate::stmt!(
@@ -81,10 +100,9 @@ impl RateLimiter for SqlLimiter {
                 now_ms,
                 rule.window_ms(),
             ))
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("the upsert returned no row")?;
-        let (start_ms, count): (i64, i64) = row.decode().map_err(|e| e.to_string())?;
+            .await?
+            .ok_or_else(|| DbError::decode("the upsert returned no row"))?;
+        let (start_ms, count): (i64, i64) = row.decode()?;
         let window = Window { start_ms, count: u32::try_from(count).unwrap_or(u32::MAX) };
         Ok(window.decision(now_ms, rule))
     }
@@ -93,7 +111,7 @@ impl RateLimiter for SqlLimiter {
 /// Where the counters live.
 #[async_trait]
 pub trait RateLimiter: Send + Sync + 'static {
-    async fn hit(&self, key: &str, rule: Rule, now_ms: i64) -> Result<Decision, String>;
+    async fn hit(&self, key: &str, rule: Rule, now_ms: i64) -> Result<Decision, LimiterError>;
 }
 
 /// The `ratelimit-*` headers of the tightest decision.
@@ -112,7 +130,7 @@ pub fn headers(decision: &Decision) -> Vec<(&'static str, String)> {
 pub async fn check(limiter: &dyn RateLimiter, hits: &[(String, Rule)], now_ms: i64) -> Result<Decision, ApiError> {
     let mut tightest: Option<Decision> = None;
     for (key, rule) in hits {
-        let decision = limiter.hit(key, *rule, now_ms).await.map_err(ApiError::unavailable)?;
+        let decision = limiter.hit(key, *rule, now_ms).await?;
         let tighter = tightest.is_none_or(|t| (decision.allowed, decision.remaining) < (t.allowed, t.remaining));
         if tighter {
             tightest = Some(decision);

@@ -9,9 +9,9 @@ use std::{
 
 use crate::{
     ApiError,
-    auth::password::Argon2id,
-    config::{Config, Lookup, Section},
-    db::Database,
+    auth::password::{Argon2id, PasswordError},
+    config::{Config, ConfigError, Lookup, Section},
+    db::{Database, DbError},
     ports::{Clock, Coordinators, JobWaker, Mailer, Outbound, PasswordHasher, ScheduledOnly},
     ratelimit::{RateLimiter, SqlLimiter},
 };
@@ -42,6 +42,20 @@ pub struct Platform {
     pub coordinators: Option<Arc<dyn Coordinators>>,
 }
 
+/// Why a runtime's services could not be put together: a setting, or what the runtime lacks.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Passwords(#[from] PasswordError),
+    #[error("the database cannot be opened: {0}")]
+    Database(#[from] DbError),
+    /// A binding the runtime was to provide is missing.
+    #[error("no binding named {name}: {reason}")]
+    Binding { name: &'static str, reason: String },
+}
+
 pub struct Services {
     pub db: Arc<dyn Database>,
     pub clock: Arc<dyn Clock>,
@@ -64,9 +78,9 @@ pub struct Services {
 
 impl Services {
     /// The services of `group` on a platform: the one place they are put together.
-    pub fn assemble(platform: Platform, group: &'static str) -> Result<Self, String> {
+    pub fn assemble(platform: Platform, group: &'static str) -> Result<Self, StartError> {
         let Platform { settings, db, clock, outbound, public_outbound, passwords, limiter, jobs, coordinators } = platform;
-        let config = Config::from_lookup(|name| settings(name)).map_err(|e| e.to_string())?;
+        let config = Config::from_lookup(|name| settings(name))?;
         let passwords = match passwords {
             Some(passwords) => passwords,
             None => Arc::new(Argon2id::new(&config.argon2)?),

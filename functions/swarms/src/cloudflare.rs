@@ -29,7 +29,8 @@ impl DurableObject for SwarmCoordinator {
         let state = match known {
             Some(state) => state,
             None => {
-                let services = tui_shared::adapters::cloudflare::services("swarms", &self.env).map_err(worker::Error::RustError)?;
+                let services = tui_shared::adapters::cloudflare::services("swarms", &self.env)
+                    .map_err(|error| worker::Error::RustError(error.to_string()))?;
                 let state = AppState::new(services);
                 self.services.replace(Some(state.clone()));
                 state

@@ -20,9 +20,9 @@ use crate::{
     ApiError, AppState,
     db::{Database, DbError, DbResult, Row, Statement, Value},
     http::extract::ClientAddr,
-    ports::{Clock, Coordinators, JobWaker, MAX_RESPONSE_BYTES, Outbound, OutboundError},
-    ratelimit::{Decision, RateLimiter, Rule, Window},
-    state::{Platform, Services},
+    ports::{Clock, CoordinatorError, Coordinators, JobWaker, MAX_RESPONSE_BYTES, Outbound, OutboundError},
+    ratelimit::{Decision, LimiterError, RateLimiter, Rule, Window},
+    state::{Platform, Services, StartError},
     time::{Timestamp, from_unix_ms},
 };
 
@@ -198,12 +198,12 @@ pub struct DurableLimiter(SendWrapper<worker::ObjectNamespace>);
 
 #[async_trait]
 impl RateLimiter for DurableLimiter {
-    async fn hit(&self, key: &str, rule: Rule, now_ms: i64) -> Result<Decision, String> {
+    async fn hit(&self, key: &str, rule: Rule, now_ms: i64) -> Result<Decision, LimiterError> {
         SendWrapper::new(async move {
-            let fail = |e: worker::Error| e.to_string();
+            let fail = |e: worker::Error| LimiterError::Unavailable(e.to_string());
             let stub = self.0.id_from_name(key).map_err(fail)?.get_stub().map_err(fail)?;
             let body = serde_json::to_string(&Hit { limit: rule.limit, window_ms: rule.window_ms().unsigned_abs(), now_ms })
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| LimiterError::Unavailable(e.to_string()))?;
             let mut init = worker::RequestInit::new();
             init.with_method(worker::Method::Post).with_body(Some(JsValue::from_str(&body)));
             let request = worker::Request::new_with_init("https://rate-limiter/hit", &init).map_err(fail)?;
@@ -276,16 +276,16 @@ pub struct DurableCoordinators(SendWrapper<worker::ObjectNamespace>);
 
 #[async_trait]
 impl Coordinators for DurableCoordinators {
-    async fn send(&self, key: uuid::Uuid, request: serde_json::Value) -> Result<serde_json::Value, String> {
+    async fn send(&self, key: uuid::Uuid, request: serde_json::Value) -> Result<serde_json::Value, CoordinatorError> {
         SendWrapper::new(async move {
-            let fail = |e: worker::Error| e.to_string();
+            let fail = |e: worker::Error| CoordinatorError::Unreachable(e.to_string());
             let stub = self.0.id_from_name(&key.to_string()).map_err(fail)?.get_stub().map_err(fail)?;
             let mut init = worker::RequestInit::new();
             init.with_method(worker::Method::Post).with_body(Some(JsValue::from_str(&request.to_string())));
             let request = worker::Request::new_with_init("https://coordinator/", &init).map_err(fail)?;
             let mut response = stub.fetch_with_request(request).await.map_err(fail)?;
             if response.status_code() != 200 {
-                return Err(format!("the coordinator answered {}: {}", response.status_code(), response.text().await.unwrap_or_default()));
+                return Err(CoordinatorError::Failed { status: response.status_code(), body: response.text().await.unwrap_or_default() });
             }
             response.json().await.map_err(fail)
         })
@@ -310,11 +310,11 @@ fn lookup(env: &Env, name: &str) -> Option<String> {
 /// set, the `DB` D1 binding otherwise.
 /// The services of `group` over a worker's bindings (also what a Durable Object of the group
 /// assembles).
-pub fn services(group: &'static str, env: &Env) -> Result<Services, String> {
+pub fn services(group: &'static str, env: &Env) -> Result<Services, StartError> {
     let outbound: Arc<dyn Outbound> = Arc::new(Fetch);
     let db: Arc<dyn Database> = match lookup(env, "TURSO_DATABASE_URL").filter(|u| !u.is_empty()) {
         Some(url) => Arc::new(Hrana::new(&url, lookup(env, "TURSO_AUTH_TOKEN"), outbound.clone())),
-        None => Arc::new(D1(SendWrapper::new(env.d1("DB").map_err(|e| format!("no D1 binding named DB: {e}"))?))),
+        None => Arc::new(D1(SendWrapper::new(env.d1("DB").map_err(|e| StartError::Binding { name: "DB", reason: e.to_string() })?))),
     };
     // Workers that serve limited routes bind the counters' Durable Objects; others count in SQL.
     let limiter: Option<Arc<dyn RateLimiter>> = match env.durable_object("RATE_LIMITER") {

@@ -7,7 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::{Router, body::Body, response::IntoResponse};
 use tower::ServiceExt;
 
-use crate::{ApiError, AppState, db::migrate, state::Services, time};
+use crate::{
+    ApiError, AppState,
+    db::migrate,
+    state::{Services, StartError},
+    time,
+};
 
 /// A value or a future bound to the one thread a wasm32 instance has (a JS object or promise, a
 /// WIT resource or pollable), usable where axum and the ports ask for `Send` and `Sync`: workerd
@@ -32,7 +37,7 @@ pub async fn ensure_migrated(state: &AppState) -> Result<(), migrate::MigrateErr
 
 /// A group's router over the services a runtime assembled, with the schema brought up to date;
 /// a failure is the 503 every request gets until the runtime's configuration is fixed.
-pub async fn start(services: Result<Services, String>, build: fn(AppState) -> Router) -> Result<Router, ApiError> {
+pub async fn start(services: Result<Services, StartError>, build: fn(AppState) -> Router) -> Result<Router, ApiError> {
     let state = AppState::new(services.map_err(ApiError::unavailable)?);
     ensure_migrated(&state).await.map_err(ApiError::unavailable)?;
     Ok(build(state))

@@ -16,10 +16,10 @@ use bytes::Bytes;
 use rusqlite::{OpenFlags, TransactionBehavior, types::ValueRef};
 
 use crate::{
-    auth::password::Argon2id,
+    auth::password::{Argon2id, PasswordError},
     db::{Backend, Database, DbError, DbResult, Row, Statement, Value},
     ports::{Outbound, OutboundError, PasswordHasher},
-    ratelimit::{Decision, RateLimiter, Rule, Window},
+    ratelimit::{Decision, LimiterError, RateLimiter, Rule, Window},
 };
 
 /// Where the data lives: a local file (or `:memory:`), or a remote libSQL server.
@@ -319,8 +319,8 @@ impl Windows {
 
 #[async_trait]
 impl RateLimiter for InProcessLimiter {
-    async fn hit(&self, key: &str, rule: Rule, now_ms: i64) -> Result<Decision, String> {
-        let mut windows = self.state.lock().map_err(|_| "the rate limiter's lock is poisoned".to_owned())?;
+    async fn hit(&self, key: &str, rule: Rule, now_ms: i64) -> Result<Decision, LimiterError> {
+        let mut windows = self.state.lock().map_err(|_| LimiterError::Poisoned)?;
         let current = windows.by_key.get(key).copied();
         if current.is_none() && windows.by_key.len() >= self.capacity {
             windows.evict_oldest();
@@ -354,8 +354,8 @@ impl BlockingPasswords {
         Self { hasher, cores: Arc::new(tokio::sync::Semaphore::new(cores)) }
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce(Argon2id) -> T + Send + 'static) -> Result<T, String> {
-        let core = self.cores.clone().acquire_owned().await.map_err(|e| e.to_string())?;
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce(Argon2id) -> T + Send + 'static) -> Result<T, PasswordError> {
+        let core = self.cores.clone().acquire_owned().await.map_err(|e| PasswordError::Thread(e.to_string()))?;
         let hasher = self.hasher.clone();
         tokio::task::spawn_blocking(move || {
             let done = work(hasher);
@@ -363,13 +363,13 @@ impl BlockingPasswords {
             done
         })
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| PasswordError::Thread(e.to_string()))
     }
 }
 
 #[async_trait]
 impl PasswordHasher for BlockingPasswords {
-    async fn hash(&self, password: String) -> Result<String, String> {
+    async fn hash(&self, password: String) -> Result<String, PasswordError> {
         self.run(move |hasher| hasher.hash(&password)).await?
     }
 

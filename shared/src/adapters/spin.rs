@@ -21,7 +21,7 @@ use crate::{
     db::{Database, DbError, DbResult, Row, Statement, Value},
     http::extract::ClientAddr,
     ports::{MAX_RESPONSE_BYTES, Outbound, OutboundError, SystemClock},
-    state::{Platform, Services},
+    state::{Platform, Services, StartError},
 };
 
 /// The `Database` port over Spin's SQLite interface.
@@ -158,8 +158,8 @@ fn lookup(name: &str) -> Option<String> {
     spin_sdk::variables::get(&name.to_ascii_lowercase()).ok()
 }
 
-fn services(group: &'static str) -> Result<Services, String> {
-    let db: Arc<dyn Database> = Arc::new(SpinSqlite::open_default().map_err(|e| e.to_string())?);
+fn services(group: &'static str) -> Result<Services, StartError> {
+    let db: Arc<dyn Database> = Arc::new(SpinSqlite::open_default()?);
     let platform = Platform {
         settings: Arc::new(lookup),
         db,

@@ -7,7 +7,27 @@ use argon2::{
 };
 use async_trait::async_trait;
 
-use crate::{config::Argon2Params, ports::PasswordHasher};
+use crate::{ApiError, config::Argon2Params, ports::PasswordHasher};
+
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("the argon2 parameters are invalid: {0}")]
+    Params(argon2::Error),
+    #[error("no randomness for a salt: {0}")]
+    Salt(getrandom::Error),
+    #[error("argon2 failed: {0}")]
+    Hash(argon2::password_hash::Error),
+    /// Where hashing runs on threads of its own (natively), the thread failed.
+    #[error("the hashing thread failed: {0}")]
+    Thread(String),
+}
+
+impl From<PasswordError> for ApiError {
+    fn from(error: PasswordError) -> Self {
+        ApiError::internal(error)
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Argon2id {
@@ -15,8 +35,8 @@ pub struct Argon2id {
 }
 
 impl Argon2id {
-    pub fn new(params: &Argon2Params) -> Result<Self, String> {
-        let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None).map_err(|e| e.to_string())?;
+    pub fn new(params: &Argon2Params) -> Result<Self, PasswordError> {
+        let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None).map_err(PasswordError::Params)?;
         Ok(Self { params })
     }
 
@@ -24,11 +44,11 @@ impl Argon2id {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
     }
 
-    pub fn hash(&self, password: &str) -> Result<String, String> {
+    pub fn hash(&self, password: &str) -> Result<String, PasswordError> {
         let mut salt = [0u8; 16];
-        getrandom::getrandom(&mut salt).map_err(|e| e.to_string())?;
-        let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-        self.hasher().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+        getrandom::getrandom(&mut salt).map_err(PasswordError::Salt)?;
+        let salt = SaltString::encode_b64(&salt).map_err(PasswordError::Hash)?;
+        self.hasher().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(PasswordError::Hash)
     }
 
     /// Verifies with the parameters stored in the hash, so that changing the configured cost
@@ -40,7 +60,7 @@ impl Argon2id {
 
 #[async_trait]
 impl PasswordHasher for Argon2id {
-    async fn hash(&self, password: String) -> Result<String, String> {
+    async fn hash(&self, password: String) -> Result<String, PasswordError> {
         Argon2id::hash(self, &password)
     }
 
@@ -65,6 +85,12 @@ mod tests {
         assert!(hasher.verify("correct horse battery staple", &hash));
         assert!(!hasher.verify("correct horse battery stapl", &hash));
         assert!(!hasher.verify("anything", "not a phc string"));
+    }
+
+    #[test]
+    fn parameters_argon2_refuses_are_refused_at_once() {
+        let params = Argon2Params { memory_kib: 1, iterations: 1, parallelism: 1 };
+        assert!(matches!(Argon2id::new(&params), Err(PasswordError::Params(_))));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use jwt_simple::prelude::*;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::{domain::Role, time::Timestamp};
+use crate::{ApiError, domain::Role, time::Timestamp};
 
 const ISSUER: &str = "claude-tui";
 
@@ -57,6 +57,22 @@ struct AccessClaims {
     roles: Vec<Role>,
 }
 
+/// Why signing keys could not be made from a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a signing secret must be at least 32 bytes")]
+pub struct ShortSecret;
+
+/// Why an access token could not be signed.
+#[derive(Debug, thiserror::Error)]
+#[error("the access token could not be signed: {0}")]
+pub struct SigningError(jwt_simple::Error);
+
+impl From<SigningError> for ApiError {
+    fn from(error: SigningError) -> Self {
+        ApiError::internal(error)
+    }
+}
+
 /// What a valid access token says about its bearer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessGrant {
@@ -68,12 +84,12 @@ pub struct AccessGrant {
 impl SigningKeys {
     /// `active` signs; `previous` only verify. The key id is derived from the secret, so every
     /// instance configured with the same secret agrees on it without further configuration.
-    pub fn new(active: &str, previous: &[&str]) -> Result<Self, String> {
+    pub fn new(active: &str, previous: &[&str]) -> Result<Self, ShortSecret> {
         let keys = std::iter::once(active)
             .chain(previous.iter().copied())
             .map(|secret| {
                 if secret.len() < 32 {
-                    return Err("a signing secret must be at least 32 bytes".to_owned());
+                    return Err(ShortSecret);
                 }
                 let kid = sha256_hex(secret.as_bytes())[..16].to_owned();
                 Ok(Key { key: HS256Key::from_bytes(secret.as_bytes()).with_key_id(&kid), kid })
@@ -88,7 +104,7 @@ impl SigningKeys {
         &self.keys[0].kid
     }
 
-    pub fn issue(&self, grant: &AccessGrant, now: Timestamp, ttl: std::time::Duration) -> Result<String, String> {
+    pub fn issue(&self, grant: &AccessGrant, now: Timestamp, ttl: std::time::Duration) -> Result<String, SigningError> {
         let issued = Duration::from_secs(now.unix_timestamp().max(0) as u64);
         let mut claims = Claims::with_custom_claims(
             AccessClaims { sid: grant.session_id, roles: grant.roles.clone() },
@@ -99,7 +115,7 @@ impl SigningKeys {
         claims.issued_at = Some(issued);
         claims.invalid_before = Some(issued);
         claims.expires_at = Some(issued + Duration::from_secs(ttl.as_secs()));
-        self.keys[0].key.authenticate(claims).map_err(|e| e.to_string())
+        self.keys[0].key.authenticate(claims).map_err(SigningError)
     }
 
     /// Checks signature, algorithm, key id, issuer and expiry. Anything else (`alg: none`, a
@@ -231,6 +247,7 @@ mod tests {
 
     #[test]
     fn short_secrets_are_refused() {
-        assert!(SigningKeys::new("short", &[]).is_err());
+        assert_eq!(SigningKeys::new("short", &[]).err(), Some(ShortSecret));
+        assert_eq!(SigningKeys::new(SECRET, &["short"]).err(), Some(ShortSecret), "old secrets too");
     }
 }

@@ -68,7 +68,7 @@ fn issue(
 ) -> Result<Tokens, ApiError> {
     let grant = AccessGrant { user_id, session_id, roles };
     let ttl = state.section::<AuthConfig>()?.access_ttl;
-    let access_token = state.config.keys.issue(&grant, now, ttl).map_err(ApiError::internal)?;
+    let access_token = state.config.keys.issue(&grant, now, ttl)?;
     Ok(Tokens { access_token, refresh_token, token_type: "Bearer", expires_in: ttl.as_secs() })
 }
 
@@ -147,7 +147,7 @@ pub async fn register(
     base_url: &str,
     client: &ClientInfo,
 ) -> Result<(User, Tokens), ApiError> {
-    let hash = state.passwords.hash(password.into()).await.map_err(ApiError::internal)?;
+    let hash = state.passwords.hash(password.into()).await?;
     let now = state.clock.now();
     let stamp = time::format(now);
     let id = Uuid::now_v7();
@@ -357,7 +357,7 @@ async fn dummy_hash(state: &AppState) -> Result<String, ApiError> {
     if let Some(hash) = DUMMY.get() {
         return Ok(hash.clone());
     }
-    let hash = state.passwords.hash(random_token("")).await.map_err(ApiError::internal)?;
+    let hash = state.passwords.hash(random_token("")).await?;
     Ok(DUMMY.get_or_init(|| hash).clone())
 }
 
@@ -480,7 +480,7 @@ pub async fn change_password(
 ) -> Result<(), ApiError> {
     let db = state.db.as_ref();
     let hash = check_own_password(state, user_id, session_id, current, client).await?;
-    let new_hash = state.passwords.hash(new.into()).await.map_err(ApiError::internal)?;
+    let new_hash = state.passwords.hash(new.into()).await?;
     let stamp = time::format(state.clock.now());
     // Only over the hash that was checked: a racing change or reset wins, and this one does nothing.
     let changed = db
@@ -591,7 +591,7 @@ pub async fn confirm_reset(state: &AppState, token: &str, new: NewPassword, clie
         .ok_or_else(invalid)?;
     let (user_id,): (Uuid,) = row.decode()?;
     let user = users::get(db, user_id).await?.ok_or_else(invalid)?;
-    let new_hash = state.passwords.hash(new.into()).await.map_err(ApiError::internal)?;
+    let new_hash = state.passwords.hash(new.into()).await?;
     // The token is spent first, and everything after it happens only if this request spent
     // it (the new hash, whose salt is its own, is stored only then), so of two racing requests
     // one wins and the loser changes nothing.

@@ -57,7 +57,7 @@ const TRIES: usize = 8;
 pub async fn assign(state: &AppState, assignment: &Assignment) -> Result<Placed, ApiError> {
     if let Some(coordinators) = &state.coordinators {
         let request = serde_json::to_value(assignment).map_err(ApiError::internal)?;
-        let reply = coordinators.send(assignment.swarm, request).await.map_err(ApiError::unavailable)?;
+        let reply = coordinators.send(assignment.swarm, request).await?;
         return serde_json::from_value(reply).map_err(ApiError::internal);
     }
     let turn = turn(assignment.swarm);
