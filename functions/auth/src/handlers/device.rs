@@ -17,6 +17,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 use tui_shared::{
     ApiError, AppState,
     auth::tokens::random_token,
@@ -233,7 +234,7 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Equal without telling how much of it was: the token is a secret.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 fn cross_origin(headers: &HeaderMap) -> bool {
