@@ -315,14 +315,14 @@ async fn attempt(
     }
     let outcome = match current.step.kind {
         Kind::Sleep => match model::sleep_seconds(&input["seconds"]) {
-            Err(error) => Outcome::Failed { error, retry: false },
+            Err(refused) => Outcome::Failed { error: refused.to_string(), retry: false },
             Ok(s) => {
                 let until = current.started_at.unwrap_or(now) + seconds(s);
                 if now >= until { Outcome::Done(json!({"slept_s": s})) } else { Outcome::Wait(until) }
             }
         },
         Kind::WaitEvent => match model::event_name(&input["name"]) {
-            Err(error) => Outcome::Failed { error, retry: false },
+            Err(refused) => Outcome::Failed { error: refused.to_string(), retry: false },
             Ok(name) => {
                 let row = state
                     .db
@@ -491,7 +491,7 @@ pub(crate) const MAX_RESPONSE: usize = 64 * 1024;
 async fn http(state: &AppState, job: &mut Job, current: &Current, input: &Json, config: &WorkflowsConfig) -> Result<Outcome, ApiError> {
     let call = match outbound::Call::read(input, &config.guard) {
         Ok(call) => call,
-        Err(error) => return Ok(Outcome::Failed { error, retry: false }),
+        Err(refused) => return Ok(Outcome::Failed { error: refused.to_string(), retry: false }),
     };
     let now = state.clock.now();
     let deadline = current.deadline.unwrap_or(now + config.http_timeout);

@@ -238,8 +238,8 @@ pub async fn deliver_event(
     Body(body): Body<RunEvent>,
 ) -> Result<(StatusCode, axum::Json<Run>), ApiError> {
     small("payload", &body.payload)?;
-    let name =
-        crate::model::event_name(&Json::String(body.name)).map_err(|message| ApiError::field("name", message.replace("name ", "")))?;
+    let name = crate::model::event_name(&Json::String(body.name))
+        .map_err(|refused| ApiError::field("name", refused.to_string().replace("name ", "")))?;
     let run = service::signal(&state, id, caller.id, &name, &body.payload).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(run)))
 }

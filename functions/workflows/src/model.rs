@@ -131,6 +131,24 @@ impl Step {
     }
 }
 
+/// Why a step's input is refused: what the 422 says of it when the workflow is defined, or the
+/// step's error when a value known only then is refused as it runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(String);
+
+impl From<&str> for InputError {
+    fn from(message: &str) -> Self {
+        Self(message.to_owned())
+    }
+}
+
+impl From<String> for InputError {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
 /// A reference found in an input: to a step's output, or into the run's input.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reference {
@@ -140,11 +158,11 @@ pub enum Reference {
 
 /// The reference `value` is, if it is one: an object of exactly `$step` (with an optional
 /// `path`) or exactly `$input`.
-pub fn reference(value: &Json) -> Option<Result<Reference, String>> {
+pub fn reference(value: &Json) -> Option<Result<Reference, InputError>> {
     let object = value.as_object()?;
     let text = |v: &Json| v.as_str().map(str::to_owned);
     let pointer = |path: Option<String>| match path {
-        Some(p) if !p.is_empty() && !p.starts_with('/') => Err(format!("path {p:?} must be a JSON pointer, starting with /")),
+        Some(p) if !p.is_empty() && !p.starts_with('/') => Err(format!("path {p:?} must be a JSON pointer, starting with /").into()),
         Some(p) => Ok(p),
         None => Ok(String::new()),
     };
@@ -153,20 +171,20 @@ pub fn reference(value: &Json) -> Option<Result<Reference, String>> {
         return Some(match (text(key), object.get("path").map(text), ok) {
             (Some(key), None, true) => Ok(Reference::Step { key, path: String::new() }),
             (Some(key), Some(Some(path)), true) => pointer(Some(path)).map(|path| Reference::Step { key, path }),
-            _ => Err("a reference is {\"$step\": key, \"path\": \"/pointer\"}".to_owned()),
+            _ => Err("a reference is {\"$step\": key, \"path\": \"/pointer\"}".into()),
         });
     }
     if let Some(path) = object.get("$input") {
         return Some(match (text(path), object.len()) {
             (Some(path), 1) => pointer(Some(path)).map(|path| Reference::Input { path }),
-            _ => Err("a reference is {\"$input\": \"/pointer\"}".to_owned()),
+            _ => Err("a reference is {\"$input\": \"/pointer\"}".into()),
         });
     }
     None
 }
 
 /// Every reference in `value`, depth first.
-pub fn references(value: &Json, found: &mut Vec<Result<Reference, String>>) {
+pub fn references(value: &Json, found: &mut Vec<Result<Reference, InputError>>) {
     if let Some(reference) = reference(value) {
         found.push(reference);
         return;
@@ -264,14 +282,14 @@ fn check_step(i: usize, step: &Step, upstream: &HashSet<&str>) -> Result<(), Api
         return Err(ApiError::field(field("input"), format!("at most {MAX_REFERENCES} references")));
     }
     for reference in found {
-        match reference.map_err(|message| ApiError::field(field("input"), message))? {
+        match reference.map_err(|refused| ApiError::field(field("input"), refused.to_string()))? {
             Reference::Step { key, .. } if !upstream.contains(key.as_str()) => {
                 return Err(ApiError::field(field("input"), format!("references step {key}, which this step does not need")));
             }
             _ => {}
         }
     }
-    check_input(step.kind, &step.input).map_err(|message| ApiError::field(field("input"), message))
+    check_input(step.kind, &step.input).map_err(|refused| ApiError::field(field("input"), refused.to_string()))
 }
 
 /// A field of a step's input: absent, a reference (known only when the step runs), or a value.
@@ -281,7 +299,7 @@ fn literal<'a>(input: &'a Json, name: &str) -> Option<&'a Json> {
 
 /// The shape each kind's input must have, as far as it is known before the run: literal values
 /// are checked now, references when the step runs.
-fn check_input(kind: Kind, input: &Json) -> Result<(), String> {
+fn check_input(kind: Kind, input: &Json) -> Result<(), InputError> {
     let Some(object) = input.as_object() else { return Err("must be an object".into()) };
     let allowed: &[&str] = match kind {
         Kind::Http => &["url", "method", "headers", "body"],
@@ -291,7 +309,7 @@ fn check_input(kind: Kind, input: &Json) -> Result<(), String> {
         Kind::Agent => &["swarm_id", "task", "agent_type", "format", "sections"],
     };
     if let Some(unknown) = object.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(format!("{unknown} is not an input of a {} step (they are: {})", kind.as_str(), allowed.join(", ")));
+        return Err(format!("{unknown} is not an input of a {} step (they are: {})", kind.as_str(), allowed.join(", ")).into());
     }
     let required = |name: &str| if object.contains_key(name) { Ok(()) } else { Err(format!("{name} is required")) };
     match kind {
@@ -362,20 +380,20 @@ fn check_input(kind: Kind, input: &Json) -> Result<(), String> {
 }
 
 /// A sleep's length, as resolved.
-pub fn sleep_seconds(value: &Json) -> Result<f64, String> {
+pub fn sleep_seconds(value: &Json) -> Result<f64, InputError> {
     value
         .as_f64()
         .filter(|s| s.is_finite() && (0.0..=MAX_SECONDS).contains(s))
-        .ok_or_else(|| "seconds must be a number from 0 to 2592000".to_owned())
+        .ok_or_else(|| "seconds must be a number from 0 to 2592000".into())
 }
 
 /// The name of an event a `wait_event` step waits for, as resolved.
-pub fn event_name(value: &Json) -> Result<String, String> {
+pub fn event_name(value: &Json) -> Result<String, InputError> {
     value
         .as_str()
         .filter(|n| !n.is_empty() && n.chars().count() <= 100 && !n.chars().any(char::is_control))
         .map(str::to_owned)
-        .ok_or_else(|| "name must be text of 1 to 100 characters".to_owned())
+        .ok_or_else(|| "name must be text of 1 to 100 characters".into())
 }
 
 /// Every step `i` needs, directly or not.
@@ -494,6 +512,20 @@ mod tests {
         let value = json!({"file": {"$step": "a", "path": "/body/artifact"}, "who": {"$input": "/user"}, "n": [1, {"$step": "a"}]});
         let resolved = resolve(&value, &outputs, &json!({"user": "ada"}));
         assert_eq!(resolved, json!({"file": "x.tar", "who": "ada", "n": [1, {"body": {"artifact": "x.tar"}}]}));
+    }
+
+    #[test]
+    fn refused_inputs_say_why_in_the_fields_terms() {
+        let http =
+            |input: Json| check(&steps(json!([{"key": "a", "kind": "http", "input": input}]))).unwrap_err().errors[0].message.clone();
+        assert_eq!(http(json!({"url": "ftp://example.com/"})), "url must be http or https");
+        assert_eq!(
+            http(json!({"url": "https://example.com/", "verb": "GET"})),
+            "verb is not an input of a http step (they are: url, method, headers, body)"
+        );
+        assert_eq!(http(json!({"url": {"$step": "a", "path": "body"}})), "path \"body\" must be a JSON pointer, starting with /");
+        assert_eq!(sleep_seconds(&json!(-1)).unwrap_err().to_string(), "seconds must be a number from 0 to 2592000");
+        assert_eq!(event_name(&json!("")).unwrap_err().to_string(), "name must be text of 1 to 100 characters");
     }
 
     #[test]

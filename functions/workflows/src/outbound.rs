@@ -17,6 +17,8 @@ use ipnet::IpNet;
 use serde_json::Value as Json;
 use url::{Host, Url};
 
+use crate::model::InputError;
+
 /// Which targets `http` steps may call: hosts by name (`*`: any public host), and private
 /// networks allowed by CIDR (none by default; tests allow their own sink on loopback).
 #[derive(Debug, Clone)]
@@ -30,7 +32,7 @@ pub struct Guard {
 }
 
 /// A URL an `http` step may be given: absolute, http or https, with a host and no credentials.
-pub fn parse(text: &str) -> Result<Url, String> {
+pub fn parse(text: &str) -> Result<Url, InputError> {
     let url = Url::parse(text).map_err(|e| format!("url is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err("url must be http or https".into());
@@ -44,7 +46,7 @@ pub fn parse(text: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-pub fn method(text: &str) -> Result<http::Method, String> {
+pub fn method(text: &str) -> Result<http::Method, InputError> {
     match text.to_ascii_uppercase().as_str() {
         "GET" => Ok(http::Method::GET),
         "POST" => Ok(http::Method::POST),
@@ -57,7 +59,7 @@ pub fn method(text: &str) -> Result<http::Method, String> {
 
 /// Headers a step may set: up to 20 of them, by valid names and values, but none that the call
 /// itself decides (its target, length and idempotency key).
-pub fn headers(value: &Json) -> Result<http::HeaderMap, String> {
+pub fn headers(value: &Json) -> Result<http::HeaderMap, InputError> {
     let object = value.as_object().ok_or("headers must be an object of strings")?;
     if object.len() > 20 {
         return Err("at most 20 headers".into());
@@ -66,7 +68,7 @@ pub fn headers(value: &Json) -> Result<http::HeaderMap, String> {
     for (name, value) in object {
         let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("{name} is not a header name"))?;
         if ["host", "content-length", "transfer-encoding", "connection", "idempotency-key"].contains(&name.as_str()) {
-            return Err(format!("the {name} header is set by the step itself"));
+            return Err(format!("the {name} header is set by the step itself").into());
         }
         let value = value.as_str().ok_or("headers must be an object of strings")?;
         let value = http::HeaderValue::from_str(value).map_err(|_| format!("the value of {name} is not a header value"))?;
@@ -88,7 +90,7 @@ pub struct Call {
 impl Call {
     /// The call `input` asks for, if `guard` lets steps make it; why not, if not. The method is
     /// GET without a body and POST with one, unless the input names it.
-    pub fn read(input: &Json, guard: &Guard) -> Result<Self, String> {
+    pub fn read(input: &Json, guard: &Guard) -> Result<Self, InputError> {
         let url = parse(input["url"].as_str().ok_or("url must be a string")?)?;
         guard.allows(&url)?;
         let body = input["body"].clone();
@@ -126,16 +128,16 @@ impl Guard {
     }
 
     /// Whether a step may call `url`; why not, if it may not.
-    pub fn allows(&self, url: &Url) -> Result<(), String> {
+    pub fn allows(&self, url: &Url) -> Result<(), InputError> {
         let address = match url.host() {
             Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
             Some(Host::Domain(name)) => {
                 let name = name.trim_end_matches('.').to_ascii_lowercase();
                 match &self.hosts {
-                    Some(hosts) if !hosts.contains(&name) => return Err(format!("{name} is not among the hosts workflows may call")),
+                    Some(hosts) if !hosts.contains(&name) => return Err(format!("{name} is not among the hosts workflows may call").into()),
                     None if !self.names_checked => {
-                        return Err(format!("{name}: http steps call host names here only if WORKFLOWS_HTTP_HOSTS lists them"));
+                        return Err(format!("{name}: http steps call host names here only if WORKFLOWS_HTTP_HOSTS lists them").into());
                     }
                     _ => {}
                 }
@@ -146,9 +148,9 @@ impl Guard {
         };
         match address {
             Some(ip) if !self.allows_ip(ip) => {
-                Err(format!("{ip} is a private, loopback or link-local address, which workflows may not call"))
+                Err(format!("{ip} is a private, loopback or link-local address, which workflows may not call").into())
             }
-            Some(ip) if self.hosts.is_some() && is_public(ip) => Err(format!("{ip} is not among the hosts workflows may call")),
+            Some(ip) if self.hosts.is_some() && is_public(ip) => Err(format!("{ip} is not among the hosts workflows may call").into()),
             _ => Ok(()),
         }
     }
@@ -264,13 +266,13 @@ mod tests {
         assert_eq!(read(serde_json::json!({"url": "https://example.com/"})).unwrap().method, http::Method::GET);
         assert_eq!(read(serde_json::json!({"url": "https://example.com/", "body": {"a": 1}})).unwrap().method, http::Method::POST);
         assert_eq!(read(serde_json::json!({"url": "https://example.com/", "method": "put"})).unwrap().method, http::Method::PUT);
-        assert_eq!(read(serde_json::json!({"url": 7})).unwrap_err(), "url must be a string");
+        assert_eq!(read(serde_json::json!({"url": 7})).unwrap_err().to_string(), "url must be a string");
         assert_eq!(
-            read(serde_json::json!({"url": "http://10.0.0.1/"})).unwrap_err(),
+            read(serde_json::json!({"url": "http://10.0.0.1/"})).unwrap_err().to_string(),
             "10.0.0.1 is a private, loopback or link-local address, which workflows may not call"
         );
         assert_eq!(
-            read(serde_json::json!({"url": "https://example.com/", "method": "TRACE"})).unwrap_err(),
+            read(serde_json::json!({"url": "https://example.com/", "method": "TRACE"})).unwrap_err().to_string(),
             "method must be GET, POST, PUT, PATCH or DELETE"
         );
         assert!(read(serde_json::json!({"url": "https://example.com/", "headers": {"Host": "x"}})).is_err());

@@ -35,7 +35,7 @@ fn check(state: &AppState, steps: &[Step]) -> Result<(), ApiError> {
             && let Some(url) = step.input["url"].as_str()
             && let Ok(url) = crate::outbound::parse(url)
         {
-            config.guard.allows(&url).map_err(|message| ApiError::field(format!("steps[{i}].input.url"), message))?;
+            config.guard.allows(&url).map_err(|refused| ApiError::field(format!("steps[{i}].input.url"), refused.to_string()))?;
         }
     }
     Ok(())
