@@ -8,6 +8,10 @@
 //! A person who signs in with single sign-on instead lands on a confirmation page (see
 //! [`confirmation_page`]) that shows the code and who asked for it (address, client, time);
 //! only an explicit POST from that browser, carrying the cookie the sign-in set, approves it.
+//!
+//! Every approval rests on a fresh proof, since it mints a session that outlives the approver's:
+//! the page's password, checked in the same request; a single sign-on finished in this browser
+//! within the code's ten minutes; or, by API, a recent sign-in or `current_password`.
 
 use crate::limits;
 use axum::{
@@ -16,6 +20,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
+use cookie::{Cookie, SameSite, time::Duration};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use tui_shared::{
@@ -32,7 +37,7 @@ use tui_shared::{
 };
 
 use crate::service::{
-    accounts::Tokens,
+    accounts::{self, Tokens},
     device::{self, DeviceCode},
 };
 use utoipa::{IntoParams, ToSchema};
@@ -87,21 +92,32 @@ pub struct DeviceDecision {
     #[schema(max_length = 16)]
     user_code: String,
     approve: bool,
+    /// Needed to approve when the session signed in more than 10 minutes ago.
+    #[serde(default, deserialize_with = "tui_shared::http::json::present")]
+    #[schema(nullable = false)]
+    current_password: Option<Password>,
 }
 
-/// Approve or deny the device showing `user_code`, as the signed-in user. The device's session
+/// Approve or deny the device showing `user_code`, as the signed-in user. Approving needs a
+/// session that signed in within 10 minutes, or `current_password`: a session stolen long after
+/// its sign-in must not mint sessions that outlive its own revocation. The device's session
 /// never counts as freshly signed in (sudo mode). Limited per account, like sign-ins.
 #[utoipa::path(post, path = "/v1/auth/device/approve", tag = "auth", security(("bearer" = [])), request_body = DeviceDecision,
-    responses((status = 204), (status = 422, description = "No such pending code"), (status = 429, description = "Too many approvals")))]
+    responses((status = 204),
+        (status = 403, description = "An API key, or an approval by a sign-in older than 10 minutes without current_password"),
+        (status = 422, description = "No such pending code, or current_password is wrong"), (status = 429, description = "Too many approvals")))]
 pub async fn approve_device(
     State(state): State<AppState>,
     caller: AuthUser,
     client: ClientInfo,
     Json(body): Json<DeviceDecision>,
 ) -> Result<StatusCode, ApiError> {
-    caller.session()?;
+    let session = caller.session()?;
     limits::approve(&state, caller.id).await?;
-    device::decide(&state, caller.id, &body.user_code, body.approve, &client).await?;
+    if body.approve {
+        accounts::require_recent_sign_in(&state, &caller, body.current_password, &client).await?;
+    }
+    device::decide(&state, caller.id, Some(session), &body.user_code, body.approve, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -123,7 +139,7 @@ fn escape(text: &str) -> String {
         .collect()
 }
 
-fn page(status: StatusCode, body: &str, cookies: &[String]) -> Response {
+fn page(status: StatusCode, body: &str, cookies: &[Cookie<'_>]) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Claude TUI device login</title>\
          <meta name=\"viewport\" content=\"width=device-width\"><style>body{{font:16px system-ui;max-width:26em;margin:3em auto}}\
@@ -137,7 +153,7 @@ fn page(status: StatusCode, body: &str, cookies: &[String]) -> Response {
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    for cookie in cookies.iter().filter_map(|c| HeaderValue::from_str(c).ok()) {
+    for cookie in cookies.iter().filter_map(|c| HeaderValue::from_str(&c.to_string()).ok()) {
         headers.append(header::SET_COOKIE, cookie);
     }
     response
@@ -172,10 +188,15 @@ fn approved_page() -> Response {
 }
 
 /// A fresh CSRF token and the cookie that carries it.
-fn csrf_cookie(secure: bool) -> (String, String) {
+fn csrf_cookie(secure: bool) -> (String, Cookie<'static>) {
     let csrf = random_token("");
-    let secure = if secure { "; Secure" } else { "" };
-    let cookie = format!("{CSRF_COOKIE}={csrf}; Path=/device; HttpOnly; SameSite=Strict; Max-Age=900{secure}");
+    let cookie = Cookie::build((CSRF_COOKIE, csrf.clone()))
+        .path("/device")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(Duration::seconds(900))
+        .secure(secure)
+        .build();
     (csrf, cookie)
 }
 
@@ -190,7 +211,13 @@ pub async fn device_page(uri: Uri, headers: HeaderMap, Query(query): Query<PageQ
 /// that post an explicit decision from this browser (`browser_secret` goes into its cookie).
 pub fn confirmation_page(request: &device::Request, browser_secret: &str, https: bool) -> Response {
     let (csrf, csrf_cookie) = csrf_cookie(https);
-    let device_cookie = format!("{DEVICE_COOKIE}={browser_secret}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=600");
+    let device_cookie = Cookie::build((DEVICE_COOKIE, browser_secret.to_owned()))
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(Duration::seconds(600))
+        .build();
     let body = format!(
         "<p>A device asks to be signed in to your account. Approve only if your terminal shows this code \
          and you asked for it just now.</p>\
@@ -221,15 +248,16 @@ pub struct PageForm {
     decision: String,
 }
 
+/// The value of the first cookie named `name` that the request carries.
 pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_owned())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == name)
+        .map(|cookie| cookie.value().to_owned())
 }
 
 /// Equal without telling how much of it was: the token is a secret.
@@ -286,7 +314,7 @@ pub async fn device_submit(
         return retry(StatusCode::UNPROCESSABLE_ENTITY, "Enter your email or username and your password.");
     };
     // The form checks passwords as sign-in does, so it counts against the same limits.
-    if let Err(error) = limits::login(&state, &client, login.as_str()).await {
+    if let Err(error) = limits::login(&state, &client, login.as_str(), None).await {
         return retry(error.code.status(), &error.detail);
     }
     let who = match crate::service::accounts::authenticate(&state, login.as_str(), password, None, &client).await {
@@ -296,7 +324,7 @@ pub async fn device_submit(
     if let Err(error) = state.db.execute(who.settle).await.map_err(ApiError::from) {
         return retry(error.code.status(), &error.detail);
     }
-    match device::decide(&state, who.id, &form_data.user_code, approve, &client).await {
+    match device::decide(&state, who.id, None, &form_data.user_code, approve, &client).await {
         Ok(()) if approve => approved_page(),
         Ok(()) => page(StatusCode::OK, "<p>Denied. The terminal that asked will not be signed in.</p>", &[]),
         Err(error) => retry(
@@ -335,5 +363,16 @@ mod tests {
         headers.insert(header::COOKIE, HeaderValue::from_static("a=1; tui_csrf=xyz; b=2"));
         assert_eq!(cookie(&headers, CSRF_COOKIE), Some("xyz".into()));
         assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
+    }
+
+    #[test]
+    fn the_csrf_cookie_is_strict_to_the_page_and_secure_over_https() {
+        let (token, cookie) = csrf_cookie(true);
+        let header = cookie.to_string();
+        assert!(header.starts_with(&format!("tui_csrf={token};")), "{header}");
+        for attribute in ["; Path=/device", "; HttpOnly", "; SameSite=Strict", "; Max-Age=900", "; Secure"] {
+            assert!(header.contains(attribute), "{header} lacks {attribute}");
+        }
+        assert!(!csrf_cookie(false).1.to_string().contains("Secure"), "plain HTTP: a local setup");
     }
 }

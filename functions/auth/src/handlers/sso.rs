@@ -5,6 +5,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use cookie::{Cookie, SameSite, time::Duration};
 use serde::Deserialize;
 use tui_shared::{
     ApiError, AppState,
@@ -26,6 +27,11 @@ use crate::{
 /// browser back with a cross-site top-level navigation.
 const SSO_COOKIE: &str = "__Host-tui_sso";
 use utoipa::IntoParams;
+
+/// The binding cookie with `value`, kept for `max_age` (zero: spent).
+fn sso_cookie(value: String, max_age: Duration) -> Cookie<'static> {
+    Cookie::build((SSO_COOKIE, value)).path("/").secure(true).http_only(true).same_site(SameSite::Lax).max_age(max_age).build()
+}
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -58,8 +64,8 @@ pub async fn oauth_start(
     let limit = limits::start(&state, &client).await?;
     let started = sso::start(&state, &provider, &base, query.device_user_code.as_deref(), query.login_hint.as_deref()).await?;
     let location = HeaderValue::from_str(&started.location).map_err(ApiError::internal)?;
-    let cookie = format!("{SSO_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=600", started.browser_secret);
-    let cookie = HeaderValue::from_str(&cookie).map_err(ApiError::internal)?;
+    let cookie =
+        HeaderValue::from_str(&sso_cookie(started.browser_secret, Duration::seconds(600)).to_string()).map_err(ApiError::internal)?;
     let response = (
         StatusCode::FOUND,
         [(header::LOCATION, location), (header::SET_COOKIE, cookie), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
@@ -109,7 +115,7 @@ pub async fn oauth_callback(
             crate::device::confirmation_page(&request, &browser_secret, over_https(&uri, &headers))
         }
     };
-    let spent = format!("{SSO_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
+    let spent = sso_cookie(String::new(), Duration::ZERO).to_string();
     response.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&spent).map_err(ApiError::internal)?);
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
