@@ -258,7 +258,7 @@ pub async fn start(options: &Options) -> Result<Running, String> {
     let retention = *state.section::<Retention>().map_err(|e| e.to_string())?;
     prune_on_schedule(state.clone(), retention);
     let realtime = *state.section::<RealtimeConfig>().map_err(|e| e.to_string())?;
-    let hub = Hub::start(state.db.clone(), realtime).await?;
+    let hub = Hub::start(state.db.clone(), realtime).await.map_err(|e| e.to_string())?;
     let service = app(state, hub).into_make_service_with_connect_info::<SocketAddr>();
     // Replies and real-time frames are small writes each; none should wait on Nagle's algorithm.
     let listener = axum::serve::ListenerExt::tap_io(listener, |stream: &mut tokio::net::TcpStream| {

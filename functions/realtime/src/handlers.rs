@@ -71,7 +71,7 @@ impl StreamRequest {
             return Err(ApiError::field("topics", format!("name 1 to {} topics", config.limits.max_subscriptions)));
         }
         let events = query.events.map(|events| events.split(',').filter(|e| !e.is_empty()).map(str::to_owned).collect());
-        let events = crate::service::filter(events).map_err(|message| ApiError::field("events", message))?;
+        let events = crate::service::filter(events).map_err(|bad| ApiError::field("events", bad.to_string()))?;
         // An empty header is no header (workerd drops empty ones before a worker sees them).
         let given = headers.get("last-event-id").filter(|value| !value.as_bytes().trim_ascii().is_empty());
         let after = match given.map(|value| value.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok())) {

@@ -12,7 +12,7 @@ use std::{
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{Notify, mpsc};
-use tui_shared::{AppState, db::Database, events};
+use tui_shared::{ApiError, AppState, db::Database, events};
 use uuid::Uuid;
 
 use crate::{
@@ -126,6 +126,11 @@ impl Registry {
     }
 }
 
+/// Why a hub could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the event log: {0}")]
+pub struct LogUnreadable(ApiError);
+
 /// The hub of one native host.
 pub struct Hub {
     db: Arc<dyn Database>,
@@ -136,8 +141,8 @@ pub struct Hub {
 
 impl Hub {
     /// A hub fanning out what the log gets from now on.
-    pub async fn start(db: Arc<dyn Database>, config: RealtimeConfig) -> Result<Arc<Self>, String> {
-        let from = events::latest(db.as_ref()).await.map_err(|e| format!("cannot read the event log: {e}"))?;
+    pub async fn start(db: Arc<dyn Database>, config: RealtimeConfig) -> Result<Arc<Self>, LogUnreadable> {
+        let from = events::latest(db.as_ref()).await.map_err(LogUnreadable)?;
         let hub = Arc::new(Self { db, config, wake: Notify::new(), registry: Mutex::default() });
         tokio::spawn(hub.clone().tail(from));
         Ok(hub)

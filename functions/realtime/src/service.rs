@@ -71,13 +71,18 @@ const REPLAY_MAX: i64 = 2000;
 /// An event filter names at most this many events.
 const MAX_FILTER: usize = 32;
 
+/// Why an event filter is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("events names at most {MAX_FILTER} event names such as task.updated.")]
+pub struct BadFilter;
+
 /// An event filter, as a client gives it: a few event names (`task.updated`).
-pub fn filter(events: Option<Vec<String>>) -> Result<Option<HashSet<String>>, String> {
+pub fn filter(events: Option<Vec<String>>) -> Result<Option<HashSet<String>>, BadFilter> {
     let Some(events) = events else { return Ok(None) };
     let valid =
         |name: &String| !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_');
     if events.len() > MAX_FILTER || !events.iter().all(valid) {
-        return Err(format!("events names at most {MAX_FILTER} event names such as task.updated."));
+        return Err(BadFilter);
     }
     Ok(Some(events.into_iter().collect()))
 }
@@ -123,7 +128,7 @@ pub async fn handle(state: &AppState, connection: &mut Connection, hub: &dyn Lis
             };
             let events = match filter(events) {
                 Ok(events) => events,
-                Err(message) => return Ok(vec![frame::error(Refusal::BadMessage, &message, None)]),
+                Err(bad) => return Ok(vec![frame::error(Refusal::BadMessage, &bad.to_string(), None)]),
             };
             Ok(subscribe(state, connection, hub, &topics, events, after).await?.frames)
         }
@@ -303,6 +308,15 @@ mod tests {
         let event =
             Event { id, topic: topic.into(), event: "task.created".into(), data: "{}".into(), actor: None, created_at: String::new() };
         Delivery::Event(Published::new(event))
+    }
+
+    #[test]
+    fn a_filter_names_a_few_events_in_lower_case() {
+        assert_eq!(filter(None), Ok(None));
+        assert_eq!(filter(Some(vec!["task.updated".into()])), Ok(Some(HashSet::from(["task.updated".to_owned()]))));
+        assert_eq!(filter(Some(vec!["Task.Updated".into()])), Err(BadFilter));
+        assert_eq!(filter(Some(vec!["a".into(); MAX_FILTER + 1])), Err(BadFilter));
+        assert_eq!(BadFilter.to_string(), "events names at most 32 event names such as task.updated.");
     }
 
     #[test]
