@@ -10,13 +10,16 @@ use axum::{
     response::Response,
 };
 use tokio::net::TcpListener;
-use tui_realtime::{native::Hub, service::RealtimeConfig};
+use tui_realtime::{
+    native::{Hub, LogUnreadable},
+    service::RealtimeConfig,
+};
 use tui_shared::{
-    AppState,
+    ApiError, AppState,
     adapters::native::{self, BlockingPasswords, InProcessLimiter, Location, Reqwest},
     auth::{password::Argon2id, tokens::random_token},
-    config::{Config, Lookup, Section},
-    db::{Database, migrate},
+    config::{Config, ConfigError, Lookup, Section},
+    db::{Database, DbError, migrate},
     domain::Role,
     events::Retention,
     http::{client_ip::client_ip, extract::ClientAddr},
@@ -24,7 +27,7 @@ use tui_shared::{
     ports::SystemClock,
     repo::{audit::Event, sessions::ClientInfo, users},
     services::maintenance,
-    state::{Platform, Services, Settings},
+    state::{Platform, Services, Settings, StartError},
     time,
 };
 use tui_workflows::{WorkflowsConfig, native::PoolWaker};
@@ -45,12 +48,52 @@ pub struct Options {
     pub settings: Vec<(String, String)>,
 }
 
+/// Why the host could not start, or do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("PUBLIC_URL is not set: it must name where users reach this host, which listens on {0}")]
+    NoPublicUrl(SocketAddr),
+    /// The generated signing secret could not be kept in the data directory.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Secret { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("cannot open the database: {0}")]
+    OpenDatabase(#[source] DbError),
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[source] migrate::MigrateError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The task serving connections panicked or was cancelled.
+    #[error(transparent)]
+    Served(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Hub(#[from] LogUnreadable),
+    #[error("no user signs in as {0}")]
+    NoSuchUser(String),
+    /// What a request would have answered: a setting read late, a query of the repositories.
+    #[error("{0}")]
+    Api(ApiError),
+}
+
+impl From<ApiError> for HostError {
+    fn from(error: ApiError) -> Self {
+        Self::Api(error)
+    }
+}
+
 /// The settings from the options and the environment; without `JWT_SECRET`, a secret
 /// generated on first start and kept in the data directory, so that sessions survive restarts.
 /// Without `PUBLIC_URL`, a host listening on loopback (`addr`) uses its own address for links;
 /// one that listens beyond loopback refuses to start, since links that carry tokens must not
 /// point wherever a request's `Host` header says.
-pub fn settings(options: &Options, addr: SocketAddr) -> Result<Settings, String> {
+pub fn settings(options: &Options, addr: SocketAddr) -> Result<Settings, HostError> {
     let given = options.settings.clone();
     let setting = move |name: &str| {
         let set = given.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value.clone());
@@ -63,7 +106,7 @@ pub fn settings(options: &Options, addr: SocketAddr) -> Result<Settings, String>
     let public_url = match setting("PUBLIC_URL") {
         Some(url) => url,
         None if addr.ip().is_loopback() => format!("http://{addr}"),
-        None => return Err(format!("PUBLIC_URL is not set: it must name where users reach this host, which listens on {addr}")),
+        None => return Err(HostError::NoPublicUrl(addr)),
     };
     Ok(Arc::new(move |name: &str| match (name, &generated) {
         ("JWT_SECRET", Some(secret)) => Some(secret.clone()),
@@ -72,15 +115,15 @@ pub fn settings(options: &Options, addr: SocketAddr) -> Result<Settings, String>
     }))
 }
 
-fn stored_secret(path: &std::path::Path) -> Result<String, String> {
+fn stored_secret(path: &std::path::Path) -> Result<String, HostError> {
     if let Ok(secret) = std::fs::read_to_string(path) {
         return Ok(secret.trim().to_owned());
     }
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(|source| HostError::Secret { action: "create", path: parent.to_owned(), source })?;
     }
     let secret = random_token("");
-    write_private(path, &secret).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    write_private(path, &secret).map_err(|source| HostError::Secret { action: "write", path: path.to_owned(), source })?;
     tracing::info!(path = %path.display(), "generated a signing secret");
     Ok(secret)
 }
@@ -114,32 +157,28 @@ const OUTBOUND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600
 const DATABASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Opens the database and applies pending migrations.
-pub async fn open_database(options: &Options) -> Result<Arc<dyn Database>, String> {
+pub async fn open_database(options: &Options) -> Result<Arc<dyn Database>, HostError> {
     let location = Location::parse(&options.database, options.database_token.clone());
-    let db = native::open(&location, options.pool_size, outbound(DATABASE_TIMEOUT))
-        .await
-        .map_err(|e| format!("cannot open the database: {e}"))?;
-    let schema = migrate::migrate(db.as_ref(), &time::format(time::Timestamp::now_utc()))
-        .await
-        .map_err(|e| format!("cannot migrate the database: {e}"))?;
+    let db = native::open(&location, options.pool_size, outbound(DATABASE_TIMEOUT)).await.map_err(HostError::OpenDatabase)?;
+    let schema = migrate::migrate(db.as_ref(), &time::format(time::Timestamp::now_utc())).await.map_err(HostError::Migrate)?;
     tracing::info!(version = schema.version, newer = ?schema.newer, "schema is current");
     Ok(db)
 }
 
 /// Everything a request needs, for a host reached at `addr`. Every group's own settings are
 /// read now, so that a bad one stops the host from starting rather than failing its requests.
-pub async fn state(options: &Options, addr: SocketAddr, jobs: Arc<dyn JobWaker>) -> Result<AppState, String> {
+pub async fn state(options: &Options, addr: SocketAddr, jobs: Arc<dyn JobWaker>) -> Result<AppState, HostError> {
     let settings = settings(options, addr)?;
-    let config = Config::from_lookup(|name| settings(name)).map_err(|e| e.to_string())?;
+    let config = Config::from_lookup(|name| settings(name))?;
     let lookup = Lookup(&|name| settings(name));
-    tui_auth::config::AuthConfig::read(&lookup).map_err(|e| e.to_string())?;
-    RealtimeConfig::read(&lookup).map_err(|e| e.to_string())?;
-    let workflows = WorkflowsConfig::read(&lookup).map_err(|e| e.to_string())?;
-    tui_swarms_agents::SwarmsConfig::read(&lookup).map_err(|e| e.to_string())?;
-    tui_shared::claude::ClaudeSettings::read(&lookup).map_err(|e| e.to_string())?;
-    Retention::read(&lookup).map_err(|e| e.to_string())?;
+    tui_auth::config::AuthConfig::read(&lookup)?;
+    RealtimeConfig::read(&lookup)?;
+    let workflows = WorkflowsConfig::read(&lookup)?;
+    tui_swarms_agents::SwarmsConfig::read(&lookup)?;
+    tui_shared::claude::ClaudeSettings::read(&lookup)?;
+    Retention::read(&lookup)?;
     let db = open_database(options).await?;
-    let passwords = Arc::new(BlockingPasswords::new(Argon2id::new(&config.argon2).map_err(|e| e.to_string())?));
+    let passwords = Arc::new(BlockingPasswords::new(Argon2id::new(&config.argon2).map_err(StartError::from)?));
     let platform = Platform {
         settings,
         db,
@@ -152,19 +191,17 @@ pub async fn state(options: &Options, addr: SocketAddr, jobs: Arc<dyn JobWaker>)
         // Swarms' coordinators run in this process, one at a time per swarm.
         coordinators: None,
     };
-    Ok(AppState::new(Services::assemble(platform, "all").map_err(|e| e.to_string())?))
+    Ok(AppState::new(Services::assemble(platform, "all")?))
 }
 
 /// Makes the user who signs in as `login` an admin: how the first admin of a native
 /// deployment comes to be (`tui-server grant-admin`).
-pub async fn grant_admin(options: &Options, login: &str) -> Result<(), String> {
+pub async fn grant_admin(options: &Options, login: &str) -> Result<(), HostError> {
     let db = open_database(options).await?;
-    let user = users::credentials(db.as_ref(), login).await.map_err(|e| e.to_string())?.ok_or(format!("no user signs in as {login}"))?;
+    let user = users::credentials(db.as_ref(), login).await?.ok_or_else(|| HostError::NoSuchUser(login.to_owned()))?;
     let now = time::format(time::Timestamp::now_utc());
     let event = Event::new("role.granted", None).target(user.id).detail(serde_json::json!({"role": "admin", "by": "grant-admin"}));
-    db.batch(vec![users::grant_role(user.id, Role::Admin, &now), event.record(&ClientInfo::default(), &now)])
-        .await
-        .map_err(|e| e.to_string())?;
+    db.batch(vec![users::grant_role(user.id, Role::Admin, &now), event.record(&ClientInfo::default(), &now)]).await?;
     Ok(())
 }
 
@@ -248,17 +285,17 @@ pub struct Running {
 }
 
 /// Opens everything, binds and serves in the background.
-pub async fn start(options: &Options) -> Result<Running, String> {
-    let listener = TcpListener::bind(options.listen).await.map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+pub async fn start(options: &Options) -> Result<Running, HostError> {
+    let listener = TcpListener::bind(options.listen).await.map_err(|source| HostError::Listen { addr: options.listen, source })?;
+    let addr = listener.local_addr()?;
     let waker = Arc::new(PoolWaker::default());
     let state = state(options, addr, waker.clone()).await?;
-    let workflows = state.section::<WorkflowsConfig>().map_err(|e| e.to_string())?;
+    let workflows = state.section::<WorkflowsConfig>()?;
     tui_workflows::native::start(state.clone(), &waker, &workflows);
-    let retention = *state.section::<Retention>().map_err(|e| e.to_string())?;
+    let retention = *state.section::<Retention>()?;
     prune_on_schedule(state.clone(), retention);
-    let realtime = *state.section::<RealtimeConfig>().map_err(|e| e.to_string())?;
-    let hub = Hub::start(state.db.clone(), realtime).await.map_err(|e| e.to_string())?;
+    let realtime = *state.section::<RealtimeConfig>()?;
+    let hub = Hub::start(state.db.clone(), realtime).await?;
     let service = app(state, hub).into_make_service_with_connect_info::<SocketAddr>();
     // Replies and real-time frames are small writes each; none should wait on Nagle's algorithm.
     let listener = axum::serve::ListenerExt::tap_io(listener, |stream: &mut tokio::net::TcpStream| {

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use tui_host::Options;
+use tui_host::{HostError, Options};
 
 #[derive(Parser)]
 #[command(version, about = "The Claude TUI backend: every endpoint group over embedded libSQL")]
@@ -99,9 +99,9 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(options: &Options) -> Result<(), String> {
+async fn serve(options: &Options) -> Result<(), HostError> {
     let running = tui_host::start(options).await?;
     tracing::info!(addr = %running.addr, "listening");
     println!("tui-server listening on http://{}", running.addr);
-    running.task.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
+    Ok(running.task.await??)
 }
