@@ -318,7 +318,7 @@ impl RealtimeHub {
             let mut close = None;
             for delivery in &pending {
                 let step = connection.deliver(delivery);
-                frames.extend(step.frames);
+                frames.extend(step.frames.into_iter().map(|frame| frame.text));
                 close = close.or(step.close);
                 self.leave(id, &step.forget);
             }
@@ -432,8 +432,8 @@ impl RealtimeHub {
                 continue;
             };
             let step = connection.deliver(delivery);
-            for text in &step.frames {
-                let _ = entry.socket.send_with_str(text);
+            for frame in &step.frames {
+                let _ = entry.socket.send_with_str(&frame.text);
             }
             if !step.forget.is_empty() {
                 left.push((id.clone(), step.forget));

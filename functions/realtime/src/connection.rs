@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tui_shared::events::Event;
 use uuid::Uuid;
 
-use crate::protocol::frame;
+use crate::protocol::{Frame, frame};
 
 /// What a hub hands a connection: an event of the log, or a presence frame of a topic.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ pub const CLOSE_POLICY: u16 = 1008;
 /// What a delivery asks of the transport.
 #[derive(Debug, Default, PartialEq)]
 pub struct Step {
-    pub frames: Vec<String>,
+    pub frames: Vec<Frame>,
     /// Topics no longer subscribed (revoked): the hub may stop queuing them.
     pub forget: Vec<String>,
     pub close: Option<(u16, &'static str)>,
@@ -149,7 +149,7 @@ impl Connection {
     pub fn deliver(&mut self, delivery: &Delivery) -> Step {
         match delivery {
             Delivery::Presence { topic, frame } => {
-                let frames = if self.is_subscribed(topic) { vec![frame.to_string()] } else { Vec::new() };
+                let frames = if self.is_subscribed(topic) { vec![frame.to_string().into()] } else { Vec::new() };
                 Step { frames, ..Step::default() }
             }
             Delivery::Event(published) => self.deliver_event(published),
@@ -164,7 +164,7 @@ impl Connection {
         {
             subscription.delivered = event.id;
             if subscription.events.as_ref().is_none_or(|wanted| wanted.contains(&event.event)) {
-                step.frames.push(published.frame().to_owned());
+                step.frames.push(Frame::event(event.id, published.frame().to_owned()));
             }
         }
         let data = || serde_json::from_str::<serde_json::Value>(&event.data).unwrap_or_default();
@@ -193,7 +193,7 @@ impl Connection {
                 .collect();
             for topic in &revoked {
                 self.subscriptions.remove(topic);
-                step.frames.push(frame::revoked(topic));
+                step.frames.push(frame::revoked(topic).into());
             }
             step.forget = revoked;
         }

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::{
     connection::{CLOSE_POLICY, Connection, Delivery, Published, Step},
     presence::{self, Presence},
-    protocol::{Refusal, frame},
+    protocol::{Frame, Refusal, frame},
     service::{self, Listener, RealtimeConfig},
     tickets::Holder,
 };
@@ -352,7 +352,7 @@ pub async fn serve_socket(state: AppState, hub: Arc<Hub>, holder: Holder, socket
             }
             Input::Delivery(None) => break,
             Input::Message(Some(Ok(Message::Text(text)))) => match service::handle(&state, &mut connection, &member, text.as_str()).await {
-                Ok(frames) => Step { frames, ..Step::default() },
+                Ok(frames) => Step { frames: frames.into_iter().map(Frame::from).collect(), ..Step::default() },
                 Err(error) => {
                     if error.code != tui_shared::ErrorCode::SessionRevoked {
                         tracing::warn!(%error, "a real-time message failed");
@@ -361,13 +361,13 @@ pub async fn serve_socket(state: AppState, hub: Arc<Hub>, holder: Holder, socket
                 }
             },
             Input::Message(Some(Ok(Message::Binary(_)))) => {
-                Step { frames: vec![frame::error(Refusal::BadMessage, "Messages are JSON text.", None)], ..Step::default() }
+                Step { frames: vec![frame::error(Refusal::BadMessage, "Messages are JSON text.", None).into()], ..Step::default() }
             }
             Input::Message(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => Step::default(),
             Input::Message(Some(Ok(Message::Close(_)) | Err(_)) | None) => break,
         };
-        for text in step.frames {
-            if !send(&mut outgoing, Message::Text(text.into())).await {
+        for frame in step.frames {
+            if !send(&mut outgoing, Message::Text(frame.text.into())).await {
                 return;
             }
         }
@@ -378,9 +378,9 @@ pub async fn serve_socket(state: AppState, hub: Arc<Hub>, holder: Holder, socket
 }
 
 /// Writes `frames` to a stream's body, unless the client is gone or stopped reading.
-async fn write(out: &mpsc::Sender<String>, frames: &[String]) -> bool {
-    for text in frames {
-        if !matches!(tokio::time::timeout(SEND_TIMEOUT, out.send(crate::sse::data(text))).await, Ok(Ok(()))) {
+async fn write(out: &mpsc::Sender<String>, frames: &[Frame]) -> bool {
+    for frame in frames {
+        if !matches!(tokio::time::timeout(SEND_TIMEOUT, out.send(crate::sse::message(frame))).await, Ok(Ok(()))) {
             return false;
         }
     }

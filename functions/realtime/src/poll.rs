@@ -64,7 +64,7 @@ pub async fn stream(state: AppState, holder: Holder, wanted: StreamRequest, conf
     // read, once (each topic's connection state drops what the replay already sent).
     let (pending, last, done) = match service::subscribe(&state, &mut connection, &Alone, &wanted.topics, wanted.events, wanted.after).await
     {
-        Ok(subscribed) => (subscribed.frames.iter().map(|frame| sse::data(frame)).collect(), subscribed.latest, false),
+        Ok(subscribed) => (subscribed.frames.iter().map(sse::message).collect(), subscribed.latest, false),
         Err(error) => {
             let (code, reason) = service::closing(&error);
             (VecDeque::from([sse::closing(code, reason)]), 0, true)
@@ -121,7 +121,7 @@ impl Polling {
         for event in page {
             self.last = event.id;
             let step = self.connection.deliver(&Delivery::Event(Published::new(event)));
-            self.pending.extend(step.frames.iter().map(|frame| sse::data(frame)));
+            self.pending.extend(step.frames.iter().map(sse::message));
             if let Some((code, reason)) = step.close {
                 self.pending.push_back(sse::closing(code, reason));
                 self.done = true;

@@ -9,6 +9,29 @@ use uuid::Uuid;
 /// The largest message a client may send.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
+/// A server frame on its way to a transport: its JSON text, and an event's id beside it, which
+/// Server-Sent Events write in an `id:` line (so that a client's `Last-Event-ID` resumes after it)
+/// and a WebSocket, whose frames carry the id inside, does not need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    pub text: String,
+    pub event_id: Option<i64>,
+}
+
+impl Frame {
+    /// The frame of event `id`.
+    pub fn event(id: i64, text: String) -> Self {
+        Self { text, event_id: Some(id) }
+    }
+}
+
+/// Any frame that is not an event's.
+impl From<String> for Frame {
+    fn from(text: String) -> Self {
+        Self { text, event_id: None }
+    }
+}
+
 /// What a client sends.
 #[derive(Debug, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     connection::{Connection, Limits},
-    protocol::{ClientMessage, Refusal, frame, parse},
+    protocol::{ClientMessage, Frame, Refusal, frame, parse},
     topics::{Topic, keeps_presence, readable},
 };
 
@@ -99,7 +99,7 @@ pub fn closing(error: &ApiError) -> (u16, &'static str) {
 /// What a subscribe answers, and the newest event id when its topics were authorized: a
 /// connection that reads the log itself reads on from there.
 pub struct Subscribed {
-    pub frames: Vec<String>,
+    pub frames: Vec<Frame>,
     pub latest: i64,
 }
 
@@ -130,7 +130,7 @@ pub async fn handle(state: &AppState, connection: &mut Connection, hub: &dyn Lis
                 Ok(events) => events,
                 Err(bad) => return Ok(vec![frame::error(Refusal::BadMessage, &bad.to_string(), None)]),
             };
-            Ok(subscribe(state, connection, hub, &topics, events, after).await?.frames)
+            Ok(subscribe(state, connection, hub, &topics, events, after).await?.frames.into_iter().map(|frame| frame.text).collect())
         }
     }
 }
@@ -250,7 +250,8 @@ pub async fn subscribe(
     after: Option<i64>,
 ) -> Result<Subscribed, ApiError> {
     let db = state.db.as_ref();
-    let (wanted, mut frames) = asked(connection, topics);
+    let (wanted, refusals) = asked(connection, topics);
+    let mut frames: Vec<Frame> = refusals.into_iter().map(Frame::from).collect();
     hub.listen(&wanted.iter().map(|(_, topic)| topic.name()).collect::<Vec<_>>());
     // Read before the checks: every event up to it (a removal, a revocation) is reflected in what
     // they find, and whatever comes after it is read afterwards.
@@ -261,7 +262,7 @@ pub async fn subscribe(
     }
     let allowed = readable(db, connection.user, &wanted.iter().map(|(_, topic)| *topic).collect::<Vec<_>>()).await?;
     let Authorized { taken, forget, frames: refused } = authorized(&wanted, &allowed, connection.own_topic());
-    frames.extend(refused);
+    frames.extend(refused.into_iter().map(Frame::from));
     hub.forget(&forget);
     let names: Vec<String> = taken.iter().map(|(name, _)| name.clone()).collect();
     let replay = match after {
@@ -272,7 +273,7 @@ pub async fn subscribe(
         }
         None => Replay::default(),
     };
-    frames.extend(take(connection, &taken, &replay, events, after, latest));
+    frames.extend(take(connection, &taken, &replay, events, after, latest).into_iter().map(Frame::from));
     if let Some(mut from) = after.filter(|_| !replay.replayed.is_empty()) {
         loop {
             let page = events::since(db, &replay.replayed, from, REPLAY_PAGE).await?;
@@ -288,7 +289,7 @@ pub async fn subscribe(
     }
     let projects: Vec<String> = names.iter().filter(|name| keeps_presence(name)).cloned().collect();
     for (topic, users) in hub.join(&projects) {
-        frames.push(frame::presence(&topic, &users));
+        frames.push(frame::presence(&topic, &users).into());
     }
     Ok(Subscribed { frames, latest })
 }

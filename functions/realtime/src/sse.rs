@@ -2,22 +2,22 @@
 //! same JSON a WebSocket carries), an event's with its id in an `id:` line, so that a client's
 //! `Last-Event-ID` resumes after it.
 
+use crate::protocol::Frame;
+
 /// A comment line: keeps idle proxies from closing the stream, ignored by clients.
 pub const HEARTBEAT: &str = ": heartbeat\n\n";
 
-/// The id of an event frame (frames are built by `protocol::frame`, an event's with its id
-/// second).
-fn event_id(frame: &str) -> Option<&str> {
-    let rest = frame.strip_prefix(r#"{"type":"event","id":""#)?;
-    rest.split('"').next()
+/// One frame as an SSE message.
+pub fn message(frame: &Frame) -> String {
+    match frame.event_id {
+        Some(id) => format!("id: {id}\n{}", data(&frame.text)),
+        None => data(&frame.text),
+    }
 }
 
-/// One frame as an SSE message.
+/// A frame that is no event's as an SSE message.
 pub fn data(frame: &str) -> String {
-    match event_id(frame) {
-        Some(id) => format!("id: {id}\ndata: {frame}\n\n"),
-        None => format!("data: {frame}\n\n"),
-    }
+    format!("data: {frame}\n\n")
 }
 
 /// The last message of a stream the server ends, saying why, as a socket's close frame would.
@@ -32,9 +32,10 @@ mod tests {
     #[test]
     fn event_frames_carry_their_id_for_resumption() {
         assert_eq!(
-            data(r#"{"type":"event","id":"41","topic":"t"}"#),
+            message(&Frame::event(41, r#"{"type":"event","id":"41","topic":"t"}"#.into())),
             "id: 41\ndata: {\"type\":\"event\",\"id\":\"41\",\"topic\":\"t\"}\n\n"
         );
         assert_eq!(data(r#"{"type":"pong"}"#), "data: {\"type\":\"pong\"}\n\n");
+        assert_eq!(message(&Frame::from(r#"{"type":"pong"}"#.to_owned())), data(r#"{"type":"pong"}"#), "no id but an event's");
     }
 }
