@@ -11,10 +11,11 @@
 
 use std::{collections::HashMap, time::Duration};
 
+use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use tui_shared::{
     ApiError, AppState,
-    db::{Statement, Value},
+    db::{self, Operand, Query, Statement},
     domain::{Description, ProjectRole, Title},
     events::json_list,
     membership::holds_at_least,
@@ -64,7 +65,24 @@ struct Current {
 /// SQL that holds while the creator of run `r` is still a contributor of its project: a run
 /// acts on their authority, and stops when they lose it.
 fn creator_may() -> String {
-    holds_at_least("r.project_id", "r.created_by", ProjectRole::Contributor)
+    holds_at_least(Operand::Column("r.project_id"), Operand::Column("r.created_by"), ProjectRole::Contributor)
+}
+
+/// A row of the query in [`current`]: a step with what its run says.
+#[derive(Deserialize)]
+struct CurrentRow {
+    spec: db::Json<Step>,
+    state: StepState,
+    attempt: i64,
+    calls: i64,
+    started_at: Option<String>,
+    deadline: Option<String>,
+    task_id: Option<Uuid>,
+    run_status: RunStatus,
+    input: String,
+    created_by: Uuid,
+    project_id: Uuid,
+    creator_may: bool,
 }
 
 async fn current(state: &AppState, job: &Job) -> Result<Option<Current>, ApiError> {
@@ -72,8 +90,9 @@ async fn current(state: &AppState, job: &Job) -> Result<Option<Current>, ApiErro
         .db
         .query_opt(stmt!(
             format!(
-                "SELECT s.spec, s.state, s.attempt, s.calls, s.started_at, s.deadline, s.task_id, r.status, r.input, r.created_by, \
-                 r.project_id, {} FROM run_steps s JOIN workflow_runs r ON r.id = s.run_id WHERE s.run_id = ?1 AND s.key = ?2",
+                "SELECT s.spec, s.state, s.attempt, s.calls, s.started_at, s.deadline, s.task_id, r.status AS run_status, r.input, \
+                 r.created_by, r.project_id, {} AS creator_may FROM run_steps s JOIN workflow_runs r ON r.id = s.run_id \
+                 WHERE s.run_id = ?1 AND s.key = ?2",
                 creator_may()
             ),
             job.run_id,
@@ -81,35 +100,20 @@ async fn current(state: &AppState, job: &Job) -> Result<Option<Current>, ApiErro
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    #[expect(clippy::type_complexity, reason = "one row, decoded once")]
-    let (spec, step_state, attempt, calls, started_at, deadline, task_id, run_status, input, created_by, project, creator_may): (
-        String,
-        StepState,
-        i64,
-        i64,
-        Option<String>,
-        Option<String>,
-        Option<Uuid>,
-        RunStatus,
-        String,
-        Uuid,
-        Uuid,
-        bool,
-    ) = row.decode()?;
-    let step: Step = serde_json::from_str(&spec).map_err(ApiError::internal)?;
+    let row: CurrentRow = row.decode()?;
     Ok(Some(Current {
-        step,
-        state: step_state,
-        attempt,
-        calls,
-        started_at: started_at.as_deref().and_then(time::parse),
-        deadline: deadline.as_deref().and_then(time::parse),
-        task_id,
-        run_status,
-        input: serde_json::from_str(&input).unwrap_or(Json::Null),
-        created_by,
-        project,
-        creator_may,
+        step: row.spec.0,
+        state: row.state,
+        attempt: row.attempt,
+        calls: row.calls,
+        started_at: row.started_at.as_deref().and_then(time::parse),
+        deadline: row.deadline.as_deref().and_then(time::parse),
+        task_id: row.task_id,
+        run_status: row.run_status,
+        input: serde_json::from_str(&row.input).unwrap_or(Json::Null),
+        created_by: row.created_by,
+        project: row.project_id,
+        creator_may: row.creator_may,
     }))
 }
 
@@ -130,34 +134,25 @@ const MAX_CALLS: i64 = 3;
 /// Starts an attempt: the first (from `ready`, in a running run) or a retry whose delay is over
 /// (`running` without a start), while the job is held and the run's creator may still act.
 async fn begin(state: &AppState, job: &Job, current: &Current, deadline: Option<&str>, stamp: &str) -> Result<bool, ApiError> {
-    let [id, lease] = job.claim_values();
-    let sql = if current.state == StepState::Ready {
+    let mut q = Query::default();
+    let (run, key, attempt) = (q.bind(job.run_id), q.bind(job.step_key.as_str()), q.bind(current.attempt));
+    let (now, deadline) = (q.bind(stamp), q.bind(deadline));
+    let held = job.held(&mut q);
+    let creator_may = creator_may();
+    q.push(if current.state == StepState::Ready {
         format!(
-            "UPDATE run_steps SET state = 'running', attempt = 1, calls = 0, started_at = ?4, first_started_at = ?4, deadline = ?5, \
-             updated_at = ?4 WHERE run_id = ?1 AND key = ?2 AND state = 'ready' AND attempt = ?3 \
-             AND EXISTS (SELECT 1 FROM workflow_runs r WHERE r.id = ?1 AND r.status = 'running' AND {}) AND {}",
-            creator_may(),
-            Job::held(6)
+            "UPDATE run_steps SET state = 'running', attempt = 1, calls = 0, started_at = {now}, first_started_at = {now}, \
+             deadline = {deadline}, updated_at = {now} WHERE run_id = {run} AND key = {key} AND state = 'ready' AND attempt = {attempt} \
+             AND EXISTS (SELECT 1 FROM workflow_runs r WHERE r.id = {run} AND r.status = 'running' AND {creator_may}) AND {held}"
         )
     } else {
         format!(
-            "UPDATE run_steps SET started_at = ?4, deadline = ?5, updated_at = ?4 \
-             WHERE run_id = ?1 AND key = ?2 AND state = 'running' AND attempt = ?3 AND started_at IS NULL \
-             AND EXISTS (SELECT 1 FROM workflow_runs r WHERE r.id = ?1 AND {}) AND {}",
-            creator_may(),
-            Job::held(6)
+            "UPDATE run_steps SET started_at = {now}, deadline = {deadline}, updated_at = {now} \
+             WHERE run_id = {run} AND key = {key} AND state = 'running' AND attempt = {attempt} AND started_at IS NULL \
+             AND EXISTS (SELECT 1 FROM workflow_runs r WHERE r.id = {run} AND {creator_may}) AND {held}"
         )
-    };
-    let params = vec![
-        job.run_id.into(),
-        job.step_key.as_str().into(),
-        current.attempt.into(),
-        stamp.into(),
-        deadline.map_or(Value::Null, Value::from),
-        id,
-        lease,
-    ];
-    Ok(state.db.execute(Statement::new(sql, params)).await? > 0)
+    });
+    Ok(state.db.execute(q.finish()).await? > 0)
 }
 
 /// Runs the job's step as far as it goes now.
@@ -231,21 +226,17 @@ fn timed_out(current: &Current, timeout: Option<Duration>) -> Outcome {
     Outcome::Failed { error: format!("attempt {} timed out after {seconds} s", current.attempt), retry: true }
 }
 
-/// A move of the step, made only from its current state and attempt and while the job is held.
-fn step_move(job: &Job, current: &Current, set: &str, values: Vec<Value>) -> Statement {
-    let n = values.len();
-    let sql = format!(
-        "UPDATE run_steps SET {set} WHERE run_id = ?{} AND key = ?{} AND state = ?{} AND attempt = ?{} AND {}",
-        n + 1,
-        n + 2,
-        n + 3,
-        n + 4,
-        Job::held(n + 5)
-    );
-    let mut params = values;
-    params.extend([job.run_id.into(), job.step_key.as_str().into(), current.state.as_str().into(), current.attempt.into()]);
-    params.extend(job.claim_values());
-    Statement::new(sql, params)
+/// A move of the step, made only from its current state and attempt and while the job is held:
+/// `set` binds its values to the statement and gives its `SET` clause.
+fn step_move(job: &Job, current: &Current, set: impl FnOnce(&mut Query) -> String) -> Statement {
+    let mut q = Query::new("UPDATE run_steps SET ");
+    let set = set(&mut q);
+    q.push(set);
+    let (run, key) = (q.bind(job.run_id), q.bind(job.step_key.as_str()));
+    let (state, attempt) = (q.bind(current.state.as_str()), q.bind(current.attempt));
+    let held = job.held(&mut q);
+    q.push(format!(" WHERE run_id = {run} AND key = {key} AND state = {state} AND attempt = {attempt} AND {held}"));
+    q.finish()
 }
 
 /// Records an attempt's outcome, with what it means for the job, in one batch; `writes` (what
@@ -257,9 +248,11 @@ async fn settle(state: &AppState, job: &Job, current: &Current, outcome: Outcome
     let stamp = time::format(now);
     match outcome {
         Outcome::Done(output) => {
-            let set = "state = 'completed', output = ?1, error = NULL, deadline = NULL, finished_at = ?2, updated_at = ?2";
-            db.batch(chain(writes, [step_move(job, current, set, vec![output.to_string().into(), stamp.as_str().into()]), job.finish()]))
-                .await?;
+            let moved = step_move(job, current, |q| {
+                let (output, now) = (q.bind(output.to_string()), q.bind(stamp.as_str()));
+                format!("state = 'completed', output = {output}, error = NULL, deadline = NULL, finished_at = {now}, updated_at = {now}")
+            });
+            db.batch(chain(writes, [moved, job.finish()])).await?;
             // Its dependents may be due now.
             state.jobs.wake(Duration::ZERO).await;
         }
@@ -270,14 +263,21 @@ async fn settle(state: &AppState, job: &Job, current: &Current, outcome: Outcome
                 let due = time::format(now + seconds(delay));
                 // The next attempt makes its own task, if it is a task step: the last one's no
                 // longer moves the step.
-                let set =
-                    "attempt = attempt + 1, calls = 0, task_id = NULL, error = ?1, started_at = NULL, deadline = NULL, updated_at = ?2";
-                db.batch(chain(writes, [step_move(job, current, set, vec![error.into(), stamp.as_str().into()]), job.release(&due, &due)]))
-                    .await?;
+                let moved = step_move(job, current, |q| {
+                    let (error, now) = (q.bind(error), q.bind(stamp.as_str()));
+                    format!(
+                        "attempt = attempt + 1, calls = 0, task_id = NULL, error = {error}, started_at = NULL, deadline = NULL, \
+                         updated_at = {now}"
+                    )
+                });
+                db.batch(chain(writes, [moved, job.release(&due, &due)])).await?;
                 state.jobs.wake(seconds(delay)).await;
             } else {
-                let set = "state = 'failed', error = ?1, deadline = NULL, finished_at = ?2, updated_at = ?2";
-                db.batch(chain(writes, [step_move(job, current, set, vec![error.into(), stamp.as_str().into()]), job.finish()])).await?;
+                let moved = step_move(job, current, |q| {
+                    let (error, now) = (q.bind(error), q.bind(stamp.as_str()));
+                    format!("state = 'failed', error = {error}, deadline = NULL, finished_at = {now}, updated_at = {now}")
+                });
+                db.batch(chain(writes, [moved, job.finish()])).await?;
             }
         }
         Outcome::Wait(until) => {
@@ -395,18 +395,18 @@ async fn hold_for_call(
     config: &WorkflowsConfig,
 ) -> Result<bool, ApiError> {
     let until = time::format(deadline + config.lease);
-    let [id, lease] = job.claim_values();
     let counted = state
         .db
         .batch(vec![
-            Statement::new(
-                "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND lease_until = ?2",
-                vec![id.clone(), lease, until.as_str().into()],
-            ),
-            Statement::new(
+            stmt!("UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND lease_until = ?2", job.id, job.lease.as_str(), until.as_str()),
+            stmt!(
                 "UPDATE run_steps SET calls = calls + 1 WHERE run_id = ?1 AND key = ?2 AND attempt = ?3 AND state = 'running' \
                  AND EXISTS (SELECT 1 FROM jobs WHERE id = ?4 AND lease_until = ?5)",
-                vec![job.run_id.into(), job.step_key.as_str().into(), current.attempt.into(), id, until.as_str().into()],
+                job.run_id,
+                job.step_key.as_str(),
+                current.attempt,
+                job.id,
+                until.as_str(),
             ),
         ])
         .await?;
@@ -467,7 +467,7 @@ async fn task(state: &AppState, job: &Job, current: &Current, input: &Json) -> R
         };
         let new = repo::NewTask { id, title: &title, description: &description, priority_rank: priority.rank() };
         let now = time::format(state.clock.now());
-        let step = repo::StepAttempt { run: job.run_id, key: &job.step_key, attempt: current.attempt, claim: job.claim_values() };
+        let step = repo::StepAttempt { attempt: current.attempt, job };
         let counts = db.batch(repo::create_task(&new, current.project, current.created_by, &now, &step)).await?;
         if !tui_shared::db::changed(&counts, 1) {
             // Not created: the creator lost their role, or the step or the job moved on. The

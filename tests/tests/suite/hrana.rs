@@ -21,7 +21,7 @@ async fn values_of_every_type_round_trip() {
     let rows =
         db.query(stmt!("SELECT ?1, ?2, ?3, ?4, ?5", i64::MAX, 2.5, "tëxt '; --", vec![0_u8, 1, 255], Option::<i64>::None)).await.unwrap();
     assert_eq!(
-        rows[0].0,
+        rows[0].values(),
         vec![Value::Integer(i64::MAX), Value::Real(2.5), Value::Text("tëxt '; --".into()), Value::Blob(vec![0, 1, 255]), Value::Null]
     );
 }
