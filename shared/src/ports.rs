@@ -58,7 +58,18 @@ pub struct Mail {
 /// Outgoing email (password resets, email verification, security notices).
 #[async_trait]
 pub trait Mailer: Send + Sync + 'static {
-    async fn send(&self, mail: Mail) -> Result<(), OutboundError>;
+    async fn send(&self, mail: Mail) -> Result<(), MailError>;
+}
+
+/// Why a mail was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The mail API could not be reached.
+    #[error(transparent)]
+    Outbound(#[from] OutboundError),
+    /// The mail API refused the mail.
+    #[error("the mail API answered {0}")]
+    Refused(http::StatusCode),
 }
 
 /// Wakes what drains the durable jobs table (the workflow engine's steps) when a job falls due:
