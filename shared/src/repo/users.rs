@@ -190,14 +190,27 @@ pub fn grant_role(id: Uuid, role: Role, now: &str) -> Statement {
     stmt!("INSERT INTO user_roles (user_id, role, granted_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING", id, role.as_str(), now)
 }
 
-/// Takes a role away; the last admin keeps theirs, so the site always has one.
-pub fn revoke_role(id: Uuid, role: Role) -> Statement {
-    stmt!(
-        "DELETE FROM user_roles WHERE user_id = ?1 AND role = ?2 \
-         AND (?2 != 'admin' OR (SELECT count(*) FROM user_roles WHERE role = 'admin') > 1)",
-        id,
-        role.as_str(),
-    )
+/// As [`grant_role`], only if `guard` holds: SQL that `guard` writes, binding its own values to
+/// the statement (who may grant, decided in the write).
+pub fn grant_role_if(id: Uuid, role: Role, now: &str, guard: impl FnOnce(&mut Query) -> String) -> Statement {
+    let mut q = Query::default();
+    let (user, role, now) = (q.bind(id), q.bind(role.as_str()), q.bind(now));
+    let guard = guard(&mut q);
+    q.push(format!("INSERT INTO user_roles (user_id, role, granted_at) SELECT {user}, {role}, {now} WHERE {guard} ON CONFLICT DO NOTHING"));
+    q.finish()
+}
+
+/// Takes a role away, if `guard` holds (as for [`grant_role_if`]); the last admin keeps theirs,
+/// so the site always has one.
+pub fn revoke_role(id: Uuid, role: Role, guard: impl FnOnce(&mut Query) -> String) -> Statement {
+    let mut q = Query::default();
+    let (user, role) = (q.bind(id), q.bind(role.as_str()));
+    let guard = guard(&mut q);
+    q.push(format!(
+        "DELETE FROM user_roles WHERE user_id = {user} AND role = {role} \
+         AND ({role} != 'admin' OR (SELECT count(*) FROM user_roles WHERE role = 'admin') > 1) AND {guard}"
+    ));
+    q.finish()
 }
 
 pub async fn exists(db: &dyn Database, id: Uuid) -> Result<bool, ApiError> {

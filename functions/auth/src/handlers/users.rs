@@ -1,13 +1,16 @@
-//! Users (self or admin), roles and unlocking (admin), and the audit log (admin).
+//! Users (self or admin), roles and unlocking (admin, in sudo mode), and the audit log (admin).
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    extract::{FromRequestParts, State},
+    http::{StatusCode, request::Parts},
+};
 use serde::Deserialize;
 use tui_shared::{
     ApiError, AppState,
     domain::{Email, Password, Role, Username},
     http::{
         extract::{Admin, AuthUser, BaseUrl, Ids, PageParams, Query},
-        json::Json,
+        json::{Json, OptionalJson},
     },
     repo::{
         Page,
@@ -95,39 +98,82 @@ pub async fn update_user(
     users::update(&state, &caller, id, changes, &base, &client).await.map(axum::Json)
 }
 
-/// Grant a site-wide role (admin).
-#[utoipa::path(put, path = "/v1/users/{id}/roles/{role}", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = User)))]
+/// An admin in a signed-in session: an admin's API key is refused (403) before its body is read,
+/// whatever the body holds, since a leaked key must not make or unmake admins.
+pub struct AdminSession(AuthUser);
+
+impl FromRequestParts<AppState> for AdminSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Admin { 0: admin, .. } = Admin::from_request_parts(parts, state).await?;
+        admin.session()?;
+        Ok(Self(admin))
+    }
+}
+
+/// The proof a site-wide change may ask for: the body may be left out while the session signed
+/// in recently.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sudo {
+    /// Needed when the session signed in more than 10 minutes ago.
+    #[serde(default, deserialize_with = "tui_shared::http::json::present")]
+    #[schema(nullable = false)]
+    current_password: Option<Password>,
+}
+
+impl Sudo {
+    fn password(body: Option<Self>) -> Option<Password> {
+        body.and_then(|b| b.current_password)
+    }
+}
+
+/// Grant a site-wide role (admin): needs a session that signed in within 10 minutes, or
+/// `current_password` (the body may be left out otherwise); never an API key.
+#[utoipa::path(put, path = "/v1/users/{id}/roles/{role}", tag = "users", security(("bearer" = [])), request_body(content = Option<Sudo>),
+    responses((status = 200, body = User),
+        (status = 403, description = "Not an admin, an API key, or a sign-in older than 10 minutes without current_password"),
+        (status = 422, description = "current_password is wrong")))]
 pub async fn grant_role(
     State(state): State<AppState>,
-    Admin { 0: admin, .. }: Admin,
+    AdminSession(admin): AdminSession,
     client: ClientInfo,
     Ids((id, role)): Ids<(Uuid, Role)>,
+    OptionalJson(body): OptionalJson<Sudo>,
 ) -> Result<axum::Json<User>, ApiError> {
-    users::grant_role(&state, admin.id, id, role, &client).await.map(axum::Json)
+    users::grant_role(&state, &admin, Sudo::password(body), id, role, &client).await.map(axum::Json)
 }
 
-/// Take a site-wide role away (admin). The last admin keeps theirs.
-#[utoipa::path(delete, path = "/v1/users/{id}/roles/{role}", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 409, description = "The last admin")))]
+/// Take a site-wide role away (admin), with the same proof as granting one. The last admin keeps
+/// theirs.
+#[utoipa::path(delete, path = "/v1/users/{id}/roles/{role}", tag = "users", security(("bearer" = [])), request_body(content = Option<Sudo>),
+    responses((status = 200, body = User),
+        (status = 403, description = "Not an admin, an API key, or a sign-in older than 10 minutes without current_password"),
+        (status = 409, description = "The last admin"), (status = 422, description = "current_password is wrong")))]
 pub async fn revoke_role(
     State(state): State<AppState>,
-    Admin { 0: admin, .. }: Admin,
+    AdminSession(admin): AdminSession,
     client: ClientInfo,
     Ids((id, role)): Ids<(Uuid, Role)>,
+    OptionalJson(body): OptionalJson<Sudo>,
 ) -> Result<axum::Json<User>, ApiError> {
-    users::revoke_role(&state, admin.id, id, role, &client).await.map(axum::Json)
+    users::revoke_role(&state, &admin, Sudo::password(body), id, role, &client).await.map(axum::Json)
 }
 
-/// Lift a lockout (admin).
-#[utoipa::path(post, path = "/v1/users/{id}/unlock", tag = "users", security(("bearer" = [])), responses((status = 204)))]
+/// Lift a lockout (admin), with the same proof as granting a role.
+#[utoipa::path(post, path = "/v1/users/{id}/unlock", tag = "users", security(("bearer" = [])), request_body(content = Option<Sudo>),
+    responses((status = 204),
+        (status = 403, description = "Not an admin, an API key, or a sign-in older than 10 minutes without current_password"),
+        (status = 422, description = "current_password is wrong")))]
 pub async fn unlock_user(
     State(state): State<AppState>,
-    Admin { 0: admin, .. }: Admin,
+    AdminSession(admin): AdminSession,
     client: ClientInfo,
     Ids(id): Ids<Uuid>,
+    OptionalJson(body): OptionalJson<Sudo>,
 ) -> Result<StatusCode, ApiError> {
-    users::unlock(&state, admin.id, id, &client).await?;
+    users::unlock(&state, &admin, Sudo::password(body), id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -11,7 +11,12 @@
 //! under its own id, apart from strangers' guesses, so a thief of one session can lock only that
 //! session, never its owner's others.
 
-use tui_shared::{ApiError, auth::tokens::sha256_hex, db::Database, db::Statement, stmt};
+use tui_shared::{
+    ApiError,
+    auth::tokens::sha256_hex,
+    db::{Database, Query, Statement},
+    stmt,
+};
 
 /// The counter of sign-ins with `login` (an email or username, in any case).
 pub fn login_key(login: &str) -> String {
@@ -23,12 +28,17 @@ pub fn session_key(session_id: uuid::Uuid) -> String {
     format!("session:{session_id}")
 }
 
-/// Forgets the counters and locks of a user's logins (an admin's unlock).
-pub fn clear_user(email: &str, username: &str) -> Statement {
-    stmt!("DELETE FROM login_attempts WHERE key IN (?1, ?2)", login_key(email), login_key(username))
+/// Forgets the counters and locks of a user's logins (an admin's unlock), if `guard` holds: SQL
+/// that `guard` writes, binding its own values to the statement.
+pub fn clear_user_if(email: &str, username: &str, guard: impl FnOnce(&mut Query) -> String) -> Statement {
+    let mut q = Query::default();
+    let (email, username) = (q.bind(login_key(email)), q.bind(login_key(username)));
+    let guard = guard(&mut q);
+    q.push(format!("DELETE FROM login_attempts WHERE key IN ({email}, {username}) AND {guard}"));
+    q.finish()
 }
 
-/// As [`clear_user`], if the user's password hash is now `hash` (a reset its batch made).
+/// As [`clear_user_if`], if the user's password hash is now `hash` (a reset its batch made).
 pub fn clear_user_if_password(user_id: uuid::Uuid, email: &str, username: &str, hash: &str) -> Statement {
     stmt!(
         "DELETE FROM login_attempts WHERE key IN (?1, ?2) AND EXISTS (SELECT 1 FROM users WHERE id = ?3 AND password_hash = ?4)",
