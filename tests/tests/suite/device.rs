@@ -120,3 +120,36 @@ async fn a_user_code_with_other_characters_is_not_a_user_code() {
     let reply = server.post("/v1/auth/device/approve", Some(&user.token), serde_json::json!({"user_code": spaced, "approve": true})).await;
     assert_eq!(reply.status, 204, "{}", reply.body);
 }
+
+#[tokio::test]
+async fn approving_a_device_needs_a_recent_sign_in_or_the_password() {
+    let Some(server) = Server::native_with(&[("SUDO_WINDOW_S", "1"), ("RATE_LIMIT_STARTS_PER_MINUTE_PER_IP", "1000")]).await else {
+        return;
+    };
+    let user = server.user().await;
+    let minted = server.post("/v1/auth/api-keys", Some(&user.token), json!({"name": "ci", "scopes": ["read", "write"]})).await;
+    let key = minted.body["key"].as_str().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let code = server.post("/v1/auth/device/code", None, json!({})).await;
+    let device_code = code.body["device_code"].as_str().unwrap();
+    let user_code = code.body["user_code"].as_str().unwrap();
+
+    // A stolen session, old by now, mints no session of its own that would outlive it.
+    let approve = json!({"user_code": user_code, "approve": true});
+    server.post("/v1/auth/device/approve", Some(&user.token), approve.clone()).await.problem(403, "forbidden");
+    let with_password = json!({"user_code": user_code, "approve": true, "current_password": PASSWORD});
+    server.post("/v1/auth/device/approve", Some(&key), with_password.clone()).await.problem(403, "forbidden");
+    let wrong = json!({"user_code": user_code, "approve": true, "current_password": "not-the-password-1"});
+    assert_eq!(server.post("/v1/auth/device/approve", Some(&user.token), wrong).await.field(), "current_password");
+    assert_eq!(poll(&server, device_code).await.body["error"], "authorization_pending");
+
+    let approved = server.post("/v1/auth/device/approve", Some(&user.token), with_password).await;
+    assert_eq!(approved.status, 204, "{}", approved.body);
+    let tokens = poll(&server, device_code).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+
+    // Saying no to a code needs no proof: it signs no one in.
+    let other = server.post("/v1/auth/device/code", None, json!({})).await;
+    let deny = json!({"user_code": other.body["user_code"], "approve": false});
+    assert_eq!(server.post("/v1/auth/device/approve", Some(&user.token), deny).await.status, 204);
+}

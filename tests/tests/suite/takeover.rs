@@ -288,7 +288,7 @@ async fn approving_a_device_with_an_old_session_does_not_make_a_fresh_one() {
     let user = server.user().await;
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
     let code = server.post("/v1/auth/device/code", None, json!({})).await;
-    let approve = json!({"user_code": code.body["user_code"], "approve": true});
+    let approve = json!({"user_code": code.body["user_code"], "approve": true, "current_password": PASSWORD});
     assert_eq!(server.post("/v1/auth/device/approve", Some(&user.token), approve).await.status, 204);
     let tokens = server.post("/v1/auth/device/token", None, json!({"device_code": code.body["device_code"]})).await;
     assert_eq!(tokens.status, 200, "{}", tokens.body);

@@ -8,6 +8,10 @@
 //! A person who signs in with single sign-on instead lands on a confirmation page (see
 //! [`confirmation_page`]) that shows the code and who asked for it (address, client, time);
 //! only an explicit POST from that browser, carrying the cookie the sign-in set, approves it.
+//!
+//! Every approval rests on a fresh proof, since it mints a session that outlives the approver's:
+//! the page's password, checked in the same request; a single sign-on finished in this browser
+//! within the code's ten minutes; or, by API, a recent sign-in or `current_password`.
 
 use crate::limits;
 use axum::{
@@ -33,7 +37,7 @@ use tui_shared::{
 };
 
 use crate::service::{
-    accounts::Tokens,
+    accounts::{self, Tokens},
     device::{self, DeviceCode},
 };
 use utoipa::{IntoParams, ToSchema};
@@ -88,21 +92,32 @@ pub struct DeviceDecision {
     #[schema(max_length = 16)]
     user_code: String,
     approve: bool,
+    /// Needed to approve when the session signed in more than 10 minutes ago.
+    #[serde(default, deserialize_with = "tui_shared::http::json::present")]
+    #[schema(nullable = false)]
+    current_password: Option<Password>,
 }
 
-/// Approve or deny the device showing `user_code`, as the signed-in user. The device's session
+/// Approve or deny the device showing `user_code`, as the signed-in user. Approving needs a
+/// session that signed in within 10 minutes, or `current_password`: a session stolen long after
+/// its sign-in must not mint sessions that outlive its own revocation. The device's session
 /// never counts as freshly signed in (sudo mode). Limited per account, like sign-ins.
 #[utoipa::path(post, path = "/v1/auth/device/approve", tag = "auth", security(("bearer" = [])), request_body = DeviceDecision,
-    responses((status = 204), (status = 422, description = "No such pending code"), (status = 429, description = "Too many approvals")))]
+    responses((status = 204),
+        (status = 403, description = "An API key, or an approval by a sign-in older than 10 minutes without current_password"),
+        (status = 422, description = "No such pending code, or current_password is wrong"), (status = 429, description = "Too many approvals")))]
 pub async fn approve_device(
     State(state): State<AppState>,
     caller: AuthUser,
     client: ClientInfo,
     Json(body): Json<DeviceDecision>,
 ) -> Result<StatusCode, ApiError> {
-    caller.session()?;
+    let session = caller.session()?;
     limits::approve(&state, caller.id).await?;
-    device::decide(&state, caller.id, &body.user_code, body.approve, &client).await?;
+    if body.approve {
+        accounts::require_recent_sign_in(&state, &caller, body.current_password, &client).await?;
+    }
+    device::decide(&state, caller.id, Some(session), &body.user_code, body.approve, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -309,7 +324,7 @@ pub async fn device_submit(
     if let Err(error) = state.db.execute(who.settle).await.map_err(ApiError::from) {
         return retry(error.code.status(), &error.detail);
     }
-    match device::decide(&state, who.id, &form_data.user_code, approve, &client).await {
+    match device::decide(&state, who.id, None, &form_data.user_code, approve, &client).await {
         Ok(()) if approve => approved_page(),
         Ok(()) => page(StatusCode::OK, "<p>Denied. The terminal that asked will not be signed in.</p>", &[]),
         Err(error) => retry(

@@ -10,7 +10,12 @@ use uuid::Uuid;
 use tui_shared::{
     ApiError, AppState,
     auth::tokens::{random_token, sha256_hex},
-    repo::{audit::Event, sessions::ClientInfo, users},
+    http::extract::session_revoked,
+    repo::{
+        audit::Event,
+        sessions::{self, ClientInfo},
+        users,
+    },
     stmt, time,
 };
 
@@ -168,8 +173,17 @@ fn decision(approve: bool) -> (&'static str, &'static str) {
     if approve { ("approved", "device.approved") } else { ("denied", "device.denied") }
 }
 
-/// A signed-in person approves (or denies) the device showing `user_code`.
-pub async fn decide(state: &AppState, user_id: Uuid, user_code: &str, approve: bool, client: &ClientInfo) -> Result<(), ApiError> {
+/// A signed-in person approves (or denies) the device showing `user_code`: in `session`, which
+/// must still be live when the decision is written (a session revoked meanwhile decides
+/// nothing), or with the password just checked (`None`, the page).
+pub async fn decide(
+    state: &AppState,
+    user_id: Uuid,
+    session: Option<Uuid>,
+    user_code: &str,
+    approve: bool,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
     let unknown = || ApiError::field("user_code", "is not a code waiting for approval, or it expired");
     let code = normalize_user_code(user_code).ok_or_else(unknown)?;
     let stamp = time::format(state.clock.now());
@@ -178,16 +192,21 @@ pub async fn decide(state: &AppState, user_id: Uuid, user_code: &str, approve: b
         .db
         .batch(vec![
             stmt!(
-                "UPDATE device_codes SET status = ?2, user_id = ?3 WHERE user_code = ?1 AND status = 'pending' AND expires_at > ?4",
+                "UPDATE device_codes SET status = ?2, user_id = ?3 WHERE user_code = ?1 AND status = 'pending' AND expires_at > ?4 \
+                 AND (?5 IS NULL OR EXISTS (SELECT 1 FROM sessions WHERE id = ?5 AND user_id = ?3 AND revoked_at IS NULL AND expires_at > ?4))",
                 code.as_str(),
                 status,
                 user_id,
                 stamp.as_str(),
+                session,
             ),
             Event::new(action, Some(user_id)).target(code.as_str()).record_if_changed(client, &stamp),
         ])
         .await?;
     if !tui_shared::db::changed(&changed, 0) {
+        if let Some(session) = session {
+            sessions::live(state.db.as_ref(), session, user_id, &stamp).await?.ok_or_else(session_revoked)?;
+        }
         return Err(unknown());
     }
     Ok(())
