@@ -32,6 +32,10 @@ pub struct Limits {
     pub reset_per_ip: Rule,
     /// Unauthenticated starts that insert a row (device codes, SSO sign-ins).
     pub starts_per_ip: Rule,
+    /// Email changes of one account, whoever asks: the notices its current address gets.
+    pub email_change_per_account: Rule,
+    /// Email changes towards one address, from any account: the mail that address gets.
+    pub email_change_per_email: Rule,
 }
 
 #[derive(Clone, Debug)]
@@ -72,6 +76,8 @@ impl Section for AuthConfig {
                 reset_per_email: rule("RATE_LIMIT_RESET_PER_HOUR_PER_EMAIL", 3, hour)?,
                 reset_per_ip: rule("RATE_LIMIT_RESET_PER_HOUR_PER_IP", 10, hour)?,
                 starts_per_ip: rule("RATE_LIMIT_STARTS_PER_MINUTE_PER_IP", 10, minute)?,
+                email_change_per_account: rule("RATE_LIMIT_EMAIL_CHANGE_PER_HOUR_PER_ACCOUNT", 5, hour)?,
+                email_change_per_email: rule("RATE_LIMIT_EMAIL_CHANGE_PER_HOUR_PER_EMAIL", 3, hour)?,
             },
         })
     }

@@ -51,6 +51,17 @@ pub async fn reset(state: &AppState, client: &ClientInfo, email: &str) -> Result
     check(state.limiter.as_ref(), &hits, now_ms(state)).await
 }
 
+/// Email changes: per account changed, then per new address (whoever asks for it), so that
+/// neither an account's current address nor anyone's mailbox can be flooded with mail.
+pub async fn email_change(state: &AppState, user_id: uuid::Uuid, email: &str) -> Result<Decision, ApiError> {
+    let limits = limits(state)?;
+    let hits = [
+        (format!("email_change:account:{user_id}"), limits.email_change_per_account),
+        (format!("email_change:email:{}", email.to_lowercase()), limits.email_change_per_email),
+    ];
+    check(state.limiter.as_ref(), &hits, now_ms(state)).await
+}
+
 /// Password changes: as sign-ins are limited per account, since both check a password.
 pub async fn password_change(state: &AppState, user_id: uuid::Uuid) -> Result<Decision, ApiError> {
     per_account(state, "password", user_id).await

@@ -6,6 +6,7 @@ mod auth;
 mod authorization;
 mod bad_input;
 mod device;
+mod email_change;
 mod health;
 mod hrana;
 mod lockout;

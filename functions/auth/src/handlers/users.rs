@@ -3,12 +3,14 @@
 use axum::{
     extract::{FromRequestParts, State},
     http::{StatusCode, request::Parts},
+    response::{IntoResponse, Response},
 };
 use serde::Deserialize;
 use tui_shared::{
     ApiError, AppState,
     domain::{Email, Password, Role, Username},
     http::{
+        Limited,
         extract::{Admin, AuthUser, BaseUrl, Ids, PageParams, Query},
         json::{Json, OptionalJson},
     },
@@ -65,7 +67,8 @@ pub async fn get_user(State(state): State<AppState>, caller: AuthUser, Ids(id): 
 #[serde(deny_unknown_fields)]
 pub struct UserChanges {
     /// Becomes the email only when the link mailed to it is used (`pending_email` until then);
-    /// the old address is told.
+    /// the old address is told. The answer is the same whether or not another account has the
+    /// address; if one has, it gets no link, and nothing changes.
     #[serde(default, deserialize_with = "tui_shared::http::json::present")]
     #[schema(nullable = false)]
     email: Option<Email>,
@@ -79,10 +82,12 @@ pub struct UserChanges {
 }
 
 /// Change a user's username, or start an email change (themselves, or an admin; needs a
-/// session, and for the email a sign-in within 10 minutes or `current_password`).
+/// session, and for the email a sign-in within 10 minutes or `current_password`). Email changes
+/// are limited per account and per address, with the `ratelimit-*` headers.
 #[utoipa::path(patch, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])), request_body = UserChanges,
     responses((status = 200, body = User), (status = 403, description = "An API key, or no recent sign-in for an email change"),
-        (status = 409, description = "Taken")))]
+        (status = 409, description = "The username is taken"),
+        (status = 429, description = "More than 5 email changes an hour for this account, or 3 an hour towards this address (see retry-after)")))]
 pub async fn update_user(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -90,12 +95,16 @@ pub async fn update_user(
     BaseUrl(base): BaseUrl,
     Ids(id): Ids<Uuid>,
     Json(body): Json<UserChanges>,
-) -> Result<axum::Json<User>, ApiError> {
+) -> Result<Response, ApiError> {
     if body.email.is_none() && body.username.is_none() {
         return Err(ApiError::field("body", "send email, username or both"));
     }
     let changes = users::Changes { email: body.email, username: body.username, current_password: body.current_password };
-    users::update(&state, &caller, id, changes, &base, &client).await.map(axum::Json)
+    let (user, limit) = users::update(&state, &caller, id, changes, &base, &client).await?;
+    Ok(match limit {
+        Some(limit) => Limited(limit, axum::Json(user)).into_response(),
+        None => axum::Json(user).into_response(),
+    })
 }
 
 /// An admin in a signed-in session: an admin's API key is refused (403) before its body is read,

@@ -20,9 +20,13 @@ impl Purpose {
     }
 }
 
+/// Stores a link. A change link is stored only while no account has the address, decided in
+/// this statement: the owner of an address that has an account is never sent a link that would
+/// hand it to another account (it would work the day the address is freed, within its 24 hours).
 pub fn insert(hash: &str, user_id: Uuid, purpose: Purpose, email: &str, now: &str, expires_at: &str) -> Statement {
     stmt!(
-        "INSERT INTO email_tokens (token_hash, user_id, purpose, email, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO email_tokens (token_hash, user_id, purpose, email, created_at, expires_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
+         WHERE ?3 = 'verify' OR NOT EXISTS (SELECT 1 FROM users WHERE email = ?4)",
         hash,
         user_id,
         purpose.as_str(),

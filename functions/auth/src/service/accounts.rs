@@ -741,19 +741,24 @@ pub(crate) fn bootstrap_admin(
     ])
 }
 
-/// Whether `email` can become the account's: not its own already, nor anyone else's.
-pub async fn check_new_email(state: &AppState, user: &User, email: &Email) -> Result<(), ApiError> {
+/// Whether `email` can become the account's: not its own already. Whether another account has
+/// it is not told here (see [`request_email_change`]).
+pub fn check_new_email(user: &User, email: &Email) -> Result<(), ApiError> {
     if user.email.eq_ignore_ascii_case(email.as_str()) {
         return Err(ApiError::field("email", "is already this account's email"));
-    }
-    if users::by_email(state.db.as_ref(), email.as_str()).await?.is_some() {
-        return Err(users::taken("email"));
     }
     Ok(())
 }
 
 /// Starts an email change: the new address is pending until the link mailed to it is used,
 /// and the old address is told. Needs sudo mode (see [`require_recent_sign_in`]).
+///
+/// The answer, the pending address, the audit entry and the notice to the old address are the
+/// same whether or not another account has the new address, so the change does not tell who
+/// has an account. An address that has one gets no link (decided in the statement that stores
+/// it, [`email_tokens::insert`]) but a notice that nothing changes: its owner is never invited
+/// to hand it to another account, and each request still sends two mails. A free address taken
+/// after its link was mailed makes the link's use fail (409), changing nothing.
 pub async fn request_email_change(
     state: &AppState,
     user: &User,
@@ -761,11 +766,11 @@ pub async fn request_email_change(
     base_url: &str,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    check_new_email(state, user, email).await?;
+    check_new_email(user, email)?;
     let now = state.clock.now();
     let stamp = time::format(now);
     let (link, mail) = email_link(user.id, &user.username, Purpose::Change, email.as_str(), base_url, now);
-    state
+    let changed = state
         .db
         .batch(vec![
             email_tokens::spend_others(user.id, Purpose::Change, &stamp),
@@ -777,7 +782,19 @@ pub async fn request_email_change(
                 .record(client, &stamp),
         ])
         .await?;
-    deliver(state, mail).await;
+    if tui_shared::db::changed(&changed, 2) {
+        deliver(state, mail).await;
+    } else {
+        let text = format!(
+            "Someone asked to make this address the email of the Claude TUI account {}. This address already \
+             belongs to a Claude TUI account, so nothing changes and no link was sent.\n\n\
+             If it was you, sign in to the account this address belongs to (or reset its password). \
+             If it was not, ignore this mail.",
+            user.username
+        );
+        let subject = "This address already has a Claude TUI account".into();
+        deliver(state, Mail { kind: "email_change_taken", to: email.as_str().to_owned(), subject, text }).await;
+    }
     let text = format!(
         "Someone asked to change the email of your Claude TUI account ({}) to {}.\n\n\
          It changes only when the link sent to the new address is used. If it was not you, \

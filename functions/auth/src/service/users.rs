@@ -9,6 +9,7 @@ use tui_shared::{
     db::Query,
     domain::{Email, Password, Role, Username},
     http::extract::{AuthUser, session_revoked},
+    ratelimit::Decision,
     repo::{
         Page,
         audit::{self, AuditEntry, Event},
@@ -34,7 +35,8 @@ pub async fn list(state: &AppState, q: Option<&str>, before: Option<Uuid>, limit
 
 /// Changes a user's username and/or email (themselves, or an admin). Either needs sudo mode (a
 /// recent sign-in or the current password); the email takes effect only through the link
-/// mailed to the new address (see [`accounts::request_email_change`]).
+/// mailed to the new address (see [`accounts::request_email_change`]), and is limited per
+/// account and per address: the user, and the email change's limit decision for the headers.
 pub async fn update(
     state: &AppState,
     caller: &AuthUser,
@@ -42,14 +44,19 @@ pub async fn update(
     changes: Changes,
     base_url: &str,
     client: &ClientInfo,
-) -> Result<User, ApiError> {
+) -> Result<(User, Option<Decision>), ApiError> {
     let user = visible(state, caller, id).await?;
     // Both the email and the username are what people sign in with: changing either is sudo.
     accounts::require_recent_sign_in(state, caller, changes.current_password, client).await?;
-    // An email the change cannot take is refused before the username changes: all or nothing.
-    if let Some(email) = &changes.email {
-        accounts::check_new_email(state, &user, email).await?;
-    }
+    // An email change refused (its own email, or its limits) is refused before the username
+    // changes: all or nothing.
+    let limit = match &changes.email {
+        Some(email) => {
+            accounts::check_new_email(&user, email)?;
+            Some(crate::limits::email_change(state, id, email.as_str()).await?)
+        }
+        None => None,
+    };
     if let Some(username) = &changes.username {
         let stamp = time::format(state.clock.now());
         state
@@ -67,7 +74,8 @@ pub async fn update(
     if let Some(email) = &changes.email {
         accounts::request_email_change(state, &user, email, base_url, client).await?;
     }
-    users::get(state.db.as_ref(), id).await?.ok_or_else(ApiError::not_found)
+    let user = users::get(state.db.as_ref(), id).await?.ok_or_else(ApiError::not_found)?;
+    Ok((user, limit))
 }
 
 /// What `PATCH /v1/users/{id}` may change.
