@@ -4,7 +4,7 @@
 use tui_shared::{
     ApiError, AppState,
     ratelimit::{Decision, check},
-    repo::sessions::ClientInfo,
+    repo::{sessions::ClientInfo, users},
 };
 
 use crate::config::{AuthConfig, Limits};
@@ -28,13 +28,24 @@ fn ip(client: &ClientInfo) -> String {
     }
 }
 
-/// Sign-ins: per client address and per account name.
-pub async fn login(state: &AppState, client: &ClientInfo, login: &str) -> Result<Decision, ApiError> {
+/// Sign-ins: per client address, and per account name. A device signed in to the very account
+/// it names (`known_device`: the user and live session of the request's access token) counts
+/// under its session instead, at the same rate: strangers failing sign-ins for the account do
+/// not make that device wait, and still share the account's allowance among themselves.
+pub async fn login(
+    state: &AppState,
+    client: &ClientInfo,
+    login: &str,
+    known_device: Option<(uuid::Uuid, uuid::Uuid)>,
+) -> Result<Decision, ApiError> {
     let limits = limits(state)?;
-    let hits = [
-        (format!("login:ip:{}", ip(client)), limits.login_per_ip),
-        (format!("login:account:{}", login.to_lowercase()), limits.login_per_account),
-    ];
+    let account = match known_device {
+        Some((user, session)) if users::credentials(state.db.as_ref(), login).await?.is_some_and(|c| c.id == user) => {
+            format!("login:session:{session}")
+        }
+        _ => format!("login:account:{}", login.to_lowercase()),
+    };
+    let hits = [(format!("login:ip:{}", ip(client)), limits.login_per_ip), (account, limits.login_per_account)];
     check(state.limiter.as_ref(), &hits, now_ms(state)).await
 }
 

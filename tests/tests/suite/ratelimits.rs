@@ -55,3 +55,36 @@ async fn sign_ups_and_sign_ins_are_limited_per_address_at_the_contracts_rates() 
     }
     server.login("newcomer0", PASSWORD).await.problem(429, "rate_limited");
 }
+
+#[tokio::test]
+async fn a_strangers_failed_sign_ins_do_not_make_the_owners_signed_in_device_wait() {
+    // The contract's per-account limit, with the per-address ones lifted: the stranger may come
+    // from anywhere.
+    let lifted = [("RATE_LIMIT_LOGIN_PER_MINUTE_PER_IP", "1000000"), ("RATE_LIMIT_REGISTER_PER_HOUR_PER_IP", "1000000")];
+    let Some(server) = Server::native_with(&lifted).await else { return };
+    let owner = server.user().await;
+    for attempt in 0..10 {
+        let status = server.login(&owner.username, &format!("stranger guess {attempt}")).await.status.as_u16();
+        assert!([401, 423].contains(&status), "guess {attempt}: {status}");
+    }
+    server.login(&owner.username, PASSWORD).await.problem(429, "rate_limited");
+
+    let sign_in = |token: String| {
+        let body = serde_json::to_vec(&json!({"login": owner.username, "password": PASSWORD})).unwrap();
+        let server = &server;
+        async move {
+            let auth = format!("Bearer {token}");
+            server
+                .raw(reqwest::Method::POST, "/v1/auth/login", &[("content-type", "application/json"), ("authorization", &auth)], Some(body))
+                .await
+        }
+    };
+    // The device the owner is signed in on has an allowance of its own.
+    let mine = sign_in(owner.token.clone()).await;
+    assert_eq!(mine.status, 200, "{}", mine.body);
+    assert_eq!(mine.header("ratelimit-remaining"), Some("9"));
+    // A session of another account is no key to the owner's allowance.
+    let stranger = server.user().await;
+    sign_in(stranger.token.clone()).await.problem(429, "rate_limited");
+    server.login(&owner.username, PASSWORD).await.problem(429, "rate_limited");
+}

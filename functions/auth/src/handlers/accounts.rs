@@ -67,13 +67,13 @@ pub struct LoginRequest {
 }
 
 /// Sign in with email or username and password. A client that sends the access token of a
-/// live session of the same account (`Authorization: Bearer`) is not locked out by failures
-/// from elsewhere.
+/// live session of the same account (`Authorization: Bearer`) is neither locked out nor rate
+/// limited by failures from elsewhere: it has its own allowance.
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
     (status = 200, body = Tokens),
     (status = 401, description = "Wrong login or password (the same answer whether or not the user exists)"),
     (status = 423, description = "Locked after 5 failures in 15 minutes, for 30 minutes (see retry-after); the same for unknown logins"),
-    (status = 429, description = "More than 10 sign-ins a minute from this address or for this account"),
+    (status = 429, description = "More than 10 sign-ins a minute from this address, or for this account (from a device signed in to it: from that device)"),
 ))]
 pub async fn login(
     State(state): State<AppState>,
@@ -81,7 +81,7 @@ pub async fn login(
     KnownDevice(device): KnownDevice,
     Json(body): Json<LoginRequest>,
 ) -> Result<Limited<axum::Json<Tokens>>, ApiError> {
-    let limit = limits::login(&state, &client, body.login.as_str()).await?;
+    let limit = limits::login(&state, &client, body.login.as_str(), device).await?;
     let tokens = accounts::login(&state, body.login.as_str(), body.password, device, &client).await?;
     Ok(Limited(limit, axum::Json(tokens)))
 }

@@ -314,7 +314,7 @@ pub async fn device_submit(
         return retry(StatusCode::UNPROCESSABLE_ENTITY, "Enter your email or username and your password.");
     };
     // The form checks passwords as sign-in does, so it counts against the same limits.
-    if let Err(error) = limits::login(&state, &client, login.as_str()).await {
+    if let Err(error) = limits::login(&state, &client, login.as_str(), None).await {
         return retry(error.code.status(), &error.detail);
     }
     let who = match crate::service::accounts::authenticate(&state, login.as_str(), password, None, &client).await {
