@@ -397,6 +397,15 @@ mod tests {
     }
 
     #[test]
+    fn text_enums_decode_from_the_text_they_store() {
+        use crate::domain::Priority;
+        for priority in Priority::ALL {
+            let stored = row(&["p"], vec![Value::Text(priority.as_str().into())]);
+            assert_eq!(stored.decode::<(Priority,)>().unwrap().0, *priority);
+        }
+    }
+
+    #[test]
     fn blobs_and_reals_decode_as_asked() {
         let row = row(&["b", "r"], vec![Value::Blob(vec![1, 2]), Value::Integer(2)]);
         let (blob, real): (Vec<u8>, f64) = row.decode().unwrap();
