@@ -7,8 +7,9 @@
 //! behind the cargo feature of its runtime), the authenticated caller (`http::extract`, over
 //! the sessions, users and API keys in `repo`) and project membership (`membership`), the audit
 //! log, the HTTP conventions every group serves (`http`), which group owns which path
-//! (`routes`), configuration, migrations, and the pruning every deployment runs on a schedule
-//! (`services::maintenance`). Domain and service code never names a runtime.
+//! (`routes`), full-text queries (`search`), configuration, migrations, and the pruning every
+//! deployment runs on a schedule (`services::maintenance`). Domain and service code never names
+//! a runtime.
 
 #[cfg(any(
     all(feature = "native", feature = "cloudflare"),
@@ -35,6 +36,7 @@ pub mod ports;
 pub mod ratelimit;
 pub mod repo;
 pub mod routes;
+pub mod search;
 pub mod services;
 pub mod state;
 pub mod time;

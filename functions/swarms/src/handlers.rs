@@ -380,7 +380,8 @@ type MemoryPath = (Uuid, Label, Label);
 #[utoipa::path(put, path = "/v1/swarms/{id}/memory/{namespace}/{key}", tag = "swarms", security(("bearer" = [])), request_body = MemoryValue,
     params(("id" = Uuid, Path), ("namespace" = String, Path, max_length = 50, pattern = "^[^\\s\\u0000-\\u001f\\u007f-\\u009f]+$"),
         ("key" = String, Path, max_length = 50, pattern = "^[^\\s\\u0000-\\u001f\\u007f-\\u009f]+$")),
-    responses((status = 200, description = "The entry"), (status = 403, description = "Viewers cannot"), (status = 404, description = "No such swarm, or not yours")))]
+    responses((status = 200, description = "The entry"), (status = 403, description = "Viewers cannot"), (status = 404, description = "No such swarm, or not yours"),
+        (status = 409, description = "The swarm's memory is full, or the caller's across swarms")))]
 pub async fn put_memory(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -427,7 +428,8 @@ pub async fn delete_memory(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryQuery {
-    /// Words to find in keys and values (the last also as a prefix), best matches first.
+    /// Words to find in keys and values, best matches first: each word as itself or the start
+    /// of a word (a one-letter word only as itself); the first 8 words count.
     #[param(max_length = 200)]
     q: Option<String>,
     /// Only keys starting with this.

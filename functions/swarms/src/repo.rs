@@ -6,10 +6,10 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use tui_shared::{
     ApiError,
-    db::{Database, DbResult, Operand, Query, Row, Statement, Value},
+    db::{Database, DbResult, Operand, Param, Query, Row, Statement, Value},
     domain::ProjectRole,
     membership::holds_at_least,
-    stmt,
+    search, stmt,
 };
 use uuid::Uuid;
 
@@ -660,9 +660,54 @@ pub async fn visible_vote(db: &dyn Database, id: Uuid, user: Uuid) -> Result<Opt
 
 // ---- memory
 
-/// Writes an entry, if `user` is a contributor and the swarm's memory has room for it (`most`
-/// entries and `bytes` in all, expired ones included until they are pruned; a key written again
-/// takes only its new size).
+/// How much shared memory a write may fill: the swarm's quota, and its writer's bound across
+/// every swarm.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryLimits {
+    pub swarm_entries: u32,
+    pub swarm_bytes: u32,
+    pub user_entries: u32,
+    pub user_bytes: u32,
+}
+
+/// An entry's size as both bounds count it: the bytes of its value and of its words
+/// (`swarm_memory_usage`'s triggers in `migrations/0011_swarm_memory_search.sql` count the same).
+const ENTRY_BYTES: &str = "length(CAST(value AS BLOB)) + length(CAST(body AS BLOB))";
+
+/// Whether an entry of `size` bytes written at (`namespace`, `key`) by `user` fits the swarm's
+/// memory and the user's, as two conditions. Expired entries count until they are pruned; a key
+/// written again takes only its new size, and from the user's count only if they wrote it last
+/// (an overwrite moves the entry to its new writer).
+struct Room {
+    swarm: String,
+    user: String,
+}
+
+impl Room {
+    fn new(q: &mut Query, at: (Param, Param, Param), user: Param, size: Param, limits: MemoryLimits) -> Self {
+        let (swarm, namespace, key) = at;
+        let (swarm_entries, swarm_bytes) = (q.bind(limits.swarm_entries), q.bind(limits.swarm_bytes));
+        let (user_entries, user_bytes) = (q.bind(limits.user_entries), q.bind(limits.user_bytes));
+        let entry = format!("FROM swarm_memory WHERE swarm_id = {swarm} AND namespace = {namespace} AND key = {key}");
+        let usage = |column: &str| format!("coalesce((SELECT {column} FROM swarm_memory_usage WHERE user_id = {user}), 0)");
+        Self {
+            swarm: format!(
+                "((SELECT count(*) FROM swarm_memory WHERE swarm_id = {swarm}) < {swarm_entries} OR EXISTS (SELECT 1 {entry})) \
+                 AND (SELECT coalesce(sum({ENTRY_BYTES}), 0) FROM swarm_memory \
+                     WHERE swarm_id = {swarm} AND NOT (namespace = {namespace} AND key = {key})) + {size} <= {swarm_bytes}"
+            ),
+            user: format!(
+                "{} - EXISTS (SELECT 1 {entry} AND updated_by = {user}) < {user_entries} \
+                 AND {} - coalesce((SELECT {ENTRY_BYTES} {entry} AND updated_by = {user}), 0) + {size} <= {user_bytes}",
+                usage("entries"),
+                usage("bytes"),
+            ),
+        }
+    }
+}
+
+/// Writes an entry, if `user` is a contributor and both the swarm's memory and the user's have
+/// room for it (see [`Room`]).
 #[expect(clippy::too_many_arguments, reason = "one row's columns")]
 pub fn put_memory(
     swarm: Uuid,
@@ -673,25 +718,42 @@ pub fn put_memory(
     body: &str,
     expires: Option<&str>,
     now: &str,
-    most: u32,
-    bytes: u32,
+    limits: MemoryLimits,
 ) -> Statement {
     let mut q = Query::default();
+    let size = q.bind((value.len() + body.len()) as i64);
     let (swarm, user, namespace, key, value) = (q.bind(swarm), q.bind(user), q.bind(namespace), q.bind(key), q.bind(value));
-    let (body, expires, now, most, bytes) = (q.bind(body), q.bind(expires), q.bind(now), q.bind(most), q.bind(bytes));
+    let (body, expires, now) = (q.bind(body), q.bind(expires), q.bind(now));
     let may = holds_at_least(Operand::Column("s.project_id"), user, ProjectRole::Contributor);
+    let room = Room::new(&mut q, (swarm, namespace, key), user, size, limits);
     q.push(format!(
         "INSERT INTO swarm_memory (swarm_id, namespace, key, value, body, expires_at, updated_by, created_at, updated_at) \
          SELECT s.id, {namespace}, {key}, {value}, {body}, {expires}, {user}, {now}, {now} FROM swarms s WHERE s.id = {swarm} AND {may} \
-             AND ((SELECT count(*) FROM swarm_memory WHERE swarm_id = {swarm}) < {most} \
-                 OR EXISTS (SELECT 1 FROM swarm_memory WHERE swarm_id = {swarm} AND namespace = {namespace} AND key = {key})) \
-             AND (SELECT coalesce(sum(length(value) + length(body)), 0) FROM swarm_memory \
-                 WHERE swarm_id = {swarm} AND NOT (namespace = {namespace} AND key = {key})) + length({value}) + length({body}) <= {bytes} \
+             AND {} AND {} \
          ON CONFLICT (swarm_id, namespace, key) DO UPDATE SET value = excluded.value, body = excluded.body, \
              expires_at = excluded.expires_at, updated_by = excluded.updated_by, updated_at = excluded.updated_at, \
-             created_at = CASE WHEN swarm_memory.expires_at <= excluded.updated_at THEN excluded.created_at ELSE swarm_memory.created_at END"
+             created_at = CASE WHEN swarm_memory.expires_at <= excluded.updated_at THEN excluded.created_at ELSE swarm_memory.created_at END",
+        room.swarm, room.user
     ));
     q.finish()
+}
+
+/// Whether `user`'s memory across swarms has room now for the write [`put_memory`] refused:
+/// which of the two bounds to name.
+pub async fn user_has_room(
+    db: &dyn Database,
+    at: (Uuid, &str, &str),
+    user: Uuid,
+    size: usize,
+    limits: MemoryLimits,
+) -> Result<bool, ApiError> {
+    let (swarm, namespace, key) = at;
+    let mut q = Query::default();
+    let (swarm, namespace, key, user, size) = (q.bind(swarm), q.bind(namespace), q.bind(key), q.bind(user), q.bind(size as i64));
+    let room = Room::new(&mut q, (swarm, namespace, key), user, size, limits);
+    q.push(format!("SELECT {} AS room", room.user));
+    let rows = db.query(q.finish()).await?;
+    Ok(rows.first().map(|row| row.get("room")).transpose()?.unwrap_or(true))
 }
 
 pub fn delete_memory(swarm: Uuid, user: Uuid, namespace: &str, key: &str, now: &str) -> Statement {
@@ -729,24 +791,28 @@ pub async fn get_memory(db: &dyn Database, swarm: Uuid, namespace: &str, key: &s
     Ok(db.query_opt(stmt!(sql, swarm, namespace, key, now)).await?.map(|row| memory(&row)).transpose()?)
 }
 
-/// A namespace's live entries: with `query`, those matching it in full text (best first);
-/// with `prefix`, those whose key starts with it; by key otherwise.
+/// A namespace's live entries: with `words`, those holding every one of them, each as a word or
+/// the start of one (`tui_shared::search`), best first by FTS5's bm25; with `prefix`, those
+/// whose key starts with it; by key otherwise. The full-text query names the swarm's own words
+/// only (its every term starts with the swarm's token, as the index's `terms` column does), so
+/// what it reads and ranks is this swarm's entries whatever the others hold.
 pub async fn search_memory(
     db: &dyn Database,
     swarm: Uuid,
     namespace: &str,
-    query: Option<&str>,
+    words: Option<&str>,
     prefix: Option<&str>,
     now: &str,
     limit: usize,
 ) -> Result<Vec<Json>, ApiError> {
+    let matching = words.and_then(|words| search::query_in(&swarm.simple().to_string(), words));
     let mut q = Query::new(MEMORY);
     let (swarm, namespace, now) = (q.bind(swarm), q.bind(namespace), q.bind(now));
     let live = format!("m.swarm_id = {swarm} AND m.namespace = {namespace} AND (m.expires_at IS NULL OR m.expires_at > {now})");
-    let order = match query {
-        Some(query) => {
-            let query = q.bind(query);
-            q.push(format!(" JOIN swarm_memory_fts f ON f.rowid = m.id WHERE swarm_memory_fts MATCH {query} AND {live}"));
+    let order = match matching {
+        Some(matching) => {
+            let matching = q.bind(matching);
+            q.push(format!(" JOIN swarm_memory_fts f ON f.rowid = m.id WHERE swarm_memory_fts MATCH {matching} AND {live}"));
             "f.rank"
         }
         None => {

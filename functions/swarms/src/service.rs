@@ -5,7 +5,8 @@
 
 use serde_json::{Value as Json, json};
 use tui_shared::{
-    ApiError, AppState, ErrorCode, claude::ClaudeSettings, db::Database, domain::ProjectRole, membership, ratelimit::Rule, repo::Page, time,
+    ApiError, AppState, ErrorCode, claude::ClaudeSettings, db::Database, domain::ProjectRole, membership, ratelimit::Rule, repo::Page,
+    search, time,
 };
 use uuid::Uuid;
 
@@ -349,17 +350,35 @@ pub async fn put_memory(
     let current = visible(state, swarm, user).await?;
     let now_at = state.clock.now();
     let expires = ttl_s.map(|s| time::format(now_at + std::time::Duration::from_secs(s.into())));
-    let body = match value {
+    let text = match value {
         Json::String(text) => text.clone(),
         other => other.to_string(),
     };
+    let (value, body) = (value.to_string(), search::indexed_words(&format!("{key} {text}")));
     let config = state.section::<SwarmsConfig>()?;
-    let (most, bytes) = (config.memory_entries, config.memory_bytes);
-    let statement =
-        repo::put_memory(swarm, user, namespace, key, &value.to_string(), &body, expires.as_deref(), &time::format(now_at), most, bytes);
+    let limits = repo::MemoryLimits {
+        swarm_entries: config.memory_entries,
+        swarm_bytes: config.memory_bytes,
+        user_entries: config.user_memory_entries,
+        user_bytes: config.user_memory_bytes,
+    };
+    let statement = repo::put_memory(swarm, user, namespace, key, &value, &body, expires.as_deref(), &time::format(now_at), limits);
     if state.db.execute(statement).await? == 0 {
-        let full = ApiError::conflict(format!("The swarm's memory is full ({most} entries, {bytes} bytes at most); delete some first."));
-        return Err(why(state, current.project_id, user, ProjectRole::Contributor, full).await?);
+        if let Some(refused) = membership::why_refused(state.db.as_ref(), current.project_id, user, ProjectRole::Contributor).await? {
+            return Err(refused);
+        }
+        let size = value.len() + body.len();
+        return Err(if repo::user_has_room(state.db.as_ref(), (swarm, namespace, key), user, size, limits).await? {
+            ApiError::conflict(format!(
+                "The swarm's memory is full ({} entries, {} bytes at most); delete some first.",
+                limits.swarm_entries, limits.swarm_bytes
+            ))
+        } else {
+            ApiError::conflict(format!(
+                "Your memory across swarms is full ({} entries, {} bytes at most); delete some of what you wrote first.",
+                limits.user_entries, limits.user_bytes
+            ))
+        });
     }
     get_memory(state, swarm, user, namespace, key).await
 }
@@ -377,14 +396,6 @@ pub async fn delete_memory(state: &AppState, swarm: Uuid, user: Uuid, namespace:
     Ok(())
 }
 
-/// A full-text query from what a user typed: each word a quoted term (so no word is read as
-/// query syntax), the last one also matching as a prefix.
-fn fts_query(text: &str) -> Option<String> {
-    let words: Vec<String> = text.split_whitespace().map(|w| format!("\"{}\"", w.replace('"', "\"\""))).collect();
-    let last = words.len().checked_sub(1)?;
-    Some(words.iter().enumerate().map(|(i, w)| if i == last { format!("{w}*") } else { w.clone() }).collect::<Vec<_>>().join(" "))
-}
-
 pub async fn search_memory(
     state: &AppState,
     swarm: Uuid,
@@ -395,8 +406,7 @@ pub async fn search_memory(
     limit: usize,
 ) -> Result<Vec<Json>, ApiError> {
     visible(state, swarm, user).await?;
-    let query = query.and_then(fts_query);
-    repo::search_memory(state.db.as_ref(), swarm, namespace, query.as_deref(), prefix, &now(state), limit).await
+    repo::search_memory(state.db.as_ref(), swarm, namespace, query, prefix, &now(state), limit).await
 }
 
 /// The caller's tokens today, against their budget, and by project over the day.
@@ -414,16 +424,4 @@ pub async fn usage(state: &AppState, user: Uuid) -> Result<Json, ApiError> {
         "day": day, "tokens": used, "reserved": held, "budget": config.daily_tokens,
         "remaining": config.daily_tokens.saturating_sub((used + held) as u64), "by_project": projects,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fts_query;
-
-    #[test]
-    fn typed_words_become_quoted_terms_with_a_prefix_last() {
-        assert_eq!(fts_query("cache key").as_deref(), Some("\"cache\" \"key\"*"));
-        assert_eq!(fts_query("a\"b OR").as_deref(), Some("\"a\"\"b\" \"OR\"*"));
-        assert_eq!(fts_query("  "), None);
-    }
 }

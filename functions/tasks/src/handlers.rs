@@ -14,7 +14,7 @@ use tui_shared::{
         json::{Json, present},
     },
     repo::{Page, decode_position},
-    time,
+    search, time,
 };
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -22,7 +22,6 @@ use uuid::Uuid;
 use crate::{
     model::{DependencyKind, HistoryEntry, Priority, Status, Task},
     repo::{Changes, Edge, ListFilter, NewTask, Node, Sort, SortKey},
-    search,
     service::{self, Draft, MAX_BATCH, Target},
 };
 

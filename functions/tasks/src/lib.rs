@@ -5,7 +5,6 @@ mod graph;
 mod handlers;
 pub mod model;
 mod repo;
-mod search;
 mod service;
 
 use axum::Router;

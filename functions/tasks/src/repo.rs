@@ -220,7 +220,7 @@ pub struct ListFilter {
     pub priority: Option<Priority>,
     pub assignee: Option<Uuid>,
     pub label: Option<String>,
-    /// An FTS5 query (see `search`), matched against title, description and labels.
+    /// An FTS5 query (`tui_shared::search::query`), matched against title, description and labels.
     pub matching: Option<String>,
     pub due_before: Option<String>,
     pub sort: Sort,

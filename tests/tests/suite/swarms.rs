@@ -410,6 +410,106 @@ async fn shared_memory_has_namespaces_ttl_and_search() {
     server.call(Method::PUT, &path, Some(&outsider.token), Some(json!({"value": 1}))).await.problem(404, "not_found");
 }
 
+/// The keys a search of `swarm`'s namespace `notes` finds for `q`.
+async fn found(server: &Server, user: &User, swarm: &str, q: &str) -> Vec<String> {
+    let reply = server.get(&format!("/v1/swarms/{swarm}/memory/notes?q={q}&limit=100"), Some(&user.token)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let mut keys: Vec<String> = reply.body["items"].as_array().unwrap().iter().map(|i| i["key"].as_str().unwrap().to_owned()).collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn memory_search_reads_only_its_own_swarm_and_takes_one_letter_words_whole() {
+    let Setup { server, me, project } = setup().await;
+    let mine = swarm(&server, &me, &project, "mesh", "auto").await;
+    // Another tenant whose memory is full of what a search in `mine` looks for, and of `mine`'s
+    // own token followed by words, which must stay that tenant's words.
+    let stranger = server.user().await;
+    let theirs_project = server.project(&stranger, "elsewhere").await;
+    let theirs = swarm(&server, &stranger, &theirs_project, "mesh", "auto").await;
+    let token = mine.replace('-', "");
+    let put = |user: &User, swarm: &str, key: &str, value: String| {
+        let (path, token) = (format!("/v1/swarms/{swarm}/memory/notes/{key}"), user.token.clone());
+        let server = &server;
+        async move {
+            let reply = server.call(Method::PUT, &path, Some(&token), Some(json!({"value": value}))).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+    };
+    put(&me, &mine, "article", "a note on the apple harvest".into()).await;
+    put(&me, &mine, "plain", "apples and apricots only".into()).await;
+    put(&me, &mine, "tokens", "Tokenizer passes over the Parser".into()).await;
+    for i in 0..20 {
+        put(&stranger, &theirs, &format!("t{i}"), format!("a apple apricot ap {token}zebra {token} tokenizer parser {i}")).await;
+    }
+    // One letter: the word itself, not every word starting with it.
+    assert_eq!(found(&server, &me, &mine, "a").await, ["article"]);
+    assert_eq!(found(&server, &me, &mine, "A%20harvest").await, ["article"]);
+    // Two letters and more: the start of a word, every word of the query, not only the last.
+    assert_eq!(found(&server, &me, &mine, "ap").await, ["article", "plain"]);
+    assert_eq!(found(&server, &me, &mine, "apric").await, ["plain"]);
+    assert_eq!(found(&server, &me, &mine, "tok%20pars").await, ["tokens"]);
+    assert_eq!(found(&server, &me, &mine, "zebra").await, Vec::<String>::new());
+    assert_eq!(found(&server, &me, &mine, &format!("{token}zebra")).await, Vec::<String>::new());
+    // Keys are words too; and the other tenant finds its own.
+    assert_eq!(found(&server, &me, &mine, "artic").await, ["article"]);
+    assert_eq!(found(&server, &stranger, &theirs, "zebra").await.len(), 0, "its words are its swarm's, not the one its text names");
+    assert_eq!(found(&server, &stranger, &theirs, "a%20apricot").await.len(), 20);
+    assert_eq!(found(&server, &stranger, &theirs, &format!("{token}zebra")).await.len(), 20);
+}
+
+#[tokio::test]
+async fn memory_is_bounded_per_user_across_swarms() {
+    let Some(server) = Server::native_with(&[("SWARMS_USER_MEMORY_ENTRIES", "3"), ("SWARMS_USER_MEMORY_BYTES", "4000")]).await else {
+        return;
+    };
+    let (me, colleague) = (server.user().await, server.user().await);
+    let project = server.project(&me, "bounded").await;
+    server.add_member(&me, &project, &colleague, "contributor").await;
+    let (first, second) = (swarm(&server, &me, &project, "mesh", "auto").await, swarm(&server, &me, &project, "mesh", "auto").await);
+    let put = |user: &User, swarm: &str, key: &str, value: Value| {
+        let (path, token) = (format!("/v1/swarms/{swarm}/memory/notes/{key}"), user.token.clone());
+        let server = &server;
+        async move { server.call(Method::PUT, &path, Some(&token), Some(json!({"value": value}))).await }
+    };
+    assert_eq!(put(&me, &first, "one", json!("first note")).await.status, 200);
+    assert_eq!(put(&me, &first, "two", json!("second note")).await.status, 200);
+    assert_eq!(put(&me, &second, "three", json!("third note")).await.status, 200);
+    // A fourth entry anywhere is refused, in the shape of the swarm's own quota.
+    let full = put(&me, &second, "four", json!("fourth note")).await;
+    full.problem(409, "conflict");
+    assert!(full.body["detail"].as_str().unwrap().contains("across swarms"), "{}", full.body);
+    // Writing an entry again takes no more room; others write on their own bound.
+    assert_eq!(put(&me, &first, "one", json!("first note, again")).await.status, 200);
+    assert_eq!(put(&colleague, &second, "four", json!("the colleague's")).await.status, 200);
+    // An entry belongs to whoever wrote it last: taken over, it leaves room behind.
+    assert_eq!(put(&colleague, &first, "two", json!("taken over")).await.status, 200);
+    assert_eq!(put(&me, &second, "five", json!("fits again")).await.status, 200);
+    put(&me, &second, "six", json!("no room")).await.problem(409, "conflict");
+    // Deleting gives room back, and so does deleting a swarm with its memory.
+    let reply = server.call(Method::DELETE, &format!("/v1/swarms/{first}/memory/notes/one"), Some(&me.token), None).await;
+    assert_eq!(reply.status, 204);
+    assert_eq!(put(&me, &second, "six", json!("fits")).await.status, 200);
+    put(&me, &first, "seven", json!("no room")).await.problem(409, "conflict");
+    let reply = server.call(Method::DELETE, &format!("/v1/swarms/{second}"), Some(&me.token), None).await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    assert_eq!(put(&me, &first, "seven", json!("fits")).await.status, 200);
+    // Bytes count as well as entries: a value that would take the user past 4,000 bytes is
+    // refused; the same bytes fit once what they wrote before is smaller.
+    let big = "x".repeat(1800);
+    assert_eq!(put(&me, &first, "seven", json!(big)).await.status, 200);
+    let refused = put(&me, &first, "eight", json!(big)).await;
+    refused.problem(409, "conflict");
+    assert!(refused.body["detail"].as_str().unwrap().contains("across swarms"), "{}", refused.body);
+    assert_eq!(put(&me, &first, "seven", json!("small")).await.status, 200);
+    assert_eq!(put(&me, &first, "eight", json!(big)).await.status, 200);
+    // A viewer is still told they may not, not that memory is full.
+    let viewer = server.user().await;
+    server.add_member(&me, &project, &viewer, "viewer").await;
+    put(&viewer, &first, "nine", json!("x")).await.problem(403, "forbidden");
+}
+
 #[tokio::test]
 async fn only_members_see_a_swarm_and_only_contributors_steer_it() {
     let Setup { server, me, project } = setup().await;

@@ -19,6 +19,10 @@ pub struct SwarmsConfig {
     /// Entries a swarm's shared memory may hold, and bytes in all.
     pub memory_entries: u32,
     pub memory_bytes: u32,
+    /// Entries a user may have written across all swarms' memory (those they wrote last), and
+    /// bytes in all: what one account can add to the index every swarm shares.
+    pub user_memory_entries: u32,
+    pub user_memory_bytes: u32,
     /// Swarms a project may have.
     pub per_project: u32,
 }
@@ -32,7 +36,8 @@ impl Section for SwarmsConfig {
     /// `SWARMS_DAILY_TOKENS` (2,000,000 per user), `SWARMS_MAX_TOKENS` (4096),
     /// `SWARMS_STEP_TIMEOUT_S` (600), `SWARMS_RESULT_BYTES` (32768),
     /// `SWARMS_ORCHESTRATIONS_PER_MINUTE` (30 per user), `SWARMS_MEMORY_ENTRIES` (10,000 per swarm),
-    /// `SWARMS_MEMORY_BYTES` (64 MiB per swarm), `SWARMS_PER_PROJECT` (100).
+    /// `SWARMS_MEMORY_BYTES` (64 MiB per swarm), `SWARMS_USER_MEMORY_ENTRIES` (50,000 per user),
+    /// `SWARMS_USER_MEMORY_BYTES` (256 MiB per user), `SWARMS_PER_PROJECT` (100).
     fn read(lookup: &Lookup<'_>) -> Result<Self, ConfigError> {
         let daily_tokens = match lookup.get("SWARMS_DAILY_TOKENS") {
             None => 2_000_000,
@@ -52,6 +57,8 @@ impl Section for SwarmsConfig {
         let orchestrations_per_minute = lookup.number("SWARMS_ORCHESTRATIONS_PER_MINUTE", 30)?;
         let memory_entries = lookup.number("SWARMS_MEMORY_ENTRIES", 10_000)?;
         let memory_bytes = lookup.number("SWARMS_MEMORY_BYTES", 64 << 20)?;
+        let user_memory_entries = lookup.number("SWARMS_USER_MEMORY_ENTRIES", 50_000)?;
+        let user_memory_bytes = lookup.number("SWARMS_USER_MEMORY_BYTES", 256 << 20)?;
         let per_project = lookup.number("SWARMS_PER_PROJECT", 100)?;
         Ok(Self {
             daily_tokens,
@@ -61,6 +68,8 @@ impl Section for SwarmsConfig {
             orchestrations_per_minute,
             memory_entries,
             memory_bytes,
+            user_memory_entries,
+            user_memory_bytes,
             per_project,
         })
     }
