@@ -189,7 +189,8 @@ pub async fn list_runs(
     service::runs(&state, id, caller.id, query.status, page.after()?, page.limit()?).await.map(axum::Json)
 }
 
-/// A run with every step's state, attempts, output, error and timings.
+/// A run with every step's state, attempts, output, error and timings: all of its steps, at
+/// most the 1,000 a definition may have.
 #[utoipa::path(get, path = "/v1/runs/{id}", tag = "workflows", security(("bearer" = [])),
     responses((status = 200, body = Run), (status = 404, description = "No such run, or not yours")))]
 pub async fn get_run(State(state): State<AppState>, caller: AuthUser, Ids(id): Ids<Uuid>) -> Result<axum::Json<Run>, ApiError> {
@@ -228,9 +229,10 @@ pub struct RunEvent {
 }
 
 /// Deliver an event to a run that has not ended. Its `wait_event` steps for that name complete
-/// with the payload, those waiting now and those that start later alike.
+/// with the payload, those waiting now and those that start later alike (the first event of
+/// each name). A run holds at most 1,000 events.
 #[utoipa::path(post, path = "/v1/runs/{id}/events", tag = "workflows", security(("bearer" = [])), request_body = RunEvent,
-    responses((status = 202, body = Run), (status = 409, description = "The run has ended")))]
+    responses((status = 202, body = Run), (status = 409, description = "The run has ended, or holds its 1,000 events")))]
 pub async fn deliver_event(
     State(state): State<AppState>,
     caller: AuthUser,

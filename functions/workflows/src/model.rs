@@ -51,6 +51,9 @@ tui_shared::text_enum!(
 
 /// The most steps a workflow has.
 pub const MAX_STEPS: usize = 1_000;
+/// The most events one run holds: only the first of each name is ever read, so this lets every
+/// `wait_event` step of the largest definition have an event of its own, and no more.
+pub const MAX_EVENTS: usize = MAX_STEPS;
 /// The most needs of all a workflow's steps together: each is a row of every run.
 pub const MAX_NEEDS: usize = 5_000;
 /// The most references in one step's input: each is a copy of a value when the step runs.
@@ -462,8 +465,10 @@ pub struct Run {
     pub updated_at: String,
     #[schema(format = DateTime)]
     pub finished_at: Option<String>,
-    /// Every step, in the definition's order (in lists: none).
+    /// Every step, in the definition's order (in lists: none): at most the 1,000 a definition
+    /// may have, so the run carries them all rather than a page.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 1000)]
     pub steps: Vec<RunStep>,
 }
 

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     jobs::Job,
-    model::{Kind, Run, RunStatus, RunStep, Step, StepState, Workflow},
+    model::{Kind, MAX_EVENTS, Run, RunStatus, RunStep, Step, StepState, Workflow},
 };
 
 fn json(text: &str) -> Json {
@@ -275,14 +275,18 @@ pub fn control(id: Uuid, user: Uuid, from: &[RunStatus], to: RunStatus, now: &st
     q.finish()
 }
 
-/// Delivers an event to a run that has not ended, if `user` is a contributor of its project.
+/// Delivers an event to a run that has not ended and holds fewer than [`MAX_EVENTS`], if `user`
+/// is a contributor of its project. The count is taken in the insert, so that events delivered
+/// at once cannot together pass it.
 pub fn signal(id: Uuid, user: Uuid, name: &str, payload: &str, now: &str) -> Statement {
     let mut q = Query::default();
     let (id, name, payload, now) = (q.bind(id), q.bind(name), q.bind(payload), q.bind(now));
+    let most = q.bind(MAX_EVENTS as i64);
     let may = holds_at_least(Operand::Column("r.project_id"), q.bind(user), ProjectRole::Contributor);
     q.push(format!(
         "INSERT INTO run_signals (run_id, name, payload, created_at) SELECT {id}, {name}, {payload}, {now} \
-         WHERE EXISTS (SELECT 1 FROM workflow_runs r WHERE r.id = {id} AND r.status IN ('running', 'paused') AND {may})"
+         WHERE EXISTS (SELECT 1 FROM workflow_runs r WHERE r.id = {id} AND r.status IN ('running', 'paused') AND {may}) \
+         AND (SELECT count(*) FROM run_signals WHERE run_id = {id}) < {most}"
     ));
     q.finish()
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     WorkflowsConfig,
-    model::{self, Kind, Run, RunStatus, Step, Workflow},
+    model::{self, Kind, MAX_EVENTS, Run, RunStatus, Step, Workflow},
     repo,
 };
 
@@ -149,7 +149,7 @@ pub async fn control(state: &AppState, id: Uuid, user: Uuid, control: Control) -
     };
     let changed = state.acting(user).batch(vec![repo::control(id, user, from, to, &now(state))]).await?;
     if !tui_shared::db::changed(&changed, 0) {
-        return Err(refusal(state, id, user).await?);
+        return Err(refusal(state, id, user, in_status).await?);
     }
     run(state, id, user).await
 }
@@ -158,17 +158,27 @@ pub async fn control(state: &AppState, id: Uuid, user: Uuid, control: Control) -
 pub async fn signal(state: &AppState, id: Uuid, user: Uuid, name: &str, payload: &Json) -> Result<Run, ApiError> {
     let db = state.db.as_ref();
     if db.execute(repo::signal(id, user, name, &payload.to_string(), &now(state))).await? == 0 {
-        return Err(refusal(state, id, user).await?);
+        let refused = refusal(state, id, user, |status| match status {
+            RunStatus::Running | RunStatus::Paused => {
+                ApiError::conflict(format!("The run holds {MAX_EVENTS} events, the most a run takes; it takes no more."))
+            }
+            ended => in_status(ended),
+        });
+        return Err(refused.await?);
     }
     run(state, id, user).await
 }
 
+fn in_status(status: RunStatus) -> ApiError {
+    ApiError::conflict(format!("The run is {}.", status.as_str()))
+}
+
 /// Why a contributor's write to a run changed nothing: not theirs to see (404), their role (403),
-/// or the run's status (409).
-async fn refusal(state: &AppState, id: Uuid, user: Uuid) -> Result<ApiError, ApiError> {
+/// or else what `because` makes of the run's status (409).
+async fn refusal(state: &AppState, id: Uuid, user: Uuid, because: impl FnOnce(RunStatus) -> ApiError) -> Result<ApiError, ApiError> {
     let current = run(state, id, user).await?;
     if let Some(refused) = membership::why_refused(state.db.as_ref(), current.project_id, user, ProjectRole::Contributor).await? {
         return Ok(refused);
     }
-    Ok(ApiError::conflict(format!("The run is {}.", current.status.as_str())))
+    Ok(because(current.status))
 }

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tui_blackbox::{HostProcess, Server, TEST_TICK_SECRET, User, realtime::Socket, sink::HttpSink};
@@ -170,6 +171,55 @@ async fn an_event_releases_a_waiting_step_and_a_wait_without_one_times_out() {
     let done = finished(&server, &me, &run, Duration::from_secs(20)).await;
     assert_eq!(done["status"], "failed");
     assert!(step(&done, "wait")["error"].as_str().unwrap().contains("timed out"), "{done:#}");
+}
+
+#[tokio::test]
+async fn a_run_carries_all_its_steps_which_a_definition_caps_at_a_thousand() {
+    let server = Server::start().await;
+    let me = server.user().await;
+    let project = server.project(&me, "wide").await;
+    let steps =
+        |n: usize| Value::Array((0..n).map(|i| json!({"key": format!("s{i}"), "kind": "sleep", "input": {"seconds": 60}})).collect());
+    let path = format!("/v1/projects/{project}/workflows");
+    let reply = server.post(&path, Some(&me.token), json!({"name": "too wide", "steps": steps(1001)})).await;
+    reply.problem(422, "validation_failed");
+    assert_eq!(reply.field(), "steps");
+    let definition = workflow(&server, &me, &project, steps(1000)).await;
+    let run = id(&start(&server, &me, &id(&definition), json!({})).await);
+    let read = read(&server, &me, &run).await;
+    let keys: Vec<&str> = read["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap()).collect();
+    assert_eq!(keys.len(), 1000);
+    assert_eq!((keys[0], keys[999]), ("s0", "s999"));
+    assert_eq!(server.post(&format!("/v1/runs/{run}/cancel"), Some(&me.token), json!({})).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_run_holds_at_most_a_thousand_events_even_when_they_arrive_at_once() {
+    let server = Server::start().await;
+    let me = server.user().await;
+    let project = server.project(&me, "chatty").await;
+    let definition = workflow(&server, &me, &project, json!([{"key": "wait", "kind": "wait_event", "input": {"name": "go"}}])).await;
+    let run = id(&start(&server, &me, &id(&definition), json!({})).await);
+    let path = format!("/v1/runs/{run}/events");
+    let deliveries = futures::stream::iter(0..1010)
+        .map(|i| server.post(&path, Some(&me.token), json!({"name": format!("noise-{i}")})))
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let accepted = deliveries.iter().filter(|reply| reply.status == 202).count();
+    let full: Vec<_> = deliveries.iter().filter(|reply| reply.status != 202).collect();
+    assert_eq!(accepted, 1000, "{:?}", full.first().map(|reply| &reply.body));
+    for reply in &full {
+        reply.problem(409, "conflict");
+        assert!(reply.body["detail"].as_str().unwrap().contains("1000 events"), "{}", reply.body);
+    }
+    // The event the step waits for finds no room either: the run keeps waiting until steered.
+    server.post(&path, Some(&me.token), json!({"name": "go"})).await.problem(409, "conflict");
+    until(&server, &me, &run, Duration::from_secs(10), |r| step(r, "wait")["state"] == "running").await;
+    assert_eq!(server.post(&format!("/v1/runs/{run}/cancel"), Some(&me.token), json!({})).await.status, 200);
+    let ended = server.post(&path, Some(&me.token), json!({"name": "go"})).await;
+    ended.problem(409, "conflict");
+    assert_eq!(ended.body["detail"], "The run is cancelled.");
 }
 
 #[tokio::test]
