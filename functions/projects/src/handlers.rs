@@ -13,7 +13,7 @@ use tui_shared::{
         extract::{AuthUser, Bearer, Ids, IfMatch, PageParams, Query, etag},
         json::Json,
     },
-    repo::Page,
+    repo::{Page, decode_position},
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -128,15 +128,30 @@ pub async fn delete_project(State(state): State<AppState>, caller: AuthUser, Ids
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The members of a project.
-#[utoipa::path(get, path = "/v1/projects/{id}/members", tag = "projects", security(("bearer" = [])),
-    responses((status = 200, body = Vec<Member>)))]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct MembersQuery {
+    /// How many items, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// Where the previous page ended (its `next_cursor`).
+    #[param(max_length = 400, pattern = "^[A-Za-z0-9_-]+$")]
+    cursor: Option<String>,
+}
+
+/// The members of a project, in the order they joined.
+#[utoipa::path(get, path = "/v1/projects/{id}/members", tag = "projects", security(("bearer" = [])), params(MembersQuery),
+    responses((status = 200, body = Page<Member>), (status = 404, description = "No such project, or not yours")))]
 pub async fn list_members(
     State(state): State<AppState>,
     caller: AuthUser,
     Ids(id): Ids<Uuid>,
-) -> Result<axum::Json<Vec<Member>>, ApiError> {
-    projects::members(&state, id, caller.id).await.map(axum::Json)
+    Query(query): Query<MembersQuery>,
+) -> Result<axum::Json<Page<Member>>, ApiError> {
+    let limit = PageParams { limit: query.limit, cursor: None }.limit()?;
+    let after = query.cursor.as_deref().map(decode_position).transpose()?;
+    projects::members(&state, id, caller.id, after, limit).await.map(axum::Json)
 }
 
 /// One member of a project.

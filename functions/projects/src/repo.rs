@@ -157,9 +157,26 @@ fn member_from(row: &Row) -> DbResult<Member> {
     row.decode()
 }
 
-pub async fn members(db: &dyn Database, id: Uuid) -> Result<Vec<Member>, ApiError> {
-    let rows = db.query(stmt!(format!("{MEMBERS} WHERE m.project_id = ?1 ORDER BY m.added_at, m.user_id"), id)).await?;
-    decode(rows, member_from)
+/// Where a page of members ends: the last one's `added_at` and `user_id`.
+pub type MemberPosition = (String, Uuid);
+
+impl Member {
+    pub fn position(&self) -> MemberPosition {
+        (self.added_at.clone(), self.user_id)
+    }
+}
+
+/// A project's members in the order they joined, after `after`, fetching one more than `limit`.
+pub async fn members(db: &dyn Database, id: Uuid, after: Option<&MemberPosition>, limit: usize) -> Result<Vec<Member>, ApiError> {
+    let mut q = Query::new(format!("{MEMBERS} WHERE m.project_id = "));
+    q.push_bind(id);
+    if let Some((added_at, user_id)) = after {
+        let (at, user) = (q.bind(added_at.as_str()), q.bind(*user_id));
+        q.push(format!(" AND (m.added_at > {at} OR (m.added_at = {at} AND m.user_id > {user}))"));
+    }
+    let limit = q.bind(i64::try_from(limit + 1).unwrap_or(i64::MAX));
+    q.push(format!(" ORDER BY m.added_at, m.user_id LIMIT {limit}"));
+    decode(db.query(q.finish()).await?, member_from)
 }
 
 pub async fn member(db: &dyn Database, id: Uuid, user_id: Uuid) -> Result<Option<Member>, ApiError> {

@@ -9,11 +9,11 @@ use tui_shared::{
     domain::{Description, Name, ProjectRole},
     http::extract::{Bearer, session_revoked},
     membership,
-    repo::{Page, users},
+    repo::{Page, encode_position, users},
     time,
 };
 
-use crate::repo::{self as projects, Changes, ListFilter, Member, Project};
+use crate::repo::{self as projects, Changes, ListFilter, Member, MemberPosition, Project};
 
 /// The project as `user_id` sees it, or 404.
 pub async fn visible(state: &AppState, id: Uuid, user_id: Uuid) -> Result<Project, ApiError> {
@@ -90,9 +90,16 @@ pub async fn delete(state: &AppState, id: Uuid, user_id: Uuid) -> Result<(), Api
     Ok(())
 }
 
-pub async fn members(state: &AppState, id: Uuid, user_id: Uuid) -> Result<Vec<Member>, ApiError> {
+pub async fn members(
+    state: &AppState,
+    id: Uuid,
+    user_id: Uuid,
+    after: Option<MemberPosition>,
+    limit: usize,
+) -> Result<Page<Member>, ApiError> {
     visible(state, id, user_id).await?;
-    projects::members(state.db.as_ref(), id).await
+    let items = projects::members(state.db.as_ref(), id, after.as_ref(), limit).await?;
+    Ok(Page::from_overfetch_by(items, limit, |member| encode_position(&member.position())))
 }
 
 pub async fn member(state: &AppState, id: Uuid, user_id: Uuid, member_id: Uuid) -> Result<Member, ApiError> {

@@ -23,8 +23,48 @@ async fn a_created_project_is_owned_by_its_creator() {
     assert_eq!(read.body["name"], "TUI");
     assert_eq!(read.body["description"], "A terminal UI");
     let members = server.get(&format!("/v1/projects/{id}/members"), Some(&owner.token)).await;
-    assert_eq!(members.body[0]["user_id"], owner.id.as_str());
-    assert_eq!(members.body[0]["role"], "owner");
+    assert_eq!(members.body["items"][0]["user_id"], owner.id.as_str());
+    assert_eq!(members.body["items"][0]["role"], "owner");
+    assert_eq!(members.body["next_cursor"], json!(null));
+}
+
+#[tokio::test]
+async fn members_are_listed_in_pages_in_the_order_they_joined() {
+    let server = Server::start().await;
+    let owner = server.user().await;
+    let id = server.project(&owner, "crowd").await;
+    let mut joined = vec![owner.id.clone()];
+    for role in ["viewer", "contributor", "maintainer", "viewer"] {
+        let member = server.user().await;
+        server.add_member(&owner, &id, &member, role).await;
+        joined.push(member.id);
+    }
+    let (mut seen, mut cursor, mut pages) = (Vec::new(), None::<String>, 0);
+    loop {
+        let path = match &cursor {
+            Some(cursor) => format!("/v1/projects/{id}/members?limit=2&cursor={cursor}"),
+            None => format!("/v1/projects/{id}/members?limit=2"),
+        };
+        let page = server.get(&path, Some(&owner.token)).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let items = page.body["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(items.iter().map(|m| m["user_id"].as_str().unwrap().to_owned()));
+        pages += 1;
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!((seen, pages), (joined, 3));
+    let all = server.get(&format!("/v1/projects/{id}/members?limit=100"), Some(&owner.token)).await;
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 5);
+    assert_eq!(all.body["next_cursor"], json!(null));
+    for bad in ["limit=0", "limit=101", "cursor=nope"] {
+        let reply = server.get(&format!("/v1/projects/{id}/members?{bad}"), Some(&owner.token)).await;
+        reply.problem(422, "validation_failed");
+        assert_eq!(reply.field(), bad.split('=').next().unwrap());
+    }
 }
 
 #[tokio::test]
