@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::decode;
 use crate::{
     ApiError,
-    db::{Database, Operand, Param, Statement},
+    db::{Database, Operand, Param, Statement, Value},
     domain::Role,
     stmt,
     time::Timestamp,
@@ -229,14 +229,25 @@ pub struct Session {
     pub current: bool,
 }
 
-/// The live sessions of a user, most recently used first.
-pub async fn list(db: &dyn Database, user_id: Uuid, current: Uuid, now: &str) -> Result<Vec<Session>, ApiError> {
+/// The live sessions of a user, newest first, after the one with id `after`, fetching one more
+/// than `limit`. Ordered by when they began, not by use, so that a session used while a client
+/// pages through them keeps its place.
+pub async fn list(
+    db: &dyn Database,
+    user_id: Uuid,
+    current: Uuid,
+    now: &str,
+    after: Option<Uuid>,
+    limit: usize,
+) -> Result<Vec<Session>, ApiError> {
     let rows = db
         .query(stmt!(
             "SELECT id, user_agent, ip, created_at, last_seen_at, expires_at FROM sessions \
-             WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 ORDER BY last_seen_at DESC, id DESC",
+             WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4",
             user_id,
             now,
+            after.map_or(Value::Null, Value::from),
+            i64::try_from(limit + 1).unwrap_or(i64::MAX),
         ))
         .await?;
     #[derive(Deserialize)]

@@ -113,7 +113,7 @@ async fn cast(server: &Server, admin: &User) -> Cast {
     let tasks = created.body["items"].as_array().expect("tasks").iter().map(|t| t["id"].as_str().expect("an id").to_owned()).collect();
     let bystander = server.user().await;
     let sessions = server.get("/v1/auth/sessions", Some(&bystander.token)).await;
-    let bystander_session = sessions.body[0]["id"].as_str().expect("a session").to_owned();
+    let bystander_session = sessions.body["items"][0]["id"].as_str().expect("a session").to_owned();
     let key = server.post("/v1/auth/api-keys", Some(&bystander.token), json!({"name": "b", "scopes": ["read"]})).await;
     let bystander_key = key.body["id"].as_str().expect("a key").to_owned();
     Cast { users, project, tasks, bystander, bystander_session, bystander_key }

@@ -50,6 +50,43 @@ async fn logging_out_everywhere_ends_every_session() {
 }
 
 #[tokio::test]
+async fn sessions_are_listed_in_pages_newest_first() {
+    let server = Server::start().await;
+    let user = server.user().await;
+    let mut begun = Vec::new();
+    for _ in 0..4 {
+        let login = server.login(&user.username, PASSWORD).await;
+        assert_eq!(login.status, 200, "{}", login.body);
+        begun.push(login.body["access_token"].as_str().unwrap().to_owned());
+    }
+    let newest = begun.last().unwrap();
+    let (mut ids, mut current, mut cursor, mut pages) = (Vec::new(), Vec::new(), None::<String>, 0);
+    loop {
+        let path = cursor.as_ref().map_or("/v1/auth/sessions?limit=2".to_owned(), |c| format!("/v1/auth/sessions?limit=2&cursor={c}"));
+        let page = server.get(&path, Some(newest)).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        for session in page.body["items"].as_array().unwrap() {
+            ids.push(session["id"].as_str().unwrap().to_owned());
+            current.push(session["current"] == true);
+        }
+        pages += 1;
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    // The registration's session and the four sign-ins', each once, the one asking first.
+    assert_eq!(current, [true, false, false, false, false]);
+    let mut sorted = ids.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(sorted, ids);
+    server.get("/v1/auth/sessions?limit=101", Some(newest)).await.problem(422, "validation_failed");
+    server.get("/v1/auth/sessions?cursor=%25%25", Some(newest)).await.problem(422, "validation_failed");
+}
+
+#[tokio::test]
 async fn users_list_and_revoke_their_own_sessions_only() {
     let server = Server::start().await;
     let user = server.user().await;
@@ -64,7 +101,7 @@ async fn users_list_and_revoke_their_own_sessions_only() {
         .await;
     let sessions = server.get("/v1/auth/sessions", Some(&user.token)).await;
     assert_eq!(sessions.status, 200, "{}", sessions.body);
-    let list = sessions.body.as_array().unwrap();
+    let list = sessions.body["items"].as_array().unwrap();
     assert_eq!(list.len(), 2);
     assert_eq!(list.iter().filter(|s| s["current"] == true).count(), 1);
     let laptop_session = list.iter().find(|s| s["user_agent"] == "claude-tui/1.0 laptop").expect("the laptop session");
@@ -76,7 +113,7 @@ async fn users_list_and_revoke_their_own_sessions_only() {
     let mine = server.call(Method::DELETE, &format!("/v1/auth/sessions/{id}"), Some(&user.token), None).await;
     assert_eq!(mine.status, 204);
     server.post("/v1/auth/refresh", None, json!({"refresh_token": laptop.body["refresh_token"]})).await.problem(401, "unauthorized");
-    assert_eq!(server.get("/v1/auth/sessions", Some(&user.token)).await.body.as_array().unwrap().len(), 1);
+    assert_eq!(server.get("/v1/auth/sessions", Some(&user.token)).await.body["items"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -39,7 +39,8 @@ async fn revoking_a_session_ends_its_access_tokens() {
     let laptop = server.login(&user.email, PASSWORD).await;
     let laptop_token = laptop.body["access_token"].as_str().unwrap();
     let sessions = server.get("/v1/auth/sessions", Some(&user.token)).await;
-    let other = sessions.body.as_array().unwrap().iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_owned();
+    let other =
+        sessions.body["items"].as_array().unwrap().iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_owned();
     assert_eq!(server.call(Method::DELETE, &format!("/v1/auth/sessions/{other}"), Some(&user.token), None).await.status, 204);
     server.get("/v1/projects", Some(laptop_token)).await.problem(401, "session_revoked");
     assert!(works(&server, &user.token).await);

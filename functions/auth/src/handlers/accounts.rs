@@ -7,10 +7,11 @@ use tui_shared::{
     domain::{Email, LoginName, NewPassword, OpaqueToken, Password, Username},
     http::{
         Limited,
-        extract::{AuthUser, BaseUrl, Ids, KnownDevice},
+        extract::{AuthUser, BaseUrl, Ids, KnownDevice, PageParams, Query},
         json::{Json, OptionalJson},
     },
     repo::{
+        Page,
         sessions::{self, ClientInfo, Session},
         users::{self, User},
     },
@@ -21,7 +22,7 @@ use crate::{
     limits,
     service::accounts::{self, Tokens},
 };
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 #[derive(Deserialize, ToSchema)]
@@ -180,12 +181,32 @@ pub async fn confirm_email(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The signed-in user's live sessions.
-#[utoipa::path(get, path = "/v1/auth/sessions", tag = "auth", security(("bearer" = [])), responses((status = 200, body = Vec<Session>)))]
-pub async fn list_sessions(State(state): State<AppState>, caller: AuthUser) -> Result<axum::Json<Vec<Session>>, ApiError> {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsQuery {
+    /// How many items, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// Where the previous page ended (its `next_cursor`).
+    #[param(pattern = "^[A-Za-z0-9_-]{22}$")]
+    cursor: Option<String>,
+}
+
+/// The signed-in user's live sessions, newest first.
+#[utoipa::path(get, path = "/v1/auth/sessions", tag = "auth", security(("bearer" = [])), params(SessionsQuery),
+    responses((status = 200, body = Page<Session>)))]
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Query(query): Query<SessionsQuery>,
+) -> Result<axum::Json<Page<Session>>, ApiError> {
     let current = caller.session()?;
+    let page = PageParams { limit: query.limit, cursor: query.cursor };
+    let (after, limit) = (page.after()?, page.limit()?);
     let now = time::format(state.clock.now());
-    sessions::list(state.db.as_ref(), caller.id, current, &now).await.map(axum::Json)
+    let items = sessions::list(state.db.as_ref(), caller.id, current, &now, after, limit).await?;
+    Ok(axum::Json(Page::from_overfetch(items, limit, |session| session.id)))
 }
 
 /// End one of the signed-in user's sessions; its access tokens stop working at once.
