@@ -14,7 +14,7 @@ use tui_shared::{
         extract::{AuthUser, Ids, PageParams, Query},
         json::{Json as Body, whole, whole_or_null},
     },
-    repo::Page,
+    repo::{Page, decode_position},
 };
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -111,6 +111,9 @@ pub struct Scale {
 #[derive(Serialize, ToSchema)]
 pub struct Scaled {
     swarm: Swarm,
+    /// The agents not retired (working ones that retire when done included), in their order:
+    /// at most the swarm's `max_agents`.
+    #[schema(max_items = 20)]
     agents: Vec<Agent>,
 }
 
@@ -165,11 +168,31 @@ pub async fn add_agent(
     Ok((StatusCode::CREATED, axum::Json(agent)).into_response())
 }
 
-/// The swarm's agents, retired ones included, in their order.
-#[utoipa::path(get, path = "/v1/swarms/{id}/agents", tag = "swarms", security(("bearer" = [])),
-    responses((status = 200, body = Vec<Agent>), (status = 404, description = "No such swarm, or not yours")))]
-pub async fn list_agents(State(state): State<AppState>, caller: AuthUser, Ids(id): Ids<Uuid>) -> Result<axum::Json<Vec<Agent>>, ApiError> {
-    service::agents(&state, id, caller.id).await.map(axum::Json)
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AgentsQuery {
+    /// How many items, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// Where the previous page ended (its `next_cursor`).
+    #[param(max_length = 400, pattern = "^[A-Za-z0-9_-]+$")]
+    cursor: Option<String>,
+}
+
+/// The swarm's agents, retired ones included, in their order. Those not retired, at most its
+/// `max_agents`, are also in the answer of `POST /v1/swarms/{id}/scale`.
+#[utoipa::path(get, path = "/v1/swarms/{id}/agents", tag = "swarms", security(("bearer" = [])), params(AgentsQuery),
+    responses((status = 200, body = Page<Agent>), (status = 404, description = "No such swarm, or not yours")))]
+pub async fn list_agents(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Ids(id): Ids<Uuid>,
+    Query(query): Query<AgentsQuery>,
+) -> Result<axum::Json<Page<Agent>>, ApiError> {
+    let limit = PageParams { limit: query.limit, cursor: None }.limit()?;
+    let after = query.cursor.as_deref().map(decode_position).transpose()?;
+    service::agents(&state, id, caller.id, after, limit).await.map(axum::Json)
 }
 
 /// An agent's calls, tokens, latency and results, from its recorded calls.

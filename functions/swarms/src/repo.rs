@@ -150,7 +150,7 @@ pub fn delete_swarm(id: Uuid, user: Uuid) -> Vec<Statement> {
 
 // ---- agents
 
-const AGENT: &str = "SELECT a.id, a.swarm_id, a.type, a.name, a.capabilities, a.status, a.load, a.created_at FROM swarm_agents a";
+const AGENT: &str = "SELECT a.id, a.swarm_id, a.seq, a.type, a.name, a.capabilities, a.status, a.load, a.created_at FROM swarm_agents a";
 
 #[derive(Deserialize)]
 struct AgentRow {
@@ -206,9 +206,31 @@ pub fn retire_agents(swarm: Uuid, user: Uuid, target: i64, now: &str) -> Stateme
     q.finish()
 }
 
-pub async fn agents(db: &dyn Database, swarm: Uuid) -> Result<Vec<Agent>, ApiError> {
-    let rows = db.query(stmt!(format!("{AGENT} WHERE a.swarm_id = ?1 ORDER BY a.seq"), swarm)).await?;
+/// The agents of a swarm that have not retired, in their order: at most its `max_agents`, which
+/// [`add_agents`] holds to.
+pub async fn present_agents(db: &dyn Database, swarm: Uuid) -> Result<Vec<Agent>, ApiError> {
+    let rows = db.query(stmt!(format!("{AGENT} WHERE a.swarm_id = ?1 AND a.status != 'retired' ORDER BY a.seq"), swarm)).await?;
     tui_shared::repo::decode(rows, agent)
+}
+
+/// A swarm's agents, retired ones included, each with its place, after the one at `after`,
+/// fetching one more than `limit`: retired agents stay for their metrics, so a swarm scaled up
+/// and down again and again has ever more of them.
+pub async fn agents(db: &dyn Database, swarm: Uuid, after: Option<i64>, limit: usize) -> Result<Vec<(i64, Agent)>, ApiError> {
+    let rows = db
+        .query(stmt!(
+            format!("{AGENT} WHERE a.swarm_id = ?1 AND (?2 IS NULL OR a.seq > ?2) ORDER BY a.seq LIMIT ?3"),
+            swarm,
+            after,
+            i64::try_from(limit + 1).unwrap_or(i64::MAX)
+        ))
+        .await?;
+    tui_shared::repo::decode(rows, |row| Ok((row.get("seq")?, agent(row)?)))
+}
+
+pub async fn agent_in(db: &dyn Database, swarm: Uuid, id: Uuid) -> Result<Option<Agent>, ApiError> {
+    let row = db.query_opt(stmt!(format!("{AGENT} WHERE a.swarm_id = ?1 AND a.id = ?2"), swarm, id)).await?;
+    Ok(row.as_ref().map(agent).transpose()?)
 }
 
 #[derive(Deserialize)]

@@ -5,7 +5,13 @@
 
 use serde_json::{Value as Json, json};
 use tui_shared::{
-    ApiError, AppState, ErrorCode, claude::ClaudeSettings, db::Database, domain::ProjectRole, membership, ratelimit::Rule, repo::Page,
+    ApiError, AppState, ErrorCode,
+    claude::ClaudeSettings,
+    db::Database,
+    domain::ProjectRole,
+    membership,
+    ratelimit::Rule,
+    repo::{Page, encode_position},
     search, time,
 };
 use uuid::Uuid;
@@ -99,12 +105,13 @@ pub async fn add_agent(state: &AppState, swarm: Uuid, user: Uuid, agent: NewAgen
         let full = ApiError::conflict(format!("The swarm has its {} agents; scale it or raise max_agents.", current.max_agents));
         return Err(why(state, current.project_id, user, ProjectRole::Contributor, full).await?);
     }
-    repo::agents(state.db.as_ref(), swarm).await?.into_iter().find(|a| a.id == id).ok_or_else(ApiError::not_found)
+    repo::agent_in(state.db.as_ref(), swarm, id).await?.ok_or_else(ApiError::not_found)
 }
 
-pub async fn agents(state: &AppState, swarm: Uuid, user: Uuid) -> Result<Vec<Agent>, ApiError> {
+pub async fn agents(state: &AppState, swarm: Uuid, user: Uuid, after: Option<i64>, limit: usize) -> Result<Page<Agent>, ApiError> {
     visible(state, swarm, user).await?;
-    repo::agents(state.db.as_ref(), swarm).await
+    let page = Page::from_overfetch_by(repo::agents(state.db.as_ref(), swarm, after, limit).await?, limit, |(seq, _)| encode_position(seq));
+    Ok(Page { items: page.items.into_iter().map(|(_, agent)| agent).collect(), next_cursor: page.next_cursor })
 }
 
 pub async fn metrics(state: &AppState, agent: Uuid, user: Uuid) -> Result<AgentMetrics, ApiError> {
@@ -132,7 +139,7 @@ pub async fn scale(state: &AppState, swarm: Uuid, user: Uuid, target: i64) -> Re
     if target > current.max_agents {
         return Err(ApiError::field("target_size", format!("at most the swarm's max_agents, {}", current.max_agents)));
     }
-    let present = repo::agents(state.db.as_ref(), swarm).await?;
+    let present = repo::present_agents(state.db.as_ref(), swarm).await?;
     let active: Vec<&Agent> = present.iter().filter(|a| matches!(a.status, AgentStatus::Idle | AgentStatus::Busy)).collect();
     let has_coordinator = active.iter().any(|a| a.agent_type == AgentType::Coordinator);
     let wanted = (target - active.len() as i64).max(0) as usize;
@@ -156,7 +163,7 @@ pub async fn scale(state: &AppState, swarm: Uuid, user: Uuid, target: i64) -> Re
     {
         return Err(refused);
     }
-    Ok((visible(state, swarm, user).await?, repo::agents(state.db.as_ref(), swarm).await?))
+    Ok((visible(state, swarm, user).await?, repo::present_agents(state.db.as_ref(), swarm).await?))
 }
 
 /// What an orchestration is asked to do.

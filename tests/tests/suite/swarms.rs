@@ -121,7 +121,7 @@ async fn an_orchestration_plans_assigns_by_capability_and_synthesises_with_every
     assert_eq!((usage["tokens"].as_u64(), usage["reserved"].as_u64()), (Some(5 * per_call), Some(0)), "{usage}");
     assert_eq!(usage["by_project"][0]["calls"], 5);
     let agents = server.get(&format!("/v1/swarms/{swarm}/agents"), Some(&me.token)).await.body;
-    assert!(agents.as_array().unwrap().iter().all(|a| a["status"] == "idle" && a["load"] == 0), "{agents:#}");
+    assert!(agents["items"].as_array().unwrap().iter().all(|a| a["status"] == "idle" && a["load"] == 0), "{agents:#}");
 }
 
 #[tokio::test]
@@ -573,8 +573,43 @@ async fn scaling_adds_a_coordinator_first_and_retires_without_losing_work() {
     let done = ended(&server, &me, &id, Duration::from_secs(60)).await;
     assert_eq!(done["status"], "completed", "{done:#}");
     let after = server.get(&format!("/v1/swarms/{swarm}/agents"), Some(&me.token)).await.body;
-    let active: Vec<&Value> = after.as_array().unwrap().iter().filter(|a| a["status"] != "retired").collect();
+    let active: Vec<&Value> = after["items"].as_array().unwrap().iter().filter(|a| a["status"] != "retired").collect();
     assert_eq!(active.len(), 1, "{after:#}");
+}
+
+#[tokio::test]
+async fn retired_agents_are_listed_in_pages_and_scaling_answers_only_the_present_ones() {
+    let Setup { server, me, project } = setup().await;
+    let swarm = swarm(&server, &me, &project, "ring", "auto").await;
+    let scale = format!("/v1/swarms/{swarm}/scale");
+    for size in [3_u8, 0, 3, 0, 3] {
+        let scaled = server.post(&scale, Some(&me.token), json!({"target_size": size})).await;
+        assert_eq!(scaled.status, 200, "{}", scaled.body);
+        assert_eq!(scaled.body["agents"].as_array().unwrap().len(), usize::from(size), "{:#}", scaled.body);
+    }
+    let (mut listed, mut cursor, mut pages) = (Vec::new(), None::<String>, 0);
+    loop {
+        let path = cursor
+            .as_ref()
+            .map_or(format!("/v1/swarms/{swarm}/agents?limit=4"), |c| format!("/v1/swarms/{swarm}/agents?limit=4&cursor={c}"));
+        let page = server.get(&path, Some(&me.token)).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        listed.extend(page.body["items"].as_array().unwrap().iter().cloned());
+        pages += 1;
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!((listed.len(), pages), (9, 3));
+    let statuses: Vec<&str> = listed.iter().map(|a| a["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["retired", "retired", "retired", "retired", "retired", "retired", "idle", "idle", "idle"]);
+    let mut ids: Vec<&str> = listed.iter().map(|a| a["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 9);
+    server.get(&format!("/v1/swarms/{swarm}/agents?limit=0"), Some(&me.token)).await.problem(422, "validation_failed");
+    server.get(&format!("/v1/swarms/{swarm}/agents?cursor=nope"), Some(&me.token)).await.problem(422, "validation_failed");
 }
 
 #[tokio::test]
