@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use tui_shared::config::{ConfigError, Lookup, Section};
+use tui_shared::{
+    config::{ConfigError, Lookup, Section},
+    ratelimit::Rule,
+};
 
 use crate::outbound::Guard;
 
@@ -19,6 +22,13 @@ pub struct WorkflowsConfig {
     /// How many jobs of one project may be claimed at once, anywhere: one project's slow steps
     /// leave the other workers to the other projects.
     pub per_project: u32,
+    /// How many jobs of runs one user started may be claimed at once, anywhere and across all
+    /// their projects: projects cost nothing, so without this one user with slow steps in a few
+    /// of them takes every worker.
+    pub per_user: u32,
+    /// How many runs one user may start a minute: each start may queue up to a definition's
+    /// 1,000 steps at once.
+    pub run_starts: Rule,
     /// How long a claim on a job lasts: after a worker dies, its job waits this long (beyond
     /// an `http` step's timeout) before another worker takes it over.
     pub lease: Duration,
@@ -29,7 +39,8 @@ impl Section for WorkflowsConfig {
     /// default, is any public host, except on Spin, where names must be listed), `WORKFLOWS_HTTP_PRIVATE` (comma-separated CIDRs of private
     /// networks they may call anyway; none by default), `WORKFLOWS_HTTP_TIMEOUT_S` (300),
     /// `WORKFLOWS_TICK_SECRET` (at least 32 characters, or unset), `WORKFLOWS_WORKERS` (8),
-    /// `WORKFLOWS_LEASE_S` (30), `WORKFLOWS_PROJECT_CLAIMS` (4).
+    /// `WORKFLOWS_LEASE_S` (30), `WORKFLOWS_PROJECT_CLAIMS` (4), `WORKFLOWS_USER_CLAIMS` (4),
+    /// `WORKFLOWS_RUNS_PER_MINUTE` (30 per user).
     fn read(lookup: &Lookup<'_>) -> Result<Self, ConfigError> {
         let list = |name: &str| -> Vec<String> {
             lookup.get(name).unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
@@ -67,6 +78,20 @@ impl Section for WorkflowsConfig {
             0 => return Err(ConfigError::Invalid { name: "WORKFLOWS_PROJECT_CLAIMS", reason: "must be at least 1".into() }),
             n => n,
         };
-        Ok(Self { guard: Guard { hosts, private, names_checked }, http_timeout, tick_secret, workers, per_project, lease })
+        let per_user = match lookup.number("WORKFLOWS_USER_CLAIMS", 4)? {
+            0 => return Err(ConfigError::Invalid { name: "WORKFLOWS_USER_CLAIMS", reason: "must be at least 1".into() }),
+            n => n,
+        };
+        let run_starts = Rule { limit: lookup.number("WORKFLOWS_RUNS_PER_MINUTE", 30)?, window: Duration::from_secs(60) };
+        Ok(Self {
+            guard: Guard { hosts, private, names_checked },
+            http_timeout,
+            tick_secret,
+            workers,
+            per_project,
+            per_user,
+            run_starts,
+            lease,
+        })
     }
 }

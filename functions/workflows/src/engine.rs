@@ -552,30 +552,74 @@ pub struct Drained {
     pub more: bool,
 }
 
-/// Runs due jobs, `budget.lanes` at a time, until none is due or the budget is spent.
+/// How long a lane that found nothing it may take waits before it looks again, while another
+/// lane still claims or runs a job (the drain lasts until that one ends anyway).
+const LOOK_AGAIN: Duration = Duration::from_secs(1);
+
+/// Runs due jobs, `budget.lanes` at a time, until none is due or the budget is spent; at most
+/// [`jobs::http_lanes`] of the lanes run `http` steps at once.
+///
+/// A drain lasts as long as its slowest step, and an `http` step may take minutes. Meanwhile the
+/// other lanes keep looking for work (past the time budget too, but then taking no `http` step,
+/// which could only make the drain longer): a step that falls due meanwhile, a vote closing, an
+/// orchestration's next step, is run by this drain, not left for the next one, which a scheduler
+/// that waits for a tick's answer, or a queue whose consumer is busy, starts only after the slow
+/// step ends.
 pub async fn drain(state: &AppState, budget: Budget) -> Result<Drained, ApiError> {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     let started = state.clock.now();
     let config = state.section::<WorkflowsConfig>()?;
-    let taken = std::sync::atomic::AtomicUsize::new(0);
+    let lanes = budget.lanes.max(1);
+    let most_calling = jobs::http_lanes(lanes);
+    // Jobs taken; lanes claiming or running a job; lanes holding one of the http lanes.
+    let (taken, busy, calling) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
     let lane = || async {
         loop {
             let within = state.clock.now() - started < budget.time;
-            if !within || taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= budget.jobs {
+            if !within && busy.load(Relaxed) == 0 {
                 return Ok::<_, ApiError>(true);
             }
-            let Some(job) = jobs::claim(state.db.as_ref(), state.clock.now(), config.lease, config.per_project).await? else {
-                taken.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                return Ok(false);
+            if taken.fetch_add(1, Relaxed) >= budget.jobs {
+                return Ok(true);
+            }
+            busy.fetch_add(1, Relaxed);
+            // An http lane is held before the claim, so that lanes claiming at once cannot
+            // together take more than the share.
+            let calls = within && calling.fetch_update(Relaxed, Relaxed, |n| (n < most_calling).then_some(n + 1)).is_ok();
+            let claimed = jobs::claim(state.db.as_ref(), state.clock.now(), &config, calls).await;
+            let is_call = matches!(&claimed, Ok(Some(job)) if job.kind == Kind::Http);
+            if calls && !is_call {
+                calling.fetch_sub(1, Relaxed);
+            }
+            let job = match claimed {
+                Ok(Some(job)) => job,
+                Ok(None) => {
+                    taken.fetch_sub(1, Relaxed);
+                    if busy.fetch_sub(1, Relaxed) == 1 {
+                        // Nothing this lane may take, and no other lane at work to wait for.
+                        return Ok(!within);
+                    }
+                    tui_shared::adapters::sleep(LOOK_AGAIN).await;
+                    continue;
+                }
+                Err(error) => {
+                    busy.fetch_sub(1, Relaxed);
+                    return Err(error);
+                }
             };
             if let Err(error) = run(state, job).await {
                 // The job's lease runs out and it is claimed again.
                 tracing::warn!(%error, "a workflow job failed; it is retried when its lease ends");
             }
+            busy.fetch_sub(1, Relaxed);
+            if is_call {
+                calling.fetch_sub(1, Relaxed);
+            }
         }
     };
-    let lanes = futures_util::future::join_all((0..budget.lanes.max(1)).map(|_| lane())).await;
+    let lanes = futures_util::future::join_all((0..lanes).map(|_| lane())).await;
     let more = lanes.into_iter().collect::<Result<Vec<bool>, _>>()?.into_iter().any(|more| more);
-    let ran = taken.load(std::sync::atomic::Ordering::Relaxed).min(budget.jobs);
+    let ran = taken.load(Relaxed).min(budget.jobs);
     Ok(Drained { ran, more })
 }
 

@@ -149,7 +149,8 @@ pub struct NewRun {
 /// background: follow it with `GET /v1/runs/{id}` or on the `run:{id}` topic.
 #[utoipa::path(post, path = "/v1/workflows/{id}/runs", tag = "workflows", security(("bearer" = [])), request_body = NewRun,
     responses((status = 202, body = Run, headers(("location" = String))), (status = 403, description = "Viewers cannot"),
-        (status = 404, description = "No such workflow, or not yours")))]
+        (status = 404, description = "No such workflow, or not yours"),
+        (status = 429, description = "More than 30 runs started a minute by this user (WORKFLOWS_RUNS_PER_MINUTE; see retry-after)")))]
 pub async fn start_run(
     State(state): State<AppState>,
     caller: AuthUser,

@@ -1,8 +1,6 @@
 //! The durable jobs table (see the migration): claiming a due job with a lease, and finishing,
 //! releasing or extending it only while that lease is still the one this worker set.
 
-use std::time::Duration;
-
 use tui_shared::{
     ApiError,
     db::{Database, Query, Statement},
@@ -10,13 +8,16 @@ use tui_shared::{
     time::{self, Timestamp},
 };
 
-/// A claimed job: the step it is for, the lease that proves the claim, and how many wakes it
-/// had when it was claimed.
+use crate::{WorkflowsConfig, model::Kind};
+
+/// A claimed job: the step it is for and its kind, the lease that proves the claim, and how
+/// many wakes it had when it was claimed.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct Job {
     pub id: i64,
     pub run_id: uuid::Uuid,
     pub step_key: String,
+    pub kind: Kind,
     pub lease: String,
     pub wakes: i64,
 }
@@ -25,24 +26,67 @@ pub struct Job {
 /// event arriving) it is made due at once.
 pub const NEVER: &str = "9999-12-31T23:59:59.999Z";
 
-/// Claims the job due longest ago, if any is due, not leased, and of a project that holds fewer
-/// than `per_project` claims, for `lease` from `now` (long enough for any step but `http`, which
-/// extends its claim to its timeout before calling). One statement decides, so two workers never
-/// hold one job.
-pub async fn claim(db: &dyn Database, now: Timestamp, lease: Duration, per_project: u32) -> Result<Option<Job>, ApiError> {
+/// How many of `lanes` jobs run side by side may be `http` steps: all but a quarter of them (at
+/// least one, from two lanes up). An `http` step holds its lane for as long as the site it calls
+/// takes to answer, up to its timeout (minutes), and anyone may define one; the other steps hold
+/// theirs briefly, or for a Claude call, and run the swarms: an orchestration's plan and a vote
+/// closing must not wait until strangers' slow calls end. The rule is the same wherever jobs are
+/// drained: the native pool's workers, the lanes of a Spin tick and of a Workers queue batch.
+pub fn http_lanes(lanes: usize) -> usize {
+    if lanes < 2 { lanes } else { lanes - lanes.div_ceil(4) }
+}
+
+/// How far past the jobs it may not take now a claim looks into one user's jobs of one kind (the
+/// user's own claims, and jobs of projects that hold their share, which only that user's or that
+/// project's members' work fills). Beyond it the user waits for their own work to move, and the
+/// claim costs the same however long their queue.
+const LOOK_PAST: u32 = 64;
+
+/// Claims a due job that is not leased, for `config.lease` from `now` (long enough for any step
+/// but `http`, which extends its claim to its timeout before calling), and only an `http` step's
+/// job if `calls`. One statement decides, so two workers never hold one job, and it decides
+/// fairly between users (whose authority a run acts on: its creator):
+///
+/// - a user holding `config.per_user` claims, or a project holding `config.per_project`, gets
+///   none, whatever number of projects or runs they have;
+/// - the claim goes to the user holding the fewest claims now, and of theirs to the job due
+///   longest ago: a user who has waited gets the next free worker before one who holds some,
+///   however many jobs the latter has queued, and however long ago.
+///
+/// The users are found by skipping through the index one user and kind at a time, so a claim
+/// reads a few rows per user with jobs, not the queue.
+pub async fn claim(db: &dyn Database, now: Timestamp, config: &WorkflowsConfig, calls: bool) -> Result<Option<Job>, ApiError> {
     let stamp = time::format(now);
-    let lease = time::format(now + lease);
+    let lease = time::format(now + config.lease);
     let row = db
         .query_opt(stmt!(
-            "UPDATE jobs SET lease_until = ?2, deliveries = deliveries + 1 \
-             WHERE id = (SELECT j.id FROM jobs j WHERE j.due_at <= ?1 AND j.lease_until <= ?1 \
-                 AND j.project_id NOT IN (SELECT project_id FROM jobs WHERE lease_until > ?1 GROUP BY project_id HAVING count(*) >= ?3) \
-                 ORDER BY j.due_at LIMIT 1) \
+            "WITH RECURSIVE \
+                 queues (user_id, kind) AS ( \
+                     SELECT * FROM (SELECT user_id, kind FROM jobs ORDER BY user_id, kind LIMIT 1) \
+                     UNION ALL \
+                     SELECT j.user_id, j.kind FROM queues q JOIN jobs j ON j.id = coalesce( \
+                         (SELECT id FROM jobs WHERE user_id = q.user_id AND kind > q.kind ORDER BY kind LIMIT 1), \
+                         (SELECT id FROM jobs WHERE user_id > q.user_id ORDER BY user_id, kind LIMIT 1))), \
+                 held AS (SELECT user_id, project_id FROM jobs WHERE lease_until > ?1), \
+                 users AS (SELECT user_id, count(*) AS claims FROM held GROUP BY user_id), \
+                 full AS (SELECT project_id FROM held GROUP BY project_id HAVING count(*) >= ?3), \
+                 candidates AS MATERIALIZED ( \
+                     SELECT coalesce(u.claims, 0) AS claims, \
+                         (SELECT w.id FROM (SELECT id, project_id, lease_until, due_at FROM jobs \
+                                 WHERE user_id = q.user_id AND kind = q.kind AND due_at <= ?1 ORDER BY due_at LIMIT ?4 + ?6) w \
+                             WHERE w.lease_until <= ?1 AND w.project_id NOT IN full ORDER BY w.due_at LIMIT 1) AS id \
+                     FROM queues q LEFT JOIN users u ON u.user_id = q.user_id \
+                     WHERE coalesce(u.claims, 0) < ?4 AND (?5 OR q.kind != 'http')) \
+             UPDATE jobs SET lease_until = ?2, deliveries = deliveries + 1 \
+             WHERE id = (SELECT c.id FROM candidates c JOIN jobs j ON j.id = c.id ORDER BY c.claims, j.due_at LIMIT 1) \
              AND lease_until <= ?1 \
-             RETURNING id, run_id, step_key, lease_until AS lease, wakes",
+             RETURNING id, run_id, step_key, kind, lease_until AS lease, wakes",
             stamp.as_str(),
             lease.as_str(),
-            per_project
+            config.per_project,
+            config.per_user,
+            calls,
+            LOOK_PAST
         ))
         .await?;
     Ok(row.map(|row| row.decode::<Job>()).transpose()?)
@@ -81,4 +125,129 @@ impl Job {
 pub async fn next_due(db: &dyn Database) -> Result<Option<Timestamp>, ApiError> {
     let row = db.query_opt(stmt!("SELECT min(max(due_at, lease_until)) FROM jobs")).await?;
     Ok(row.and_then(|row| row.decode::<(Option<String>,)>().ok()).and_then(|(at,)| at).and_then(|at| time::parse(&at)))
+}
+
+#[cfg(test)]
+mod tests {
+    use tui_shared::{
+        adapters::native::Sqlite,
+        config::{Lookup, Section},
+        db::migrate,
+    };
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::repo;
+
+    const NOW: &str = "2026-01-01T00:10:00.000Z";
+
+    fn now() -> Timestamp {
+        time::parse(NOW).unwrap()
+    }
+
+    fn config() -> WorkflowsConfig {
+        WorkflowsConfig::read(&Lookup(&|_| None)).unwrap()
+    }
+
+    async fn database() -> Sqlite {
+        let db = Sqlite::open(":memory:", 1).unwrap();
+        migrate::migrate(&db, "2026-01-01T00:00:00.000Z").await.unwrap();
+        db
+    }
+
+    async fn user(db: &Sqlite) -> Uuid {
+        let id = Uuid::now_v7();
+        db.execute(stmt!(
+            "INSERT INTO users (id, email, username, password_hash, created_at, updated_at) VALUES (?1, ?2, ?2, 'x', 'now', 'now')",
+            id,
+            id.simple().to_string()
+        ))
+        .await
+        .unwrap();
+        id
+    }
+
+    /// A project of `owner`'s with a run of `steps` steps of `kind` that need nothing, started
+    /// `at`: as many jobs, due then.
+    async fn queue(db: &Sqlite, owner: Uuid, kind: &str, steps: usize, at: &str) -> Uuid {
+        let (project, workflow) = (Uuid::now_v7(), Uuid::now_v7());
+        db.batch(vec![
+            stmt!("INSERT INTO projects (id, name, created_by, created_at, updated_at) VALUES (?1, 'p', ?2, 'now', 'now')", project, owner),
+            stmt!("INSERT INTO project_members (project_id, user_id, role, added_at) VALUES (?1, ?2, 'owner', 'now')", project, owner),
+        ])
+        .await
+        .unwrap();
+        let steps: Vec<serde_json::Value> =
+            (0..steps).map(|i| serde_json::json!({"key": format!("s{i}"), "kind": kind, "needs": [], "input": {}})).collect();
+        db.batch(repo::create(workflow, project, owner, "w", &serde_json::Value::from(steps).to_string(), at)).await.unwrap();
+        db.batch(repo::start(Uuid::now_v7(), workflow, owner, "{}", at)).await.unwrap();
+        project
+    }
+
+    async fn owner_of(db: &Sqlite, job: &Job) -> Uuid {
+        let row = db.query_opt(stmt!("SELECT created_by FROM workflow_runs WHERE id = ?1", job.run_id)).await.unwrap().unwrap();
+        row.decode::<(Uuid,)>().unwrap().0
+    }
+
+    #[tokio::test]
+    async fn a_user_holds_their_share_however_many_projects_they_queue_in() {
+        let db = database().await;
+        let (greedy, other) = (user(&db).await, user(&db).await);
+        for _ in 0..3 {
+            queue(&db, greedy, "http", 4, "2026-01-01T00:00:00.000Z").await;
+        }
+        queue(&db, other, "http", 1, "2026-01-01T00:05:00.000Z").await;
+        let config = config();
+        let mut claimed = Vec::new();
+        while let Some(job) = claim(&db, now(), &config, true).await.unwrap() {
+            claimed.push(owner_of(&db, &job).await);
+        }
+        assert_eq!(claimed.iter().filter(|u| **u == greedy).count(), config.per_user as usize, "{claimed:?}");
+        assert_eq!(claimed.iter().filter(|u| **u == other).count(), 1);
+        // The other user's job, due last, was not left until the greedy user held their share.
+        assert!(claimed.iter().position(|u| *u == other).unwrap() <= 1, "{claimed:?}");
+    }
+
+    #[tokio::test]
+    async fn the_next_claim_goes_to_the_user_holding_fewest_then_to_the_oldest_job() {
+        let db = database().await;
+        let (early, late) = (user(&db).await, user(&db).await);
+        queue(&db, early, "sleep", 10, "2026-01-01T00:00:00.000Z").await;
+        queue(&db, late, "sleep", 10, "2026-01-01T00:09:00.000Z").await;
+        let config = config();
+        let mut held = Vec::new();
+        let mut owners = Vec::new();
+        for _ in 0..4 {
+            let job = claim(&db, now(), &config, true).await.unwrap().unwrap();
+            owners.push(owner_of(&db, &job).await);
+            held.push(job);
+        }
+        assert_eq!(owners, [early, late, early, late]);
+        // What counts is the claims held now: a job's end gives its user one back.
+        db.execute(held[0].finish()).await.unwrap();
+        owners.clear();
+        while let Some(job) = claim(&db, now(), &config, true).await.unwrap() {
+            owners.push(owner_of(&db, &job).await);
+        }
+        assert_eq!(owners, [early, early, late, early, late], "then each up to {} claims", config.per_user);
+    }
+
+    #[tokio::test]
+    async fn without_calls_http_steps_are_passed_over_for_the_others() {
+        let db = database().await;
+        let (caller, voter) = (user(&db).await, user(&db).await);
+        queue(&db, caller, "http", 3, "2026-01-01T00:00:00.000Z").await;
+        queue(&db, voter, "agent", 1, "2026-01-01T00:09:00.000Z").await;
+        let config = config();
+        let job = claim(&db, now(), &config, false).await.unwrap().unwrap();
+        assert_eq!((job.kind, owner_of(&db, &job).await), (Kind::Agent, voter));
+        assert!(claim(&db, now(), &config, false).await.unwrap().is_none());
+        assert_eq!(claim(&db, now(), &config, true).await.unwrap().unwrap().kind, Kind::Http);
+    }
+
+    #[test]
+    fn http_steps_leave_a_quarter_of_the_lanes_from_two_up() {
+        let shares: Vec<usize> = [1, 2, 3, 4, 8, 16].into_iter().map(http_lanes).collect();
+        assert_eq!(shares, [1, 1, 2, 3, 6, 12]);
+    }
 }

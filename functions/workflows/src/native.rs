@@ -3,7 +3,14 @@
 //! once a second, which also finds jobs that another process sharing the database queued, or
 //! whose lease ran out; and the HTTP client `http` steps call through.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use tokio::sync::{Notify, Semaphore};
@@ -13,7 +20,7 @@ use tui_shared::{
     ports::{JobWaker, Outbound},
 };
 
-use crate::{WorkflowsConfig, engine, jobs, outbound::Guard};
+use crate::{WorkflowsConfig, engine, jobs, model::Kind, outbound::Guard};
 
 /// The client `http` steps call through: it resolves names itself and connects only to the
 /// addresses the guard allows, so a public name that points at a private address (or is made
@@ -83,23 +90,30 @@ impl JobWaker for PoolWaker {
 
 /// Starts the pool: one task claims due jobs while fewer than the configured number run, each
 /// job in a task of its own (so a panic ends that job's run, whose lease then runs out, and
-/// nothing else); it sleeps until the next job falls due, a wake, a job's end, or a look.
+/// nothing else); it sleeps until the next job falls due, a wake, a job's end, or a look. Only
+/// [`jobs::http_lanes`] of the workers take `http` steps: the others are kept for the rest.
 pub fn start(state: AppState, waker: &PoolWaker, config: &WorkflowsConfig) {
     let notify = waker.0.clone();
     let slots = Arc::new(Semaphore::new(config.workers));
-    let (lease, per_project) = (config.lease, config.per_project);
+    let most_calling = jobs::http_lanes(config.workers);
+    // Only this loop adds to it, so it never passes `most_calling`.
+    let calling = Arc::new(AtomicUsize::new(0));
+    let config = config.clone();
     tokio::spawn(async move {
         loop {
             let Ok(slot) = slots.clone().acquire_owned().await else { return };
-            match jobs::claim(state.db.as_ref(), state.clock.now(), lease, per_project).await {
+            let calls = calling.load(Ordering::Relaxed) < most_calling;
+            match jobs::claim(state.db.as_ref(), state.clock.now(), &config, calls).await {
                 Ok(Some(job)) => {
+                    let call = (job.kind == Kind::Http).then(|| Calling::new(&calling));
                     let (state, notify) = (state.clone(), notify.clone());
                     tokio::spawn(async move {
                         if let Err(error) = engine::run(&state, job).await {
                             tracing::warn!(%error, "a workflow job failed; it is retried when its lease ends");
                         }
-                        drop(slot);
-                        // A project's claims went down by one: a job it held back may run now.
+                        drop((call, slot));
+                        // A user's or a project's claims went down by one, or an http worker is
+                        // free: a job held back may run now.
                         PoolWaker::notify(&notify);
                     });
                     continue;
@@ -112,13 +126,30 @@ pub fn start(state: AppState, waker: &PoolWaker, config: &WorkflowsConfig) {
             }
             let now = state.clock.now();
             let wait = match jobs::next_due(state.db.as_ref()).await {
-                // Due but not claimable (its project holds its share): a job's end wakes the pool.
+                // Due but not claimable (its user or project holds its share, or it is an http
+                // step and the http workers are busy): a job's end wakes the pool.
                 Ok(Some(at)) if at > now => (at - now).try_into().unwrap_or(LOOK_EVERY).min(LOOK_EVERY),
                 _ => LOOK_EVERY,
             };
             let _ = tokio::time::timeout(wait, notify.notified()).await;
         }
     });
+}
+
+/// An `http` step running in the pool, counted while it runs (a panicking job included).
+struct Calling(Arc<AtomicUsize>);
+
+impl Calling {
+    fn new(calling: &Arc<AtomicUsize>) -> Self {
+        calling.fetch_add(1, Ordering::Relaxed);
+        Self(calling.clone())
+    }
+}
+
+impl Drop for Calling {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]

@@ -101,10 +101,14 @@ pub async fn delete(state: &AppState, id: Uuid, user: Uuid) -> Result<(), ApiErr
     Ok(())
 }
 
-/// Starts a run of the workflow's current version; its first steps are queued with it.
+/// Starts a run of the workflow's current version; its first steps are queued with it. Starts
+/// are counted per user, since each may queue up to a thousand steps at once.
 pub async fn start(state: &AppState, workflow: Uuid, user: Uuid, input: Json) -> Result<Run, ApiError> {
     let db = state.db.as_ref();
     let definition = visible(state, workflow, user).await?;
+    let rule = state.section::<WorkflowsConfig>()?.run_starts;
+    tui_shared::ratelimit::check(state.limiter.as_ref(), &[(format!("run_start:{user}"), rule)], time::to_unix_ms(state.clock.now()))
+        .await?;
     let id = Uuid::now_v7();
     let counts = db.batch(repo::start(id, workflow, user, &input.to_string(), &now(state))).await?;
     if !tui_shared::db::changed(&counts, 0) {

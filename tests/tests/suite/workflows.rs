@@ -1,6 +1,7 @@
 //! Workflows: definitions and their checks, runs of a DAG passing outputs along, retries with
 //! backoff, timeouts, events, pause/resume/cancel, versions, the guard on `http` targets, task
-//! steps, progress on the event log, and (natively) a host killed mid-step.
+//! steps, progress on the event log, workers shared fairly between users, run starts limited
+//! per user, and (natively) a host killed mid-step.
 
 use std::time::{Duration, Instant};
 
@@ -511,6 +512,87 @@ async fn definitions_are_published_on_the_project_topic() {
         }
     }
     assert_eq!(names, ["workflow.created", "workflow.updated", "workflow.deleted"]);
+}
+
+#[tokio::test]
+async fn one_user_with_slow_steps_in_many_projects_leaves_workers_to_the_others() {
+    let (server, sink) = (Server::start().await, HttpSink::start().await);
+    let (greedy, other) = (server.user().await, server.user().await);
+    // Three projects of four calls that take 15 s each: twelve, more than the native host's
+    // eight workers, and each project within its own share.
+    let slow = format!("{}/slow/15000", sink.url);
+    let mut runs = Vec::new();
+    for p in 0..3 {
+        let project = server.project(&greedy, &format!("slow {p}")).await;
+        let steps: Vec<Value> =
+            (0..4).map(|i| json!({"key": format!("s{i}"), "kind": "http", "timeout_s": 30, "input": {"url": slow}})).collect();
+        let definition = workflow(&server, &greedy, &project, json!(steps)).await;
+        runs.push(id(&start(&server, &greedy, &id(&definition), json!({})).await));
+    }
+    let under_way = || runs.iter().map(|run| sink.calls(run).len()).sum::<usize>();
+    let waited = Instant::now();
+    while under_way() < 3 {
+        assert!(waited.elapsed() < Duration::from_secs(10), "the slow calls never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Time for any more of them to be claimed, if they could be.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Another user's short run (natively with a call of its own) completes meanwhile.
+    let project = server.project(&other, "quick").await;
+    let mut steps = vec![json!({"key": "nap", "kind": "sleep", "input": {"seconds": 0}})];
+    if Server::is_native() {
+        steps.push(json!({"key": "call", "kind": "http", "needs": ["nap"], "input": {"url": format!("{}/echo", sink.url)}}));
+    }
+    let definition = workflow(&server, &other, &project, json!(steps)).await;
+    let began = Instant::now();
+    let run = id(&start(&server, &other, &id(&definition), json!({})).await);
+    let bound = Duration::from_secs(if Server::is_native() { 3 } else { 8 });
+    let done = finished(&server, &other, &run, bound).await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    assert!(began.elapsed() < bound, "took {:?}", began.elapsed());
+    // The slow calls had not answered yet, so every one made was under way at once: no more
+    // than one user's share of the workers (four), which the other user never had to wait for.
+    for slow_run in &runs {
+        assert_eq!(read(&server, &greedy, slow_run).await["status"], "running");
+    }
+    let most = under_way();
+    assert!((1..=4).contains(&most), "{most} slow calls under way at once");
+    for slow_run in &runs {
+        assert_eq!(server.post(&format!("/v1/runs/{slow_run}/cancel"), Some(&greedy.token), json!({})).await.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn run_starts_past_the_limit_per_user_are_refused_for_a_while() {
+    let server = Server::start().await;
+    let (me, colleague) = (server.user().await, server.user().await);
+    let project = server.project(&me, "busy").await;
+    server.add_member(&me, &project, &colleague, "contributor").await;
+    let definition = workflow(&server, &me, &project, json!([{"key": "nap", "kind": "sleep", "input": {"seconds": 0}}])).await;
+    let path = format!("/v1/workflows/{}/runs", id(&definition));
+    let mut started = 0;
+    let refused = loop {
+        let reply = server.post(&path, Some(&me.token), json!({})).await;
+        if reply.status != 202 {
+            break reply;
+        }
+        started += 1;
+        assert!(started <= 100, "a hundred runs started in a row");
+    };
+    refused.problem(429, "rate_limited");
+    if Server::is_native() {
+        assert_eq!(started, 30, "the default is 30 a minute");
+    }
+    assert_eq!(refused.header("ratelimit-limit"), Some(started.to_string().as_str()));
+    assert_eq!(refused.header("ratelimit-remaining"), Some("0"));
+    let retry: u64 = refused.header("retry-after").expect("a retry-after").parse().unwrap();
+    assert!((1..=60).contains(&retry), "retry after {retry} s");
+    // Nothing was started by the refused request, and the limit is the user's, not the
+    // workflow's or the project's.
+    let listed = server.get(&format!("{path}?limit=100"), Some(&me.token)).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), started, "{}", listed.body);
+    assert_eq!(server.post(&path, Some(&colleague.token), json!({})).await.status, 202);
 }
 
 #[tokio::test]
