@@ -24,8 +24,9 @@ BEGIN
 END;
 
 -- A claim looks at each user's jobs of each kind from the oldest due: one seek per user and
--- kind, however long the queue behind them.
-CREATE INDEX jobs_by_user ON jobs (user_id, kind, due_at);
+-- kind, then along the index, which holds what decides whether a job may be taken (its lease,
+-- its project), to the first one it may.
+CREATE INDEX jobs_by_user ON jobs (user_id, kind, due_at, lease_until, project_id);
 
 -- The claims held now (a lease in the future, few rows), counted per user and per project
 -- straight from the index.

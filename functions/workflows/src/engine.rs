@@ -11,6 +11,8 @@
 
 use std::{collections::HashMap, time::Duration};
 
+use futures_util::future::Either;
+
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use tui_shared::{
@@ -507,16 +509,44 @@ async fn http(state: &AppState, job: &mut Job, current: &Current, input: &Json, 
     let request = call.request(&key).map_err(ApiError::internal)?;
     let left: Duration = (deadline - now).try_into().unwrap_or_default();
     let sent = state.public_outbound.send(request);
-    let response = match futures_util::future::select(Box::pin(sent), Box::pin(tui_shared::adapters::sleep(left))).await {
-        futures_util::future::Either::Left((response, _)) => response,
-        futures_util::future::Either::Right(_) => {
-            return Ok(Outcome::Failed { error: format!("attempt {} timed out after {} s", current.attempt, left.as_secs()), retry: true });
-        }
-    };
+    let timed_out = tui_shared::adapters::sleep(left);
+    let response =
+        match futures_util::future::select(Box::pin(sent), futures_util::future::select(Box::pin(timed_out), Box::pin(lost(state, job))))
+            .await
+        {
+            Either::Left((response, _)) => response,
+            Either::Right((Either::Left(_), _)) => {
+                return Ok(Outcome::Failed {
+                    error: format!("attempt {} timed out after {} s", current.attempt, left.as_secs()),
+                    retry: true,
+                });
+            }
+            // Nothing this attempt does can move the step any more.
+            Either::Right((Either::Right(_), _)) => return Ok(Outcome::Wait(state.clock.now())),
+        };
     Ok(match response {
         Ok(response) => answered(&call.url, response.status(), response.body()),
         Err(error) => Outcome::Failed { error: error.to_string(), retry: true },
     })
+}
+
+/// How often a call under way looks whether its job is still held.
+const HELD_CHECK: Duration = Duration::from_secs(2);
+
+/// Ends once this worker no longer holds `job`: its run was cancelled or failed, its workflow or
+/// project deleted (each deletes the job), or its lease passed to another worker. A call is then
+/// dropped rather than left holding a worker until its timeout: a deleted job no longer counts
+/// among its user's and project's claims, so a user cancelling runs of slow calls and starting
+/// others would otherwise occupy every worker while holding no claim. A failed look is not
+/// taken for a lost job.
+async fn lost(state: &AppState, job: &Job) {
+    loop {
+        tui_shared::adapters::sleep(HELD_CHECK).await;
+        let held = state.db.query_opt(stmt!("SELECT 1 FROM jobs WHERE id = ?1 AND lease_until = ?2", job.id, job.lease.as_str())).await;
+        if matches!(held, Ok(None)) {
+            return;
+        }
+    }
 }
 
 /// What an `http` step's answer makes of its attempt: done, with the status and the body (JSON,

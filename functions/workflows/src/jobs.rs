@@ -36,12 +36,6 @@ pub fn http_lanes(lanes: usize) -> usize {
     if lanes < 2 { lanes } else { lanes - lanes.div_ceil(4) }
 }
 
-/// How far past the jobs it may not take now a claim looks into one user's jobs of one kind (the
-/// user's own claims, and jobs of projects that hold their share, which only that user's or that
-/// project's members' work fills). Beyond it the user waits for their own work to move, and the
-/// claim costs the same however long their queue.
-const LOOK_PAST: u32 = 64;
-
 /// Claims a due job that is not leased, for `config.lease` from `now` (long enough for any step
 /// but `http`, which extends its claim to its timeout before calling), and only an `http` step's
 /// job if `calls`. One statement decides, so two workers never hold one job, and it decides
@@ -53,8 +47,13 @@ const LOOK_PAST: u32 = 64;
 ///   longest ago: a user who has waited gets the next free worker before one who holds some,
 ///   however many jobs the latter has queued, and however long ago.
 ///
-/// The users are found by skipping through the index one user and kind at a time, so a claim
-/// reads a few rows per user with jobs, not the queue.
+/// The users are found by skipping through the index one user and kind at a time, and each
+/// one's oldest job it may take is read from the same index (it covers the lease and the
+/// project): a claim reads, per user with jobs, the jobs it passes over, which are that user's
+/// own leased ones (fewer than their share) and their due jobs in projects holding their share
+/// (few projects: the workers divided by that share), not the queue. Those are passed over, not
+/// counted against the window: another member filling a shared project must not leave the
+/// user's jobs in every other project waiting.
 pub async fn claim(db: &dyn Database, now: Timestamp, config: &WorkflowsConfig, calls: bool) -> Result<Option<Job>, ApiError> {
     let stamp = time::format(now);
     let lease = time::format(now + config.lease);
@@ -72,9 +71,8 @@ pub async fn claim(db: &dyn Database, now: Timestamp, config: &WorkflowsConfig, 
                  full AS (SELECT project_id FROM held GROUP BY project_id HAVING count(*) >= ?3), \
                  candidates AS MATERIALIZED ( \
                      SELECT coalesce(u.claims, 0) AS claims, \
-                         (SELECT w.id FROM (SELECT id, project_id, lease_until, due_at FROM jobs \
-                                 WHERE user_id = q.user_id AND kind = q.kind AND due_at <= ?1 ORDER BY due_at LIMIT ?4 + ?6) w \
-                             WHERE w.lease_until <= ?1 AND w.project_id NOT IN full ORDER BY w.due_at LIMIT 1) AS id \
+                         (SELECT id FROM jobs WHERE user_id = q.user_id AND kind = q.kind AND due_at <= ?1 \
+                             AND lease_until <= ?1 AND project_id NOT IN full ORDER BY due_at LIMIT 1) AS id \
                      FROM queues q LEFT JOIN users u ON u.user_id = q.user_id \
                      WHERE coalesce(u.claims, 0) < ?4 AND (?5 OR q.kind != 'http')) \
              UPDATE jobs SET lease_until = ?2, deliveries = deliveries + 1 \
@@ -85,8 +83,7 @@ pub async fn claim(db: &dyn Database, now: Timestamp, config: &WorkflowsConfig, 
             lease.as_str(),
             config.per_project,
             config.per_user,
-            calls,
-            LOOK_PAST
+            calls
         ))
         .await?;
     Ok(row.map(|row| row.decode::<Job>()).transpose()?)
@@ -230,6 +227,33 @@ mod tests {
             owners.push(owner_of(&db, &job).await);
         }
         assert_eq!(owners, [early, early, late, early, late], "then each up to {} claims", config.per_user);
+    }
+
+    #[tokio::test]
+    async fn a_project_someone_else_fills_does_not_hold_back_a_users_other_projects() {
+        let db = database().await;
+        let (member, filler) = (user(&db).await, user(&db).await);
+        // The member's wide run in a shared project, queued long ago, and one job elsewhere.
+        let shared = queue(&db, member, "sleep", 100, "2026-01-01T00:00:00.000Z").await;
+        let elsewhere = queue(&db, member, "sleep", 1, "2026-01-01T00:05:00.000Z").await;
+        db.execute(stmt!(
+            "INSERT INTO project_members (project_id, user_id, role, added_at) VALUES (?1, ?2, 'maintainer', 'now')",
+            shared,
+            filler
+        ))
+        .await
+        .unwrap();
+        let config = config();
+        // The other member holds the shared project's share with claims of their own.
+        let (workflow, steps) = (Uuid::now_v7(), serde_json::json!([{"key": "call", "kind": "sleep", "needs": [], "input": {}}]));
+        db.batch(repo::create(workflow, shared, filler, "w", &steps.to_string(), NOW)).await.unwrap();
+        for _ in 0..config.per_project {
+            db.batch(repo::start(Uuid::now_v7(), workflow, filler, "{}", NOW)).await.unwrap();
+        }
+        db.execute(stmt!("UPDATE jobs SET lease_until = '2026-01-01T01:00:00.000Z' WHERE user_id = ?1", filler)).await.unwrap();
+        let job = claim(&db, now(), &config, true).await.unwrap().expect("the job in the other project");
+        let row = db.query_opt(stmt!("SELECT project_id FROM jobs WHERE id = ?1", job.id)).await.unwrap().unwrap();
+        assert_eq!(row.decode::<(Uuid,)>().unwrap().0, elsewhere);
     }
 
     #[tokio::test]

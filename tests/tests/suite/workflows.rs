@@ -564,6 +564,42 @@ async fn one_user_with_slow_steps_in_many_projects_leaves_workers_to_the_others(
 }
 
 #[tokio::test]
+async fn cancelling_runs_of_slow_calls_does_not_let_one_user_keep_every_worker() {
+    if !Server::is_native() {
+        // The native host's pool is what is counted here: eight workers, six of them for calls.
+        return;
+    }
+    let (server, sink) = (Server::start().await, HttpSink::start().await);
+    let (greedy, other) = (server.user().await, server.user().await);
+    let slow = format!("{}/slow/20000", sink.url);
+    let steps: Vec<Value> =
+        (0..4).map(|i| json!({"key": format!("s{i}"), "kind": "http", "timeout_s": 30, "input": {"url": slow}})).collect();
+    // Two rounds of four slow calls, each run cancelled once its calls are under way: a cancelled
+    // run's jobs are gone, so its calls no longer count as its user's claims.
+    for round in 0..2 {
+        let project = server.project(&greedy, &format!("slow {round}")).await;
+        let definition = workflow(&server, &greedy, &project, json!(steps)).await;
+        let run = id(&start(&server, &greedy, &id(&definition), json!({})).await);
+        let waited = Instant::now();
+        while sink.calls(&run).len() < 4 {
+            assert!(waited.elapsed() < Duration::from_secs(10), "round {round}'s calls never all started");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(server.post(&format!("/v1/runs/{run}/cancel"), Some(&greedy.token), json!({})).await.status, 200);
+    }
+    // Another user's call is made at once: the cancelled runs' calls were dropped, not left
+    // holding the workers for calls until they time out.
+    let project = server.project(&other, "quick").await;
+    let definition =
+        workflow(&server, &other, &project, json!([{"key": "call", "kind": "http", "input": {"url": format!("{}/echo", sink.url)}}])).await;
+    let began = Instant::now();
+    let run = id(&start(&server, &other, &id(&definition), json!({})).await);
+    let done = finished(&server, &other, &run, Duration::from_secs(10)).await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    assert!(began.elapsed() < Duration::from_secs(6), "took {:?}", began.elapsed());
+}
+
+#[tokio::test]
 async fn run_starts_past_the_limit_per_user_are_refused_for_a_while() {
     let server = Server::start().await;
     let (me, colleague) = (server.user().await, server.user().await);
