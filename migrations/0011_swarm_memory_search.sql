@@ -43,6 +43,23 @@ CREATE VIRTUAL TABLE swarm_memory_fts USING fts5 (
 
 INSERT INTO swarm_memory_fts (swarm_memory_fts) VALUES ('rebuild');
 
+-- Only words, as `indexed_words` writes them, ever reach the index: an ASCII character other
+-- than a lowercase letter, a digit or the space between words would let a word carry another
+-- swarm's token after it (`x:<token>word`). The builds of this schema never write one; a build
+-- from before it (Workers are deployed one group at a time) wrote the value's raw text here, and
+-- is refused rather than indexed.
+CREATE TRIGGER swarm_memory_words_only BEFORE INSERT ON swarm_memory
+WHEN new.body GLOB ('*[^ 0-9a-z' || char(128) || '-' || char(1114111) || ']*')
+BEGIN
+    SELECT RAISE(ABORT, 'swarm_memory.body holds only lowercase words one space apart');
+END;
+
+CREATE TRIGGER swarm_memory_words_only_again BEFORE UPDATE OF body ON swarm_memory
+WHEN new.body GLOB ('*[^ 0-9a-z' || char(128) || '-' || char(1114111) || ']*')
+BEGIN
+    SELECT RAISE(ABORT, 'swarm_memory.body holds only lowercase words one space apart');
+END;
+
 CREATE TRIGGER swarm_memory_indexed AFTER INSERT ON swarm_memory
 BEGIN
     INSERT INTO swarm_memory_fts (rowid, terms) VALUES (new.id, new.terms);

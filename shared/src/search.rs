@@ -5,8 +5,9 @@
 //! Two kinds of index use these rules. One tokenized by `unicode61` over a table's own text
 //! ([`query`]: tasks). One shared by many tenants whose every word carries its tenant's scope
 //! token ([`query_in`], [`indexed_words`]: swarm memory): there a term, and a prefix of any
-//! length, names only the scope's own entries, so what a search reads, and the `bm25` ranking
-//! of what it found, depend on that tenant's rows alone, whatever the others store.
+//! length, names only the scope's own entries, so what a search reads depends on that tenant's
+//! rows alone, whatever the others store (only `bm25`'s corpus figures, the row count and the
+//! mean length, are the whole index's).
 
 /// The most words a search looks for.
 pub const MAX_WORDS: usize = 8;

@@ -846,3 +846,48 @@ pub async fn search_memory(
     q.push(format!(" AND ({prefix} IS NULL OR substr(m.key, 1, length({prefix})) = {prefix}) ORDER BY {order} LIMIT {limit}"));
     tui_shared::repo::decode(db.query(q.finish()).await?, memory)
 }
+
+#[cfg(test)]
+mod tests {
+    use tui_shared::{adapters::native::Sqlite, db::migrate};
+
+    use super::*;
+
+    /// The index's words carry their swarm's token only if no ASCII separator reaches `body`: the
+    /// schema refuses one, whoever writes it.
+    #[tokio::test]
+    async fn memory_bodies_other_than_lowercase_words_are_refused_by_the_schema() {
+        let db = Sqlite::open(":memory:", 1).unwrap();
+        migrate::migrate(&db, "2026-01-01T00:00:00.000Z").await.unwrap();
+        let (user, project, swarm) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        db.batch(vec![
+            stmt!("INSERT INTO users (id, email, username, password_hash, created_at, updated_at) VALUES (?1, 'a@b.c', 'a', 'x', 'now', 'now')", user),
+            stmt!("INSERT INTO projects (id, name, created_by, created_at, updated_at) VALUES (?1, 'p', ?2, 'now', 'now')", project, user),
+            stmt!(
+                "INSERT INTO swarms (id, project_id, name, topology, strategy, max_agents, created_by, created_at, updated_at) \
+                 VALUES (?1, ?2, 's', 'mesh', 'auto', 4, ?3, 'now', 'now')",
+                swarm,
+                project,
+                user
+            ),
+        ])
+        .await
+        .unwrap();
+        let put = |key: &str, body: &str| {
+            stmt!(
+                "INSERT INTO swarm_memory (swarm_id, namespace, key, value, body, updated_by, created_at, updated_at) \
+                 VALUES (?1, 'n', ?2, '1', ?3, ?4, 'now', 'now')",
+                swarm,
+                key,
+                body,
+                user
+            )
+        };
+        db.execute(put("ok", "parser design über 42")).await.unwrap();
+        for body in ["x:0190abcdword", "tab\there", "Upper"] {
+            assert!(db.execute(put(body, body)).await.is_err(), "{body:?} was indexed");
+        }
+        let rewrite = stmt!("UPDATE swarm_memory SET body = 'a,b' WHERE key = 'ok'");
+        assert!(db.execute(rewrite).await.is_err());
+    }
+}
