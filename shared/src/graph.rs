@@ -112,3 +112,65 @@ mod tests {
         assert_eq!(Cycle(vec![0, 2, 1, 0]).describe(|i| keys[i]), "a -> c -> b -> a");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Up to 8 nodes, each depending on up to 3 of them: self-loops and repeated edges
+    /// included, since nothing in the signature rules them out.
+    fn graphs() -> impl Strategy<Value = Vec<Vec<usize>>> {
+        (0..8usize).prop_flat_map(|n| prop::collection::vec(prop::collection::vec(0..n.max(1), 0..4), n))
+    }
+
+    /// The reference: a depth-first search that finds a back edge exactly when there is a cycle.
+    fn has_cycle(depends_on: &[Vec<usize>]) -> bool {
+        fn visit(node: usize, depends_on: &[Vec<usize>], state: &mut [u8]) -> bool {
+            match state[node] {
+                1 => return true,
+                2 => return false,
+                _ => {}
+            }
+            state[node] = 1;
+            let found = depends_on[node].iter().any(|&up| visit(up, depends_on, state));
+            state[node] = 2;
+            found
+        }
+        let mut state = vec![0; depends_on.len()];
+        (0..depends_on.len()).any(|node| visit(node, depends_on, &mut state))
+    }
+
+    proptest! {
+        #[test]
+        fn an_order_exactly_when_there_is_no_cycle(depends_on in graphs()) {
+            match topological_order(&depends_on) {
+                Ok(order) => {
+                    prop_assert!(!has_cycle(&depends_on));
+                    let mut at = vec![usize::MAX; depends_on.len()];
+                    for (position, &node) in order.iter().enumerate() {
+                        prop_assert_eq!(at[node], usize::MAX, "{} is ordered twice", node);
+                        at[node] = position;
+                    }
+                    prop_assert_eq!(order.len(), depends_on.len());
+                    for (node, upstream) in depends_on.iter().enumerate() {
+                        for &up in upstream {
+                            prop_assert!(at[up] < at[node], "{} comes before {}, which it depends on", node, up);
+                        }
+                    }
+                }
+                Err(Cycle(cycle)) => {
+                    prop_assert!(has_cycle(&depends_on));
+                    // A closed walk along real edges that repeats no node but its start.
+                    prop_assert!(cycle.len() >= 2 && cycle.first() == cycle.last(), "{:?}", cycle);
+                    for pair in cycle.windows(2) {
+                        prop_assert!(depends_on[pair[0]].contains(&pair[1]), "{:?} is not an edge", pair);
+                    }
+                    let inner = &cycle[..cycle.len() - 1];
+                    prop_assert!(inner.iter().all(|node| inner.iter().filter(|&other| other == node).count() == 1), "{:?}", cycle);
+                }
+            }
+        }
+    }
+}

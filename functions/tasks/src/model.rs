@@ -122,3 +122,105 @@ mod tests {
         assert!(!Status::Pending.may_move_to(Status::Ready), "readiness is the dependencies' to decide");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The state machine as the README's "The state machine" states it, written apart from
+    /// `MOVES` so that a change to either shows.
+    const README: &[(&str, &[&str])] = &[
+        ("pending", &["blocked", "cancelled"]),
+        ("ready", &["running", "blocked", "cancelled"]),
+        ("running", &["completed", "failed", "blocked", "cancelled"]),
+        ("blocked", &["running", "ready", "cancelled"]),
+        ("failed", &["ready", "cancelled"]),
+        ("completed", &[]),
+        ("cancelled", &[]),
+    ];
+
+    /// 49 pairs: checked every one rather than sampled.
+    #[test]
+    fn the_table_is_the_documented_one() {
+        for from in Status::ALL {
+            let documented = README.iter().find(|(name, _)| *name == from.as_str()).map(|(_, to)| *to).unwrap();
+            for to in Status::ALL {
+                assert_eq!(from.may_move_to(*to), documented.contains(&to.as_str()), "{from:?} -> {to:?}");
+            }
+        }
+    }
+
+    /// What happens to one task: a caller asks for a move, or what it depends on changes so
+    /// that it waits on something or on nothing.
+    #[derive(Debug, Clone)]
+    enum Event {
+        Move(Status),
+        Waiting(bool),
+    }
+
+    fn events() -> impl Strategy<Value = Vec<Event>> {
+        let event = prop_oneof![3 => prop::sample::select(Status::ALL).prop_map(Event::Move), 1 => any::<bool>().prop_map(Event::Waiting)];
+        prop::collection::vec(event, 0..40)
+    }
+
+    /// A task as the database keeps it: `repo::transition` takes a move only if the table has
+    /// it and, for one that starts work, only if the task waits on nothing, and lands a move to
+    /// `ready` on `pending` while it waits; the readiness trigger (`migrations/0007_tasks.sql`)
+    /// keeps a task that has not started `ready` exactly when it waits on nothing.
+    #[derive(Debug)]
+    struct Task {
+        status: Status,
+        waiting: bool,
+    }
+
+    impl Task {
+        fn not_started(waiting: bool) -> Status {
+            if waiting { Status::Pending } else { Status::Ready }
+        }
+
+        /// Whether the move was taken.
+        fn apply(&mut self, event: &Event) -> bool {
+            match *event {
+                Event::Move(to) if self.status.may_move_to(to) && !(to.starts_work() && self.waiting) => {
+                    self.status = if to.follows_dependencies() { Self::not_started(self.waiting) } else { to };
+                    true
+                }
+                Event::Move(_) => false,
+                Event::Waiting(waiting) => {
+                    self.waiting = waiting;
+                    if matches!(self.status, Status::Pending | Status::Ready) {
+                        self.status = Self::not_started(waiting);
+                    }
+                    false
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_sequence_of_moves_keeps_the_invariants(waiting in any::<bool>(), events in events()) {
+            let mut task = Task { status: Task::not_started(waiting), waiting };
+            for event in &events {
+                let before = task.status;
+                let taken = task.apply(event);
+                let now = task.status;
+                // Readiness is never stale, whatever moved the task.
+                prop_assert!(!matches!(now, Status::Pending | Status::Ready) || now == Task::not_started(task.waiting), "{:?}", task);
+                // Finished is final.
+                if matches!(before, Status::Completed | Status::Cancelled) {
+                    prop_assert!(!taken && now == before, "{:?} left {:?}", event, before);
+                }
+                // Work starts only on a task that waits on nothing, and is completed only after it ran.
+                if now != before {
+                    prop_assert!(now != Status::Running || !task.waiting, "{:?} -> running while waiting", before);
+                    prop_assert!(now != Status::Completed || before == Status::Running, "{:?} -> completed", before);
+                }
+                // A caller can always give up on a task that is not finished.
+                prop_assert!(matches!(now, Status::Completed | Status::Cancelled) || now.may_move_to(Status::Cancelled), "{:?}", now);
+            }
+        }
+    }
+}

@@ -556,3 +556,109 @@ mod tests {
         assert!(agent(json!({"swarm_id": swarm, "task": "x", "op": "plan"})).is_err());
     }
 }
+
+#[cfg(test)]
+mod pointer_properties {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    /// Keys that JSON pointers find hard (escapes, slashes, digits, the empty key) and the
+    /// words references are made of.
+    fn keys() -> impl Strategy<Value = String> {
+        prop_oneof!["[a-z0-9~/]{0,3}", Just("$step".to_owned()), Just("$input".to_owned()), Just("path".to_owned()), any::<String>()]
+    }
+
+    fn json() -> impl Strategy<Value = Json> {
+        let leaf = prop_oneof![
+            Just(Json::Null),
+            any::<bool>().prop_map(Json::from),
+            any::<i64>().prop_map(Json::from),
+            "[a-z0-9~/]{0,3}".prop_map(Json::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Json::Array),
+                prop::collection::btree_map(keys(), inner, 0..6).prop_map(|m| m.into_iter().collect()),
+            ]
+        })
+    }
+
+    /// Pointers made of the tokens that matter to RFC 6901 (escapes good and bad, indices with
+    /// leading zeros or signs, `-`), and any text at all, which need not start with `/`.
+    fn pointers() -> impl Strategy<Value = String> {
+        let token = prop_oneof![
+            "[a-z0-9~/]{0,3}",
+            prop::sample::select(vec!["", "0", "1", "01", "-", "+1", "~0", "~1", "~", "~2", "a~1b", "18446744073709551616"])
+                .prop_map(str::to_owned),
+        ];
+        prop_oneof![prop::collection::vec(token, 0..4).prop_map(|tokens| tokens.iter().map(|t| format!("/{t}")).collect()), any::<String>()]
+    }
+
+    /// Every pointer that finds something in `document`, escaped as RFC 6901 says.
+    fn paths_in(document: &Json, at: String, found: &mut Vec<String>) {
+        match document {
+            Json::Array(items) => items.iter().enumerate().for_each(|(i, item)| paths_in(item, format!("{at}/{i}"), found)),
+            Json::Object(fields) => {
+                fields.iter().for_each(|(k, v)| paths_in(v, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), found))
+            }
+            _ => {}
+        }
+        found.push(at);
+    }
+
+    /// A document and a pointer, half the time one that finds something in it.
+    fn documents_and_pointers() -> impl Strategy<Value = (Json, String)> {
+        json().prop_flat_map(|document| {
+            let mut found = Vec::new();
+            paths_in(&document, String::new(), &mut found);
+            (Just(document), prop_oneof![prop::sample::select(found), pointers()])
+        })
+    }
+
+    /// What a reference to `path` in `document` resolves to, by the reference model: serde_json's
+    /// own pointer, for any path that is a pointer; nothing for any other.
+    fn expected(document: &Json, path: &str) -> Json {
+        if path.is_empty() || path.starts_with('/') { document.pointer(path).cloned().unwrap_or(Json::Null) } else { Json::Null }
+    }
+
+    proptest! {
+        #[test]
+        fn an_input_reference_resolves_as_json_pointer((input, path) in documents_and_pointers()) {
+            let value = json!({"$input": path});
+            let refused = !path.is_empty() && !path.starts_with('/');
+            prop_assert_eq!(reference(&value).unwrap().is_err(), refused);
+            prop_assert_eq!(resolve(&value, &HashMap::new(), &input), expected(&input, &path));
+        }
+
+        #[test]
+        fn a_step_reference_resolves_as_json_pointer((output, path) in documents_and_pointers(), bare: bool, known: bool) {
+            let path = (!bare).then_some(path);
+            let value = match &path {
+                Some(path) => json!({"$step": "a", "path": path}),
+                None => json!({"$step": "a"}),
+            };
+            let outputs = if known { HashMap::from([("a".to_owned(), output.clone())]) } else { HashMap::new() };
+            let resolved = resolve(&json!([{"x": value}]), &outputs, &Json::Null);
+            let want = if known { expected(&output, path.as_deref().unwrap_or("")) } else { Json::Null };
+            prop_assert_eq!(resolved, json!([{"x": want}]));
+        }
+
+        /// Any input a definition may hold is checked and resolved without a panic, and one
+        /// without references is left as it is.
+        #[test]
+        fn any_value_resolves_without_panic(value in json(), output in json(), input in json()) {
+            for kind in Kind::ALL {
+                // Refused or not, only that it answers matters here.
+                let _ = check_input(*kind, &value);
+            }
+            let mut found = Vec::new();
+            references(&value, &mut found);
+            let resolved = resolve(&value, &HashMap::from([("a".to_owned(), output)]), &input);
+            if found.is_empty() {
+                prop_assert_eq!(resolved, value);
+            }
+        }
+    }
+}

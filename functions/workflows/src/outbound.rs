@@ -303,3 +303,201 @@ mod tests {
         assert!(headers(&serde_json::json!({"x-token": "abc"})).is_ok());
     }
 }
+
+#[cfg(test)]
+mod address_properties {
+    use std::net::Ipv6Addr;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// An address within `prefix/len`, the rest of its bits drawn at random.
+    fn within(prefix: u128, len: u32, bits: u128) -> u128 {
+        let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+        (prefix & mask) | (bits & !mask)
+    }
+
+    /// IPv4 addresses, most of them in the ranges the guard is about, the rest anywhere.
+    fn v4s() -> impl Strategy<Value = Ipv4Addr> {
+        let ranges = prop::sample::select(vec![
+            ([0, 0, 0, 0], 8),
+            ([10, 0, 0, 0], 8),
+            ([100, 64, 0, 0], 10),
+            ([127, 0, 0, 0], 8),
+            ([169, 254, 0, 0], 16),
+            ([172, 16, 0, 0], 12),
+            ([192, 168, 0, 0], 16),
+            ([224, 0, 0, 0], 4),
+            ([255, 255, 255, 255], 32),
+            ([0, 0, 0, 0], 0),
+        ]);
+        (ranges, any::<u32>()).prop_map(|((prefix, len), bits)| {
+            let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+            Ipv4Addr::from((u32::from(Ipv4Addr::from(prefix)) & mask) | (bits & !mask))
+        })
+    }
+
+    /// IPv6 addresses: native ones in the ranges the guard is about, the forms that carry an
+    /// IPv4 address (mapped, compatible, NAT64, 6to4), global unicast, and anything.
+    fn v6s() -> impl Strategy<Value = Ipv6Addr> {
+        let native = prop::sample::select(vec![
+            (0u128, 128u32),
+            (1, 128),
+            (0xfc00 << 112, 7),
+            (0xfe80 << 112, 10),
+            (0xff00 << 112, 8),
+            (0x2400 << 112, 4),
+            (0, 0),
+        ]);
+        let native = (native, any::<u128>()).prop_map(|((prefix, len), bits)| Ipv6Addr::from(within(prefix, len, bits)));
+        let carrying = (v4s(), 0..4u8).prop_map(|(v4, form)| match form {
+            0 => v4.to_ipv6_mapped(),
+            1 => Ipv6Addr::from(u128::from(u32::from(v4))),
+            2 => Ipv6Addr::from((0x64_ff9b_u128 << 96) | u128::from(u32::from(v4))),
+            _ => Ipv6Addr::from((0x2002_u128 << 112) | (u128::from(u32::from(v4)) << 80)),
+        });
+        prop_oneof![native, carrying]
+    }
+
+    /// The ways a URL may write an IPv4 address that the WHATWG host parser reads as one: dotted
+    /// decimal, one number in decimal, hex or octal, the short forms `a.b.c` and `a.b`, each part
+    /// in its own radix, a trailing dot, percent-encoded dots, and full-width digits with
+    /// ideographic full stops.
+    fn v4_text(ip: Ipv4Addr, form: u8, radixes: [u8; 4]) -> String {
+        let n = u32::from(ip);
+        let [a, b, c, d] = ip.octets();
+        let part = |value: u32, radix: u8| match radix % 3 {
+            0 => value.to_string(),
+            1 => format!("0x{value:x}"),
+            _ => format!("0{value:o}"),
+        };
+        let dotted = || [a, b, c, d].iter().zip(radixes).map(|(&o, r)| part(o.into(), r)).collect::<Vec<_>>().join(".");
+        match form {
+            0 => ip.to_string(),
+            1 => part(n, radixes[0]),
+            2 => format!("{}.{}.{}", part(a.into(), radixes[0]), part(b.into(), radixes[1]), part(n & 0xffff, radixes[2])),
+            3 => format!("{}.{}", part(a.into(), radixes[0]), part(n & 0xff_ffff, radixes[1])),
+            4 => dotted(),
+            5 => format!("{}.", dotted()),
+            6 => dotted().replace('.', "%2e"),
+            _ => ip
+                .to_string()
+                .chars()
+                .map(|c| if c == '.' { '\u{3002}' } else { char::from_u32(c as u32 - 0x30 + 0xff10).unwrap() })
+                .collect(),
+        }
+    }
+
+    /// An IPv6 literal as a URL brackets it: canonical, every group written out in upper case,
+    /// or with the last 32 bits as dotted decimal.
+    fn v6_text(ip: Ipv6Addr, form: u8) -> String {
+        let s = ip.segments();
+        match form % 3 {
+            0 => format!("[{ip}]"),
+            1 => format!("[{}]", s.iter().map(|g| format!("{g:04X}")).collect::<Vec<_>>().join(":")),
+            _ => {
+                let head = s[..6].iter().map(|g| format!("{g:x}")).collect::<Vec<_>>().join(":");
+                format!("[{head}:{}]", Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7])))
+            }
+        }
+    }
+
+    /// The reference: what std says is private, loopback, link-local, unspecified, broadcast,
+    /// multicast or documentation, and "this network" (0.0.0.0/8).
+    fn restricted_v4(ip: Ipv4Addr) -> bool {
+        ip.is_private()
+            || ip.is_loopback()
+            || ip.is_link_local()
+            || ip.is_unspecified()
+            || ip.is_broadcast()
+            || ip.is_multicast()
+            || ip.is_documentation()
+            || ip.octets()[0] == 0
+    }
+
+    /// The reference for IPv6: its own restricted kinds, and any IPv4 address it carries.
+    fn restricted_v6(ip: Ipv6Addr) -> bool {
+        let n = u128::from(ip);
+        let carried = [
+            ip.to_ipv4_mapped(),
+            ip.to_ipv4(),
+            (n >> 32 == 0x64_ff9b_u128 << 64).then(|| Ipv4Addr::from(n as u32)),
+            (n >> 112 == 0x2002).then(|| Ipv4Addr::from((n >> 80) as u32)),
+        ];
+        ip.is_loopback()
+            || ip.is_unspecified()
+            || ip.is_unique_local()
+            || ip.is_unicast_link_local()
+            || ip.is_multicast()
+            || carried.into_iter().flatten().any(restricted_v4)
+    }
+
+    /// Unicast addresses no registry sets aside: IPv4 outside every special block, IPv6 in
+    /// 2400::/6, and IPv4-mapped forms of the former.
+    fn plainly_public(ip: IpAddr) -> bool {
+        let v4 = |ip: Ipv4Addr| {
+            let first = ip.octets()[0];
+            matches!(first, 1..=9 | 11..=99 | 101..=126 | 128..=168 | 170 | 171 | 173..=191 | 193..=197 | 199..=202 | 204..=223)
+        };
+        match ip {
+            IpAddr::V4(ip) => v4(ip),
+            IpAddr::V6(ip) => ip.segments()[0] >> 10 == 0x2400 >> 10 || ip.to_ipv4_mapped().is_some_and(v4),
+        }
+    }
+
+    fn ips() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![v4s().prop_map(IpAddr::V4), v6s().prop_map(IpAddr::V6)]
+    }
+
+    fn open() -> Guard {
+        Guard { hosts: None, private: Vec::new(), names_checked: true }
+    }
+
+    /// The address a URL's host is, if the parser took it for one.
+    fn address(url: &Url) -> Option<IpAddr> {
+        match url.host()? {
+            Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+            Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+            Host::Domain(_) => None,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_way_of_writing_an_ipv4_address_is_that_address(ip in v4s(), form in 0..8u8, radixes in any::<[u8; 4]>()) {
+            let text = format!("http://{}/", v4_text(ip, form, radixes));
+            let url = parse(&text).unwrap();
+            prop_assert_eq!(address(&url), Some(IpAddr::V4(ip)), "{}", text);
+            let allowed = open().allows(&url).is_ok();
+            prop_assert!(!(restricted_v4(ip) && allowed), "{} was allowed", text);
+            prop_assert!(!plainly_public(IpAddr::V4(ip)) || allowed, "{} was refused", text);
+        }
+
+        #[test]
+        fn every_ipv6_literal_is_judged_by_what_it_reaches(ip in v6s(), form in 0..3u8) {
+            let text = format!("http://{}/", v6_text(ip, form));
+            let url = parse(&text).unwrap();
+            prop_assert_eq!(address(&url), Some(IpAddr::V6(ip)), "{}", text);
+            let allowed = open().allows(&url).is_ok();
+            prop_assert!(!(restricted_v6(ip) && allowed), "{} was allowed", text);
+            prop_assert!(!plainly_public(IpAddr::V6(ip)) || allowed, "{} was refused", text);
+        }
+
+        /// A configured network opens exactly itself: its own addresses are allowed, and every
+        /// other restricted address stays refused.
+        #[test]
+        fn a_configured_network_is_the_only_exception(net in ips(), len in 0..=128u8, other in ips()) {
+            let net = IpNet::new(net, len.min(if net.is_ipv4() { 32 } else { 128 })).unwrap().trunc();
+            let guard = Guard { private: vec![net], ..open() };
+            prop_assert!(guard.allows_ip(net.network()) && guard.allows_ip(net.broadcast()), "{} is configured", net);
+            let restricted = match other {
+                IpAddr::V4(ip) => restricted_v4(ip),
+                IpAddr::V6(ip) => restricted_v6(ip),
+            };
+            if restricted && !net.contains(&other) {
+                prop_assert!(!guard.allows_ip(other), "{} was allowed with only {} configured", other, net);
+            }
+        }
+    }
+}

@@ -112,3 +112,71 @@ mod tests {
         assert_eq!(last.next_cursor, None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::Value as Json;
+
+    use super::*;
+
+    fn is_url_safe(c: char) -> bool {
+        c.is_ascii_alphanumeric() || c == '-' || c == '_'
+    }
+
+    /// Any text at all, and text near the alphabet cursors use, so that both refusals and
+    /// acceptances are common.
+    fn strings() -> impl Strategy<Value = String> {
+        prop_oneof![any::<String>(), "[A-Za-z0-9_-]{20,24}", "[A-Za-z0-9_=+/%.-]{0,30}"]
+    }
+
+    /// Positions as the lists make them: a sort value (a rank or a timestamp) and an id.
+    fn positions() -> impl Strategy<Value = (Json, Uuid)> {
+        let value = prop_oneof![any::<i64>().prop_map(Json::from), any::<String>().prop_map(Json::from)];
+        (value, any::<[u8; 16]>().prop_map(Uuid::from_bytes))
+    }
+
+    proptest! {
+        #[test]
+        fn every_id_round_trips(bytes in any::<[u8; 16]>()) {
+            let id = Uuid::from_bytes(bytes);
+            let cursor = encode_cursor(id);
+            prop_assert!(cursor.len() == 22 && cursor.chars().all(is_url_safe), "{}", cursor);
+            prop_assert_eq!(decode_cursor(&cursor).unwrap(), id);
+        }
+
+        /// The reference: 22 characters of the base64url alphabet are 132 bits, the 128 of an
+        /// id and 4 left over; anything else is refused as a field error.
+        #[test]
+        fn a_cursor_is_accepted_exactly_when_it_is_22_url_safe_characters(text in strings()) {
+            match decode_cursor(&text) {
+                Ok(id) => {
+                    prop_assert!(text.len() == 22 && text.chars().all(is_url_safe), "{:?} was accepted", text);
+                    // Only the leftover bits of the last character may differ from what was issued.
+                    prop_assert_eq!(&encode_cursor(id)[..21], &text[..21]);
+                }
+                Err(refused) => {
+                    prop_assert!(!(text.len() == 22 && text.chars().all(is_url_safe)), "{:?} was refused", text);
+                    prop_assert_eq!(&refused.errors[0].field, "cursor");
+                }
+            }
+        }
+
+        #[test]
+        fn every_position_round_trips(position in positions(), seq in any::<i64>()) {
+            prop_assert_eq!(decode_position::<(Json, Uuid)>(&encode_position(&position)).unwrap(), position);
+            prop_assert_eq!(decode_position::<i64>(&encode_position(&seq)).unwrap(), seq);
+        }
+
+        #[test]
+        fn a_position_from_garbage_is_refused_or_stable(text in strings()) {
+            match decode_position::<(Json, Uuid)>(&text) {
+                Ok(position) => prop_assert_eq!(decode_position::<(Json, Uuid)>(&encode_position(&position)).unwrap(), position),
+                Err(refused) => prop_assert_eq!(&refused.errors[0].field, "cursor"),
+            }
+            if !text.chars().all(is_url_safe) {
+                prop_assert!(decode_position::<i64>(&text).is_err(), "{:?} was accepted", text);
+            }
+        }
+    }
+}
