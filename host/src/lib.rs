@@ -1,6 +1,9 @@
 //! The native host: every endpoint group in one axum server over libSQL, the embedded default.
 //! The binary (`tui-server`) and the black-box tests start it through [`start`].
 
+pub mod backup;
+pub mod cli;
+
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use axum::{
@@ -75,6 +78,8 @@ pub enum HostError {
     Served(#[from] tokio::task::JoinError),
     #[error(transparent)]
     Hub(#[from] LogUnreadable),
+    #[error("no backup made: {0}")]
+    Backup(#[from] backup::BackupError),
     #[error("no user signs in as {0}")]
     NoSuchUser(String),
     /// What a request would have answered: a setting read late, a query of the repositories.

@@ -4,6 +4,7 @@
 mod api_keys;
 mod auth;
 mod authorization;
+mod backup;
 mod bad_input;
 mod device;
 mod email_change;
