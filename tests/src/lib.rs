@@ -235,6 +235,17 @@ impl Server {
     }
 
     pub async fn raw(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Reply {
+        self.try_raw(method, path, headers, body).await.expect("the server answers")
+    }
+
+    /// [`Server::raw`], with a connection that ended before its answer as an error.
+    pub async fn try_raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Reply, reqwest::Error> {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -242,16 +253,16 @@ impl Server {
         if let Some(body) = body {
             request = request.body(body);
         }
-        let response = request.send().await.expect("the server answers");
+        let response = request.send().await?;
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.expect("a body");
+        let bytes = response.bytes().await?;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
             serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
-        Reply { status, headers, body }
+        Ok(Reply { status, headers, body })
     }
 
     pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {

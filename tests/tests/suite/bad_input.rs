@@ -79,7 +79,19 @@ async fn bodies_over_one_mebibyte_are_413() {
     let user = server.user().await;
     let name = "x".repeat(1024 * 1024 + 1);
     let body = serde_json::to_vec(&json!({"name": name})).unwrap();
-    let reply = send(&server, Method::POST, "/v1/projects", Some(&user), "application/json", body).await;
+    let (auth, mut resets) = (format!("Bearer {}", user.token), 0);
+    let headers = [("content-type", "application/json"), ("authorization", auth.as_str())];
+    // workerd answers from the declared length and closes the connection with the body unread,
+    // so on loopback the kernel's reset can overtake its answer (Cloudflare's edge reads the
+    // body before the worker sees it). There a reset is tried again; whatever answer comes must
+    // be the 413.
+    let reply = loop {
+        match server.try_raw(Method::POST, "/v1/projects", &headers, Some(body.clone())).await {
+            Ok(reply) => break reply,
+            Err(_) if !Server::is_native() && resets < 5 => resets += 1,
+            Err(error) => panic!("no answer after {resets} resets: {error}"),
+        }
+    };
     reply.problem(413, "payload_too_large");
     assert_eq!(snapshot(&server, &user).await, json!([]));
 }
