@@ -35,7 +35,9 @@ step "the Spin manifest, as Spin reads it, and every list of groups against grou
 .venv/bin/python scripts/check-manifests.py
 
 step "building and bundling the workers (wrangler deploy --dry-run)"
-scripts/worker-build.sh all
+# Each dry run builds its worker by the config's build command, as a deploy does: the first
+# compiles every group's crate in one cargo invocation, and each then runs wasm-opt on its own
+# bundle once (a build before them would make every bundle twice).
 bundles=$(mktemp -d)
 for config in $(python3 scripts/groups.py configs); do
   group=$(basename "$(dirname "$config")")
